@@ -1,0 +1,23 @@
+"""rnncalc: parameters, weight shapes and output shapes of recurrent layers in PyTorch and Keras.
+
+The public API imports nothing heavy: no numpy, torch, tensorflow or keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from rnncalc.spec import Spec
+
+__all__ = ["__version__", "analyze"]
+
+
+def analyze(spec: Spec | Mapping[str, Any]) -> dict[str, Any]:
+    """Return exactly the document ``rnncalc summary --format json`` prints for ``spec``."""
+    from rnncalc.calc import analyze as analyze_spec
+
+    return analyze_spec(spec).to_dict()

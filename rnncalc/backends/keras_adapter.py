@@ -1,0 +1,81 @@
+"""Build the Keras 3 model for a spec and measure it. Imports keras (TensorFlow backend)."""
+
+from __future__ import annotations
+
+import os
+
+# TensorFlow is silent only when both are set before it is first imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from rnncalc.backends import Measured, probe_spec
+from rnncalc.calc import keras_report, keras_unsupported
+from rnncalc.errors import SpecError
+from rnncalc.spec import Cell, Framework, MergeMode, Spec
+
+_LAYERS: dict[Cell, Any] = {
+    Cell.RNN: keras.layers.SimpleRNN,
+    Cell.LSTM: keras.layers.LSTM,
+    Cell.GRU: keras.layers.GRU,
+}
+
+
+def build(spec: Spec) -> keras.Model:
+    """A functional model: ``keras.Input(batch_shape=...)`` then ``num_layers`` recurrent layers.
+
+    Layer names are the ones the calculator predicts, so weight paths compare exactly.
+    """
+    reason = keras_unsupported(spec)
+    if reason:
+        raise SpecError("framework", f"Keras cannot express this spec: {reason}")
+    if spec.input_size is None:
+        raise SpecError("input_size", "is required to build a real model")
+    names = [layer.name for layer in keras_report(spec).layers]
+    inputs = keras.Input(batch_shape=(spec.batch_size, spec.seq_len, spec.input_size))
+    x: Any = inputs
+    for index, name in enumerate(names):
+        last = index == spec.num_layers - 1
+        inner_name = name.replace("bidirectional", _inner_base(spec.cell)) if spec.bidirectional else name
+        kwargs: dict[str, Any] = {
+            "return_sequences": spec.return_sequences or not last,
+            "return_state": spec.return_state and last,
+            "use_bias": spec.bias,
+            "name": inner_name,
+        }
+        if spec.cell is Cell.RNN:
+            kwargs["activation"] = spec.nonlinearity.value
+        if spec.cell is Cell.GRU:
+            kwargs["reset_after"] = spec.reset_after
+        layer = _LAYERS[spec.cell](spec.hidden_size, **kwargs)
+        if spec.bidirectional:
+            merge = None if spec.merge_mode is MergeMode.NONE else spec.merge_mode.value
+            layer = keras.layers.Bidirectional(layer, merge_mode=merge, name=name)
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+def _inner_base(cell: Cell) -> str:
+    from rnncalc.conventions import KERAS_LAYER_NAMES
+
+    return KERAS_LAYER_NAMES[cell]
+
+
+def output_names(spec: Spec) -> list[str]:
+    return [name for name, _ in keras_report(spec).outputs]
+
+
+def measure(spec: Spec) -> Measured:
+    probe = probe_spec(spec)
+    model = build(probe)
+    weights = tuple((w.path, tuple(w.shape)) for w in model.weights)
+    assert probe.batch_size is not None and probe.seq_len is not None and probe.input_size is not None
+    result = model(np.zeros((probe.batch_size, probe.seq_len, probe.input_size), dtype="float32"))
+    tensors = result if isinstance(result, (list, tuple)) else [result]
+    outputs = tuple((name, tuple(t.shape)) for name, t in zip(output_names(probe), tensors, strict=True))
+    return Measured(Framework.KERAS, model.count_params(), weights, outputs, probe)

@@ -1,0 +1,70 @@
+"""Build ``torch.nn.RNN``/``LSTM``/``GRU`` from a spec and measure it. Imports torch."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnncalc.backends import Measured, probe_spec
+from rnncalc.calc import torch_unsupported
+from rnncalc.errors import SpecError
+from rnncalc.spec import Cell, Framework, Spec
+
+_MODULES: dict[Cell, type[nn.RNNBase]] = {Cell.RNN: nn.RNN, Cell.LSTM: nn.LSTM, Cell.GRU: nn.GRU}
+
+
+def build(spec: Spec, device: str | torch.device = "cpu") -> nn.RNNBase:
+    """The ``nn`` module for ``spec`` (``input_size`` must be known)."""
+    reason = torch_unsupported(spec)
+    if reason:
+        raise SpecError("framework", f"PyTorch cannot express this spec: {reason}")
+    if spec.input_size is None:
+        raise SpecError("input_size", "is required to build a real model")
+    kwargs: dict[str, Any] = {
+        "input_size": spec.input_size,
+        "hidden_size": spec.hidden_size,
+        "num_layers": spec.num_layers,
+        "bias": spec.bias,
+        "batch_first": spec.batch_first,
+        "bidirectional": spec.bidirectional,
+        "device": device,
+    }
+    if spec.cell is Cell.RNN:
+        kwargs["nonlinearity"] = spec.nonlinearity.value
+    if spec.cell is Cell.LSTM:
+        kwargs["proj_size"] = spec.proj_size
+    return _MODULES[spec.cell](**kwargs)
+
+
+def input_shape(spec: Spec) -> tuple[int, ...]:
+    """The input tensor's shape for a spec whose batch and time are known."""
+    assert spec.input_size is not None and spec.seq_len is not None
+    if spec.unbatched:
+        return (spec.seq_len, spec.input_size)
+    assert spec.batch_size is not None
+    if spec.batch_first:
+        return (spec.batch_size, spec.seq_len, spec.input_size)
+    return (spec.seq_len, spec.batch_size, spec.input_size)
+
+
+def forward_shapes(module: nn.RNNBase, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Run ``module`` on zeros and name its outputs as the docs do: output, h_n, c_n."""
+    device = next(module.parameters()).device
+    with torch.no_grad(), warnings.catch_warnings():
+        # e.g. "LSTM with projections is not supported with oneDNN": noise, not a result.
+        warnings.simplefilter("ignore")
+        output, state = module(torch.zeros(input_shape(spec), device=device))
+    states = state if isinstance(state, tuple) else (state,)
+    named = zip(("h_n", "c_n"), states, strict=False)
+    return (("output", tuple(output.shape)), *((name, tuple(t.shape)) for name, t in named))
+
+
+def measure(spec: Spec) -> Measured:
+    probe = probe_spec(spec)
+    module = build(probe)
+    weights = tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
+    total = sum(p.numel() for p in module.parameters())
+    return Measured(Framework.TORCH, total, weights, forward_shapes(module, probe), probe)

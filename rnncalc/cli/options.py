@@ -1,0 +1,136 @@
+"""Options shared by every command: the spec flags and the output format, written once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from click.shell_completion import CompletionItem
+
+from rnncalc.errors import SpecError
+from rnncalc.spec import CELL_ALIASES, Cell, MergeMode, Nonlinearity, Spec, parse_cell, spec_from_mapping
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Spec field → the flag a user typed, for error messages.
+FIELD_FLAGS: dict[str, str] = {
+    "cell": "--cell",
+    "input_size": "--input",
+    "hidden_size": "--hidden",
+    "num_layers": "--layers",
+    "bidirectional": "--bi",
+    "batch_first": "--batch-first",
+    "bias": "--no-bias",
+    "nonlinearity": "--nonlinearity",
+    "proj_size": "--proj-size",
+    "reset_after": "--reset-after/--no-reset-after",
+    "return_sequences": "--return-sequences",
+    "return_state": "--return-state",
+    "merge_mode": "--merge-mode",
+    "batch_size": "--batch",
+    "seq_len": "--seq-len",
+    "unbatched": "--unbatched",
+}
+
+
+class CellType(click.ParamType):  # type: ignore[type-arg]
+    """rnn | lstm | gru, accepting aliases such as simplernn; completes the canonical names."""
+
+    name = "cell"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Cell:
+        try:
+            return parse_cell(value)
+        except SpecError as error:
+            self.fail(error.message, param, ctx)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        return [CompletionItem(cell.value) for cell in Cell if cell.value.startswith(incomplete.lower())]
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[rnn|lstm|gru]"
+
+
+def _choice(enum: Any) -> click.Choice:  # type: ignore[type-arg]
+    return click.Choice([member.value for member in enum], case_sensitive=False)
+
+
+_SPEC_OPTIONS: list[Callable[[F], F]] = [
+    click.option("--cell", "-c", type=CellType(), help=f"Cell type (aliases: {', '.join(CELL_ALIASES)})."),
+    click.option("--input", "-i", "input_size", type=int, help="Input features I; omit for formulas in I."),
+    click.option("--hidden", "-H", "hidden_size", type=int, help="Hidden size (units)."),
+    click.option("--layers", "-l", "num_layers", type=int, help="Stacked layers  [default: 1]"),
+    click.option(
+        "--bi/--uni", "--bidirectional", "bidirectional", default=None, help="Bidirectional layers."
+    ),
+    click.option("--batch-first", is_flag=True, default=None, help="PyTorch batch_first=True."),
+    click.option("--no-bias", "bias", flag_value=False, default=None, help="Layers without bias."),
+    click.option("--nonlinearity", type=_choice(Nonlinearity), help="RNN activation  [default: tanh]"),
+    click.option("--proj-size", type=int, help="LSTM projection size (PyTorch only)  [default: 0]"),
+    click.option(
+        "--reset-after/--no-reset-after", default=None, help="GRU variant (Keras)  [default: reset-after]"
+    ),
+    click.option("--return-sequences", is_flag=True, default=None, help="Keras return_sequences=True."),
+    click.option("--return-state", is_flag=True, default=None, help="Keras return_state=True."),
+    click.option(
+        "--merge-mode", type=_choice(MergeMode), help="Keras Bidirectional merge  [default: concat]"
+    ),
+    click.option("--batch", "-b", "batch_size", type=int, help="Batch size; unknown (None) if omitted."),
+    click.option(
+        "--seq-len", "--timesteps", "-t", "seq_len", type=int, help="Sequence length; unknown if omitted."
+    ),
+    click.option("--unbatched", is_flag=True, default=None, help="PyTorch unbatched input (L, I)."),
+]
+
+
+def spec_options(command: F) -> F:
+    """Add every spec flag to ``command``; they arrive as keyword arguments named by field."""
+    for option in reversed(_SPEC_OPTIONS):
+        command = option(command)
+    return command
+
+
+def given_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The spec fields the user actually passed (click gives None for the rest)."""
+    return {name: value for name, value in values.items() if name in FIELD_FLAGS and value is not None}
+
+
+def spec_from_flags(values: dict[str, Any]) -> Spec:
+    """Build a spec from the flags alone; errors name the flag."""
+    fields = given_fields(values)
+    for required in ("cell", "hidden_size"):
+        if required not in fields:
+            raise click.UsageError(f"{FIELD_FLAGS[required]} is required")
+    try:
+        return spec_from_mapping(fields)
+    except SpecError as error:
+        raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
+
+
+def flag_for(field: str) -> str:
+    return FIELD_FLAGS.get(field, field)
+
+
+def format_option(formats: type[Any], default: str = "table") -> Callable[[F], F]:
+    """``--format/-f`` restricted to the given enum's values."""
+    return click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=_choice(formats),
+        default=default,
+        show_default=True,
+        help="Output format: tables for people, JSON for machines.",
+    )
+
+
+def emit(text: str) -> None:
+    """Write data to stdout (messages go to stderr via :func:`message`)."""
+    click.echo(text)
+
+
+def message(text: str) -> None:
+    click.echo(text, err=True)

@@ -1,0 +1,156 @@
+"""Result objects of an analysis and their stable JSON form (``schema_version`` 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rnncalc.conventions import Role
+from rnncalc.spec import Framework, Spec
+from rnncalc.symbolic import Count, Shape, shape_count, shape_to_json, total
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WeightRow:
+    """One weight tensor as a framework names and shapes it."""
+
+    name: str  # the name inside its layer: ``weight_ih_l0`` (PyTorch), ``kernel`` (Keras)
+    path: str  # the framework's full name: PyTorch parameter name, Keras variable path
+    shape: Shape
+    role: Role
+    direction: str  # "forward" or "backward"
+
+    @property
+    def params(self) -> Count:
+        return shape_count(self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "shape": shape_to_json(self.shape),
+            "params": _count_json(self.params),
+            "direction": self.direction,
+            "role": self.role.value,
+        }
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One recurrent layer (both directions when bidirectional)."""
+
+    name: str
+    kind: str  # e.g. "LSTM", "Bidirectional(SimpleRNN)"
+    output_shape: Shape  # what this layer hands to the next one (or returns)
+    weights: tuple[WeightRow, ...]
+
+    @property
+    def params(self) -> Count:
+        return total(weight.params for weight in self.weights)
+
+    def direction_params(self, direction: str) -> Count:
+        return total(w.params for w in self.weights if w.direction == direction)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "params": _count_json(self.params),
+            "params_formula": _formula_json(self.params),
+            "output_shape": shape_to_json(self.output_shape),
+            "weights": [weight.to_dict() for weight in self.weights],
+        }
+
+
+@dataclass(frozen=True)
+class FrameworkReport:
+    """Everything one framework's conventions say about a spec, or why it cannot express it."""
+
+    framework: Framework
+    model: str  # how the framework spells the model, e.g. "nn.LSTM" or "Sequential"
+    layers: tuple[LayerReport, ...] = ()
+    outputs: tuple[tuple[str, Shape], ...] = ()
+    reason: str | None = None  # set when the framework cannot express the spec
+
+    @property
+    def supported(self) -> bool:
+        return self.reason is None
+
+    @property
+    def total(self) -> Count:
+        return total(layer.params for layer in self.layers)
+
+    @property
+    def weights(self) -> tuple[WeightRow, ...]:
+        return tuple(weight for layer in self.layers for weight in layer.weights)
+
+    def role_total(self, role: Role) -> Count:
+        return total(w.params for w in self.weights if w.role is role)
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.supported:
+            return {
+                "supported": False,
+                "reason": self.reason,
+                "model": self.model,
+                "total_params": None,
+                "total_params_formula": None,
+                "layers": [],
+                "outputs": {},
+            }
+        return {
+            "supported": True,
+            "reason": None,
+            "model": self.model,
+            "total_params": _count_json(self.total),
+            "total_params_formula": _formula_json(self.total),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "outputs": {name: shape_to_json(shape) for name, shape in self.outputs},
+        }
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Why PyTorch's total differs from Keras's for the same spec (``torch - keras``)."""
+
+    delta: Count
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": _count_json(self.delta),
+            "params_formula": _formula_json(self.delta),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The full answer for one spec: each framework's report and how they differ."""
+
+    spec: Spec
+    frameworks: tuple[FrameworkReport, ...]
+    difference: Difference | None
+    defaults_used: tuple[str, ...]
+
+    def framework(self, framework: Framework) -> FrameworkReport:
+        return next(report for report in self.frameworks if report.framework is framework)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "spec": self.spec.to_dict(),
+            "defaults_used": list(self.defaults_used),
+            "frameworks": {r.framework.value: r.to_dict() for r in self.frameworks},
+            "difference": self.difference.to_dict() if self.difference else None,
+        }
+
+
+def _count_json(count: Count) -> int | None:
+    return count.value if count.is_known else None
+
+
+def _formula_json(count: Count) -> dict[str, Any] | None:
+    return None if count.is_known else count.to_formula()
