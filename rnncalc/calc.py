@@ -10,14 +10,19 @@ from typing import Any
 
 from rnncalc.conventions import (
     CLASS_NAMES,
+    DENSE_CLASS,
+    EMBEDDING_CLASS,
     KERAS_LAYER_NAMES,
     CellGeometry,
     Role,
     bias_vectors,
+    dense_slots,
+    embedding_slots,
     keras_slots,
     torch_slots,
 )
-from rnncalc.report import Analysis, Difference, FrameworkReport, LayerReport, WeightRow
+from rnncalc.model import Model
+from rnncalc.report import Analysis, Difference, FrameworkReport, LayerReport, ModelAnalysis, WeightRow
 from rnncalc.spec import Cell, Framework, MergeMode, Spec, spec_from_mapping
 from rnncalc.symbolic import INPUT, Count, Dim, Shape
 
@@ -85,10 +90,20 @@ def torch_report(spec: Spec) -> FrameworkReport:
     reason = torch_unsupported(spec)
     if reason:
         return FrameworkReport(Framework.TORCH, model, reason=reason)
+    layers = torch_block_layers(spec, _first_input(spec))
+    return FrameworkReport(Framework.TORCH, model, layers, _torch_outputs(spec))
+
+
+def torch_block_layers(spec: Spec, input_size: Dim) -> tuple[LayerReport, ...]:
+    """One ``nn.RNN``/``LSTM``/``GRU`` module's layers (``num_layers`` of them) on ``input_size``.
+
+    Weight names are the module's own (``weight_ih_l0``); a model prefixes them with the
+    module's index.
+    """
+    class_name = CLASS_NAMES[(Framework.TORCH, spec.cell)]
     out_size = spec.proj_size or spec.hidden_size
     sequence = _torch_sequence_shape(spec, spec.num_directions * out_size)
     layers = []
-    input_size = _first_input(spec)
     for index in range(spec.num_layers):
         geometry = _geometry(spec, input_size)
         weights = tuple(
@@ -99,7 +114,12 @@ def torch_report(spec: Spec) -> FrameworkReport:
         kind = f"{class_name} (bidirectional)" if spec.bidirectional else class_name
         layers.append(LayerReport(f"layer {index}", kind, sequence, weights))
         input_size = spec.num_directions * out_size
-    return FrameworkReport(Framework.TORCH, model, tuple(layers), _torch_outputs(spec))
+    return tuple(layers)
+
+
+def torch_block_output_size(spec: Spec) -> int:
+    """Features one PyTorch recurrent module hands on: directions × (projection or hidden)."""
+    return spec.num_directions * (spec.proj_size or spec.hidden_size)
 
 
 def _torch_sequence_shape(spec: Spec, features: int) -> Shape:
@@ -151,16 +171,39 @@ def keras_report(spec: Spec) -> FrameworkReport:
     reason = keras_unsupported(spec)
     if reason:
         return FrameworkReport(Framework.KERAS, model, reason=reason)
+    layers = keras_block_layers(spec, _first_input(spec), KerasNames(), spec.return_sequences)
+    return FrameworkReport(Framework.KERAS, model, layers, _keras_outputs(spec))
+
+
+class KerasNames:
+    """Keras's automatic layer names in a fresh session: ``lstm``, ``lstm_1``, ``dense``, ..."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def next(self, base: str) -> str:
+        count = self._seen.get(base, 0)
+        self._seen[base] = count + 1
+        return f"{base}_{count}" if count else base
+
+
+def keras_block_layers(
+    spec: Spec, input_size: Dim, names: KerasNames, last_sequences: bool
+) -> tuple[LayerReport, ...]:
+    """The ``num_layers`` Keras layers of one block; all but the last return sequences.
+
+    ``names`` hands out the layer names, so blocks of a larger model continue its numbering.
+    """
+    class_name = CLASS_NAMES[(Framework.KERAS, spec.cell)]
+    layer_kind = f"Bidirectional({class_name})" if spec.bidirectional else class_name
     layer_name = KERAS_LAYER_NAMES[spec.cell]
     cell_name = f"{layer_name}_cell"
     layers = []
-    input_size = _first_input(spec)
     for index in range(spec.num_layers):
-        suffix = f"_{index}" if index else ""
-        inner = f"{layer_name}{suffix}"
+        inner = names.next(layer_name)
         geometry = _geometry(spec, input_size)
         if spec.bidirectional:
-            outer = f"bidirectional{suffix}"
+            outer = names.next("bidirectional")
             prefixes = [f"{outer}/{direction}_{inner}/{cell_name}" for direction in DIRECTIONS]
             name = outer
         else:
@@ -171,11 +214,11 @@ def keras_report(spec: Spec) -> FrameworkReport:
             for direction, prefix in zip(DIRECTIONS, prefixes, strict=False)
             for slot in keras_slots(geometry)
         )
-        sequences = index < spec.num_layers - 1 or spec.return_sequences
+        sequences = index < spec.num_layers - 1 or last_sequences
         output = _keras_shape(spec, keras_layer_output_size(spec), sequences)
         layers.append(LayerReport(name, layer_kind, output, weights))
         input_size = keras_layer_output_size(spec)
-    return FrameworkReport(Framework.KERAS, model, tuple(layers), _keras_outputs(spec))
+    return tuple(layers)
 
 
 def _keras_shape(spec: Spec, features: int, sequences: bool) -> Shape:
@@ -235,3 +278,174 @@ def _vectors(count: int) -> str:
 def _signed(count: Count) -> str:
     text = str(count)
     return text if text.startswith("-") else f"+{text}"
+
+
+# --- Heterogeneous models: embedding → recurrent blocks → dense heads ------------------------
+
+
+def analyze_model(model: Model) -> ModelAnalysis:
+    """Both frameworks' reports for a model, built from the same per-block functions as a spec."""
+    torch = torch_model_report(model)
+    keras = keras_model_report(model)
+    return ModelAnalysis(model, (torch, keras), explain_model_difference(model, torch, keras))
+
+
+def block_inputs(model: Model) -> list[Dim]:
+    """The input size of each recurrent block (``I`` when the first one is unknown).
+
+    Both frameworks agree on these except after a PyTorch projection, so this is only used
+    where that does not matter (the "why they differ" line); each report threads its own.
+    """
+    sizes: list[Dim] = []
+    size: Dim = model.input_size if model.input_size is not None else INPUT
+    for spec in model.layers:
+        sizes.append(size)
+        size = keras_layer_output_size(spec)
+    return sizes
+
+
+def _model_unsupported(model: Model, check: Any) -> str | None:
+    for index, spec in enumerate(model.layers):
+        reason = check(spec)
+        if reason:
+            return f"layers[{index}]: {reason}"
+    return None
+
+
+def _arrow(kinds: list[str]) -> str:
+    return " → ".join(kinds)
+
+
+def torch_model_report(model: Model) -> FrameworkReport:
+    """A module list run in order, as the adapter's ``SequenceModel`` does.
+
+    Parameter names are prefixed by the module's index (``0.weight``, ``1.weight_ih_l0``);
+    each recurrent module hands its ``output`` (not its states) to the next; ``nn.Linear``
+    heads act on the last (feature) dimension at every time step. The model returns the last
+    module's output.
+    """
+    kinds = (["Embedding"] if model.embedding else []) + [
+        CLASS_NAMES[(Framework.TORCH, spec.cell)] for spec in model.layers
+    ]
+    kinds += [DENSE_CLASS[Framework.TORCH]] * len(model.dense)
+    title = f"nn.Module: {_arrow(kinds)}"
+    reason = _model_unsupported(model, torch_unsupported)
+    if reason:
+        return FrameworkReport(Framework.TORCH, title, reason=reason)
+    first = model.layers[0]
+    layers: list[LayerReport] = []
+    size: Dim = model.input_size if model.input_size is not None else INPUT
+
+    def module_name() -> str:
+        return str(len(layers))
+
+    if model.embedding is not None:
+        prefix = module_name()
+        emb = model.embedding
+        weights = tuple(
+            WeightRow(slot.name, f"{prefix}.{slot.name}", slot.shape, slot.role, "")
+            for slot in embedding_slots(Framework.TORCH, emb.vocab_size, emb.dim)
+        )
+        shape = _torch_sequence_shape(first, emb.dim)
+        layers.append(LayerReport(prefix, EMBEDDING_CLASS[Framework.TORCH], shape, weights))
+    for spec in model.layers:
+        prefix = module_name()
+        block = torch_block_layers(spec, size)
+        weights = tuple(
+            WeightRow(w.name, f"{prefix}.{w.path}", w.shape, w.role, w.direction)
+            for layer in block
+            for w in layer.weights
+        )
+        kind = block[0].kind + (f" × {spec.num_layers} layers" if spec.num_layers > 1 else "")
+        layers.append(LayerReport(prefix, kind, block[-1].output_shape, weights))
+        size = torch_block_output_size(spec)
+    for head in model.dense:
+        prefix = module_name()
+        weights = tuple(
+            WeightRow(slot.name, f"{prefix}.{slot.name}", slot.shape, slot.role, "")
+            for slot in dense_slots(Framework.TORCH, size, head.units, head.bias)
+        )
+        shape = _torch_sequence_shape(first, head.units)
+        layers.append(LayerReport(prefix, DENSE_CLASS[Framework.TORCH], shape, weights))
+        size = head.units
+    return FrameworkReport(Framework.TORCH, title, tuple(layers), (("output", layers[-1].output_shape),))
+
+
+#: Keras's name for the first ``Sequential`` of a session; Keras 3 scopes the variable paths
+#: of a Sequential's layers under it (``sequential/embedding/embeddings``), unlike a Functional
+#: model's.
+KERAS_SEQUENTIAL_NAME = "sequential"
+
+
+def keras_model_report(model: Model) -> FrameworkReport:
+    """A ``keras.Sequential``: every recurrent layer but the last returns sequences; ``Dense``
+    acts on the last dimension (per time step when the last recurrent layer returns sequences).
+    Weight paths carry the Sequential's name as Keras 3 reports them.
+    """
+    kinds = (["Embedding"] if model.embedding else []) + [
+        ("Bidirectional({})" if spec.bidirectional else "{}").format(
+            CLASS_NAMES[(Framework.KERAS, spec.cell)]
+        )
+        for spec in model.layers
+    ]
+    kinds += [DENSE_CLASS[Framework.KERAS]] * len(model.dense)
+    title = f"Sequential: {_arrow(kinds)}"
+    reason = _model_unsupported(model, keras_unsupported)
+    if reason:
+        return FrameworkReport(Framework.KERAS, title, reason=reason)
+    names = KerasNames()
+    first = model.layers[0]
+    layers: list[LayerReport] = []
+    size: Dim = model.input_size if model.input_size is not None else INPUT
+    if model.embedding is not None:
+        name = names.next("embedding")
+        emb = model.embedding
+        weights = tuple(
+            WeightRow(slot.name, f"{name}/{slot.name}", slot.shape, slot.role, "")
+            for slot in embedding_slots(Framework.KERAS, emb.vocab_size, emb.dim)
+        )
+        shape = _keras_shape(first, emb.dim, sequences=True)
+        layers.append(LayerReport(name, EMBEDDING_CLASS[Framework.KERAS], shape, weights))
+    for index, spec in enumerate(model.layers):
+        last = index == len(model.layers) - 1
+        layers.extend(keras_block_layers(spec, size, names, model.return_sequences or not last))
+        size = keras_layer_output_size(spec)
+    for head in model.dense:
+        name = names.next("dense")
+        weights = tuple(
+            WeightRow(slot.name, f"{name}/{slot.name}", slot.shape, slot.role, "")
+            for slot in dense_slots(Framework.KERAS, size, head.units, head.bias)
+        )
+        shape = (*layers[-1].output_shape[:-1], head.units)
+        layers.append(LayerReport(name, DENSE_CLASS[Framework.KERAS], shape, weights))
+        size = head.units
+    scoped = tuple(
+        LayerReport(
+            layer.name,
+            layer.kind,
+            layer.output_shape,
+            tuple(
+                WeightRow(w.name, f"{KERAS_SEQUENTIAL_NAME}/{w.path}", w.shape, w.role, w.direction)
+                for w in layer.weights
+            ),
+        )
+        for layer in layers
+    )
+    return FrameworkReport(Framework.KERAS, title, scoped, (("output", layers[-1].output_shape),))
+
+
+def explain_model_difference(
+    model: Model, torch: FrameworkReport, keras: FrameworkReport
+) -> Difference | None:
+    """Why the totals differ, block by block (embedding and dense heads count the same)."""
+    if not (torch.supported and keras.supported):
+        return None
+    reasons = []
+    for index, (spec, size) in enumerate(zip(model.layers, block_inputs(model), strict=True)):
+        block = spec if not isinstance(size, int) else spec.replace(input_size=size)
+        difference = explain_difference(block, torch_report(block), keras_report(block))
+        if difference is not None and difference.delta != Count():
+            reasons.append(f"layers[{index}] ({spec.cell.value}): {difference.reason}")
+    if not reasons:
+        return Difference(torch.total - keras.total, "same total: every block keeps the same weights")
+    return Difference(torch.total - keras.total, "; ".join(reasons))

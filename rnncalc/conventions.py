@@ -47,6 +47,8 @@ class Role(str, Enum):
     RECURRENT_KERNEL = "recurrent weights"
     BIAS = "bias"
     PROJECTION = "projection"
+    EMBEDDING = "embedding"
+    DENSE = "dense head"
 
 
 @dataclass(frozen=True)
@@ -130,4 +132,31 @@ def keras_slots(geometry: CellGeometry) -> list[WeightSlot]:
         slots.append(WeightSlot("bias", (cols,), Role.BIAS))
     elif vectors == 2:
         slots.append(WeightSlot("bias", (2, cols), Role.BIAS))
+    return slots
+
+
+# --- Embedding and dense heads (same counts in both frameworks, transposed kernels) --------
+
+#: ``nn.Embedding.weight`` and Keras ``Embedding.embeddings`` are both ``(vocab, dim)``.
+EMBEDDING_WEIGHT_NAME: dict[Framework, str] = {Framework.TORCH: "weight", Framework.KERAS: "embeddings"}
+#: Class names of the non-recurrent modules.
+EMBEDDING_CLASS: dict[Framework, str] = {Framework.TORCH: "Embedding", Framework.KERAS: "Embedding"}
+DENSE_CLASS: dict[Framework, str] = {Framework.TORCH: "Linear", Framework.KERAS: "Dense"}
+
+
+def embedding_slots(framework: Framework, vocab_size: int, dim: int) -> list[WeightSlot]:
+    return [WeightSlot(EMBEDDING_WEIGHT_NAME[framework], (vocab_size, dim), Role.EMBEDDING)]
+
+
+def dense_slots(framework: Framework, input_size: Dim, units: int, bias: bool) -> list[WeightSlot]:
+    """``nn.Linear``: ``weight (out, in)``, ``bias (out,)``.
+
+    Keras ``Dense``: ``kernel (in, units)``, ``bias (units,)``.
+    """
+    if framework is Framework.TORCH:
+        slots = [WeightSlot("weight", (units, input_size), Role.DENSE)]
+    else:
+        slots = [WeightSlot("kernel", (input_size, units), Role.DENSE)]
+    if bias:
+        slots.append(WeightSlot("bias", (units,), Role.DENSE))
     return slots

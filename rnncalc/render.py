@@ -11,7 +11,8 @@ import textwrap
 from enum import Enum
 from typing import Any
 
-from rnncalc.report import Analysis, FrameworkReport
+from rnncalc.model import Model
+from rnncalc.report import Analysis, FrameworkReport, ModelAnalysis
 from rnncalc.spec import Framework, Spec
 from rnncalc.symbolic import Count, format_shape
 
@@ -39,6 +40,57 @@ def render_analysis(analysis: Analysis, fmt: Format) -> str:
         parts.append(_framework_section(report, markdown))
     parts.append(_footer(analysis, markdown))
     return "\n\n".join(parts)
+
+
+def render_model(analysis: ModelAnalysis, fmt: Format) -> str:
+    """A heterogeneous model: the same sections as a spec, one row per weight of every module."""
+    if fmt is Format.JSON:
+        return to_json(analysis.to_dict())
+    markdown = fmt is Format.MARKDOWN
+    parts = [_heading(describe_model(analysis.model), markdown, level=2)]
+    for report in analysis.frameworks:
+        parts.append(_framework_section(report, markdown))
+    lines = []
+    if analysis.difference is not None:
+        torch = analysis.framework(Framework.TORCH).total
+        keras = analysis.framework(Framework.KERAS).total
+        lines.append(f"PyTorch {_params(torch)} vs Keras {_params(keras)}: {analysis.difference.reason}.")
+    model = analysis.model
+    if model.input_size is None:
+        lines.append("Input size unknown: counts are formulas in I; set input_size on the first layer.")
+    if model.batch_size is None or model.seq_len is None:
+        lines.append("None = dimension unknown; set batch_size and seq_len to fix it.")
+    if model.dense:
+        lines.append(
+            "PyTorch applies each Linear head at every time step of the last recurrent output; "
+            "Keras Dense sees the last step unless return_sequences."
+        )
+    if markdown:
+        parts.append("\n\n".join(lines))
+    else:
+        parts.append("\n".join(textwrap.fill(line, width=80, subsequent_indent="  ") for line in lines))
+    return "\n\n".join(parts)
+
+
+def describe_model(model: Model) -> str:
+    """``encoder: embedding 20000×128 → lstm 256 bi → gru 128 → dense 10``."""
+    parts = []
+    if model.embedding is not None:
+        parts.append(f"embedding {model.embedding.vocab_size}×{model.embedding.dim}")
+    for spec in model.layers:
+        words = [spec.cell.value, str(spec.hidden_size)]
+        if spec.num_layers > 1:
+            words.append(f"×{spec.num_layers}")
+        if spec.bidirectional:
+            words.append("bi")
+        if spec.proj_size:
+            words.append(f"proj {spec.proj_size}")
+        parts.append(" ".join(words))
+    parts += [f"dense {head.units}" for head in model.dense]
+    text = " → ".join(parts)
+    if model.input_size is not None and model.embedding is None:
+        text = f"input {model.input_size} → {text}"
+    return f"{model.name}: {text}" if model.name else text
 
 
 def describe_spec(spec: Spec) -> str:

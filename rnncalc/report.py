@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnncalc.conventions import Role
+from rnncalc.model import Model
 from rnncalc.spec import Framework, Spec
 from rnncalc.symbolic import Count, Shape, shape_count, shape_to_json, total
 
@@ -143,6 +144,31 @@ class Analysis:
             "schema_version": SCHEMA_VERSION,
             "spec": self.spec.to_dict(),
             "defaults_used": list(self.defaults_used),
+            "frameworks": {r.framework.value: r.to_dict() for r in self.frameworks},
+            "difference": self.difference.to_dict() if self.difference else None,
+        }
+
+
+@dataclass(frozen=True)
+class ModelAnalysis:
+    """The answer for a heterogeneous model (embedding, recurrent blocks, dense heads).
+
+    Its JSON keeps the flat analysis's layout (``frameworks`` → ``layers`` with ``type``,
+    ``params``, ``weights``; ``outputs``), with ``model`` in place of ``spec``.
+    """
+
+    model: Model
+    frameworks: tuple[FrameworkReport, ...]
+    difference: Difference | None
+
+    def framework(self, framework: Framework) -> FrameworkReport:
+        return next(report for report in self.frameworks if report.framework is framework)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "name": self.model.name,
+            "model": self.model.to_dict(),
             "frameworks": {r.framework.value: r.to_dict() for r in self.frameworks},
             "difference": self.difference.to_dict() if self.difference else None,
         }

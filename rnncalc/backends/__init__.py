@@ -10,6 +10,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from rnncalc.errors import FrameworkMissingError
+from rnncalc.model import Model
 from rnncalc.spec import Framework, Spec
 from rnncalc.symbolic import Shape
 
@@ -75,3 +76,18 @@ def measure(spec: Spec, framework: Framework) -> Measured:
     from rnncalc.backends import keras_adapter
 
     return keras_adapter.measure(spec)
+
+
+def measure_model(model: Model, framework: Framework) -> Measured:
+    """Build the real model (embedding, recurrent blocks, heads), run it once, report its numbers.
+
+    ``probe`` of the result is the first recurrent block with the probe batch and time.
+    """
+    require(framework)
+    if framework is Framework.TORCH:
+        from rnncalc.backends import torch_adapter
+
+        return torch_adapter.measure_model(model)
+    from rnncalc.backends import keras_adapter
+
+    return keras_adapter.measure_model(model)

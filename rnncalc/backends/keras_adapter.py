@@ -14,9 +14,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from rnncalc.backends import Measured, probe_spec
-from rnncalc.calc import keras_report, keras_unsupported
+from rnncalc.backends import PROBE_BATCH, PROBE_SEQ_LEN, Measured, probe_spec
+from rnncalc.calc import KERAS_SEQUENTIAL_NAME, keras_model_report, keras_report, keras_unsupported
 from rnncalc.errors import SpecError
+from rnncalc.model import Model
 from rnncalc.spec import Cell, Framework, MergeMode, Spec
 
 _LAYERS: dict[Cell, Any] = {
@@ -79,3 +80,72 @@ def measure(spec: Spec) -> Measured:
     tensors = result if isinstance(result, (list, tuple)) else [result]
     outputs = tuple((name, tuple(t.shape)) for name, t in zip(output_names(probe), tensors, strict=True))
     return Measured(Framework.KERAS, model.count_params(), weights, outputs, probe)
+
+
+# --- Heterogeneous models --------------------------------------------------------------------
+
+
+def build_model(model: Model) -> keras.Sequential:
+    """A ``keras.Sequential``: ``Input``, ``Embedding``, recurrent layers (all but the last
+    return sequences, the last ``model.return_sequences``), ``Dense`` heads.
+
+    Layer names are the calculator's (Keras's own in a fresh session), so paths compare exactly.
+    """
+    reason = next(
+        (f"layers[{i}]: {r}" for i, s in enumerate(model.layers) if (r := keras_unsupported(s))), None
+    )
+    if reason:
+        raise SpecError("framework", f"Keras cannot express this model: {reason}")
+    if model.input_size is None:
+        raise SpecError("input_size", "is required to build a real model")
+    reports = iter(keras_model_report(model).layers)
+    if model.embedding is not None:
+        stack: list[Any] = [keras.Input(batch_shape=(model.batch_size, model.seq_len), dtype="int32")]
+        emb = model.embedding
+        stack.append(keras.layers.Embedding(emb.vocab_size, emb.dim, name=next(reports).name))
+    else:
+        stack = [keras.Input(batch_shape=(model.batch_size, model.seq_len, model.input_size))]
+    for block_index, spec in enumerate(model.layers):
+        last_block = block_index == len(model.layers) - 1
+        for index in range(spec.num_layers):
+            last = last_block and index == spec.num_layers - 1
+            report = next(reports)
+            kwargs: dict[str, Any] = {
+                "return_sequences": model.return_sequences or not last,
+                "use_bias": spec.bias,
+            }
+            if spec.cell is Cell.RNN:
+                kwargs["activation"] = spec.nonlinearity.value
+            if spec.cell is Cell.GRU:
+                kwargs["reset_after"] = spec.reset_after
+            if spec.bidirectional:
+                # The weight path is "sequential/bidirectional/forward_<inner>/<cell>/kernel".
+                inner = report.weights[0].path.split("/")[2].removeprefix("forward_")
+                layer = _LAYERS[spec.cell](spec.hidden_size, name=inner, **kwargs)
+                stack.append(
+                    keras.layers.Bidirectional(layer, merge_mode=spec.merge_mode.value, name=report.name)
+                )
+            else:
+                stack.append(_LAYERS[spec.cell](spec.hidden_size, name=report.name, **kwargs))
+    for head in model.dense:
+        dense = keras.layers.Dense(
+            head.units, use_bias=head.bias, activation=head.activation, name=next(reports).name
+        )
+        stack.append(dense)
+    return keras.Sequential(stack, name=KERAS_SEQUENTIAL_NAME)
+
+
+def measure_model(model: Model) -> Measured:
+    """Build, count and run the real Keras model once (unknown batch/time → small probes)."""
+    batch = model.batch_size or PROBE_BATCH
+    seq_len = model.seq_len or PROBE_SEQ_LEN
+    built = build_model(model)
+    weights = tuple((w.path, tuple(w.shape)) for w in built.weights)
+    if model.embedding is not None:
+        data = np.zeros((batch, seq_len), dtype="int32")
+    else:
+        assert model.input_size is not None
+        data = np.zeros((batch, seq_len, model.input_size), dtype="float32")
+    output = built(data)
+    probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
+    return Measured(Framework.KERAS, built.count_params(), weights, (("output", tuple(output.shape)),), probe)

@@ -8,9 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnncalc.backends import Measured, probe_spec
-from rnncalc.calc import torch_unsupported
+from rnncalc.backends import PROBE_BATCH, PROBE_SEQ_LEN, Measured, probe_spec
+from rnncalc.calc import torch_block_output_size, torch_unsupported
 from rnncalc.errors import SpecError
+from rnncalc.model import Model
 from rnncalc.spec import Cell, Framework, Spec
 
 _MODULES: dict[Cell, type[nn.RNNBase]] = {Cell.RNN: nn.RNN, Cell.LSTM: nn.LSTM, Cell.GRU: nn.GRU}
@@ -68,3 +69,72 @@ def measure(spec: Spec) -> Measured:
     weights = tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
     total = sum(p.numel() for p in module.parameters())
     return Measured(Framework.TORCH, total, weights, forward_shapes(module, probe), probe)
+
+
+# --- Heterogeneous models --------------------------------------------------------------------
+
+
+class SequenceModel(nn.Module):  # type: ignore[misc]
+    """Modules run in order, like ``nn.Sequential`` but passing only a recurrent module's
+    ``output`` (``nn.Sequential`` would hand on the ``(output, h_n)`` tuple).
+
+    ``nn.Linear`` heads act on the last dimension, i.e. on every time step; the model returns
+    the last module's output. Parameters are named by module index (``1.weight_ih_l0``).
+    """
+
+    def __init__(self, modules: list[nn.Module]) -> None:
+        super().__init__()
+        for index, module in enumerate(modules):
+            self.add_module(str(index), module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.children():
+            x = module(x)
+            if isinstance(x, tuple):
+                x = x[0]
+        return x
+
+
+def build_model(model: Model, device: str | torch.device = "cpu") -> SequenceModel:
+    """The :class:`SequenceModel` for ``model`` (its input size must be known)."""
+    reason = next(
+        (f"layers[{i}]: {r}" for i, s in enumerate(model.layers) if (r := torch_unsupported(s))), None
+    )
+    if reason:
+        raise SpecError("framework", f"PyTorch cannot express this model: {reason}")
+    if model.input_size is None:
+        raise SpecError("input_size", "is required to build a real model")
+    modules: list[nn.Module] = []
+    size = model.input_size
+    if model.embedding is not None:
+        modules.append(nn.Embedding(model.embedding.vocab_size, model.embedding.dim, device=device))
+    for spec in model.layers:
+        modules.append(build(spec.replace(input_size=size), device))
+        size = torch_block_output_size(spec)
+    for head in model.dense:
+        modules.append(nn.Linear(size, head.units, bias=head.bias, device=device))
+        size = head.units
+    return SequenceModel(modules)
+
+
+def model_input(model: Model, batch: int, seq_len: int) -> torch.Tensor:
+    """Zeros of the model's input: token ids after an embedding, else features."""
+    lead = (batch, seq_len) if model.batch_first else (seq_len, batch)
+    if model.embedding is not None:
+        return torch.zeros(lead, dtype=torch.long)
+    assert model.input_size is not None
+    return torch.zeros((*lead, model.input_size))
+
+
+def measure_model(model: Model) -> Measured:
+    """Build, count and run the real PyTorch model once (unknown batch/time → small probes)."""
+    batch = model.batch_size or PROBE_BATCH
+    seq_len = model.seq_len or PROBE_SEQ_LEN
+    module = build_model(model)
+    weights = tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
+    total = sum(p.numel() for p in module.parameters())
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        output = module(model_input(model, batch, seq_len))
+    probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
+    return Measured(Framework.TORCH, total, weights, (("output", tuple(output.shape)),), probe)

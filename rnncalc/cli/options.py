@@ -134,3 +134,12 @@ def emit(text: str) -> None:
 
 def message(text: str) -> None:
     click.echo(text, err=True)
+
+
+#: Config files as positional arguments; ``-`` reads stdin.
+files_argument = click.argument(
+    "files",
+    nargs=-1,
+    type=click.Path(allow_dash=True, dir_okay=False),
+    metavar="[FILE]...",
+)

@@ -1,4 +1,4 @@
-"""``rnncalc summary``: the analytic answer for one spec, no framework imported."""
+"""``rnncalc summary``: the analytic answer for flags or config files, no framework imported."""
 
 from __future__ import annotations
 
@@ -6,22 +6,66 @@ from typing import Any
 
 import click
 
-from rnncalc.cli.options import emit, format_option, spec_from_flags, spec_options
+from rnncalc.cli.options import (
+    emit,
+    files_argument,
+    flag_for,
+    format_option,
+    given_fields,
+    spec_from_flags,
+    spec_options,
+)
+from rnncalc.errors import SpecError
 from rnncalc.render import Format, render_analysis
 
 
 @click.command()
+@files_argument
 @spec_options
 @format_option(Format)
-def summary(fmt: str, **flags: Any) -> None:
+def summary(files: tuple[str, ...], fmt: str, **flags: Any) -> None:
     """Parameters, weights and output shapes of a recurrent stack in PyTorch and Keras.
+
+    FILES are config files (YAML, JSON, TOML, JSONL, Keras model JSON; - for stdin). Flags
+    given with files override the files' fields: on a model with several layers, batch and
+    time flags apply to the model, --input to the first layer, the others to every layer.
 
     \b
     Examples:
       rnncalc summary --cell rnn --hidden 8 --bi --input 5
       rnncalc summary -c lstm -i 300 -H 512 -l 2 --batch 32 --seq-len 100 -f json
+      rnncalc summary examples/sentiment.yaml
     """
     from rnncalc.calc import analyze
 
-    spec = spec_from_flags(flags)
-    emit(render_analysis(analyze(spec), Format(fmt)))
+    fmt_enum = Format(fmt)
+    if not files:
+        emit(render_analysis(analyze(spec_from_flags(flags)), fmt_enum))
+        return
+    from rnncalc.calc import analyze_model
+    from rnncalc.config import BadEntry, read_sources
+    from rnncalc.model import override
+    from rnncalc.render import render_model, to_json
+
+    fields = given_fields(flags)
+    documents: list[Any] = []
+    texts: list[str] = []
+    for entry in read_sources(list(files)):
+        if isinstance(entry, BadEntry):
+            raise entry.error
+        try:
+            model = override(entry.model, fields)
+        except SpecError as error:
+            raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
+        if model.is_flat:
+            analysis: Any = analyze(model.layers[0])
+            text = render_analysis(analysis, fmt_enum)
+        else:
+            analysis = analyze_model(model)
+            text = render_model(analysis, fmt_enum)
+        documents.append(analysis.to_dict())
+        texts.append(text)
+    if fmt_enum is Format.JSON:
+        emit(to_json(documents[0] if len(documents) == 1 else documents))
+    else:
+        emit("\n\n".join(texts))
