@@ -54,6 +54,13 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
                 if len(batch_shape) == 3:
                     input_size = batch_shape[2]
             continue
+        if input_size is None and not shape and not layers and embedding is None:
+            # A Sequential built without keras.Input records the shape on its first layer.
+            built = (layer.get("build_config") or {}).get("input_shape")
+            if isinstance(built, list) and len(built) >= 2:
+                shape["batch_size"], shape["seq_len"] = built[0], built[1]
+                if len(built) == 3 and class_name != "Embedding":
+                    input_size = built[2]
         if class_name == "Embedding":
             if layers or embedding is not None:
                 raise FieldPathError(path, f"{label} must come first, before the recurrent layers")

@@ -1,0 +1,55 @@
+"""The example configs: built in real PyTorch and Keras, compared with the calculator and with
+the ``expect:`` numbers written in each file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rnncalc.backends import PROBE_BATCH, PROBE_SEQ_LEN, measure_model
+from rnncalc.calc import analyze_model
+from rnncalc.config import ModelEntry, read_source
+from rnncalc.spec import Framework
+
+pytest.importorskip("torch")
+pytest.importorskip("keras")
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.*"))
+
+
+def _probe(shape: tuple[object, ...], batch: int, seq_len: int, batch_first: bool) -> tuple[object, ...]:
+    """Unknown (None) batch/time filled with the probe sizes the adapters ran with."""
+    fill = [batch, seq_len] if batch_first else [seq_len, batch]
+    out = []
+    for dim in shape:
+        out.append(fill.pop(0) if dim is None else dim)
+    return tuple(out)
+
+
+def test_there_are_examples() -> None:
+    assert {path.stem for path in EXAMPLES} >= {"sentiment", "seq2seq_encoder", "char_lm"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("framework", list(Framework), ids=lambda f: f.value)
+def test_example_matches_real_framework_and_its_expectations(framework: Framework, path: Path) -> None:
+    (entry,) = read_source(str(path))
+    assert isinstance(entry, ModelEntry)
+    model = entry.model
+    report = analyze_model(model).framework(framework)
+    measured = measure_model(model, framework)
+    assert report.total.value == measured.total_params
+    assert [(w.path, w.shape) for w in report.weights] == list(measured.weights)
+    expected = entry.expect.for_framework(framework)
+    assert expected is not None and expected.params == measured.total_params
+    if expected.max_params is not None:
+        assert measured.total_params <= expected.max_params
+    expected_outputs = dict(entry.expect.outputs_for(framework))
+    assert expected_outputs == dict(report.outputs)
+    batch = model.batch_size or PROBE_BATCH
+    seq_len = model.seq_len or PROBE_SEQ_LEN
+    # Keras always puts the batch first; PyTorch unless batch_first is false.
+    first = model.batch_first or framework is Framework.KERAS
+    probed = {name: _probe(shape, batch, seq_len, first) for name, shape in expected_outputs.items()}
+    assert probed == dict(measured.outputs)
