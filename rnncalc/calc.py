@@ -34,6 +34,7 @@ _APPLIES: dict[str, Any] = {
     "reset_after": lambda s: s.cell is Cell.GRU,
     "nonlinearity": lambda s: s.cell is Cell.RNN,
     "merge_mode": lambda s: s.bidirectional,
+    "unbatched": lambda s: False,
     "input_size": lambda s: False,
     "batch_size": lambda s: False,
     "seq_len": lambda s: False,
