@@ -49,7 +49,7 @@ def render_model(analysis: ModelAnalysis, fmt: Format) -> str:
     markdown = fmt is Format.MARKDOWN
     parts = [_heading(describe_model(analysis.model), markdown, level=2)]
     for report in analysis.frameworks:
-        parts.append(_framework_section(report, markdown))
+        parts.append(_framework_section(report, markdown, kinds=True))
     lines = []
     if analysis.difference is not None:
         torch = analysis.framework(Framework.TORCH).total
@@ -125,22 +125,30 @@ def _table(rows: list[list[Any]], headers: list[str], markdown: bool, numeric: i
     )
 
 
-def _framework_section(report: FrameworkReport, markdown: bool) -> str:
+def _framework_section(report: FrameworkReport, markdown: bool, kinds: bool = False) -> str:
     title = f"{FRAMEWORK_TITLES[report.framework]} ({report.model})"
     if not report.supported:
         return _heading(f"{title}: not expressible", markdown) + f"\n{report.reason}"
     title += f": {_params(report.total)} parameters"
     return "\n".join(
-        [_heading(title, markdown), _weights_table(report, markdown), "", _outputs_table(report, markdown)]
+        [
+            _heading(title, markdown),
+            _weights_table(report, markdown, kinds),
+            "",
+            _outputs_table(report, markdown),
+        ]
     )
 
 
-def _weights_table(report: FrameworkReport, markdown: bool) -> str:
-    """A row per weight, a subtotal per direction of a bidirectional layer, a total per layer."""
+def _weights_table(report: FrameworkReport, markdown: bool, kinds: bool = False) -> str:
+    """A row per weight, a subtotal per direction of a bidirectional layer, a total per layer.
+
+    ``kinds`` labels each layer with its type too (``1 LSTM``), for models of mixed modules.
+    """
     rows: list[list[Any]] = []
     for layer in report.layers:
         directions = list(dict.fromkeys(weight.direction for weight in layer.weights))
-        layer_label = layer.name
+        layer_label = f"{layer.name} {layer.kind}" if kinds else layer.name
         for direction in directions:
             part_label = direction
             for weight in (w for w in layer.weights if w.direction == direction):

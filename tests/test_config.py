@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -241,3 +242,32 @@ def test_file_error_is_one_line_with_exit_status_2(tmp_path: Path) -> None:
         result.output
         == f"rnncalc: error: {path}:2: layers[0].hidden_size: must be a positive integer, got 0\n"
     )
+
+
+@pytest.mark.parametrize("name", ["sentiment.yaml", "char_lm.toml"])
+def test_summary_of_a_model_file_imports_no_framework_and_no_numpy(name: str) -> None:
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parent.parent / "examples" / name
+    code = (
+        "import sys\nfrom rnncalc.cli import cli\n"
+        f"cli.main(['summary', {str(example)!r}], prog_name='rnncalc', standalone_mode=False)\n"
+        "print('MODULES=' + ','.join(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in {'torch', 'tensorflow', 'keras', 'numpy'})))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.rsplit("MODULES=", 1)[1].strip() == ""
+
+
+def test_summary_table_of_a_model_lists_every_module_with_totals(run_cli: Any) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "sentiment.yaml"
+    result = run_cli("summary", str(example))
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("sentiment-bilstm: embedding 20000×128 → lstm 64 bi → dense 64 → dense 1\n")
+    assert "PyTorch (nn.Module: Embedding → LSTM → Linear → Linear): 2,667,649 parameters" in out
+    keras_title = "Keras 3 (Sequential: Embedding → Bidirectional(LSTM) → Dense → Dense)"
+    assert f"{keras_title}: 2,667,137 parameters" in out
+    assert "sequential/dense_1/kernel" not in out  # the table shows names inside each layer
+    assert "PyTorch 2,667,649 vs Keras 2,667,137: layers[0] (lstm): PyTorch keeps two bias vectors" in out
