@@ -270,4 +270,4 @@ def test_summary_table_of_a_model_lists_every_module_with_totals(run_cli: Any) -
     keras_title = "Keras 3 (Sequential: Embedding → Bidirectional(LSTM) → Dense → Dense)"
     assert f"{keras_title}: 2,667,137 parameters" in out
     assert "sequential/dense_1/kernel" not in out  # the table shows names inside each layer
-    assert "PyTorch 2,667,649 vs Keras 2,667,137: layers[0] (lstm): PyTorch keeps two bias vectors" in out
+    assert "PyTorch 2,667,649 vs Keras 2,667,137: layers[0] (lstm): PyTorch keeps two bias\n" in out
