@@ -10,7 +10,8 @@ import pytest
 
 from rnncalc.backends import measure
 from rnncalc.calc import analyze
-from rnncalc.spec import Framework, SpecError, spec_from_mapping
+from rnncalc.errors import SpecError
+from rnncalc.spec import Framework, spec_from_mapping
 
 
 def _grid(axes: dict[str, list[Any]], base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -26,8 +27,8 @@ def _grid(axes: dict[str, list[Any]], base: dict[str, Any]) -> list[dict[str, An
     return specs
 
 
-BASE = {"input_size": 3, "hidden_size": 4}
-COMMON = {
+BASE: dict[str, Any] = {"input_size": 3, "hidden_size": 4}
+COMMON: dict[str, list[Any]] = {
     "cell": ["rnn", "lstm", "gru"],
     "bias": [True, False],
     "bidirectional": [False, True],
