@@ -244,8 +244,20 @@ def _toml_located(file: str, text: str) -> _Located:
                     lines[(*path, key)] = found + 1
                 walk(item, (*path, key), found if found is not None else start)
         elif isinstance(current, list):
+            # An array of tables: the k-th ``[[...key]]`` header starts the k-th item.
+            key = path[-1] if path else ""
+            header = re.compile(rf"^\s*\[\[\s*([\w.\"-]+\.)?\"?{re.escape(str(key))}\"?\s*\]\]")
+            position = start
             for index, item in enumerate(current):
-                walk(item, (*path, index), start)
+                found = (
+                    next((n for n in range(position, len(source)) if header.match(source[n])), None)
+                    if isinstance(item, dict)
+                    else None
+                )
+                if found is not None:
+                    lines[(*path, index)] = found + 1
+                    position = found + 1
+                walk(item, (*path, index), found if found is not None else start)
 
     walk(data, (), 0)
     return _Located(file, data, lines)

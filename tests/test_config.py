@@ -271,3 +271,26 @@ def test_summary_table_of_a_model_lists_every_module_with_totals(run_cli: Any) -
     assert f"{keras_title}: 2,667,137 parameters" in out
     assert "sequential/dense_1/kernel" not in out  # the table shows names inside each layer
     assert "PyTorch 2,667,649 vs Keras 2,667,137: layers[0] (lstm): PyTorch keeps two bias\n" in out
+
+
+def test_toml_error_in_a_later_array_table_names_that_tables_line(tmp_path: Path) -> None:
+    text = '[[layers]]\ncell = "lstm"\nhidden_size = 4\n\n[[layers]]\ncell = "gru"\nhidden_size = -2\n'
+    assert _error(tmp_path, "l.toml", text).endswith(
+        "l.toml:7: layers[1].hidden_size: must be a positive integer, got -2"
+    )
+
+
+def test_keras_json_with_an_unsupported_layer_read_from_stdin_names_the_layer() -> None:
+    document = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "s",
+            "layers": [
+                {"class_name": "InputLayer", "config": {"batch_shape": [None, 5, 3]}},
+                {"class_name": "Conv1D", "config": {"name": "conv"}},
+            ],
+        },
+    }
+    with pytest.raises(ConfigError) as info:
+        read_text("<stdin>", json.dumps(document, indent=1), kind="json")
+    assert "config.layers[1]: unsupported layer Conv1D 'conv'; rnncalc reads InputLayer" in str(info.value)
