@@ -144,8 +144,14 @@ def _yaml_located(file: str, text: str) -> _Located:
 
     def walk(current: Any, path: Path_) -> None:
         if isinstance(current, yaml.MappingNode):
+            seen: set[Any] = set()
             for key_node, value_node in current.value:
                 key = key_node.value
+                if key in seen:  # safe_load would silently keep the last value
+                    raise ConfigError(
+                        file, key_node.start_mark.line + 1, format_path((*path, key)), "duplicate key"
+                    )
+                seen.add(key)
                 lines[(*path, key)] = key_node.start_mark.line + 1
                 walk(value_node, (*path, key))
         elif isinstance(current, yaml.SequenceNode):
@@ -185,9 +191,13 @@ def _json_located(file: str, text: str, first_line: int = 1) -> _Located:
             index = skip(index + 1)
             if text[index] == "}":
                 return index + 1
+            seen: set[str] = set()
             while True:
                 index = skip(index)
                 key, after = scanstring(text, index + 1)
+                if key in seen:  # json.loads would silently keep the last value
+                    raise ConfigError(file, line_of(index), format_path((*path, key)), "duplicate key")
+                seen.add(key)
                 lines[(*path, key)] = line_of(index)
                 after = skip(after) + 1  # the colon
                 index = skip(value(after, (*path, key)))

@@ -294,3 +294,11 @@ def test_keras_json_with_an_unsupported_layer_read_from_stdin_names_the_layer() 
     with pytest.raises(ConfigError) as info:
         read_text("<stdin>", json.dumps(document, indent=1), kind="json")
     assert "config.layers[1]: unsupported layer Conv1D 'conv'; rnncalc reads InputLayer" in str(info.value)
+
+
+def test_duplicate_keys_are_errors_not_silently_overwritten(tmp_path: Path) -> None:
+    assert _error(tmp_path, "m.yaml", "cell: rnn\nhidden_size: 2\nhidden_size: 3\n").endswith(
+        "m.yaml:3: hidden_size: duplicate key"
+    )
+    text = '{"layers": [{"cell": "gru",\n "cell": "lstm", "hidden_size": 2}]}'
+    assert _error(tmp_path, "n.json", text).endswith("n.json:2: layers[0].cell: duplicate key")
