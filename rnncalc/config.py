@@ -323,7 +323,12 @@ def read_jsonl(file: str, text: str) -> Iterator[ModelEntry | BadEntry]:
         if not row.strip():
             continue
         try:
-            located = _json_located(file, row, first_line=number)
+            try:
+                data = json.loads(row)
+            except json.JSONDecodeError as error:
+                raise ConfigError(file, number, None, f"invalid JSON: {error.msg}") from None
+            # Every key of a JSONL record is on its line: no need to walk the text for lines.
+            located = _Located(file, data, {(): number})
             if not isinstance(located.data, dict):
                 raise located.error((), "each line must be one JSON object (a model or flat spec)")
             yield _model_entry(located, located.data, (), key=f"line {number}")
