@@ -34,6 +34,7 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
     shape: dict[str, Any] = {}
     input_size: int | None = None
     sequences = False
+    previous: str | None = None
     for index, layer in enumerate(config["layers"]):
         path = ("config", "layers", index)
         if not isinstance(layer, Mapping):
@@ -41,6 +42,9 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
         class_name = layer.get("class_name")
         layer_config = layer.get("config") or {}
         label = f"{class_name} {layer_config.get('name', '')!r}".strip()
+        if kind != "Sequential":
+            _check_chain(path, layer, label, previous)
+            previous = layer.get("name") or layer_config.get("name")
         if class_name not in SUPPORTED:
             raise FieldPathError(
                 path,
@@ -86,6 +90,28 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
     if input_size is not None and embedding is None:
         layers[0]["input_size"] = input_size
     return build_model(layers, embedding, dense, name, return_sequences=sequences, **shape)
+
+
+def _check_chain(
+    path: tuple[str | int, ...], layer: Mapping[str, Any], label: str, previous: str | None
+) -> None:
+    """A Functional model must be one chain: each layer called once, on the previous layer."""
+    nodes = layer.get("inbound_nodes") or []
+    if previous is None:
+        if nodes:
+            raise FieldPathError(path, f"{label}: the model must start with its InputLayer")
+        return
+    sources = []
+    for node in nodes:
+        for arg in node.get("args", []) if isinstance(node, Mapping) else []:
+            history = arg.get("config", {}).get("keras_history") if isinstance(arg, Mapping) else None
+            sources.append(history[0] if isinstance(history, list) and history else None)
+    if len(nodes) != 1 or sources != [previous]:
+        raise FieldPathError(
+            path,
+            f"{label} is not called once on the layer before it ({previous!r}); "
+            "rnncalc reads a single chain of layers",
+        )
 
 
 def _activation(value: Any) -> str | None:

@@ -65,3 +65,17 @@ def test_unsupported_layer_in_keras_json_is_an_error_naming_the_layer(tmp_path: 
     message = str(info.value)
     assert message.startswith(f"{path}:")
     assert "config.layers[2]: unsupported layer Dropout 'drop'" in message
+
+
+def test_a_functional_model_that_branches_is_an_error_not_a_wrong_chain(tmp_path: Path) -> None:
+    inputs = keras.Input(shape=(5, 3))
+    left = keras.layers.LSTM(4, name="left")(inputs)
+    right = keras.layers.GRU(2, name="right")(inputs)
+    model = keras.Model(inputs, [left, right])
+    path = tmp_path / "model.json"
+    path.write_text(model.to_json())
+    with pytest.raises(ConfigError) as info:
+        read_source(str(path))
+    assert "config.layers[2]: GRU 'right' is not called once on the layer before it ('left')" in str(
+        info.value
+    )
