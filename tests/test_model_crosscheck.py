@@ -112,3 +112,12 @@ def test_model_totals_equal_an_independent_closed_form() -> None:
     assert analysis.framework(Framework.KERAS).total.value == expected_keras
     # PyTorch keeps a second bias vector in every LSTM direction and the GRU (already 2 in Keras).
     assert analysis.framework(Framework.TORCH).total.value == expected_keras + 2 * 4 * 256
+
+
+def test_unknown_input_size_makes_the_model_total_a_formula_in_i() -> None:
+    model = build_model(
+        [{"cell": "lstm", "hidden_size": 4}, {"cell": "gru", "hidden_size": 3}], dense=[{"units": 2}]
+    )
+    torch_total = analyze_model(model).framework(Framework.TORCH).total
+    # LSTM: 16*I + 16*4 + 2*16; GRU on 4: 9*4 + 9*3 + 2*9; Linear: 3*2 + 2.
+    assert (torch_total.per_input, torch_total.constant) == (16, 96 + 81 + 8)
