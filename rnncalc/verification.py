@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from rnncalc import reference
-from rnncalc.backends import INSTALL_HINT, is_installed, probe_spec
+from rnncalc import backends, reference
+from rnncalc.backends import INSTALL_HINT, probe_spec
 from rnncalc.calc import keras_unsupported, torch_unsupported
 from rnncalc.errors import SpecError
 from rnncalc.spec import Framework, Spec
@@ -90,7 +90,7 @@ def framework_pass(
 
 def verify_framework(spec: Spec, framework: Framework, seed: int, atol: float) -> FrameworkVerification:
     """Compare ``framework`` with the reference for ``spec`` (batch/length already concrete)."""
-    if not is_installed(framework):
+    if not backends.is_installed(framework):
         return FrameworkVerification(
             framework, Status.SKIPPED, note=f"not installed; install it with: {INSTALL_HINT[framework]}"
         )
