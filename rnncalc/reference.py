@@ -269,8 +269,9 @@ def run_direction(
     tmp = np.empty((batch, hidden), dtype=DTYPE)
     w_hr_t = np.ascontiguousarray(w.w_hr.T) if w.w_hr is not None else None
     # GRU reset_after=False multiplies r*h into the candidate's product, so split W_h by blocks.
-    w_h_rz_t = np.ascontiguousarray(w_h_t[:, : 2 * hidden])
-    w_h_n_t = np.ascontiguousarray(w_h_t[:, 2 * hidden :])
+    split = cell is Cell.GRU and not reset_after
+    w_h_rz_t = np.ascontiguousarray(w_h_t[:, : 2 * hidden]) if split else w_h_t
+    w_h_n_t = np.ascontiguousarray(w_h_t[:, 2 * hidden :]) if split else w_h_t
     order = range(steps - 1, -1, -1) if reverse else range(steps)
     for t in order:
         step_out = out[t]
@@ -443,3 +444,28 @@ def convert(framework: Framework, spec: Spec, weights: Mapping[str, Any]) -> Sta
     if framework is Framework.TORCH:
         return from_torch(spec, weights)
     return from_keras(spec, weights)
+
+
+def time_forward(spec: Spec, repeats: int = 3, seed: int = 0) -> float:
+    """Best wall time in seconds of :func:`torch_forward` on :func:`random_weights` and a random
+    input in PyTorch's layout (unknown batch and length: 32 and 100), for benchmarks."""
+    import time
+
+    sized = spec.replace(
+        batch_size=spec.batch_size or (None if spec.unbatched else 32), seq_len=spec.seq_len or 100
+    )
+    weights = random_weights(sized, seed)
+    assert sized.input_size is not None and sized.seq_len is not None
+    batch = 1 if sized.unbatched else sized.batch_size or 1
+    x = np.random.default_rng(seed).standard_normal((sized.seq_len, batch, sized.input_size))
+    x = x.astype(DTYPE)
+    if sized.unbatched:
+        x = x[:, 0]
+    elif sized.batch_first:
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch_forward(sized, weights, x)
+        best = min(best, time.perf_counter() - start)
+    return best

@@ -248,3 +248,8 @@ def test_random_weights_give_torch_shaped_outputs_for_a_projected_bidirectional_
         "c_n": (4, 4, 5),
     }
     assert all(value.dtype == np.float32 for value in result.values())
+
+
+def test_time_forward_runs_the_reference_and_reports_a_positive_duration() -> None:
+    spec = Spec(cell=Cell.GRU, input_size=3, hidden_size=4, batch_size=2, seq_len=3, batch_first=True)
+    assert 0 < reference.time_forward(spec, repeats=2) < 5
