@@ -149,3 +149,27 @@ def measure_model(model: Model) -> Measured:
     output = built(data)
     probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
     return Measured(Framework.KERAS, built.count_params(), weights, (("output", tuple(output.shape)),), probe)
+
+
+# --- Numerical verification (rnncalc verify) -------------------------------------------------
+
+
+def build_seeded(spec: Spec, seed: int) -> keras.Model:
+    """The model for ``spec`` with weights initialised after ``keras.utils.set_random_seed``."""
+    keras.utils.set_random_seed(seed)
+    return build(spec)
+
+
+def weights_numpy(model: keras.Model) -> dict[str, np.ndarray[Any, Any]]:
+    """Every variable as a float32 numpy array, keyed by its path (``lstm/lstm_cell/kernel``)."""
+    return {w.path: np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float32) for w in model.weights}
+
+
+def run(model: keras.Model, spec: Spec, x: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
+    """Forward ``x`` ``(N, L, I)`` and name the results as the calculator does."""
+    result = model(np.ascontiguousarray(x, dtype=np.float32))
+    tensors = result if isinstance(result, (list, tuple)) else [result]
+    return {
+        name: np.asarray(keras.ops.convert_to_numpy(t))
+        for name, t in zip(output_names(spec), tensors, strict=True)
+    }

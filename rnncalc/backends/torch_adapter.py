@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -138,3 +139,27 @@ def measure_model(model: Model) -> Measured:
         output = module(model_input(model, batch, seq_len))
     probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
     return Measured(Framework.TORCH, total, weights, (("output", tuple(output.shape)),), probe)
+
+
+# --- Numerical verification (rnncalc verify) -------------------------------------------------
+
+
+def build_seeded(spec: Spec, seed: int) -> nn.RNNBase:
+    """The module for ``spec`` with weights initialised after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    return build(spec)
+
+
+def weights_numpy(module: nn.RNNBase) -> dict[str, np.ndarray[Any, Any]]:
+    """The module's ``state_dict`` as float32 numpy arrays, keyed by parameter name."""
+    return {name: t.detach().cpu().numpy().astype(np.float32) for name, t in module.state_dict().items()}
+
+
+def run(module: nn.RNNBase, spec: Spec, x: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
+    """Forward ``x`` (in the spec's input layout) and name the results: output, h_n (, c_n)."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        output, state = module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    states = state if isinstance(state, tuple) else (state,)
+    named = {"output": output, **dict(zip(("h_n", "c_n"), states, strict=False))}
+    return {name: t.detach().cpu().numpy() for name, t in named.items()}

@@ -52,8 +52,10 @@ def main() -> None:
 
 def _register() -> None:
     from rnncalc.cli.summary import summary
+    from rnncalc.cli.verify import verify
 
     cli.add_command(summary)
+    cli.add_command(verify)
 
 
 _register()
