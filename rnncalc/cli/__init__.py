@@ -51,9 +51,12 @@ def main() -> None:
 
 
 def _register() -> None:
+    from rnncalc.cli.explain import code, explain
     from rnncalc.cli.summary import summary
 
     cli.add_command(summary)
+    cli.add_command(explain)
+    cli.add_command(code)
 
 
 _register()
