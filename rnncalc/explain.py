@@ -315,11 +315,10 @@ def _gate_order_prose(spec: Spec) -> list[Block]:
         return []
     torch = ", ".join(GATE_ORDER[(Framework.TORCH, spec.cell)])
     keras = ", ".join(GATE_ORDER[(Framework.KERAS, spec.cell)])
-    renamed = "`g`" if spec.cell is Cell.LSTM else "`n`"
-    keras_name = "`c`" if spec.cell is Cell.LSTM else "`h`"
+    ours, theirs = ("g", "c") if spec.cell is Cell.LSTM else ("n", "h")
     text = (
         f"Each big matrix stacks one block per gate. PyTorch stacks them in the order {torch}; "
-        f"Keras in the order {keras} (Keras calls {renamed} {keras_name}). Copying weights from one "
+        f"Keras in the order {keras}, where its `{theirs}` is the `{ours}` above. Copying weights from one "
         "framework to the other means reordering the blocks and transposing."
     )
     out: list[Block] = [Prose(text)]
@@ -613,7 +612,8 @@ def _keras2_section(analysis: Analysis) -> list[Section]:
         Prose(
             f"In Keras 3 the shape goes into an input: `keras.Input(shape=({keras3_shape}, {features}))`, "
             f"or `keras.Input(batch_shape=({batch}, {keras3_shape}, {features}))` to fix the batch size "
-            f"too, and the layer is just `{layer}({units})`. `None` lets the number of time steps vary."
+            f"too, and the layer is just `{layer}({units})`."
+            + (" `None` lets the number of time steps vary." if spec.seq_len is None else "")
             + (f" (Here {', '.join(letters)}.)" if letters else "")
         ),
     ]

@@ -58,12 +58,15 @@ def _text_section(section: Section) -> str:
 
 
 _NO_BREAK = "\x00"
+#: Code spans up to this length stay on one line; longer ones may break at their spaces.
+_UNBROKEN = 48
 
 
 def wrap(text: str) -> str:
-    """Wrap prose at 80 columns without breaking inside a code span, then drop the backticks."""
+    """Wrap prose at 80 columns, then drop the backticks; short code spans are never broken."""
     kept = "".join(
-        piece.replace(" ", _NO_BREAK) if piece.startswith("`") else piece for piece in _CODE_SPAN.split(text)
+        piece.replace(" ", _NO_BREAK) if piece.startswith("`") and len(piece) <= _UNBROKEN else piece
+        for piece in _CODE_SPAN.split(text)
     )
     filled = textwrap.fill(
         _plain(kept),
@@ -123,6 +126,8 @@ def _cell(value: str, column: int, table: Table, markdown: bool) -> str:
 
 
 def _tabulate(table: Table, markdown: bool) -> str:
+    if not markdown:
+        return text_table(table)
     from tabulate import tabulate
 
     align = ["right" if i in table.right else "left" for i in range(len(table.headers))]
@@ -136,3 +141,23 @@ def _tabulate(table: Table, markdown: bool) -> str:
             disable_numparse=True,
         )
     )
+
+
+def text_table(table: Table) -> str:
+    """A compact plain table: columns two spaces apart, dashes under the headers.
+
+    Written here rather than with tabulate's ``simple`` format, which pads every header by two
+    more characters and so pushes wide tables past 80 columns.
+    """
+    rows = [tuple(_plain(value) for value in row) for row in table.rows]
+    widths = [max(len(cell) for cell in column) for column in zip(table.headers, *rows, strict=True)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = (
+            cell.rjust(width) if index in table.right else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        return "  ".join(padded).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(table.headers), rule, *(line(row) for row in rows)])
