@@ -563,8 +563,16 @@ def _outputs_section(analysis: Analysis) -> Section:
         blocks.append(Table(("framework", "returns", "shape"), rows, code=frozenset({1, 2})))
         spec = analysis.spec
         words = []
-        if spec.batch_size is None or spec.seq_len is None:
-            words.append("`None` is a dimension left open (set it with `--batch` and `--seq-len`)")
+        flags = [
+            flag
+            for flag, unknown in (
+                ("`--batch`", spec.batch_size is None and not spec.unbatched),
+                ("`--seq-len`", spec.seq_len is None),
+            )
+            if unknown
+        ]
+        if flags:
+            words.append(f"`None` is a dimension left open (set it with {' and '.join(flags)})")
         if analysis.framework(Framework.TORCH).supported and not spec.unbatched:
             order = "(batch, time, features)" if spec.batch_first else "(time, batch, features)"
             words.append(

@@ -31,7 +31,7 @@ def snippets(spec: Spec, frameworks: tuple[Framework, ...] = tuple(Framework)) -
 
 
 def _header(spec: Spec, framework: Framework) -> str:
-    return f'"""{FRAMEWORK_TITLES[framework]}: {describe_spec(spec)}. Written by rnncalc."""\n'
+    return f'"""{FRAMEWORK_TITLES[framework]}: {describe_spec(spec)}. Written by rnncalc."""\n\n'
 
 
 def _unsupported(spec: Spec, framework: Framework, reason: str) -> str:
@@ -43,12 +43,17 @@ def _quote(text: str) -> str:
     return f'"{text}"'
 
 
-def _call(name: str, args: list[str]) -> str:
-    """``name(a, b)`` on one line, or one argument per line when that is long."""
-    line = f"{name}({', '.join(args)})"
-    if len(line) <= 88:
+#: The line length of ruff's and black's defaults: the scripts come out already formatted.
+LINE_LENGTH = 88
+
+
+def _call(name: str, args: list[str], before: str = "", after: str = "") -> str:
+    """``before + name(a, b) + after`` on one line, or one argument per line (with the trailing
+    comma that keeps formatters from joining them) when that is too long."""
+    line = f"{before}{name}({', '.join(args)}){after}"
+    if len(line) <= LINE_LENGTH:
         return line
-    return f"{name}(\n" + "".join(f"    {arg},\n" for arg in args) + ")"
+    return f"{before}{name}(\n" + "".join(f"    {arg},\n" for arg in args) + f"){after}"
 
 
 # --- Keras 3 ------------------------------------------------------------------------------------
@@ -83,22 +88,25 @@ def keras_snippet(spec: Spec) -> str:
         if spec.return_state and last:
             args.append("return_state=True")
         args.append(f"name={_quote(inner_name)}")
-        layer_code = _call(f"keras.layers.{class_name}", args)
         if spec.bidirectional:
+            # Bidirectional copies the layer it wraps for the backward direction.
             merge = "None" if spec.merge_mode is MergeMode.NONE else _quote(spec.merge_mode.value)
-            layer_code = _call(
-                "keras.layers.Bidirectional",
-                [layer_code, f"merge_mode={merge}", f"name={_quote(layer.name)}"],
-            )
-        lines.append(f"x = {layer_code}(x)")
+            lines.append(_call(f"keras.layers.{class_name}", args, before="rnn = "))
+            wrapper = ["rnn", f"merge_mode={merge}", f"name={_quote(layer.name)}"]
+            lines.append(_call("keras.layers.Bidirectional", wrapper, before="x = ", after="(x)"))
+        else:
+            lines.append(_call(f"keras.layers.{class_name}", args, before="x = ", after="(x)"))
     lines.append("model = keras.Model(inputs, x)")
     probe = probe_spec(spec)
     outputs = [name for name, _ in keras_report(spec).outputs]
     run = [
         f"zeros = keras.ops.zeros(({probe.batch_size}, {probe.seq_len}, {spec.input_size}))"
         "  # (batch, time steps, features)",
-        f"{', '.join(outputs)} = model(zeros)",
     ]
+    unpack = f"{', '.join(outputs)} = model(zeros)"
+    if len(unpack) > LINE_LENGTH:
+        unpack = "(\n" + "".join(f"    {name},\n" for name in outputs) + ") = model(zeros)"
+    run.append(unpack)
     body = "\n".join(
         [
             *lines,
@@ -117,7 +125,7 @@ def keras_snippet(spec: Spec) -> str:
         + 'os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
         + 'os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"\n'
         + 'os.environ.setdefault("KERAS_BACKEND", "tensorflow")\n\n'
-        + "import keras  # noqa: E402\n\n"
+        + "import keras\n\n"
         + body
         + "\n"
     )
@@ -157,7 +165,7 @@ def torch_snippet(spec: Spec) -> str:
         prints.append('print("c_n", tuple(c_n.shape))')
     body = "\n".join(
         [
-            f"model = {_call(f'nn.{class_name}', args)}",
+            _call(f"nn.{class_name}", args, before="model = "),
             "",
             "for name, parameter in model.named_parameters():",
             "    print(name, tuple(parameter.shape))",

@@ -117,6 +117,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "batch_size": 2,
         "seq_len": 5,
     },
+    "lstm_bi_none_state": {
+        "cell": "lstm",
+        "input_size": 3,
+        "hidden_size": 2,
+        "bidirectional": True,
+        "merge_mode": "none",
+        "return_state": True,
+    },
     "gru_bi_none_sequences_state": {
         "cell": "gru",
         "input_size": 4,
@@ -270,3 +278,18 @@ def test_rnncalc_code_output_runs_as_a_standalone_script(tmp_path: Any, framewor
     )
     expected = analyze(spec_of("lstm_bi_2_layers_state")).framework(Framework(framework)).total.value
     assert done.stdout.strip().splitlines()[-1] == str(expected)
+
+
+@pytest.mark.parametrize(
+    "name", ["rnn_bi", "lstm_proj_bi_2_layers", "gru_bi_none_sequences_state", "lstm_proj"]
+)
+def test_snippets_are_already_formatted_and_lint_clean(name: str) -> None:
+    ruff = [sys.executable, "-m", "ruff", "--isolated"]
+    for framework in Framework:
+        source = snippet(spec_of(name), framework)
+        formatted = subprocess.run(
+            [*ruff, "format", "--diff", "-"], input=source, capture_output=True, text=True
+        )
+        assert formatted.returncode == 0, formatted.stdout
+        linted = subprocess.run([*ruff, "check", "-"], input=source, capture_output=True, text=True)
+        assert linted.returncode == 0, linted.stdout
