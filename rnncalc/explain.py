@@ -452,12 +452,14 @@ def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
     rows: list[tuple[str, ...]] = []
     sums: list[Block] = []
     for layer in report.layers:
+        # The layer's name heads its forward weights, "(backward)" the second direction's.
         label = layer.name
         for direction in dict.fromkeys(w.direction for w in layer.weights):
             weights = [w for w in layer.weights if w.direction == direction]
+            if direction != "forward":
+                label = f"({direction})"
             for weight, symbol in zip(weights, _symbols(report, weights), strict=True):
-                cells = (weight.name, symbol, format_shape(weight.shape), str(weight.params))
-                rows.append((label, direction, *cells) if both else (label, *cells))
+                rows.append((label, weight.name, symbol, format_shape(weight.shape), str(weight.params)))
                 label = ""
         addition = " + ".join(str(w.params) for w in _forward(layer))
         name = layer.name if report.framework is Framework.TORCH else f"`{layer.name}`"
@@ -465,13 +467,11 @@ def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
         if both:
             line += f" per direction; both directions {layer.params}"
         sums.append(Prose(line + "."))
-    headers = ("layer", "direction") if both else ("layer",)
-    first = len(headers)
     table = Table(
-        (*headers, "weight", "symbol", "shape", "params"),
+        ("layer", "weight", "symbol", "shape", "params"),
         tuple(rows),
-        right=frozenset({first + 3}),
-        code=frozenset({first, first + 1, first + 2}),
+        right=frozenset({4}),
+        code=frozenset({1, 2, 3}),
     )
     blocks: list[Block] = [table, *sums]
     if len(report.layers) > 1:

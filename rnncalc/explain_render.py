@@ -40,7 +40,9 @@ def to_text(explanation: Explanation) -> str:
 
 
 def _underline(text: str, char: str) -> str:
-    return f"{text}\n{char * len(text)}"
+    """The heading (wrapped at 80 columns when long) and a rule as wide as its widest line."""
+    lines = textwrap.wrap(text, width=WIDTH, break_long_words=False)
+    return "\n".join([*lines, char * max(len(line) for line in lines)])
 
 
 def _text_section(section: Section) -> str:

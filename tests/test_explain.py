@@ -4,6 +4,7 @@ here independently of the calculator, and the rendered text and markdown."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 from rnncalc.calc import analyze
 from rnncalc.cli import cli
+from rnncalc.errors import SpecError
 from rnncalc.explain import Equations, Section, Table, cell_equations, explain, explain_analysis
 from rnncalc.explain_render import to_markdown, to_text
 from rnncalc.spec import Framework, spec_from_mapping
@@ -219,6 +221,7 @@ def test_keras_2_spelling_is_mentioned_with_this_models_numbers_and_the_keras_3_
     assert "keras.Input(batch_shape=(8, 2, 10))" in text
 
 
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`/`input_dim`:UserWarning")
 def test_keras_3_really_rejects_the_keras_2_spellings_with_the_quoted_message() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -284,6 +287,43 @@ def test_markdown_is_well_formed(fields: dict[str, Any]) -> None:
         # Emphasis characters outside code spans are escaped.
         outside = "".join(re.split(r"`[^`]*`", line))
         assert not re.search(r"(?<!\\)\*", outside), line
+
+
+def every_valid_spec() -> list[dict[str, Any]]:
+    """Every combination of the fields explain talks about that makes a valid spec."""
+    specs = []
+    for cell, bi, layers, bias, merge, proj, reset_after, input_size, unbatched in itertools.product(
+        ("rnn", "lstm", "gru"),
+        (False, True),
+        (1, 3),
+        (True, False),
+        ("concat", "sum", "none"),
+        (0, 5),
+        (True, False),
+        (None, 700),
+        (False, True),
+    ):
+        fields = {
+            "cell": cell, "hidden_size": 1024, "bidirectional": bi, "num_layers": layers, "bias": bias,
+            "merge_mode": merge, "proj_size": proj, "reset_after": reset_after, "input_size": input_size,
+            "unbatched": unbatched,
+        }  # fmt: skip
+        try:
+            spec_from_mapping(fields)
+        except SpecError:
+            continue
+        specs.append(fields)
+    return specs
+
+
+def test_every_valid_combination_renders_in_both_formats_within_80_columns() -> None:
+    specs = every_valid_spec()
+    assert len(specs) > 100
+    for fields in specs:
+        explanation = explain(fields)
+        assert to_markdown(explanation).startswith("## ")
+        for line in to_text(explanation).splitlines():
+            assert len(line) <= 80, (fields, line)
 
 
 def test_every_table_row_has_as_many_cells_as_its_header() -> None:
