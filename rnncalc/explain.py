@@ -326,7 +326,8 @@ def _gate_order_prose(spec: Spec) -> list[Block]:
         if spec.reset_after:
             out.append(
                 Prose(
-                    "This is PyTorch's GRU, and Keras's with `reset_after=True` (its default): the "
+                    "This is PyTorch's GRU, and Keras's with `reset_after=True` (its default, which "
+                    "Keras's docs call cuDNN compatible): the "
                     "reset gate `r_t` multiplies `W_hn h_{t-1} + b_hn` after the matrix product, so the "
                     "recurrent bias cannot merge with the input bias and both are kept."
                 )
@@ -334,7 +335,7 @@ def _gate_order_prose(spec: Spec) -> list[Block]:
         else:
             out.append(
                 Prose(
-                    "This is Keras's GRU with `reset_after=False` (the original GRU of Cho et al.): "
+                    "This is Keras's GRU with `reset_after=False` (\"before\" in Keras's docs): "
                     "the reset gate multiplies `h_{t-1}` before the matrix product `W_hn (r_t * h_{t-1})`, "
                     "so one bias per gate is enough. PyTorch's GRU always applies `r_t` after the "
                     "product and has no such variant."
@@ -525,7 +526,7 @@ def _difference_section(analysis: Analysis) -> Section:
         blocks.append(
             Prose(
                 f"Why: PyTorch adds two bias vectors, `b_x + b_h`, where the equation needs one `b`, "
-                f"following the cuDNN weight layout. The sum acts exactly like Keras's single `b`, so the "
+                f"as cuDNN's weight layout does. The sum acts exactly like Keras's single `b`, so the "
                 f"extra vector adds {bias_delta} parameters ({count} extra bias vector"
                 f"{'s' if count > 1 else ''}: {places} direction{'s' if spec.num_directions > 1 else ''}) "
                 "but no expressive power."
