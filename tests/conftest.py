@@ -51,13 +51,18 @@ def run_json(run_cli: Callable[..., Result]) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True when pytest runs with --update-golden."""
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def golden(update_golden: bool) -> Callable[[str, str], None]:
     """Compare text with ``tests/golden/<name>``; ``pytest --update-golden`` rewrites it."""
-    update = request.config.getoption("--update-golden")
 
     def check(name: str, text: str) -> None:
         path = GOLDEN_DIR / name
-        if update:
+        if update_golden:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             return

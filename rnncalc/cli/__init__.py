@@ -51,11 +51,14 @@ def main() -> None:
 
 
 def _register() -> None:
+    from rnncalc.cli.explain import code, explain
     from rnncalc.cli.summary import summary
     from rnncalc.cli.verify import verify
 
     cli.add_command(summary)
     cli.add_command(verify)
+    cli.add_command(explain)
+    cli.add_command(code)
 
 
 _register()
