@@ -51,9 +51,13 @@ def main() -> None:
 
 
 def _register() -> None:
+    from rnncalc.cli.cost import cost, solve, sweep
     from rnncalc.cli.summary import summary
 
     cli.add_command(summary)
+    cli.add_command(cost)
+    cli.add_command(solve)
+    cli.add_command(sweep)
 
 
 _register()
