@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from click.shell_completion import CompletionItem
 
 from rnncalc.errors import SpecError
 from rnncalc.spec import CELL_ALIASES, Cell, MergeMode, Nonlinearity, Spec, parse_cell, spec_from_mapping
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +50,8 @@ class CellType(click.ParamType):  # type: ignore[type-arg]
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem  # only completion needs it
+
         return [CompletionItem(cell.value) for cell in Cell if cell.value.startswith(incomplete.lower())]
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
