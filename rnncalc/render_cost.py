@@ -55,7 +55,8 @@ def describe_workload(wl: Workload) -> str:
             f"batch {wl.batch} with lengths {_lengths(wl.lengths)} (longest {wl.seq_len}): "
             f"{_n(wl.steps)} real steps per layer and direction (padded: {_n(wl.padded_steps)})"
         )
-    text = f"batch {wl.batch} × seq_len {wl.seq_len} = {_n(wl.steps)} steps per layer and direction"
+    steps = "step" if wl.steps == 1 else "steps"
+    text = f"batch {wl.batch} × seq_len {wl.seq_len} = {_n(wl.steps)} {steps} per layer and direction"
     if wl.assumed:
         text += f" ({' and '.join(wl.assumed)} unknown, taken as 1)"
     return text
