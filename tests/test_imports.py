@@ -44,3 +44,31 @@ def test_json_output_does_not_import_tabulate(args: tuple[str, ...]) -> None:
 
 def test_table_output_does_import_tabulate_so_the_probe_can_see_imports() -> None:
     assert "tabulate" in loaded_modules(*SUMMARY)
+
+
+@pytest.mark.parametrize("args", [(*SUMMARY, "--format", "json"), ("--version",)])
+def test_json_summary_and_version_skip_importlib_metadata_and_difflib(args: tuple[str, ...]) -> None:
+    loaded = loaded_modules(*args)
+    assert "difflib" not in loaded
+    assert "importlib" in loaded  # the probe sees the importlib package itself
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.replace('"." not in m', "True"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "importlib.metadata" not in json.loads(result.stderr.splitlines()[-1])
+
+
+def test_cost_solve_and_sweep_are_not_imported_by_summary() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.replace('"." not in m', "True"), *SUMMARY, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    loaded = set(json.loads(result.stderr.splitlines()[-1]))
+    assert {"rnncalc.cli.cost", "rnncalc.cost", "rnncalc.solve", "rnncalc.units"}.isdisjoint(loaded)
+    assert "rnncalc.cli.summary" in loaded
