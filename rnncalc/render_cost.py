@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from rnncalc.cost import CONVENTION, DTYPE_BYTES, CostReport, DType, FrameworkCost, Workload
+from rnncalc.cost import CONVENTION, DTYPE_BYTES, CostReport, DType, FrameworkCost, Workload, workload
 from rnncalc.render import FRAMEWORK_TITLES, describe_spec
 from rnncalc.solve import BUDGET_FLAGS, Metric, Solution
 from rnncalc.spec import Spec
@@ -169,6 +169,8 @@ def render_solution(solution: Solution, fmt: CostFormat) -> str:
     spec = solution.spec
     described = describe_spec(spec).replace(f"hidden {spec.hidden_size}", "hidden H")
     head = f"{described}; {FRAMEWORK_TITLES[solution.framework]}"
+    if any(b.metric is not Metric.PARAMS for b in solution.bounds):
+        head += "\n" + describe_workload(workload(spec, solution.lengths)) + f"; {solution.dtype.value}"
     rows = []
     for b in solution.bounds:
         unit = _metric_unit(solution, b.metric)
