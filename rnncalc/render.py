@@ -6,8 +6,6 @@ the human formats so the JSON path stays as light as click.
 
 from __future__ import annotations
 
-import json
-import textwrap
 from enum import Enum
 from typing import Any
 
@@ -28,6 +26,8 @@ FRAMEWORK_TITLES: dict[Framework, str] = {Framework.TORCH: "PyTorch", Framework.
 
 def to_json(document: Any) -> str:
     """Stable JSON: two-space indent, keys in the order the schema documents."""
+    import json  # here, not at the top: the table path never needs it
+
     return json.dumps(document, indent=2)
 
 
@@ -185,6 +185,8 @@ def _footer(analysis: Analysis, markdown: bool) -> str:
         lines.append("None = dimension unknown; pass --batch and --seq-len to fix it.")
     if markdown:
         return "\n\n".join(lines)
+    import textwrap
+
     return "\n".join(textwrap.fill(line, width=80, subsequent_indent="  ") for line in lines)
 
 

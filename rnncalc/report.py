@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rnncalc.conventions import Role
@@ -22,10 +22,11 @@ class WeightRow:
     shape: Shape
     role: Role
     direction: str  # "forward" or "backward"
+    #: Elements of ``shape``; computed once at construction (reports are read many times).
+    params: Count = field(init=False, repr=False, compare=False)
 
-    @property
-    def params(self) -> Count:
-        return shape_count(self.shape)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", shape_count(self.shape))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,10 +47,10 @@ class LayerReport:
     kind: str  # e.g. "LSTM", "Bidirectional(SimpleRNN)"
     output_shape: Shape  # what this layer hands to the next one (or returns)
     weights: tuple[WeightRow, ...]
+    params: Count = field(init=False, repr=False, compare=False)
 
-    @property
-    def params(self) -> Count:
-        return total(weight.params for weight in self.weights)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", total(weight.params for weight in self.weights))
 
     def direction_params(self, direction: str) -> Count:
         return total(w.params for w in self.weights if w.direction == direction)
@@ -74,18 +75,16 @@ class FrameworkReport:
     layers: tuple[LayerReport, ...] = ()
     outputs: tuple[tuple[str, Shape], ...] = ()
     reason: str | None = None  # set when the framework cannot express the spec
+    total: Count = field(init=False, repr=False, compare=False)
+    weights: tuple[WeightRow, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total", total(layer.params for layer in self.layers))
+        object.__setattr__(self, "weights", tuple(w for layer in self.layers for w in layer.weights))
 
     @property
     def supported(self) -> bool:
         return self.reason is None
-
-    @property
-    def total(self) -> Count:
-        return total(layer.params for layer in self.layers)
-
-    @property
-    def weights(self) -> tuple[WeightRow, ...]:
-        return tuple(weight for layer in self.layers for weight in layer.weights)
 
     def role_total(self, role: Role) -> Count:
         return total(w.params for w in self.weights if w.role is role)
@@ -175,7 +174,7 @@ class ModelAnalysis:
 
 
 def _count_json(count: Count) -> int | None:
-    return count.value if count.is_known else None
+    return count.constant if count.per_input == 0 else None
 
 
 def _formula_json(count: Count) -> dict[str, Any] | None:

@@ -56,10 +56,11 @@ class Count:
 
 def total(counts: Any) -> Count:
     """Sum an iterable of counts."""
-    result = Count()
+    per_input = constant = 0
     for count in counts:
-        result = result + count
-    return result
+        per_input += count.per_input
+        constant += count.constant
+    return Count(per_input, constant)
 
 
 def shape_count(shape: Shape) -> Count:
@@ -67,12 +68,12 @@ def shape_count(shape: Shape) -> Count:
     product = 1
     symbolic = False
     for dim in shape:
-        if dim == INPUT:
+        if isinstance(dim, int):
+            product *= dim
+        elif dim == INPUT:
             if symbolic:
                 raise ValueError(f"shape {shape} is not linear in {INPUT}")
             symbolic = True
-        elif isinstance(dim, int):
-            product *= dim
         else:
             raise ValueError(f"weight shape {shape} has an unknown dimension")
     return Count(product, 0) if symbolic else Count(0, product)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import click
 import pytest
 
 BASE = ("summary", "-c", "lstm", "-i", "5", "-H", "8")
@@ -79,6 +80,8 @@ def test_version_and_help_exit_0(run_cli: Callable[..., Any]) -> None:
 def test_every_command_has_help(run_cli: Callable[..., Any]) -> None:
     from rnncalc.cli import cli
 
-    for name, command in cli.commands.items():
-        assert command.help, f"{name} has no help text"
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.help, f"{name} has no help text"
         assert run_cli(name, "--help").exit_code == 0

@@ -11,9 +11,35 @@ import click
 from rnncalc import __version__
 from rnncalc.errors import RnncalcError
 
+#: Commands imported only when invoked or listed (name → "module:attribute"), so that starting
+#: one command does not pay for building every other command's options.
+LAZY_COMMANDS: dict[str, str] = {
+    "summary": "rnncalc.cli.summary:summary",
+    "explain": "rnncalc.cli.explain:explain",
+    "code": "rnncalc.cli.explain:code",
+    "verify": "rnncalc.cli.verify:verify",
+    "cost": "rnncalc.cli.cost:cost",
+    "solve": "rnncalc.cli.cost:solve",
+    "sweep": "rnncalc.cli.cost:sweep",
+}
+
 
 class RnncalcGroup(click.Group):
-    """Reports every user error as one line on stderr with exit status 2, never a traceback."""
+    """Reports every user error as one line on stderr with exit status 2, never a traceback.
+
+    Also loads the commands of :data:`LAZY_COMMANDS` on first use.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(LAZY_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            from importlib import import_module
+
+            module, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(  # type: ignore[override]
         self, args: Any = None, prog_name: str | None = None, standalone_mode: bool = True, **extra: Any
@@ -48,17 +74,3 @@ def cli() -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="rnncalc")
-
-
-def _register() -> None:
-    from rnncalc.cli.explain import code, explain
-    from rnncalc.cli.summary import summary
-    from rnncalc.cli.verify import verify
-
-    cli.add_command(summary)
-    cli.add_command(verify)
-    cli.add_command(explain)
-    cli.add_command(code)
-
-
-_register()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from click.shell_completion import CompletionItem
 
 from rnncalc.errors import SpecError
 from rnncalc.spec import CELL_ALIASES, Cell, MergeMode, Nonlinearity, Spec, parse_cell, spec_from_mapping
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +50,8 @@ class CellType(click.ParamType):  # type: ignore[type-arg]
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem  # only completion needs it
+
         return [CompletionItem(cell.value) for cell in Cell if cell.value.startswith(incomplete.lower())]
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
@@ -58,32 +62,52 @@ def _choice(enum: Any) -> click.Choice:  # type: ignore[type-arg]
     return click.Choice([member.value for member in enum], case_sensitive=False)
 
 
-_SPEC_OPTIONS: list[Callable[[F], F]] = [
-    click.option("--cell", "-c", type=CellType(), help=f"Cell type (aliases: {', '.join(CELL_ALIASES)})."),
-    click.option("--input", "-i", "input_size", type=int, help="Input features I; omit for formulas in I."),
-    click.option("--hidden", "-H", "hidden_size", type=int, help="Hidden size (units)."),
-    click.option("--layers", "-l", "num_layers", type=int, help="Stacked layers  [default: 1]"),
-    click.option(
+#: Spec field → its click option, in the order ``--help`` lists them.
+SPEC_OPTIONS_BY_FIELD: dict[str, Callable[[F], F]] = {
+    "cell": click.option(
+        "--cell", "-c", type=CellType(), help=f"Cell type (aliases: {', '.join(CELL_ALIASES)})."
+    ),
+    "input_size": click.option(
+        "--input", "-i", "input_size", type=int, help="Input features I; omit for formulas in I."
+    ),
+    "hidden_size": click.option("--hidden", "-H", "hidden_size", type=int, help="Hidden size (units)."),
+    "num_layers": click.option("--layers", "-l", "num_layers", type=int, help="Stacked layers  [default: 1]"),
+    "bidirectional": click.option(
         "--bi/--uni", "--bidirectional", "bidirectional", default=None, help="Bidirectional layers."
     ),
-    click.option("--batch-first", is_flag=True, default=None, help="PyTorch batch_first=True."),
-    click.option("--no-bias", "bias", flag_value=False, default=None, help="Layers without bias."),
-    click.option("--nonlinearity", type=_choice(Nonlinearity), help="RNN activation  [default: tanh]"),
-    click.option("--proj-size", type=int, help="LSTM projection size (PyTorch only)  [default: 0]"),
-    click.option(
+    "batch_first": click.option(
+        "--batch-first", is_flag=True, default=None, help="PyTorch batch_first=True."
+    ),
+    "bias": click.option("--no-bias", "bias", flag_value=False, default=None, help="Layers without bias."),
+    "nonlinearity": click.option(
+        "--nonlinearity", type=_choice(Nonlinearity), help="RNN activation  [default: tanh]"
+    ),
+    "proj_size": click.option(
+        "--proj-size", type=int, help="LSTM projection size (PyTorch only)  [default: 0]"
+    ),
+    "reset_after": click.option(
         "--reset-after/--no-reset-after", default=None, help="GRU variant (Keras)  [default: reset-after]"
     ),
-    click.option("--return-sequences", is_flag=True, default=None, help="Keras return_sequences=True."),
-    click.option("--return-state", is_flag=True, default=None, help="Keras return_state=True."),
-    click.option(
+    "return_sequences": click.option(
+        "--return-sequences", is_flag=True, default=None, help="Keras return_sequences=True."
+    ),
+    "return_state": click.option(
+        "--return-state", is_flag=True, default=None, help="Keras return_state=True."
+    ),
+    "merge_mode": click.option(
         "--merge-mode", type=_choice(MergeMode), help="Keras Bidirectional merge  [default: concat]"
     ),
-    click.option("--batch", "-b", "batch_size", type=int, help="Batch size; unknown (None) if omitted."),
-    click.option(
+    "batch_size": click.option(
+        "--batch", "-b", "batch_size", type=int, help="Batch size; unknown (None) if omitted."
+    ),
+    "seq_len": click.option(
         "--seq-len", "--timesteps", "-t", "seq_len", type=int, help="Sequence length; unknown if omitted."
     ),
-    click.option("--unbatched", is_flag=True, default=None, help="PyTorch unbatched input (L, I)."),
-]
+    "unbatched": click.option(
+        "--unbatched", is_flag=True, default=None, help="PyTorch unbatched input (L, I)."
+    ),
+}
+_SPEC_OPTIONS: list[Callable[[F], F]] = list(SPEC_OPTIONS_BY_FIELD.values())
 
 
 def spec_options(command: F) -> F:
@@ -91,6 +115,22 @@ def spec_options(command: F) -> F:
     for option in reversed(_SPEC_OPTIONS):
         command = option(command)
     return command
+
+
+def spec_options_without(*fields: str) -> Callable[[F], F]:
+    """Every spec flag except those of ``fields``, for commands that take them in another form
+    (``sweep`` takes lists of cells and hidden sizes, ``solve`` finds the hidden size)."""
+    unknown = [name for name in fields if name not in SPEC_OPTIONS_BY_FIELD]
+    if unknown:
+        raise ValueError(f"not spec fields: {unknown}")
+    chosen = [option for name, option in SPEC_OPTIONS_BY_FIELD.items() if name not in fields]
+
+    def decorate(command: F) -> F:
+        for option in reversed(chosen):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def given_fields(values: dict[str, Any]) -> dict[str, Any]:

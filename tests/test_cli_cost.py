@@ -1,0 +1,140 @@
+"""``rnncalc cost``, ``solve`` and ``sweep`` on the command line: data on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from click.testing import CliRunner
+
+from rnncalc.cli import cli
+from rnncalc.cli.cost import DTYPE_CHOICES
+from rnncalc.cost import DType
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_dtype_choices_of_the_cli_are_the_cost_models_dtypes() -> None:
+    assert tuple(d.value for d in DType) == DTYPE_CHOICES
+
+
+def test_cost_json_reports_per_step_macs_and_the_padded_versus_real_steps() -> None:
+    code, out, _ = run("cost", "-c", "lstm", "-i", "300", "-H", "512", "--lengths", "12,30,7", "-f", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["workload"]["steps_per_direction"] == 49
+    assert doc["workload"]["padded_steps"] == 90
+    torch = doc["frameworks"]["torch"]
+    assert torch["per_step"]["macs"] == 4 * 512 * (300 + 512)
+    assert torch["total"]["macs"] == 4 * 512 * (300 + 512) * 49
+    assert (
+        torch["total"]["flops"]
+        == 2 * torch["total"]["macs"] + torch["total"]["bias_adds"] + torch["total"]["elementwise"]
+    )
+    assert "FLOPs = 2 × MACs" in doc["convention"]
+
+
+def test_cost_table_states_the_convention_and_each_frameworks_totals() -> None:
+    code, out, _ = run("cost", "-c", "gru", "-i", "10", "-H", "8", "-b", "2", "-t", "3")
+    assert code == 0
+    assert "Convention: MAC = one multiply-accumulate" in out
+    # 3·8·(10 + 8) weights + two bias vectors of 3·8 in both frameworks
+    assert "PyTorch (nn.GRU): 480 parameters" in out
+    assert "Keras 3 (GRU): 480 parameters" in out
+
+
+def test_cost_with_lengths_that_contradict_the_batch_is_a_one_line_error() -> None:
+    code, out, err = run("cost", "-c", "rnn", "-i", "3", "-H", "4", "-b", "2", "--lengths", "1,2,3")
+    assert code == 2
+    assert out == ""
+    assert err.strip() == "rnncalc: error: --lengths: 3 lengths given but batch_size is 2"
+
+
+def test_cost_without_input_names_the_input_flag() -> None:
+    code, _, err = run("cost", "-c", "rnn", "-H", "4")
+    assert code == 2
+    assert err.startswith("rnncalc: error: --input: is required for costs")
+
+
+def test_solve_prints_the_count_at_the_answer_and_one_size_up() -> None:
+    code, out, _ = run(
+        "solve",
+        "--cell",
+        "lstm",
+        "-i",
+        "300",
+        "-l",
+        "2",
+        "--bi",
+        "--max-params",
+        "1M",
+        "--framework",
+        "keras",
+    )
+    assert code == 0
+    # Keras keeps one bias: 2·4H(300 + H + 1) + 2·4H(2H + H + 1) at H = 143 and 144.
+
+    def at(h: int) -> int:
+        return 8 * h * (300 + h + 1) + 8 * h * (3 * h + 1)
+
+    assert at(143) <= 1_000_000 < at(144)
+    assert f"{at(143):,}" in out and f"{at(144):,}" in out
+    assert "Largest hidden size within all budgets: 143" in out
+
+
+def test_solve_json_combines_budgets_by_the_smallest_answer() -> None:
+    code, out, _ = run(
+        "solve", "-c", "gru", "-i", "80", "-b", "32", "-t", "200",
+        "--max-params", "2.5M", "--max-flops", "50G", "--max-memory", "512MiB", "-f", "json",
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["hidden_size"] == min(b["hidden_size"] for b in doc["budgets"])
+    assert [b["budget"] for b in doc["budgets"]] == [2_500_000, 50 * 10**9, 512 * 2**20]
+
+
+def test_solve_that_nothing_fits_exits_1() -> None:
+    code, out, _ = run("solve", "-c", "lstm", "-i", "300", "--max-params", "10")
+    assert code == 1
+    assert "No hidden size fits" in out
+
+
+def test_solve_without_a_budget_is_a_usage_error() -> None:
+    code, _, err = run("solve", "-c", "lstm", "-i", "300")
+    assert code == 2
+    assert "give at least one budget" in err
+
+
+def test_solve_rejects_an_unreadable_budget() -> None:
+    code, _, err = run("solve", "-c", "lstm", "-i", "300", "--max-memory", "lots")
+    assert code == 2
+    assert "--max-memory" in err
+
+
+def test_sweep_csv_has_a_row_per_cell_and_hidden_size() -> None:
+    code, out, _ = run("sweep", "--cell", "rnn,lstm,gru", "--hidden", "64:256:+64", "-i", "100", "-f", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["cell"], r["hidden_size"]) for r in rows] == [
+        (cell, str(h)) for cell in ("rnn", "lstm", "gru") for h in (64, 128, 192, 256)
+    ]
+    lstm_64 = rows[4]
+    assert int(lstm_64["params"]) == 4 * 64 * (100 + 64) + 2 * 4 * 64
+
+
+def test_sweep_marks_what_a_framework_cannot_build() -> None:
+    code, out, _ = run(
+        "sweep", "-c", "lstm", "-H", "32:128:x2", "-i", "10", "--proj-size", "16", "-F", "keras"
+    )
+    assert code == 0
+    assert "n/a: Keras LSTM has no projection" in out
+
+
+def test_sweep_reports_a_bad_range_naming_the_flag() -> None:
+    code, _, err = run("sweep", "-c", "lstm", "-H", "64:32:x2", "-i", "10")
+    assert code == 2
+    assert err.startswith("rnncalc: error: --hidden: range '64:32:x2' ends before it starts")

@@ -1,0 +1,274 @@
+"""The cost model against closed-form formulas and against PyTorch's own counted operations."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnncalc.cost import DType, cost
+from rnncalc.spec import Framework
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def per_step_macs(cell: str, in_size: int, hidden: int, proj: int = 0) -> int:
+    """Closed form: gates·H·(I + R) + P·H, R = P when projecting, else H."""
+    recurrent = proj or hidden
+    return GATES[cell] * hidden * (in_size + recurrent) + proj * hidden
+
+
+specs = st.fixed_dictionaries(
+    {
+        "cell": st.sampled_from(["rnn", "lstm", "gru"]),
+        "input_size": st.integers(1, 40),
+        "hidden_size": st.integers(2, 40),
+        "num_layers": st.integers(1, 3),
+        "bidirectional": st.booleans(),
+        "batch_size": st.integers(1, 5),
+        "seq_len": st.integers(1, 9),
+    }
+)
+
+
+@given(specs)
+@settings(max_examples=60, deadline=None)
+def test_matmul_macs_follow_the_closed_form_for_every_layer_and_direction(data: dict[str, Any]) -> None:
+    report = cost(data)
+    dirs = 2 if data["bidirectional"] else 1
+    hidden = data["hidden_size"]
+    for framework in Framework:
+        fc = report.framework(framework)
+        assert len(fc.directions) == data["num_layers"] * dirs
+        for d in fc.directions:
+            first = d.layer in {"layer 0", "simple_rnn", "lstm", "gru", "bidirectional"}
+            in_size = data["input_size"] if first else dirs * hidden
+            assert d.step.macs == per_step_macs(data["cell"], in_size, hidden)
+        steps = data["batch_size"] * data["seq_len"]
+        assert fc.total.macs == fc.step.macs * steps
+        assert fc.per_sequence.macs == fc.step.macs * data["seq_len"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "extra", "torch_vectors", "keras_vectors"),
+    [
+        ("rnn", {}, 2, 1),
+        ("lstm", {}, 2, 1),
+        ("gru", {}, 2, 2),  # Keras GRU reset_after=True keeps (2, 3H)
+        ("gru", {"reset_after": False}, None, 1),
+    ],
+)
+def test_bias_adds_count_each_frameworks_bias_vectors(
+    cell: str, extra: dict[str, Any], torch_vectors: int | None, keras_vectors: int
+) -> None:
+    hidden = 6
+    report = cost({"cell": cell, "input_size": 3, "hidden_size": hidden, **extra})
+    rows = GATES[cell] * hidden
+    if torch_vectors is None:
+        assert not report.framework(Framework.TORCH).supported
+    else:
+        assert report.framework(Framework.TORCH).step.bias_adds == torch_vectors * rows
+    assert report.framework(Framework.KERAS).step.bias_adds == keras_vectors * rows
+
+
+def test_layers_without_bias_add_nothing() -> None:
+    report = cost({"cell": "lstm", "input_size": 3, "hidden_size": 5, "bias": False})
+    assert all(fc.step.bias_adds == 0 for fc in report.frameworks)
+
+
+@pytest.mark.parametrize(
+    ("cell", "sums", "activations", "gating"),
+    [("rnn", 1, 1, 0), ("lstm", 4, 5, 4), ("gru", 3, 3, 5)],
+)
+def test_elementwise_work_per_step_is_a_fixed_multiple_of_hidden(
+    cell: str, sums: int, activations: int, gating: int
+) -> None:
+    hidden = 7
+    step = cost({"cell": cell, "input_size": 3, "hidden_size": hidden}).framework(Framework.TORCH).step
+    assert (step.product_sums, step.activations, step.gating) == (
+        sums * hidden,
+        activations * hidden,
+        gating * hidden,
+    )
+    assert step.flops == 2 * step.macs + step.bias_adds + (sums + activations + gating) * hidden
+
+
+def test_lstm_projection_adds_p_times_h_and_shrinks_the_recurrent_product() -> None:
+    step = cost({"cell": "lstm", "input_size": 10, "hidden_size": 8, "proj_size": 3}).framework(
+        Framework.TORCH
+    )
+    assert step.step.macs == 4 * 8 * 10 + 4 * 8 * 3 + 3 * 8
+
+
+def test_variable_lengths_count_real_steps_not_the_padded_rectangle() -> None:
+    report = cost({"cell": "gru", "input_size": 4, "hidden_size": 6, "bidirectional": True}, (12, 30, 7))
+    torch = report.framework(Framework.TORCH)
+    assert report.workload.steps == 49
+    assert report.workload.padded_steps == 90
+    assert torch.total.macs == 2 * per_step_macs("gru", 4, 6) * 49
+
+
+def test_unbatched_input_counts_one_sequence() -> None:
+    report = cost({"cell": "rnn", "input_size": 4, "hidden_size": 6, "unbatched": True, "seq_len": 5})
+    assert report.framework(Framework.TORCH).total.macs == per_step_macs("rnn", 4, 6) * 5
+    assert not report.framework(Framework.KERAS).supported
+
+
+def test_lengths_that_contradict_the_batch_size_are_rejected() -> None:
+    from rnncalc.errors import SpecError
+
+    with pytest.raises(SpecError, match="3 lengths given but batch_size is 2"):
+        cost({"cell": "rnn", "input_size": 4, "hidden_size": 6, "batch_size": 2}, (1, 2, 3))
+    with pytest.raises(SpecError, match="exceeds seq_len 5"):
+        cost({"cell": "rnn", "input_size": 4, "hidden_size": 6, "seq_len": 5}, (9,))
+
+
+def test_costs_need_a_known_input_size() -> None:
+    from rnncalc.errors import SpecError
+
+    with pytest.raises(SpecError, match="input_size"):
+        cost({"cell": "rnn", "hidden_size": 6})
+
+
+def test_memory_matches_closed_forms_for_a_bidirectional_lstm() -> None:
+    n, t, i, h, layers = 3, 5, 4, 6, 2
+    spec = {
+        "cell": "lstm",
+        "input_size": i,
+        "hidden_size": h,
+        "num_layers": layers,
+        "bidirectional": True,
+        "batch_size": n,
+        "seq_len": t,
+    }
+    memory = cost(spec, dtype=DType.FLOAT16).framework(Framework.TORCH).memory
+    assert memory is not None
+    inference = dict(memory.inference)
+    assert inference["outputs"] == t * n * 2 * h + 2 * (layers * 2 * n * h)  # output, h_n, c_n
+    assert inference["states"] == layers * 2 * n * 2 * h  # h and c per layer and direction
+    assert inference["layer_sequences"] == t * n * 2 * h
+    assert inference["gate_buffer"] == 2 * n * 4 * h
+    training = dict(memory.training)
+    assert training["layer_inputs"] == n * t * (i + 2 * h)
+    assert training["hidden_states"] == n * t * layers * 2 * h
+    assert training["gate_activations"] == n * t * layers * 2 * 4 * h
+    assert training["cell_extras"] == n * t * layers * 2 * 2 * h
+    assert memory.training_bytes(DType.FLOAT16) == 2 * (2 * memory.params + sum(training.values()))
+
+
+# --- against PyTorch -------------------------------------------------------------------------
+
+torch = pytest.importorskip("torch")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+
+def counted_matmul_flops(fn) -> int:  # type: ignore[no-untyped-def]
+    """FLOPs torch's counter attributes to mm/addmm/bmm (2 per MAC) while ``fn`` runs.
+
+    oneDNN's fused RNN kernel hides its products from the counter, so it is switched off.
+    """
+    with (
+        torch.no_grad(),
+        warnings.catch_warnings(),
+        torch.backends.mkldnn.flags(enabled=False),
+        FlopCounterMode(display=False) as counter,
+    ):
+        warnings.simplefilter("ignore")
+        fn()
+    return int(counter.get_total_flops())
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_cells_stepped_one_at_a_time_do_exactly_the_counted_macs(cell: str) -> None:
+    i, h, n, t = 5, 7, 3, 4
+    module = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[cell](i, h)
+    xs = torch.randn(t, n, i)
+
+    def run() -> None:
+        state = None
+        for x in xs:
+            state = module(x, state)
+
+    ours = cost({"cell": cell, "input_size": i, "hidden_size": h, "batch_size": n, "seq_len": t})
+    assert counted_matmul_flops(run) == 2 * ours.framework(Framework.TORCH).total.macs
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"cell": "lstm", "input_size": 5, "hidden_size": 8, "num_layers": 2, "bidirectional": True},
+        {"cell": "lstm", "input_size": 5, "hidden_size": 8, "num_layers": 2, "proj_size": 3},
+        {"cell": "gru", "input_size": 5, "hidden_size": 6, "num_layers": 3},
+        {"cell": "rnn", "input_size": 5, "hidden_size": 6, "bidirectional": True, "batch_first": True},
+    ],
+    ids=["lstm-bi", "lstm-proj", "gru-3", "rnn-bi-batch-first"],
+)
+def test_whole_torch_modules_do_exactly_the_counted_macs(spec: dict[str, Any]) -> None:
+    from rnncalc.backends.torch_adapter import build, input_shape
+    from rnncalc.spec import spec_from_mapping
+
+    concrete = spec_from_mapping({**spec, "batch_size": 3, "seq_len": 4})
+    module = build(concrete)
+    x = torch.randn(input_shape(concrete))
+    expected = 2 * cost(concrete).framework(Framework.TORCH).total.macs
+    assert counted_matmul_flops(lambda: module(x)) == expected
+
+
+def test_packed_sequences_do_the_macs_of_their_real_lengths() -> None:
+    lengths = (4, 2, 1)
+    module = torch.nn.GRU(5, 6, bidirectional=True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.randn(4, 3, 5), list(lengths), enforce_sorted=False
+    )
+    ours = cost({"cell": "gru", "input_size": 5, "hidden_size": 6, "bidirectional": True}, lengths)
+    assert counted_matmul_flops(lambda: module(packed)) == 2 * ours.framework(Framework.TORCH).total.macs
+
+
+def test_unbatched_torch_input_does_the_counted_macs() -> None:
+    module = torch.nn.LSTM(5, 6)
+    spec = {"cell": "lstm", "input_size": 5, "hidden_size": 6, "unbatched": True, "seq_len": 7}
+    expected = 2 * cost(spec).framework(Framework.TORCH).total.macs
+    assert counted_matmul_flops(lambda: module(torch.randn(7, 5))) == expected
+
+
+@pytest.mark.parametrize(
+    ("dtype", "torch_dtype"), [("float32", "float32"), ("float16", "float16"), ("bfloat16", "bfloat16")]
+)
+def test_parameter_bytes_match_torch_storage(dtype: str, torch_dtype: str) -> None:
+    module = torch.nn.LSTM(5, 8, num_layers=2, bidirectional=True, proj_size=3).to(
+        getattr(torch, torch_dtype)
+    )
+    stored = sum(p.numel() * p.element_size() for p in module.parameters())
+    spec = {
+        "cell": "lstm",
+        "input_size": 5,
+        "hidden_size": 8,
+        "num_layers": 2,
+        "bidirectional": True,
+        "proj_size": 3,
+    }
+    memory = cost(spec).framework(Framework.TORCH).memory
+    assert memory is not None
+    assert memory.param_bytes(DType(dtype)) == stored
+    assert memory.param_bytes(DType.INT8) == sum(p.numel() for p in module.parameters())
+
+
+def test_returned_tensor_memory_matches_a_real_torch_forward() -> None:
+    module = torch.nn.LSTM(5, 8, num_layers=2, bidirectional=True)
+    with torch.no_grad():
+        output, (h_n, c_n) = module(torch.randn(4, 3, 5))
+    spec = {
+        "cell": "lstm",
+        "input_size": 5,
+        "hidden_size": 8,
+        "num_layers": 2,
+        "bidirectional": True,
+        "batch_size": 3,
+        "seq_len": 4,
+    }
+    memory = cost(spec).framework(Framework.TORCH).memory
+    assert memory is not None
+    assert dict(memory.inference)["outputs"] == output.numel() + h_n.numel() + c_n.numel()

@@ -1,0 +1,74 @@
+"""The analytic paths never import a framework or numpy, and JSON output never imports tabulate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "tensorflow", "keras", "numpy")
+
+PROBE = """
+import json, sys
+from rnncalc.cli import cli
+try:
+    cli.main(sys.argv[1:], prog_name="rnncalc", standalone_mode=False)
+finally:
+    sys.stdout.flush()
+    sys.stderr.write(json.dumps(sorted(m for m in sys.modules if "." not in m)))
+"""
+
+
+def loaded_modules(*args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(result.stderr.splitlines()[-1]))
+
+
+SUMMARY = ("summary", "--cell", "rnn", "--hidden", "8", "--bi", "--input", "5")
+COST = ("cost", "-c", "lstm", "-i", "30", "-H", "16", "-b", "2", "-t", "5")
+
+
+@pytest.mark.parametrize("args", [SUMMARY, (*SUMMARY, "--format", "json"), COST, (*COST, "-f", "json")])
+def test_analytic_commands_import_no_framework_and_no_numpy(args: tuple[str, ...]) -> None:
+    assert loaded_modules(*args).isdisjoint(HEAVY)
+
+
+@pytest.mark.parametrize("args", [(*SUMMARY, "--format", "json"), (*COST, "-f", "json")])
+def test_json_output_does_not_import_tabulate(args: tuple[str, ...]) -> None:
+    assert "tabulate" not in loaded_modules(*args)
+
+
+def test_table_output_does_import_tabulate_so_the_probe_can_see_imports() -> None:
+    assert "tabulate" in loaded_modules(*SUMMARY)
+
+
+@pytest.mark.parametrize("args", [(*SUMMARY, "--format", "json"), ("--version",)])
+def test_json_summary_and_version_skip_importlib_metadata_and_difflib(args: tuple[str, ...]) -> None:
+    loaded = loaded_modules(*args)
+    assert "difflib" not in loaded
+    assert "importlib" in loaded  # the probe sees the importlib package itself
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.replace('"." not in m', "True"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "importlib.metadata" not in json.loads(result.stderr.splitlines()[-1])
+
+
+def test_cost_solve_and_sweep_are_not_imported_by_summary() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.replace('"." not in m', "True"), *SUMMARY, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    loaded = set(json.loads(result.stderr.splitlines()[-1]))
+    assert {"rnncalc.cli.cost", "rnncalc.cost", "rnncalc.solve", "rnncalc.units"}.isdisjoint(loaded)
+    assert "rnncalc.cli.summary" in loaded
