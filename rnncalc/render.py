@@ -68,6 +68,8 @@ def render_model(analysis: ModelAnalysis, fmt: Format) -> str:
     if markdown:
         parts.append("\n\n".join(lines))
     else:
+        import textwrap
+
         parts.append("\n".join(textwrap.fill(line, width=80, subsequent_indent="  ") for line in lines))
     return "\n\n".join(parts)
 
