@@ -51,9 +51,11 @@ def main() -> None:
 
 
 def _register() -> None:
+    from rnncalc.cli.check import check
     from rnncalc.cli.summary import summary
 
     cli.add_command(summary)
+    cli.add_command(check)
 
 
 _register()
