@@ -46,7 +46,10 @@ def test_a_budget_below_the_real_count_exits_1_with_the_numbers() -> None:
     assert "torch: over budget: params 240 > max_params 230 (+10)" in result.stderr
     assert "keras" not in result.stderr  # Keras's 224 is within the budget
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("max_params")]
-    assert rows == [["max_params", "<=", "230", "240", "OVER", "BUDGET"], ["max_params", "<=", "230", "224", "ok"]]
+    assert rows == [
+        ["max_params", "<=", "230", "240", "OVER", "BUDGET"],
+        ["max_params", "<=", "230", "224", "ok"],
+    ]
 
 
 def test_a_budget_written_1M_passes_a_model_of_a_few_thousand() -> None:
@@ -89,7 +92,8 @@ def test_a_model_larger_than_memory_runs_on_meta_and_keras_is_refused() -> None:
         line.split() for line in result.stdout.splitlines()
     ]
     assert (
-        "skipped: weights would need 3.2 TiB > --max-memory 1.0 GiB; Keras has no meta device" in result.stdout
+        "skipped: weights would need 3.2 TiB > --max-memory 1.0 GiB; Keras has no meta device"
+        in result.stdout
     )
 
 
@@ -179,7 +183,22 @@ def test_framework_start_up_noise_never_reaches_stderr() -> None:
     )
     assert proc.stdout.splitlines()[-1] == "CODES 0 1"
     # Only our own lines: the two budget failures (TensorFlow's start-up logs and warnings are gone).
+    prefix = "rnncalc: FAILED gru, input 3, hidden 4, 1 layer"
     assert proc.stderr.splitlines() == [
-        "rnncalc: FAILED gru, input 3, hidden 4, 1 layer: torch: over budget: params 108 > max_params 10 (+98)",
-        "rnncalc: FAILED gru, input 3, hidden 4, 1 layer: keras: over budget: params 108 > max_params 10 (+98)",
+        f"{prefix}: torch: over budget: params 108 > max_params 10 (+98)",
+        f"{prefix}: keras: over budget: params 108 > max_params 10 (+98)",
     ]
+
+
+def test_quiet_swallows_writes_to_file_descriptor_2_and_python_warnings(capfd: object) -> None:
+    import warnings
+
+    from rnncalc.backends import quiet
+
+    with quiet():
+        os.write(2, b"2026-11-23 I tensorflow/core/util/port.cc:153] oneDNN custom operations are on\n")
+        warnings.warn("a framework warning", UserWarning, stacklevel=1)
+        print("absl-style line", file=sys.stderr)
+    os.write(2, b"ours\n")
+    captured = capfd.readouterr()  # type: ignore[attr-defined]
+    assert captured.err == "ours\n"

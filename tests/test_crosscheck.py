@@ -97,7 +97,13 @@ def test_comparing_reports_of_different_frameworks_is_refused() -> None:
 
 def test_meta_device_checks_a_model_of_terabytes_in_no_memory() -> None:
     spec = spec_from_mapping(
-        {"cell": "lstm", "input_size": 100_000, "hidden_size": 100_000, "num_layers": 4, "bidirectional": True}
+        {
+            "cell": "lstm",
+            "input_size": 100_000,
+            "hidden_size": 100_000,
+            "num_layers": 4,
+            "bidirectional": True,
+        }
     )
     measured = backends.measure(spec, TORCH, device="meta")
     h = 100_000
