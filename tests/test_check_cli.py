@@ -58,6 +58,41 @@ def test_a_budget_written_1M_passes_a_model_of_a_few_thousand() -> None:
     assert "<= 1,000,000" in result.stdout
 
 
+def test_several_hidden_sizes_check_every_combination_in_one_run() -> None:
+    result = run(
+        "-c", "rnn", "-i", "2", "-H", "3,4", "--hidden", "5", "-l", "1,2", "--against", "torch", "-f", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    models = json.loads(result.stdout)["models"]
+    assert [(m["spec"]["hidden_size"], m["spec"]["num_layers"]) for m in models] == [
+        (3, 1),
+        (3, 2),
+        (4, 1),
+        (4, 2),
+        (5, 1),
+        (5, 2),
+    ]
+    # nn.RNN 2→H, one layer: H*2 + H*H + 2H; a second layer adds H*H + H*H + 2H
+    expected = [
+        h * 2 + h * h + 2 * h + (layers - 1) * (2 * h * h + 2 * h) for h in (3, 4, 5) for layers in (1, 2)
+    ]
+    assert [m["frameworks"]["torch"]["params"] for m in models] == expected
+    assert all(m["frameworks"]["torch"]["crosscheck"]["status"] == "ok" for m in models)
+
+
+def test_a_failing_model_among_several_is_named_and_counted() -> None:
+    result = run("-c", "gru", "-i", "4", "-H", "3,5", "--max-params", "100", "--against", "none")
+    assert result.exit_code == 1
+    # GRU 4→H: 3*(4H + H*H + 2H) — H=3: 81 within, H=5: 165 over
+    prefix = "rnncalc: FAILED gru, input 4, hidden 5, 1 layer"
+    assert result.stderr.splitlines() == [
+        f"{prefix}: torch: over budget: params 165 > max_params 100 (+65)",
+        f"{prefix}: keras: over budget: params 165 > max_params 100 (+65)",
+        "rnncalc: check failed: 1 of 2 model(s)",
+        "rnncalc: no real framework checked (--against none or none installed)",
+    ]
+
+
 def test_json_output_is_one_document_with_every_row() -> None:
     result = run("-c", "gru", "-i", "10", "-H", "3", "--against", "keras", "--format", "json")
     assert result.exit_code == 0
@@ -187,6 +222,7 @@ def test_framework_start_up_noise_never_reaches_stderr() -> None:
     assert proc.stderr.splitlines() == [
         f"{prefix}: torch: over budget: params 108 > max_params 10 (+98)",
         f"{prefix}: keras: over budget: params 108 > max_params 10 (+98)",
+        "rnncalc: check failed: 1 of 1 model(s)",
     ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from rnncalc.checking import parse_bytes, parse_count
-from rnncalc.cli.options import emit, flag_for, format_option, message, spec_from_flags, spec_options
+from rnncalc.cli.options import emit, flag_for, format_option, message, spec_options_many, specs_from_flags
 from rnncalc.errors import SpecError
 from rnncalc.render import CheckFormat
 from rnncalc.spec import Framework
@@ -56,7 +56,7 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
 
 
 @click.command()
-@spec_options
+@spec_options_many
 @click.option(
     "--against",
     type=AgainstType(),
@@ -94,25 +94,31 @@ def check(
       rnncalc check --cell lstm -i 300 -H 512 -l 2 --bi --against torch,keras
       rnncalc check --cell gru -i 10 -H 3 --against keras --format json
       rnncalc check -c lstm -i 300 -H 512 --max-params 2M --against none
+      rnncalc check -c gru -i 32 -H 64,128,256 -l 1,2 --max-params 250k
+
+    Several --input/--hidden/--layers values check every combination in one run
+    (each framework is imported once).
     """
     from rnncalc import backends
     from rnncalc.checking import CheckTarget, Expectations
     from rnncalc.checkrun import CheckOptions, run_check
     from rnncalc.render import describe_spec, render_check
 
-    spec = spec_from_flags(flags)
     expectations = Expectations.budget(max_params) if max_params is not None else Expectations()
-    target = CheckTarget(describe_spec(spec), spec, None, expectations)
+    targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
     frameworks = tuple(backends.installed()) if against is None else against
     options = CheckOptions(frameworks, require, max_memory)
     try:
-        report = run_check([target], options)
+        report = run_check(targets, options)
     except SpecError as error:
         raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
     emit(render_check(report, CheckFormat(fmt)))
     failures = report.failures()
     for line in failures:
         message(f"rnncalc: FAILED {line}")
+    failed = sum(result.failed(report.require) for result in report.results)
+    if failed:
+        message(f"rnncalc: check failed: {failed} of {len(report.results)} model(s)")
     if not frameworks:
         message("rnncalc: no real framework checked (--against none or none installed)")
     click.get_current_context().exit(report.exit_code)

@@ -58,11 +58,48 @@ def _choice(enum: Any) -> click.Choice:  # type: ignore[type-arg]
     return click.Choice([member.value for member in enum], case_sensitive=False)
 
 
-_SPEC_OPTIONS: list[Callable[[F], F]] = [
-    click.option("--cell", "-c", type=CellType(), help=f"Cell type (aliases: {', '.join(CELL_ALIASES)})."),
-    click.option("--input", "-i", "input_size", type=int, help="Input features I; omit for formulas in I."),
-    click.option("--hidden", "-H", "hidden_size", type=int, help="Hidden size (units)."),
-    click.option("--layers", "-l", "num_layers", type=int, help="Stacked layers  [default: 1]"),
+class IntListType(click.ParamType):  # type: ignore[type-arg]
+    """One integer or a comma list (``64,128``); repeated flags add more values."""
+
+    name = "int[,int...]"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value,)
+        try:
+            return tuple(int(word) for word in str(value).replace("_", "").split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not an integer or a comma list of integers", param, ctx)
+
+
+def _sized_option(*decls: str, help: str, many: frozenset[str]) -> Callable[[F], F]:
+    """An integer spec flag; a field in ``many`` takes several values (repeated or comma list)."""
+    if decls[-1] in many:
+        return click.option(
+            *decls, type=IntListType(), multiple=True, help=f"{help} Several: 8,16 or repeat the flag."
+        )
+    return click.option(*decls, type=int, help=help)
+
+
+def _spec_option_list(many: frozenset[str] = frozenset()) -> list[Callable[[F], F]]:
+    return [
+        click.option(
+            "--cell", "-c", type=CellType(), help=f"Cell type (aliases: {', '.join(CELL_ALIASES)})."
+        ),
+        _sized_option(
+            "--input", "-i", "input_size", help="Input features I; omit for formulas in I.", many=many
+        ),
+        _sized_option("--hidden", "-H", "hidden_size", help="Hidden size (units).", many=many),
+        _sized_option("--layers", "-l", "num_layers", help="Stacked layers  [default: 1]", many=many),
+        *_OTHER_SPEC_OPTIONS,
+    ]
+
+
+_OTHER_SPEC_OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--bi/--uni", "--bidirectional", "bidirectional", default=None, help="Bidirectional layers."
     ),
@@ -86,11 +123,41 @@ _SPEC_OPTIONS: list[Callable[[F], F]] = [
 ]
 
 
+_SPEC_OPTIONS = _spec_option_list()
+#: Spec fields that a command may let the user give several values for (one spec per combination).
+MANY_FIELDS = frozenset({"input_size", "hidden_size", "num_layers"})
+
+
 def spec_options(command: F) -> F:
     """Add every spec flag to ``command``; they arrive as keyword arguments named by field."""
     for option in reversed(_SPEC_OPTIONS):
         command = option(command)
     return command
+
+
+def spec_options_many(command: F) -> F:
+    """Like :func:`spec_options`, but ``--input``, ``--hidden`` and ``--layers`` take several
+    values (``--hidden 64,128`` or ``--hidden 64 --hidden 128``); use :func:`specs_from_flags`."""
+    for option in reversed(_spec_option_list(MANY_FIELDS)):
+        command = option(command)
+    return command
+
+
+def specs_from_flags(values: dict[str, Any]) -> list[Spec]:
+    """One spec per combination of the several-valued flags (in the order given), else one spec."""
+    import itertools
+
+    lists: dict[str, list[int]] = {}
+    for name in MANY_FIELDS & values.keys():
+        given = values[name]
+        if isinstance(given, tuple):
+            flat = list(dict.fromkeys(number for group in given for number in group))
+            if flat:
+                lists[name] = flat
+    names = sorted(lists, key=list(FIELD_FLAGS).index)
+    combos = itertools.product(*(lists[name] for name in names))
+    base = {name: value for name, value in values.items() if name not in MANY_FIELDS}
+    return [spec_from_flags({**base, **dict(zip(names, combo, strict=True))}) for combo in combos]
 
 
 def given_fields(values: dict[str, Any]) -> dict[str, Any]:
