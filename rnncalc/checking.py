@@ -169,6 +169,11 @@ class FrameworkResult:
     crosscheck: CrossCheck | None = None
 
     @property
+    def checked(self) -> bool:
+        """False when nothing was asked of this framework (no expectation, no cross-check)."""
+        return bool(self.items) or self.cross_status is not None
+
+    @property
     def status(self) -> Status:
         statuses = [item.status for item in self.items]
         if self.cross_status is not None:
@@ -192,6 +197,7 @@ class FrameworkResult:
             "framework": self.framework.value,
             "model": self.model,
             "status": self.status.value,
+            "checked": self.checked,
             "params": self.params,
             "expectations": [item.to_dict() for item in self.items],
             "crosscheck": {

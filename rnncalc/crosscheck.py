@@ -63,6 +63,8 @@ class CrossCheck:
     rows: tuple[CrossRow, ...]
     device: str = "cpu"  # "meta" when PyTorch built the model without allocating weights
     note: str | None = None  # e.g. why output shapes were not checked
+    batch_size: int | None = None  # the forward pass's input: None = unbatched
+    seq_len: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,6 +79,7 @@ class CrossCheck:
             "ok": self.ok,
             "device": self.device,
             "note": self.note,
+            "probe": {"batch_size": self.batch_size, "seq_len": self.seq_len},
             "rows": [row.to_dict() for row in self.rows],
         }
 
@@ -97,7 +100,10 @@ def crosscheck(report: FrameworkReport, measured: Measured) -> CrossCheck:
     rows += _paired(RowKind.WEIGHT, analytic_weights, dict(measured.weights))
     if measured.outputs_checked:
         rows += _paired(RowKind.OUTPUT, dict(report.outputs), dict(measured.outputs))
-    return CrossCheck(report.framework, tuple(rows), measured.device, measured.note)
+    probe = measured.probe
+    return CrossCheck(
+        report.framework, tuple(rows), measured.device, measured.note, probe.batch_size, probe.seq_len
+    )
 
 
 def _paired(kind: RowKind, analytic: dict[str, Shape], real: dict[str, Shape]) -> list[CrossRow]:

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from rnncalc.checking import CheckReport, FrameworkResult, ItemKind, ItemResult, Status, TargetResult
-from rnncalc.crosscheck import format_value
+from rnncalc.crosscheck import CrossCheck, format_value
 from rnncalc.report import Analysis, FrameworkReport
 from rnncalc.spec import Framework, Spec
 from rnncalc.symbolic import Count, format_shape
@@ -175,6 +175,8 @@ def _check_section(result: TargetResult) -> str:
 
 def _check_framework(result: FrameworkResult) -> str:
     title = f"{FRAMEWORK_TITLES[result.framework]} ({result.model})"
+    if not result.checked:
+        return f"{title}: not checked"
     lines = [f"{title}: {result.status.value}"]
     if result.items:
         rows = [
@@ -189,12 +191,18 @@ def _check_framework(result: FrameworkResult) -> str:
     else:
         if result.cross_reason:
             lines.append(f"real model: {result.cross_reason}")
+        lines.append(f"real model: {_probe_line(result.crosscheck)}")
         rows = [
             [row.item, format_value(row.analytic), format_value(row.real), "ok" if row.ok else "DIFFERS"]
             for row in result.crosscheck.rows
         ]
         lines.append(_table(rows, ["item", "analytic", "real", "mark"], False, numeric=0))
     return "\n".join(lines)
+
+
+def _probe_line(check: CrossCheck) -> str:
+    batch = "unbatched" if check.batch_size is None else f"batch {check.batch_size}"
+    return f"one forward pass on zeros, {batch}, {check.seq_len} time steps"
 
 
 def _expected(item: ItemResult) -> str:
