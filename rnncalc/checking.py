@@ -152,6 +152,10 @@ class ItemResult:
         }
 
 
+#: The cross-check keys when no real model was run, so every document has the same shape.
+_NO_CROSSCHECK: dict[str, Any] = {"ok": None, "device": None, "note": None, "probe": None, "rows": []}
+
+
 @dataclass(frozen=True)
 class FrameworkResult:
     """One framework's verdict: its expectations, then (if requested) the real cross-check.
@@ -203,7 +207,7 @@ class FrameworkResult:
             "crosscheck": {
                 "status": self.cross_status.value if self.cross_status else "not requested",
                 "reason": self.cross_reason,
-                **(self.crosscheck.to_dict() if self.crosscheck else {"rows": []}),
+                **(self.crosscheck.to_dict() if self.crosscheck else _NO_CROSSCHECK),
             },
         }
 

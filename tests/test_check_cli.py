@@ -109,7 +109,9 @@ def test_json_output_is_one_document_with_every_row() -> None:
         "real": [2, 9],
         "ok": True,
     }
-    assert model["frameworks"]["torch"]["crosscheck"]["status"] == "not requested"
+    torch = model["frameworks"]["torch"]
+    assert torch["checked"] is False and torch["crosscheck"]["status"] == "not requested"
+    assert set(torch["crosscheck"]) == set(keras["crosscheck"])  # one shape for every document
 
 
 def test_a_spec_a_framework_cannot_express_is_reported_and_not_a_failure() -> None:
