@@ -191,3 +191,22 @@ def test_memory_sizes_are_read_as_people_write_them(text: str, size: int) -> Non
 def test_a_malformed_count_names_the_field(text: str) -> None:
     with pytest.raises(SpecError, match="max_params"):
         parse_count("max_params", text)
+
+
+def test_without_a_meta_forward_pass_only_parameters_are_compared_and_the_note_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rnncalc.backends import torch_adapter
+
+    def no_meta_kernel(module: object, spec: object) -> None:
+        raise NotImplementedError("Could not run 'aten::_lstm' with arguments from the 'Meta' backend")
+
+    monkeypatch.setattr(torch_adapter, "forward_shapes", no_meta_kernel)
+    spec = spec_from_mapping({"cell": "lstm", "input_size": 3, "hidden_size": 4})
+    measured = backends.measure(spec, TORCH, device="meta")
+    check = crosscheck(analyze(measured.probe).framework(TORCH), measured)
+    assert check.ok and check.note is not None and "output shapes not checked" in check.note
+    assert {row.kind for row in check.rows} == {RowKind.PARAMS, RowKind.WEIGHT}
+    assert check.rows[0].real == lstm_torch_params(3, 4) == 144
+    with pytest.raises(NotImplementedError):  # on the CPU a failing forward pass is not hidden
+        backends.measure(spec, TORCH)
