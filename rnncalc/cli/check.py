@@ -17,9 +17,13 @@ from rnncalc.spec import Framework
 class SizeType(click.ParamType):  # type: ignore[type-arg]
     """A count (``1M``, ``250k``, ``1_000_000``) or a byte size (``512MiB``, ``2GB``)."""
 
-    def __init__(self, name: str, parse: Any) -> None:
+    def __init__(self, name: str, parse: Any, metavar: str) -> None:
         self.name = name
         self._parse = parse
+        self._metavar = metavar
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self._metavar
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -67,12 +71,12 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
 @click.option("--require", is_flag=True, help="Fail when a requested framework is not installed (for CI).")
 @click.option(
     "--max-params",
-    type=SizeType("max_params", parse_count),
+    type=SizeType("max_params", parse_count, "N"),
     help="Parameter budget for every framework, e.g. 1M, 250k, 1_000_000.",
 )
 @click.option(
     "--max-memory",
-    type=SizeType("max_memory", parse_bytes),
+    type=SizeType("max_memory", parse_bytes, "SIZE"),
     default="1GiB",
     show_default=True,
     help="Above this, PyTorch builds on the meta device and Keras is skipped (512MiB, 2GB...).",

@@ -79,9 +79,11 @@ class IntListType(click.ParamType):  # type: ignore[type-arg]
 def _sized_option(*decls: str, help: str, many: frozenset[str]) -> Callable[[F], F]:
     """An integer spec flag; a field in ``many`` takes several values (repeated or comma list)."""
     if decls[-1] in many:
-        return click.option(
-            *decls, type=IntListType(), multiple=True, help=f"{help} Several: 8,16 or repeat the flag."
+        text, bracket, default = help.partition("  [")
+        several = (
+            f"{text.rstrip('.')}; several: a comma list or repeat the flag{'  [' if bracket else ''}{default}"
         )
+        return click.option(*decls, type=IntListType(), multiple=True, help=several)
     return click.option(*decls, type=int, help=help)
 
 
