@@ -206,6 +206,29 @@ def test_a_missing_framework_is_skipped_with_the_install_command() -> None:
     )
 
 
+def test_with_require_and_no_against_every_framework_must_be_installed() -> None:
+    proc = run_python(
+        """
+        import sys
+        sys.modules["keras"] = sys.modules["torch"] = None
+        from rnncalc.cli import cli
+        args = ["check", "-c", "rnn", "-i", "2", "-H", "2"]
+        plain = cli.main(args, standalone_mode=False)
+        required = cli.main([*args, "--require"], standalone_mode=False)
+        print("CODES", plain, required)
+        """
+    )
+    assert proc.stdout.splitlines()[-1] == "CODES 0 1"
+    assert proc.stderr.splitlines() == [
+        "rnncalc: no real framework checked (--against none or none installed)",
+        "rnncalc: FAILED rnn, input 2, hidden 2, 1 layer: torch: skipped but required: "
+        "torch is not installed; pip install 'rnncalc[torch]'",
+        "rnncalc: FAILED rnn, input 2, hidden 2, 1 layer: keras: skipped but required: "
+        "keras is not installed; pip install 'rnncalc[tensorflow]'",
+        "rnncalc: check failed: 1 of 1 model(s)",
+    ]
+
+
 def test_framework_start_up_noise_never_reaches_stderr() -> None:
     proc = run_python(
         """

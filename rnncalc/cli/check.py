@@ -66,9 +66,13 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
     type=AgainstType(),
     default=None,
     help="Real frameworks to cross-check: a comma list, all, or none (analytic checks only, "
-    "imports no framework)  [default: every installed one]",
+    "imports no framework)  [default: every installed one; all with --require]",
 )
-@click.option("--require", is_flag=True, help="Fail when a requested framework is not installed (for CI).")
+@click.option(
+    "--require",
+    is_flag=True,
+    help="Fail when a requested framework is skipped (not installed, or over --max-memory); for CI.",
+)
 @click.option(
     "--max-params",
     type=SizeType("max_params", parse_count, "N"),
@@ -110,7 +114,9 @@ def check(
 
     expectations = Expectations.budget(max_params) if max_params is not None else Expectations()
     targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
-    frameworks = tuple(backends.installed()) if against is None else against
+    if against is None:  # by default every installed framework; under --require, every framework
+        against = tuple(Framework) if require else tuple(backends.installed())
+    frameworks = against
     options = CheckOptions(frameworks, require, max_memory)
     try:
         report = run_check(targets, options)
