@@ -17,9 +17,9 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, ["check", *args])
 
 
-def run_python(code: str) -> subprocess.CompletedProcess[str]:
+def run_python(code: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter, as a user's terminal would see it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KERAS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KERAS_"))} | env_vars
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=300
     )
@@ -230,8 +230,11 @@ def test_with_require_and_no_against_every_framework_must_be_installed() -> None
 
 
 def test_framework_start_up_noise_never_reaches_stderr() -> None:
+    # The noisiest TensorFlow settings a user may have: every C++ log line, oneDNN banner.
+    noisy = {"TF_CPP_MIN_LOG_LEVEL": "0", "TF_ENABLE_ONEDNN_OPTS": "1"}
     proc = run_python(
-        """
+        **noisy,
+        code="""
         import sys
         from rnncalc.cli import cli
         code = cli.main(["check", "-c", "lstm", "-i", "3", "-H", "4", "--bi", "--proj-size", "2",
@@ -239,7 +242,7 @@ def test_framework_start_up_noise_never_reaches_stderr() -> None:
         code2 = cli.main(["check", "-c", "gru", "-i", "3", "-H", "4", "--max-params", "10",
                           "--against", "all"], standalone_mode=False)
         print("CODES", code, code2)
-        """
+        """,
     )
     assert proc.stdout.splitlines()[-1] == "CODES 0 1"
     # Only our own lines: the two budget failures (TensorFlow's start-up logs and warnings are gone).
