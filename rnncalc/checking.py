@@ -19,7 +19,7 @@ from typing import Any
 from rnncalc.crosscheck import CrossCheck, Value, format_value
 from rnncalc.errors import SpecError
 from rnncalc.report import FrameworkReport
-from rnncalc.spec import Framework, Spec
+from rnncalc.spec import Framework, Spec, did_you_mean
 from rnncalc.symbolic import Shape, shape_to_json
 
 
@@ -485,3 +485,78 @@ def format_bytes(size: int) -> str:
             return f"{value:,.1f} {unit}" if unit != "B" else f"{size} B"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+# --- The ``expect:`` block of a config file ------------------------------------------------------
+
+_EXPECT_KEYS = ("params", "max_params", "outputs")
+
+
+def expectations_from_mapping(data: Mapping[str, Any], where: str = "expect") -> Expectations:
+    """Read an ``expect:`` block as issue 3's config files write it.
+
+    Accepted forms (all combinable)::
+
+        expect:
+          max_params: 2M                       # budget for every framework
+          keras: {params: 1234567}             # exact, per framework
+          torch: {max_params: 2_000_000, outputs: {h_n: [2, null, 128]}}
+          outputs: {keras: {output: [null, 10]}}
+
+    Counts take ``parse_count`` forms (``2M``, ``250k``, ints); in shapes ``null`` matches any
+    size. Errors are :class:`SpecError` whose field is the key path (``expect.keras.parms``),
+    with a did-you-mean, so a file reader can add the file and line.
+    """
+    frameworks = [fw.value for fw in Framework]
+    if not isinstance(data, Mapping):
+        raise SpecError(where, f"must be a mapping, got {data!r}")
+    result = Expectations()
+    for key, value in data.items():
+        path = f"{where}.{key}"
+        if key in frameworks:
+            result = result.merged(Expectations({Framework(key): _framework_expectation(value, path)}))
+        elif key == "outputs":
+            if not isinstance(value, Mapping):
+                raise SpecError(path, f"must map a framework to its outputs, got {value!r}")
+            for fw_name, outputs in value.items():
+                if fw_name not in frameworks:
+                    raise SpecError(
+                        f"{path}.{fw_name}", f"unknown framework{did_you_mean(str(fw_name), frameworks)}"
+                    )
+                expectation = FrameworkExpectation(outputs=_outputs(outputs, f"{path}.{fw_name}"))
+                result = result.merged(Expectations({Framework(fw_name): expectation}))
+        elif key == "max_params":
+            result = result.merged(Expectations.budget(parse_count(path, value)))
+        else:
+            choices = [*frameworks, "outputs", "max_params"]
+            raise SpecError(path, f"unknown key{did_you_mean(str(key), choices)}; use {', '.join(choices)}")
+    return result
+
+
+def _framework_expectation(data: Any, where: str) -> FrameworkExpectation:
+    if not isinstance(data, Mapping):
+        raise SpecError(where, f"must be a mapping of {', '.join(_EXPECT_KEYS)}, got {data!r}")
+    for key in data:
+        if key not in _EXPECT_KEYS:
+            raise SpecError(f"{where}.{key}", f"unknown key{did_you_mean(str(key), _EXPECT_KEYS)}")
+    params = data.get("params")
+    max_params = data.get("max_params")
+    return FrameworkExpectation(
+        params=None if params is None else parse_count(f"{where}.params", params),
+        max_params=None if max_params is None else parse_count(f"{where}.max_params", max_params),
+        outputs=_outputs(data.get("outputs", {}), f"{where}.outputs"),
+    )
+
+
+def _outputs(data: Any, where: str) -> dict[str, Shape]:
+    if not isinstance(data, Mapping):
+        raise SpecError(where, f"must map an output name to its shape, got {data!r}")
+    outputs: dict[str, Shape] = {}
+    for name, shape in data.items():
+        valid = isinstance(shape, (list, tuple)) and all(
+            dim is None or (isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0) for dim in shape
+        )
+        if not valid:
+            raise SpecError(f"{where}.{name}", f"must be a shape such as [null, 10], got {shape!r}")
+        outputs[str(name)] = tuple(shape)
+    return outputs

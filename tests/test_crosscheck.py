@@ -210,3 +210,41 @@ def test_without_a_meta_forward_pass_only_parameters_are_compared_and_the_note_s
     assert check.rows[0].real == lstm_torch_params(3, 4) == 144
     with pytest.raises(NotImplementedError):  # on the CPU a failing forward pass is not hidden
         backends.measure(spec, TORCH)
+
+
+def test_the_expect_block_of_issue_3s_example_file_is_read() -> None:
+    import yaml
+
+    from rnncalc.checking import expectations_from_mapping
+
+    block = yaml.safe_load(
+        """
+        keras: {params: 1234567}          # exact expectation
+        torch: {max_params: 2_000_000}    # budget
+        outputs: {keras: {output: [null, 10]}}
+        max_params: 3M
+        """
+    )
+    expect = expectations_from_mapping(block)
+    assert expect.for_framework(KERAS) == FrameworkExpectation(
+        params=1_234_567, max_params=3_000_000, outputs={"output": (None, 10)}
+    )
+    assert expect.for_framework(TORCH) == FrameworkExpectation(max_params=2_000_000)
+
+
+@pytest.mark.parametrize(
+    ("block", "field", "text"),
+    [
+        ({"keras": {"parms": 5}}, "expect.keras.parms", "did you mean 'params'"),
+        ({"jax": {"params": 5}}, "expect.jax", "unknown key"),
+        ({"outputs": {"keras": {"output": "10"}}}, "expect.outputs.keras.output", "must be a shape"),
+        ({"torch": {"max_params": "lots"}}, "expect.torch.max_params", "must be a count"),
+        ({"outputs": {"kears": {}}}, "expect.outputs.kears", "did you mean 'keras'"),
+    ],
+)
+def test_a_bad_expect_block_names_the_key_path(block: dict[str, object], field: str, text: str) -> None:
+    from rnncalc.checking import expectations_from_mapping
+
+    with pytest.raises(SpecError) as error:
+        expectations_from_mapping(block)
+    assert error.value.field == field and text in error.value.message
