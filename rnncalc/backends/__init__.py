@@ -102,8 +102,15 @@ def quiet() -> Iterator[None]:
     through ``sys.stderr``; all of it is redirected to a discarded temporary file while the
     block runs. Exceptions still propagate.
     """
-    sys.stderr.flush()
-    saved = os.dup(2)
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (e.g. a GUI interpreter): only Python-level silence
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+        return
     try:
         with tempfile.TemporaryFile(mode="w+b") as sink, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -112,7 +119,6 @@ def quiet() -> Iterator[None]:
                 with contextlib.redirect_stderr(io.StringIO()):
                     yield
             finally:
-                sys.stderr.flush()
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
