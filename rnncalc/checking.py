@@ -9,10 +9,8 @@ against the real frameworks with :meth:`TargetResult.with_crosscheck`.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -21,6 +19,7 @@ from rnncalc.errors import SpecError
 from rnncalc.report import FrameworkReport
 from rnncalc.spec import Framework, Spec, did_you_mean
 from rnncalc.symbolic import Shape, shape_to_json
+from rnncalc.units import parse_count
 
 
 class Status(str, Enum):
@@ -424,67 +423,6 @@ def _value_json(value: Value) -> Any:
     if value is None or isinstance(value, int):
         return value
     return shape_to_json(value)
-
-
-# --- Sizes written by people -----------------------------------------------------------------
-
-_COUNT_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9}
-_BYTE_SUFFIX = {
-    "": 1,
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "kib": 2**10,
-    "m": 10**6,
-    "mb": 10**6,
-    "mib": 2**20,
-    "g": 10**9,
-    "gb": 10**9,
-    "gib": 2**30,
-    "t": 10**12,
-    "tb": 10**12,
-    "tib": 2**40,
-}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
-
-
-def parse_count(field_name: str, text: str | int) -> int:
-    """``1M``, ``250k``, ``1_000_000``, ``1,000,000`` or ``2.5M`` → a positive integer."""
-    return _parse_size(field_name, text, _COUNT_SUFFIX, "a count such as 1000000, 1_000_000, 250k or 1M")
-
-
-def parse_bytes(field_name: str, text: str | int) -> int:
-    """``512MiB``, ``2GB``, ``1GiB`` or a plain number of bytes → bytes (KiB = 1024, kB = 1000)."""
-    return _parse_size(field_name, text, _BYTE_SUFFIX, "a size such as 512MiB, 2GB or 1GiB")
-
-
-def _parse_size(field_name: str, text: str | int, suffixes: dict[str, int], example: str) -> int:
-    if isinstance(text, bool):
-        raise SpecError(field_name, f"must be {example}, got {text!r}")
-    if isinstance(text, int):
-        value = text
-    else:
-        match = _SIZE.match(text.replace("_", "").replace(",", "").lower())
-        if not match or match.group(2) not in suffixes:
-            raise SpecError(field_name, f"must be {example}, got {text!r}")
-        number = Decimal(match.group(1)) * suffixes[match.group(2)]
-        if number != number.to_integral_value():
-            raise SpecError(field_name, f"must be a whole number, got {text!r}")
-        value = int(number)
-    if value < 1:
-        raise SpecError(field_name, f"must be positive, got {text!r}")
-    return value
-
-
-def format_bytes(size: int) -> str:
-    """Binary units as the ``--max-memory`` message prints them: ``1.0 GiB``, ``512.0 MiB``."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    value = float(size)
-    for unit in units:
-        if value < 1024 or unit == units[-1]:
-            return f"{value:,.1f} {unit}" if unit != "B" else f"{size} B"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 # --- The ``expect:`` block of a config file ------------------------------------------------------

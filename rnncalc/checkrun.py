@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from rnncalc import backends
 from rnncalc.calc import analyze
-from rnncalc.checking import CheckReport, CheckTarget, Status, TargetResult, evaluate, format_bytes
+from rnncalc.checking import CheckReport, CheckTarget, Status, TargetResult, evaluate
 from rnncalc.conventions import GATES
 from rnncalc.crosscheck import crosscheck
 from rnncalc.errors import SpecError
 from rnncalc.render import FRAMEWORK_TITLES
 from rnncalc.spec import Framework, Spec
+from rnncalc.units import format_bytes
 
 DEFAULT_MAX_MEMORY = 2**30  # 1 GiB
 BYTES_PER_PARAM = 4  # float32, both frameworks' default dtype

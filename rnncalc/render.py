@@ -9,8 +9,6 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from rnncalc.checking import CheckReport, FrameworkResult, ItemKind, ItemResult, Status, TargetResult
-from rnncalc.crosscheck import CrossCheck, format_value
 from rnncalc.report import Analysis, FrameworkReport
 from rnncalc.spec import Framework, Spec
 from rnncalc.symbolic import Count, format_shape
@@ -62,7 +60,7 @@ def _heading(text: str, markdown: bool, level: int = 3) -> str:
     return f"{'#' * level} {text}" if markdown else text
 
 
-def _table(rows: list[list[Any]], headers: list[str], markdown: bool, numeric: int) -> str:
+def table(rows: list[list[Any]], headers: list[str], markdown: bool, numeric: int) -> str:
     from tabulate import tabulate
 
     align = ["left"] * (len(headers) - numeric) + ["right"] * numeric
@@ -103,12 +101,12 @@ def _weights_table(report: FrameworkReport, markdown: bool) -> str:
                 )
         rows.append(["", "", f"({layer.name} total)", "", _params(layer.params)])
     rows.append(["total", "", "", "", _params(report.total)])
-    return _table(rows, ["layer", "part", "weight", "shape", "params"], markdown, numeric=1)
+    return table(rows, ["layer", "part", "weight", "shape", "params"], markdown, numeric=1)
 
 
 def _outputs_table(report: FrameworkReport, markdown: bool) -> str:
     rows = [[name, format_shape(shape)] for name, shape in report.outputs]
-    return _table(rows, ["returns", "shape"], markdown, numeric=0)
+    return table(rows, ["returns", "shape"], markdown, numeric=0)
 
 
 def _footer(analysis: Analysis, markdown: bool) -> str:
@@ -142,75 +140,3 @@ def _value(value: Any) -> str:
 
 def _params(count: Count) -> str:
     return str(count)
-
-
-# --- rnncalc check ---------------------------------------------------------------------------
-
-
-class CheckFormat(str, Enum):
-    TABLE = "table"
-    JSON = "json"
-
-
-def render_check(report: CheckReport, fmt: CheckFormat) -> str:
-    """Per model: the expectations, then a side-by-side table (item | analytic | real | mark)
-    for each framework that was cross-checked."""
-    if fmt is CheckFormat.JSON:
-        return to_json(report.to_dict())
-    return "\n\n".join(_check_section(result) for result in report.results)
-
-
-def _check_section(result: TargetResult) -> str:
-    target = result.target
-    title = (
-        target.name
-        if target.name == describe_spec(target.spec)
-        else f"{target.name}: {describe_spec(target.spec)}"
-    )
-    if target.source:
-        title += f" ({target.source})"
-    parts = [title]
-    for framework in result.frameworks:
-        parts.append(_check_framework(framework))
-    return "\n\n".join(parts)
-
-
-def _check_framework(result: FrameworkResult) -> str:
-    title = f"{FRAMEWORK_TITLES[result.framework]} ({result.model})"
-    if not result.checked:
-        return f"{title}: not checked"
-    lines = [f"{title}: {result.status.value}"]
-    if result.items:
-        rows = [
-            [item.item, _expected(item), format_value(item.actual), _mark(item.status)]
-            for item in result.items
-        ]
-        lines.append(_table(rows, ["expectation", "expected", "analytic", "mark"], False, numeric=0))
-    if result.cross_status is None:
-        lines.append("real model: not checked")
-    elif result.crosscheck is None:
-        lines.append(f"real model: {result.cross_status.value}: {result.cross_reason}")
-    else:
-        if result.cross_reason:
-            lines.append(f"real model: {result.cross_reason}")
-        lines.append(f"real model: {_probe_line(result.crosscheck)}")
-        rows = [
-            [row.item, format_value(row.analytic), format_value(row.real), "ok" if row.ok else "DIFFERS"]
-            for row in result.crosscheck.rows
-        ]
-        lines.append(_table(rows, ["item", "analytic", "real", "mark"], False, numeric=0))
-    return "\n".join(lines)
-
-
-def _probe_line(check: CrossCheck) -> str:
-    batch = "unbatched" if check.batch_size is None else f"batch {check.batch_size}"
-    return f"one forward pass on zeros, {batch}, {check.seq_len} time steps"
-
-
-def _expected(item: ItemResult) -> str:
-    text = format_value(item.expected)
-    return f"<= {text}" if item.kind is ItemKind.MAX_PARAMS else text
-
-
-def _mark(status: Status) -> str:
-    return "ok" if status is Status.OK else status.value.upper()

@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from rnncalc.checking import parse_bytes, parse_count
 from rnncalc.cli.options import emit, flag_for, format_option, message, spec_options_many, specs_from_flags
 from rnncalc.errors import SpecError
-from rnncalc.render import CheckFormat
+from rnncalc.render_check import CheckFormat
 from rnncalc.spec import Framework
+from rnncalc.units import parse_bytes, parse_count
 
 
 class SizeType(click.ParamType):  # type: ignore[type-arg]
@@ -110,7 +110,8 @@ def check(
     from rnncalc import backends
     from rnncalc.checking import CheckTarget, Expectations
     from rnncalc.checkrun import CheckOptions, run_check
-    from rnncalc.render import describe_spec, render_check
+    from rnncalc.render import describe_spec
+    from rnncalc.render_check import render_check
 
     expectations = Expectations.budget(max_params) if max_params is not None else Expectations()
     targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
