@@ -114,7 +114,7 @@ def _heading(text: str, markdown: bool, level: int = 3) -> str:
     return f"{'#' * level} {text}" if markdown else text
 
 
-def _table(rows: list[list[Any]], headers: list[str], markdown: bool, numeric: int) -> str:
+def table(rows: list[list[Any]], headers: list[str], markdown: bool, numeric: int) -> str:
     from tabulate import tabulate
 
     align = ["left"] * (len(headers) - numeric) + ["right"] * numeric
@@ -163,12 +163,12 @@ def _weights_table(report: FrameworkReport, markdown: bool, kinds: bool = False)
                 )
         rows.append(["", "", f"({layer.name} total)", "", _params(layer.params)])
     rows.append(["total", "", "", "", _params(report.total)])
-    return _table(rows, ["layer", "part", "weight", "shape", "params"], markdown, numeric=1)
+    return table(rows, ["layer", "part", "weight", "shape", "params"], markdown, numeric=1)
 
 
 def _outputs_table(report: FrameworkReport, markdown: bool) -> str:
     rows = [[name, format_shape(shape)] for name, shape in report.outputs]
-    return _table(rows, ["returns", "shape"], markdown, numeric=0)
+    return table(rows, ["returns", "shape"], markdown, numeric=0)
 
 
 def _footer(analysis: Analysis, markdown: bool) -> str:

@@ -33,36 +33,53 @@ BYTE_SUFFIXES: dict[str, int] = {
 
 
 def _split_number(text: str) -> tuple[str, str]:
-    """``"1.5GiB"`` → ``("1.5", "GiB")``; underscores between digits are allowed."""
-    body = text.strip().replace("_", "")
+    """``"1.5GiB"`` → ``("1.5", "GiB")``; ``_`` and ``,`` between digits are allowed."""
+    body = text.strip().replace("_", "").replace(",", "")
     end = 0
     while end < len(body) and (body[end].isdigit() or body[end] == "."):
         end += 1
     return body[:end], body[end:].strip()
 
 
-def _quantity(field: str, text: str, suffixes: dict[str, int], kind: str) -> int:
-    number, suffix = _split_number(text)
-    scale = suffixes.get(suffix.lower())
-    if not number or number == "." or scale is None or number.count(".") > 1:
-        examples = "1M, 250k, 1.5G, 1_000_000" if kind == "count" else "512MiB, 2GB, 1.5G, 4096"
-        raise SpecError(field, f"cannot read {text!r} as a {kind}; write e.g. {examples}")
-    value = Fraction(number) * scale
-    # A budget of 1.5 means "at most 1": counts are integers, so flooring loses nothing.
-    result = value.numerator // value.denominator
+def _quantity(field: str, text: str | int, suffixes: dict[str, int], kind: str) -> int:
+    if isinstance(text, bool):
+        raise SpecError(field, f"must be a {kind}, got {text!r}")
+    if isinstance(text, int):
+        result = text
+    else:
+        number, suffix = _split_number(text)
+        scale = suffixes.get(suffix.lower())
+        if not number or number == "." or scale is None or number.count(".") > 1:
+            examples = "1M, 250k, 1.5G, 1_000_000" if kind == "count" else "512MiB, 2GB, 1.5G, 4096"
+            raise SpecError(field, f"cannot read {text!r} as a {kind}; write e.g. {examples}")
+        value = Fraction(number) * scale
+        if value.denominator != 1:
+            raise SpecError(field, f"must be a whole number, got {text!r}")
+        result = value.numerator
     if result < 1:
         raise SpecError(field, f"must be at least 1, got {text!r}")
     return result
 
 
-def parse_count(field: str, text: str) -> int:
+def parse_count(field: str, text: str | int) -> int:
     """``1M`` → 1_000_000, ``250k`` → 250_000, ``1.5G``, ``1_000_000``; SI (powers of 1000)."""
     return _quantity(field, text, COUNT_SUFFIXES, "count")
 
 
-def parse_bytes(field: str, text: str) -> int:
+def parse_bytes(field: str, text: str | int) -> int:
     """``512MiB`` → 536_870_912, ``2GB`` → 2_000_000_000, ``4096`` → 4096 bytes."""
     return _quantity(field, text, BYTE_SUFFIXES, "byte size")
+
+
+def format_bytes(size: int) -> str:
+    """Binary units as the ``--max-memory`` message prints them: ``1.0 GiB``, ``512.0 MiB``."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    value = float(size)
+    for unit in units:
+        if value < 1024 or unit == units[-1]:
+            return f"{value:,.1f} {unit}" if unit != "B" else f"{size} B"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def parse_int_range(field: str, text: str, limit: int = 100_000) -> tuple[int, ...]:

@@ -31,9 +31,18 @@ def closed_form_params(cell: str, framework: str, i: int, h: int, layers: int, b
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("1M", 1_000_000), ("250k", 250_000), ("1.5G", 1_500_000_000), ("1_000_000", 1_000_000), ("7", 7)],
+    [
+        ("1M", 1_000_000),
+        ("250k", 250_000),
+        ("1.5G", 1_500_000_000),
+        ("1_000_000", 1_000_000),
+        ("1,000", 1000),
+        ("2.5M", 2_500_000),
+        ("7", 7),
+        (7, 7),
+    ],
 )
-def test_count_budgets_read_si_suffixes_and_underscores(text: str, value: int) -> None:
+def test_count_budgets_read_si_suffixes_and_underscores(text: str | int, value: int) -> None:
     assert parse_count("budget", text) == value
 
 
@@ -45,9 +54,9 @@ def test_memory_budgets_read_si_and_iec_units(text: str, value: int) -> None:
     assert parse_bytes("max_memory", text) == value
 
 
-@pytest.mark.parametrize("text", ["", "M", "1.2.3k", "12 parsecs", "-5", "0"])
-def test_unreadable_budgets_are_rejected(text: str) -> None:
-    with pytest.raises(SpecError):
+@pytest.mark.parametrize("text", ["", "M", "1.2.3k", "12 parsecs", "12q", "-5", "0", "1.5", True])
+def test_unreadable_budgets_are_rejected_naming_the_field(text: str | bool) -> None:
+    with pytest.raises(SpecError, match="budget"):
         parse_count("budget", text)
 
 

@@ -6,7 +6,14 @@ whether a framework is installed without importing it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rnncalc.errors import FrameworkMissingError
@@ -35,6 +42,9 @@ class Measured:
     weights: tuple[tuple[str, Shape], ...]  # (path, shape) in the framework's order
     outputs: tuple[tuple[str, Shape], ...]  # (name, shape) from an actual forward pass
     probe: Spec  # the spec with unknown batch/time filled in, which the forward pass used
+    device: str = "cpu"  # "meta": PyTorch built the model without allocating its weights
+    outputs_checked: bool = True  # False when no forward pass could run (see ``note``)
+    note: str | None = None
 
 
 def is_installed(framework: Framework) -> bool:
@@ -66,13 +76,20 @@ def probe_spec(spec: Spec) -> Spec:
     return spec.replace(**changes) if changes else spec
 
 
-def measure(spec: Spec, framework: Framework) -> Measured:
-    """Build the real model for ``spec`` in ``framework``, run it once, and report its numbers."""
+def measure(spec: Spec, framework: Framework, *, device: str = "cpu") -> Measured:
+    """Build the real model for ``spec`` in ``framework``, run it once, and report its numbers.
+
+    ``device="meta"`` (PyTorch only) builds the model without allocating its weights, so a
+    model larger than memory can still be checked. Each framework is imported once, at first
+    use (Python's module cache keeps it for every later call).
+    """
     require(framework)
     if framework is Framework.TORCH:
         from rnncalc.backends import torch_adapter
 
-        return torch_adapter.measure(spec)
+        return torch_adapter.measure(spec, device=device)
+    if device != "cpu":
+        raise ValueError(f"Keras runs on the CPU here; device {device!r} is PyTorch only")
     from rnncalc.backends import keras_adapter
 
     return keras_adapter.measure(spec)
@@ -91,3 +108,33 @@ def measure_model(model: Model, framework: Framework) -> Measured:
     from rnncalc.backends import keras_adapter
 
     return keras_adapter.measure_model(model)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Keep framework start-up noise off the user's terminal.
+
+    TensorFlow's C++ logging writes to file descriptor 2 directly, absl and Python warnings go
+    through ``sys.stderr``; all of it is redirected to a discarded temporary file while the
+    block runs. Exceptions still propagate.
+    """
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (e.g. a GUI interpreter): only Python-level silence
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+        return
+    try:
+        with tempfile.TemporaryFile(mode="w+b") as sink, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            os.dup2(sink.fileno(), 2)
+            try:
+                with contextlib.redirect_stderr(io.StringIO()):
+                    yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)

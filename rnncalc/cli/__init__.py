@@ -17,6 +17,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "summary": "rnncalc.cli.summary:summary",
     "explain": "rnncalc.cli.explain:explain",
     "code": "rnncalc.cli.explain:code",
+    "check": "rnncalc.cli.check:check",
     "verify": "rnncalc.cli.verify:verify",
     "cost": "rnncalc.cli.cost:cost",
     "solve": "rnncalc.cli.cost:solve",

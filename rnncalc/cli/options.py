@@ -62,16 +62,52 @@ def _choice(enum: Any) -> click.Choice:  # type: ignore[type-arg]
     return click.Choice([member.value for member in enum], case_sensitive=False)
 
 
+class IntListType(click.ParamType):  # type: ignore[type-arg]
+    """One integer or a comma list (``64,128``); repeated flags add more values."""
+
+    name = "int[,int...]"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value,)
+        try:
+            return tuple(int(word) for word in str(value).replace("_", "").split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not an integer or a comma list of integers", param, ctx)
+
+
+#: Integer flags that ``spec_options_many`` lets the user give several values for.
+_SIZED_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "input_size": (("--input", "-i", "input_size"), "Input features I; omit for formulas in I."),
+    "hidden_size": (("--hidden", "-H", "hidden_size"), "Hidden size (units)."),
+    "num_layers": (("--layers", "-l", "num_layers"), "Stacked layers  [default: 1]"),
+}
+#: Spec fields that a command may let the user give several values for (one spec per combination).
+MANY_FIELDS = frozenset(_SIZED_FLAGS)
+
+
+def _sized_option(field: str, many: bool) -> Callable[[F], F]:
+    """An integer spec flag; with ``many`` it takes several values (repeated or comma list)."""
+    decls, help_text = _SIZED_FLAGS[field]
+    if not many:
+        return click.option(*decls, type=int, help=help_text)
+    text, bracket, default = help_text.partition("  [")
+    several = (
+        f"{text.rstrip('.')}; several: a comma list or repeat the flag{'  [' if bracket else ''}{default}"
+    )
+    return click.option(*decls, type=IntListType(), multiple=True, help=several)
+
+
 #: Spec field → its click option, in the order ``--help`` lists them.
 SPEC_OPTIONS_BY_FIELD: dict[str, Callable[[F], F]] = {
     "cell": click.option(
         "--cell", "-c", type=CellType(), help=f"Cell type (aliases: {', '.join(CELL_ALIASES)})."
     ),
-    "input_size": click.option(
-        "--input", "-i", "input_size", type=int, help="Input features I; omit for formulas in I."
-    ),
-    "hidden_size": click.option("--hidden", "-H", "hidden_size", type=int, help="Hidden size (units)."),
-    "num_layers": click.option("--layers", "-l", "num_layers", type=int, help="Stacked layers  [default: 1]"),
+    **{field: _sized_option(field, many=False) for field in _SIZED_FLAGS},
     "bidirectional": click.option(
         "--bi/--uni", "--bidirectional", "bidirectional", default=None, help="Bidirectional layers."
     ),
@@ -107,14 +143,30 @@ SPEC_OPTIONS_BY_FIELD: dict[str, Callable[[F], F]] = {
         "--unbatched", is_flag=True, default=None, help="PyTorch unbatched input (L, I)."
     ),
 }
-_SPEC_OPTIONS: list[Callable[[F], F]] = list(SPEC_OPTIONS_BY_FIELD.values())
+
+
+def _decorate(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def spec_options(command: F) -> F:
     """Add every spec flag to ``command``; they arrive as keyword arguments named by field."""
-    for option in reversed(_SPEC_OPTIONS):
-        command = option(command)
-    return command
+    return _decorate(list(SPEC_OPTIONS_BY_FIELD.values()))(command)
+
+
+def spec_options_many(command: F) -> F:
+    """Like :func:`spec_options`, but ``--input``, ``--hidden`` and ``--layers`` take several
+    values (``--hidden 64,128`` or ``--hidden 64 --hidden 128``); use :func:`specs_from_flags`."""
+    options = [
+        _sized_option(name, many=True) if name in MANY_FIELDS else option
+        for name, option in SPEC_OPTIONS_BY_FIELD.items()
+    ]
+    return _decorate(options)(command)
 
 
 def spec_options_without(*fields: str) -> Callable[[F], F]:
@@ -123,14 +175,24 @@ def spec_options_without(*fields: str) -> Callable[[F], F]:
     unknown = [name for name in fields if name not in SPEC_OPTIONS_BY_FIELD]
     if unknown:
         raise ValueError(f"not spec fields: {unknown}")
-    chosen = [option for name, option in SPEC_OPTIONS_BY_FIELD.items() if name not in fields]
+    return _decorate([option for name, option in SPEC_OPTIONS_BY_FIELD.items() if name not in fields])
 
-    def decorate(command: F) -> F:
-        for option in reversed(chosen):
-            command = option(command)
-        return command
 
-    return decorate
+def specs_from_flags(values: dict[str, Any]) -> list[Spec]:
+    """One spec per combination of the several-valued flags (in the order given), else one spec."""
+    import itertools
+
+    lists: dict[str, list[int]] = {}
+    for name in MANY_FIELDS & values.keys():
+        given = values[name]
+        if isinstance(given, tuple):
+            flat = list(dict.fromkeys(number for group in given for number in group))
+            if flat:
+                lists[name] = flat
+    names = sorted(lists, key=list(FIELD_FLAGS).index)
+    combos = itertools.product(*(lists[name] for name in names))
+    base = {name: value for name, value in values.items() if name not in MANY_FIELDS}
+    return [spec_from_flags({**base, **dict(zip(names, combo, strict=True))}) for combo in combos]
 
 
 def given_fields(values: dict[str, Any]) -> dict[str, Any]:
