@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnncalc.checking import Expectations
 from rnncalc.errors import RnncalcError, SpecError
 from rnncalc.model import (
     FLAT_ONLY_FIELDS,
@@ -25,7 +26,7 @@ from rnncalc.model import (
     format_path,
     model_from_spec,
 )
-from rnncalc.spec import SPEC_FIELDS, Framework, did_you_mean, spec_from_mapping
+from rnncalc.spec import SPEC_FIELDS, did_you_mean, spec_from_mapping
 
 Path_ = tuple[str | int, ...]
 #: Where ``-`` reads from in messages.
@@ -44,37 +45,6 @@ class ConfigError(RnncalcError, ValueError):
         self.message = message
 
 
-# --- Expectations ------------------------------------------------------------------------
-
-EXPECT_COUNT_KEYS: tuple[str, ...] = ("params", "max_params")
-
-
-@dataclass(frozen=True)
-class FrameworkExpectation:
-    """``params`` (exact) and/or ``max_params`` (budget) for one framework."""
-
-    params: int | None = None
-    max_params: int | None = None
-
-
-@dataclass(frozen=True)
-class Expect:
-    """A model's ``expect:`` block: counts per framework and output shapes per framework."""
-
-    counts: tuple[tuple[Framework, FrameworkExpectation], ...] = ()
-    outputs: tuple[tuple[Framework, tuple[tuple[str, tuple[int | None, ...]], ...]], ...] = ()
-
-    def for_framework(self, framework: Framework) -> FrameworkExpectation | None:
-        return dict(self.counts).get(framework)
-
-    def outputs_for(self, framework: Framework) -> tuple[tuple[str, tuple[int | None, ...]], ...]:
-        return dict(self.outputs).get(framework, ())
-
-    @property
-    def empty(self) -> bool:
-        return not self.counts and not self.outputs
-
-
 @dataclass(frozen=True)
 class ModelEntry:
     """One model read from a source, with where it came from (for messages and annotations)."""
@@ -82,7 +52,7 @@ class ModelEntry:
     model: Model
     file: str
     line: int | None
-    expect: Expect = field(default_factory=Expect)
+    expect: Expectations = field(default_factory=Expectations)
     #: Path of the model inside its file (``models[2]``), empty for a one-model file.
     key: str = ""
 
@@ -445,65 +415,18 @@ def _model(data: Mapping[str, Any], name: str | None) -> Model:
     return build_model(layers, body.get("embedding"), dense, name, **shape)
 
 
-def _expect(located: _Located, data: Any, path: Path_) -> Expect:
+def _expect(located: _Located, data: Any, path: Path_) -> Expectations:
+    """The ``expect:`` block, read by :func:`rnncalc.checking.expectations_from_mapping`."""
+    from rnncalc.checking import expectations_from_mapping
+
     if data is None:
-        return Expect()
-    if not isinstance(data, dict):
-        raise located.error(path, f"must be a mapping, got {_kind(data)}")
-    frameworks = tuple(f.value for f in Framework)
-    allowed = (*frameworks, "outputs")
-    counts = []
-    outputs = []
-    for key, value in data.items():
-        if key not in allowed:
-            raise located.error((*path, key), f"unknown key{did_you_mean(str(key), allowed)}")
-        if key == "outputs":
-            outputs = _expect_outputs(located, value, (*path, key))
-            continue
-        if not isinstance(value, dict):
-            raise located.error((*path, key), f"must be a mapping like {{params: N}}, got {_kind(value)}")
-        numbers: dict[str, int] = {}
-        for name, number in value.items():
-            if name not in EXPECT_COUNT_KEYS:
-                raise located.error(
-                    (*path, key, name), f"unknown key{did_you_mean(str(name), EXPECT_COUNT_KEYS)}"
-                )
-            if isinstance(number, bool) or not isinstance(number, int):
-                raise located.error((*path, key, name), f"must be an integer, got {number!r}")
-            if number < 0:
-                raise located.error((*path, key, name), f"must be 0 or more, got {number}")
-            numbers[name] = number
-        if not numbers:
-            raise located.error((*path, key), "is empty; give params and/or max_params")
-        counts.append((Framework(key), FrameworkExpectation(**numbers)))
-    return Expect(tuple(counts), tuple(outputs))
-
-
-def _expect_outputs(
-    located: _Located, data: Any, path: Path_
-) -> list[tuple[Framework, tuple[tuple[str, tuple[int | None, ...]], ...]]]:
-    frameworks = tuple(f.value for f in Framework)
-    if not isinstance(data, dict):
-        raise located.error(path, f"must be a mapping of framework → {{name: shape}}, got {_kind(data)}")
-    result = []
-    for key, shapes in data.items():
-        if key not in frameworks:
-            raise located.error((*path, key), f"unknown framework{did_you_mean(str(key), frameworks)}")
-        if not isinstance(shapes, dict):
-            raise located.error(
-                (*path, key), f"must be a mapping of output name → shape, got {_kind(shapes)}"
-            )
-        named = []
-        for name, shape in shapes.items():
-            where = (*path, key, name)
-            if not isinstance(shape, list) or not all(
-                dim is None or (isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0)
-                for dim in shape
-            ):
-                raise located.error(where, f"must be a list of sizes or null, got {shape!r}")
-            named.append((str(name), tuple(shape)))
-        result.append((Framework(key), tuple(named)))
-    return result
+        return Expectations()
+    try:
+        return expectations_from_mapping(data, where="expect")
+    except SpecError as error:
+        # The error's field is a dotted key path below ``expect``: find its line.
+        keys = tuple(error.field.split("."))[1:]
+        raise located.error((*path, *keys), error.message) from None
 
 
 def read_sources(sources: list[str]) -> list[ModelEntry | BadEntry]:

@@ -77,9 +77,9 @@ def test_yaml_model_reads_embedding_layers_heads_and_expectations(tmp_path: Path
     assert [head.units for head in model.dense] == [10]
     keras = entry.expect.for_framework(Framework.KERAS)
     torch = entry.expect.for_framework(Framework.TORCH)
-    assert keras is not None and keras.params == 3596298
-    assert torch is not None and torch.max_params == 2_000_000
-    assert entry.expect.outputs_for(Framework.KERAS) == (("output", (None, 10)),)
+    assert keras.params == 3596298
+    assert torch.max_params == 2_000_000
+    assert dict(keras.outputs) == {"output": (None, 10)}
     assert entry.line == 2
 
 
@@ -163,7 +163,7 @@ def test_expectation_errors_name_the_expect_key(tmp_path: Path) -> None:
     message = _error(tmp_path, "g.yaml", "cell: rnn\nhidden_size: 2\nexpect:\n  keras: {parms: 3}\n")
     assert message.endswith("g.yaml:4: expect.keras.parms: unknown key (did you mean 'params'?)")
     message = _error(tmp_path, "h.yaml", "cell: rnn\nhidden_size: 2\nexpect:\n  torch: {max_params: -1}\n")
-    assert message.endswith("h.yaml:4: expect.torch.max_params: must be 0 or more, got -1")
+    assert message.endswith("h.yaml:4: expect.torch.max_params: must be at least 1, got -1")
 
 
 def test_invalid_syntax_reports_the_parsers_line(tmp_path: Path) -> None:
