@@ -16,6 +16,7 @@ from typing import Any
 
 from rnncalc.crosscheck import CrossCheck, Value, format_value
 from rnncalc.errors import SpecError
+from rnncalc.model import Model
 from rnncalc.report import FrameworkReport
 from rnncalc.spec import Framework, Spec, did_you_mean
 from rnncalc.symbolic import Shape, shape_to_json
@@ -118,6 +119,9 @@ class CheckTarget:
     spec: Spec
     source: str | None = None
     expectations: Expectations = field(default_factory=Expectations)
+    #: A heterogeneous model (embedding, several blocks, dense heads) read from a config file;
+    #: ``spec`` is then its first recurrent block. None for a flat spec.
+    model: Model | None = None
 
 
 # --- Results ---------------------------------------------------------------------------------
@@ -257,7 +261,8 @@ class TargetResult:
             "name": self.target.name,
             "source": self.target.source,
             "status": "failed" if self.failed(require) else "ok",
-            "spec": self.target.spec.to_dict(),
+            "spec": self.target.spec.to_dict() if self.target.model is None else None,
+            **({"model": self.target.model.to_dict()} if self.target.model is not None else {}),
             "frameworks": {r.framework.value: r.to_dict() for r in self.frameworks},
             "failures": self.failures(require),
         }

@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rnncalc import backends
-from rnncalc.calc import analyze
+from rnncalc.calc import analyze, analyze_model
 from rnncalc.checking import CheckReport, CheckTarget, Status, TargetResult, evaluate
 from rnncalc.conventions import GATES
 from rnncalc.crosscheck import crosscheck
 from rnncalc.errors import SpecError
+from rnncalc.model import Model, override
 from rnncalc.render import FRAMEWORK_TITLES
 from rnncalc.spec import Framework, Spec
 from rnncalc.units import format_bytes
@@ -39,6 +40,8 @@ def run_check(targets: Iterable[CheckTarget], options: CheckOptions) -> CheckRep
 
 
 def check_target(target: CheckTarget, options: CheckOptions) -> TargetResult:
+    if target.model is not None:
+        return check_model_target(target, target.model, options)
     spec = target.spec
     result = evaluate(target, analyze(spec).frameworks)
     if options.against and spec.input_size is None:
@@ -108,3 +111,52 @@ def _over_memory(need: MemoryNeed, limit: int) -> str | None:
     else:
         what, amount = "weights and the forward pass", need.total
     return f"{what} would need {format_bytes(amount)} > --max-memory {format_bytes(limit)}"
+
+
+# --- Heterogeneous models (config files) ---------------------------------------------------
+
+
+def check_model_target(target: CheckTarget, model: Model, options: CheckOptions) -> TargetResult:
+    """Like :func:`check_target` for a model with an embedding, several blocks or dense heads.
+
+    The real models are :func:`rnncalc.backends.measure_model`'s; there is no meta-device
+    fallback, so a model whose weights exceed ``max_memory`` is skipped in both frameworks.
+    """
+    result = evaluate(target, analyze_model(model).frameworks)
+    if options.against and model.input_size is None:
+        raise SpecError("input_size", "is required to build the real models (or check with --against none)")
+    for framework in options.against:
+        result = _cross_model(result, model, framework, options)
+    return result
+
+
+def _cross_model(
+    result: TargetResult, model: Model, framework: Framework, options: CheckOptions
+) -> TargetResult:
+    probe = override(
+        model,
+        {
+            "batch_size": model.batch_size or backends.PROBE_BATCH,
+            "seq_len": model.seq_len or backends.PROBE_SEQ_LEN,
+        },
+    )
+    report = analyze_model(probe).framework(framework)
+    if not report.supported:
+        return result.with_crosscheck(framework, Status.NOT_EXPRESSIBLE, report.reason)
+    if not backends.is_installed(framework):
+        reason = f"{framework.value} is not installed; {backends.INSTALL_HINT[framework]}"
+        return result.with_crosscheck(framework, Status.SKIPPED, reason)
+    weights = BYTES_PER_PARAM * report.total.value
+    if weights > options.max_memory:
+        reason = (
+            f"weights would need {format_bytes(weights)} > --max-memory {format_bytes(options.max_memory)}"
+        )
+        return result.with_crosscheck(framework, Status.SKIPPED, reason)
+    try:
+        with backends.quiet():
+            measured = backends.measure_model(probe, framework)
+    except Exception as error:  # the real framework refused what the analysis says it accepts
+        reason = f"{FRAMEWORK_TITLES[framework]} raised {type(error).__name__}: {error}"
+        return result.with_crosscheck(framework, Status.MISMATCH, reason)
+    check = crosscheck(report, measured)
+    return result.with_crosscheck(framework, Status.OK if check.ok else Status.MISMATCH, check.note, check)

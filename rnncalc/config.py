@@ -55,14 +55,18 @@ class ModelEntry:
     expect: Expectations = field(default_factory=Expectations)
     #: Path of the model inside its file (``models[2]``), empty for a one-model file.
     key: str = ""
+    #: Line of each framework's expectation (``expect.torch``), for annotations on that line.
+    expect_lines: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def source(self) -> str:
+        """``file:line`` (or just the file when the line is unknown)."""
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
 
     @property
     def label(self) -> str:
-        """``name`` if the model has one, else ``file`` (and its place in the file)."""
-        if self.model.name:
-            return self.model.name
-        where = f"{self.file}:{self.line}" if self.line is not None and self.key else self.file
-        return f"{where} {self.key}".strip() if self.key else where
+        """The model's ``name``, else its place in the file (``models[2]``, ``line 7``), else its source."""
+        return self.model.name or self.key or self.source
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,11 @@ def _toml_located(file: str, text: str) -> _Located:
                 walk(item, (*path, index), found if found is not None else start)
 
     walk(data, (), 0)
+    # The model starts at its first key (a table header or key = value), after any comments.
+    first = next(
+        (n for n, text in enumerate(source) if text.strip() and not text.lstrip().startswith("#")), 0
+    )
+    lines.setdefault((), first + 1)
     return _Located(file, data, lines)
 
 
@@ -270,10 +279,15 @@ def read_source(source: str, stdin_text: str | None = None) -> list[ModelEntry |
 
 
 def _sniff(text: str) -> str:
-    """stdin: JSONL when there are several non-empty lines that each start with ``{``."""
+    """stdin: JSONL when the first of several non-empty lines is a whole JSON object."""
     rows = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(rows) > 1 and all(row.startswith("{") and row.endswith("}") for row in rows):
-        return "jsonl"
+    if len(rows) > 1 and rows[0].startswith("{"):
+        try:
+            first = json.loads(rows[0])
+        except json.JSONDecodeError:
+            first = None
+        if isinstance(first, dict):  # a whole object on the first line: one object per line
+            return "jsonl"
     stripped = text.lstrip()
     return "json" if stripped.startswith(("{", "[")) else "yaml"
 
@@ -377,7 +391,12 @@ def _model_entry(located: _Located, data: Mapping[str, Any], path: Path_, key: s
         raise located.error((*path, *error.path), error.message) from None
     except SpecError as error:
         raise located.error((*path, error.field), error.message) from None
-    return ModelEntry(model, located.file, located.line(path), expect, key or format_path(path))
+    expect_lines = tuple(
+        (str(name), located.lines[(*path, "expect", name)])
+        for name in (data.get("expect") or {})
+        if (*path, "expect", name) in located.lines
+    )
+    return ModelEntry(model, located.file, located.line(path), expect, key or format_path(path), expect_lines)
 
 
 def _model(data: Mapping[str, Any], name: str | None) -> Model:

@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from rnncalc.cli.options import emit, flag_for, format_option, message, spec_options_many, specs_from_flags
+from rnncalc.cli.options import (
+    emit,
+    files_argument,
+    flag_for,
+    given_fields,
+    message,
+    spec_options_many,
+    specs_from_flags,
+)
 from rnncalc.errors import SpecError
 from rnncalc.render_check import CheckFormat
 from rnncalc.spec import Framework
@@ -60,6 +68,7 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
 
 
 @click.command()
+@files_argument
 @spec_options_many
 @click.option(
     "--against",
@@ -85,13 +94,23 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
     show_default=True,
     help="Above this, PyTorch builds on the meta device and Keras is skipped (512MiB, 2GB...).",
 )
-@format_option(CheckFormat)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice([member.value for member in CheckFormat], case_sensitive=False),
+    default=None,
+    help="Output format: table (per-model detail), lines (one line per model), json (one "
+    "document), jsonl (one object per model, streamed), github (Actions annotations)  "
+    "[default: table for flags, lines for files]",
+)
 def check(
+    files: tuple[str, ...],
     against: tuple[Framework, ...] | None,
     require: bool,
     max_params: int | None,
     max_memory: int,
-    fmt: str,
+    fmt: str | None,
     **flags: Any,
 ) -> None:
     """Check a recurrent stack: budgets analytically, then every number against the real
@@ -106,6 +125,12 @@ def check(
 
     Several --input/--hidden/--layers values check every combination in one run
     (each framework is imported once).
+
+    FILES are config files (YAML, JSON, TOML, JSONL, Keras model JSON; - for stdin), each
+    holding one or more models with optional expect: blocks; flags override their fields as
+    in summary. Every model is checked in one process; a bad input (a file, or one line of
+    JSONL) is reported and the others still run. Exit 2 if any input was bad, else 1 if any
+    check failed, else 0.
     """
     from rnncalc import backends
     from rnncalc.checking import CheckTarget, Expectations
@@ -114,16 +139,23 @@ def check(
     from rnncalc.render_check import render_check
 
     expectations = Expectations.budget(max_params) if max_params is not None else Expectations()
-    targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
     if against is None:  # by default every installed framework; under --require, every framework
         against = tuple(Framework) if require else tuple(backends.installed())
+    if files:
+        options = CheckOptions(against, require, max_memory)
+        code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"))
+        click.get_current_context().exit(code)
+    fmt = fmt or "table"
+    targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
     frameworks = against
     options = CheckOptions(frameworks, require, max_memory)
     try:
         report = run_check(targets, options)
     except SpecError as error:
         raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
-    emit(render_check(report, CheckFormat(fmt)))
+    text = render_check(report, CheckFormat(fmt))
+    if text:
+        emit(text)
     failures = report.failures()
     for line in failures:
         message(f"rnncalc: FAILED {line}")
@@ -133,3 +165,129 @@ def check(
     if not frameworks:
         message("rnncalc: no real framework checked (--against none or none installed)")
     click.get_current_context().exit(report.exit_code)
+
+
+def file_overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    """Flag values that override the files' fields; several-valued flags take one value here."""
+    fields = given_fields(flags)
+    for name, value in list(fields.items()):
+        if isinstance(value, tuple):
+            numbers = [
+                number for group in value for number in (group if isinstance(group, tuple) else (group,))
+            ]
+            if len(numbers) > 1:
+                raise click.UsageError(f"{flag_for(name)}: takes one value with files, got {len(numbers)}")
+            if numbers:
+                fields[name] = numbers[0]
+            else:
+                del fields[name]
+    return fields
+
+
+def check_files(
+    files: tuple[str, ...],
+    flags: dict[str, Any],
+    budget: Any,
+    options: Any,
+    fmt: CheckFormat,
+) -> int:
+    """Check every model of every file in one process; return the exit status (0, 1 or 2).
+
+    Lines, JSONL and GitHub output are written as each model is checked; table and JSON after
+    the last. A bad file or JSONL line becomes an error record and the run goes on.
+    """
+    import json
+
+    from rnncalc.checking import CheckReport, CheckTarget, TargetResult
+    from rnncalc.checkrun import check_target
+    from rnncalc.config import BadEntry, ConfigError, ModelEntry, read_source
+    from rnncalc.model import override
+    from rnncalc.render_check import github_annotations, github_command, render_check, render_error_line
+
+    fields = file_overrides(flags)
+    results: list[TargetResult] = []
+    errors: list[ConfigError] = []
+    streaming = fmt in (CheckFormat.LINES, CheckFormat.JSONL, CheckFormat.GITHUB)
+
+    def bad(error: ConfigError) -> None:
+        errors.append(error)
+        where = f"{error.file}:{error.line}" if error.line is not None else error.file
+        text = f"{error.key}: {error.message}" if error.key else error.message
+        if fmt is CheckFormat.LINES:
+            emit(render_error_line(where, text))
+        elif fmt is CheckFormat.JSONL:
+            emit(json.dumps(_error_record(error)))
+        elif fmt is CheckFormat.GITHUB:
+            emit(github_command(error.file if error.file != "<stdin>" else None, error.line, text))
+        else:
+            message(f"rnncalc: error: {error}")
+
+    for source in files:
+        try:
+            entries = read_source(source)
+        except ConfigError as error:
+            bad(error)
+            continue
+        for entry in entries:
+            if isinstance(entry, BadEntry):
+                bad(entry.error)
+                continue
+            assert isinstance(entry, ModelEntry)
+            try:
+                model = override(entry.model, fields)
+                target = CheckTarget(
+                    entry.label,
+                    model.layers[0],
+                    entry.source,
+                    entry.expect.merged(budget),
+                    None if model.is_flat else model,
+                )
+                result = check_target(target, options)
+            except SpecError as error:
+                key = (
+                    f"{entry.key}.{error.field}"
+                    if entry.key and not entry.key.startswith("line")
+                    else error.field
+                )
+                bad(ConfigError(entry.file, entry.line, key, error.message))
+                continue
+            results.append(result)
+            if fmt is CheckFormat.LINES:
+                from rnncalc.render_check import render_line
+
+                emit(render_line(result, options.require))
+            elif fmt is CheckFormat.JSONL:
+                emit(json.dumps(result.to_dict(options.require)))
+            elif fmt is CheckFormat.GITHUB:
+                file = entry.file if entry.file != "<stdin>" else None
+                lines = dict(entry.expect_lines)
+                for line in github_annotations(result, options.require, file, entry.line, lines):
+                    emit(line)
+    report = CheckReport(tuple(results), options.require)
+    if fmt is CheckFormat.JSON:
+        document = report.to_dict()
+        document["ok"] = document["ok"] and not errors
+        document["errors"] = [_error_record(error) for error in errors]
+        emit(json.dumps(document, indent=2))
+    elif not streaming and results:
+        emit(render_check(report, fmt))
+    failed = sum(result.failed(options.require) for result in results)
+    total = len(results) + len(errors)
+    if errors:
+        message(f"rnncalc: {len(errors)} of {total} input(s) could not be checked")
+    if failed:
+        message(f"rnncalc: check failed: {failed} of {len(results)} model(s)")
+    if not options.against:
+        message("rnncalc: no real framework checked (--against none or none installed)")
+    return 2 if errors else report.exit_code
+
+
+def _error_record(error: Any) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "file": error.file,
+        "line": error.line,
+        "key": error.key,
+        "message": error.message,
+        "error": str(error),
+    }
