@@ -52,3 +52,17 @@ def test_commands_complete() -> None:
 )
 def test_choices_complete(args: list[str], incomplete: str, expected: list[str]) -> None:
     assert _complete(args, incomplete) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "incomplete", "expected"),
+    [
+        (["check", "--format"], "", ["table", "json", "lines", "jsonl", "github"]),
+        (["check", "--format"], "js", ["json", "jsonl"]),
+        (["check", "--against"], "", ["torch", "keras", "all", "none"]),
+        (["check", "--against"], "torch,", ["torch,keras"]),
+        (["check", "--cell"], "g", ["gru"]),
+    ],
+)
+def test_check_choices_and_frameworks_complete(args: list[str], incomplete: str, expected: list[str]) -> None:
+    assert _complete(args, incomplete) == expected

@@ -79,3 +79,26 @@ def test_a_functional_model_that_branches_is_an_error_not_a_wrong_chain(tmp_path
     assert "config.layers[2]: GRU 'right' is not called once on the layer before it ('left')" in str(
         info.value
     )
+
+
+def test_check_reads_a_keras_json_and_judges_its_budget_with_the_real_count(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rnncalc.cli import cli
+
+    model = keras.Sequential(
+        [keras.Input(shape=(6, 4)), keras.layers.GRU(5, return_sequences=True), keras.layers.LSTM(3)]
+    )
+    path = tmp_path / "model.json"
+    path.write_text(model.to_json())
+    count = model.count_params()
+    args = ["check", str(path), "--max-params", str(count)]
+    result = CliRunner().invoke(cli, [*args, "--against", "keras", "-f", "json"])
+    keras_result = json.loads(result.stdout)["models"][0]["frameworks"]["keras"]
+    assert keras_result["params"] == count
+    assert keras_result["status"] == "ok" and keras_result["crosscheck"]["status"] == "ok"
+    # PyTorch keeps two bias vectors: GRU 3*5*(4+5) + 2*15 = 165, LSTM 4*3*(5+3) + 2*12 = 120.
+    assert result.exit_code == 1
+    lines = CliRunner().invoke(cli, [*args, "--against", "none"]).stdout
+    assert f"torch: over budget: params 285 > max_params {count:,} (+{285 - count})" in lines
+    assert "keras: over budget" not in lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from rnncalc.cli.options import (
     emit,
@@ -65,6 +66,18 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "torch,keras|all|none"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        """Frameworks, ``all`` and ``none``; after a comma, the frameworks not yet listed."""
+        head, _, last = incomplete.rpartition(",")
+        if head:
+            listed = set(head.split(","))
+            words = [fw.value for fw in Framework if fw.value not in listed]
+            return [CompletionItem(f"{head},{word}") for word in words if word.startswith(last)]
+        words = [*(fw.value for fw in Framework), "all", "none"]
+        return [CompletionItem(word) for word in words if word.startswith(last)]
 
 
 @click.command()
