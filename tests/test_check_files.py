@@ -191,3 +191,18 @@ def test_example_files_pass_against_the_real_frameworks() -> None:
             assert crosscheck["status"] == "ok"
             assert all(row["ok"] for row in crosscheck["rows"])
             assert any(row["kind"] == "weight" for row in crosscheck["rows"])
+
+
+def test_checking_files_against_none_imports_no_framework_and_no_numpy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom rnncalc.cli import cli\n"
+        f"cli.main(['check', {str(EXAMPLES / 'sentiment.yaml')!r}, '--against', 'none'], "
+        "prog_name='rnncalc', standalone_mode=False)\n"
+        "print('MODULES=' + ','.join(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in {'torch', 'tensorflow', 'keras', 'numpy'})))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.stdout.rsplit("MODULES=", 1)[1].strip() == ""
