@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rnncalc.checking import Expectations
 from rnncalc.errors import RnncalcError, SpecError
 from rnncalc.model import (
     FLAT_ONLY_FIELDS,
@@ -27,6 +26,9 @@ from rnncalc.model import (
     model_from_spec,
 )
 from rnncalc.spec import SPEC_FIELDS, did_you_mean, spec_from_mapping
+
+if TYPE_CHECKING:  # check code is imported only when a file has an expect: block
+    from rnncalc.checking import Expectations
 
 Path_ = tuple[str | int, ...]
 #: Where ``-`` reads from in messages.
@@ -52,11 +54,18 @@ class ModelEntry:
     model: Model
     file: str
     line: int | None
-    expect: Expectations = field(default_factory=Expectations)
+    #: The ``expect:`` block; None when the model has none.
+    expect: Expectations | None = None
     #: Path of the model inside its file (``models[2]``), empty for a one-model file.
     key: str = ""
     #: Line of each framework's expectation (``expect.torch``), for annotations on that line.
     expect_lines: tuple[tuple[str, int], ...] = ()
+
+    def expectations(self) -> Expectations:
+        """The ``expect:`` block, or empty expectations."""
+        from rnncalc.checking import Expectations
+
+        return self.expect if self.expect is not None else Expectations()
 
     @property
     def source(self) -> str:
@@ -434,12 +443,12 @@ def _model(data: Mapping[str, Any], name: str | None) -> Model:
     return build_model(layers, body.get("embedding"), dense, name, **shape)
 
 
-def _expect(located: _Located, data: Any, path: Path_) -> Expectations:
+def _expect(located: _Located, data: Any, path: Path_) -> Expectations | None:
     """The ``expect:`` block, read by :func:`rnncalc.checking.expectations_from_mapping`."""
+    if data is None:
+        return None
     from rnncalc.checking import expectations_from_mapping
 
-    if data is None:
-        return Expectations()
     try:
         return expectations_from_mapping(data, where="expect")
     except SpecError as error:

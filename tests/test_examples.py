@@ -41,7 +41,7 @@ def test_example_matches_real_framework_and_its_expectations(framework: Framewor
     measured = measure_model(model, framework)
     assert report.total.value == measured.total_params
     assert [(w.path, w.shape) for w in report.weights] == list(measured.weights)
-    expected = entry.expect.for_framework(framework)
+    expected = entry.expectations().for_framework(framework)
     assert expected.params == measured.total_params
     if expected.max_params is not None:
         assert measured.total_params <= expected.max_params

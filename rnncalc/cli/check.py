@@ -252,7 +252,7 @@ def check_files(
                     entry.label,
                     model.layers[0],
                     entry.source,
-                    entry.expect.merged(budget),
+                    entry.expectations().merged(budget),
                     None if model.is_flat else model,
                 )
                 result = check_target(target, options)
