@@ -1,0 +1,44 @@
+"""docs/configs.md shows real output: its check lines for the examples are what check prints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rnncalc.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = (ROOT / "docs" / "configs.md").read_text()
+
+
+def test_docs_check_lines_for_the_examples_are_real_output() -> None:
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        paths = sorted(f"examples/{path.name}" for path in (ROOT / "examples").iterdir())
+        result = CliRunner().invoke(cli, ["check", *paths, "--against", "none"])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        # The docs ran the same files copied into models/.
+        assert line.replace("examples/", "models/") in DOCS
+
+
+def test_docs_table_of_examples_shows_the_numbers_the_example_files_expect() -> None:
+    from rnncalc.config import ModelEntry, read_source
+    from rnncalc.spec import Framework
+
+    for path in sorted((ROOT / "examples").iterdir()):
+        (entry,) = read_source(str(path))
+        assert isinstance(entry, ModelEntry)
+        expect = entry.expectations()
+        torch = expect.for_framework(Framework.TORCH).params
+        keras = expect.for_framework(Framework.KERAS).params
+        assert torch is not None and keras is not None
+        row = next(line for line in DOCS.splitlines() if line.startswith(f"| `{path.name}` |"))
+        assert row.endswith(f"| {torch:,} | {keras:,} |")
