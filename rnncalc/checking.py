@@ -17,7 +17,7 @@ from typing import Any
 from rnncalc.crosscheck import CrossCheck, Value, format_value
 from rnncalc.errors import SpecError
 from rnncalc.model import Model
-from rnncalc.report import FrameworkReport
+from rnncalc.report import FrameworkReport, FrameworkTotals
 from rnncalc.spec import Framework, Spec, did_you_mean
 from rnncalc.symbolic import Shape, shape_to_json
 from rnncalc.units import parse_count
@@ -37,6 +37,9 @@ class Status(str, Enum):
         """Over budget and mismatch always fail; a skip fails only under ``--require``."""
         return self in (Status.OVER_BUDGET, Status.MISMATCH)
 
+
+#: What :func:`evaluate` judges: a full report, or just its totals (all ``check`` needs).
+Judged = FrameworkReport | FrameworkTotals
 
 #: Worst first: the status a framework or target takes from its items.
 _SEVERITY = (Status.MISMATCH, Status.OVER_BUDGET, Status.SKIPPED, Status.NOT_EXPRESSIBLE, Status.OK)
@@ -83,6 +86,10 @@ class FrameworkExpectation:
         }
 
 
+#: What a framework absent from :attr:`Expectations.frameworks` is expected to be: nothing.
+_NO_EXPECTATION = FrameworkExpectation()
+
+
 @dataclass(frozen=True)
 class Expectations:
     """Per-framework expectations; a framework absent from the mapping has none."""
@@ -90,7 +97,7 @@ class Expectations:
     frameworks: Mapping[Framework, FrameworkExpectation] = field(default_factory=dict)
 
     def for_framework(self, framework: Framework) -> FrameworkExpectation:
-        return self.frameworks.get(framework, FrameworkExpectation())
+        return self.frameworks.get(framework, _NO_EXPECTATION)
 
     @classmethod
     def budget(cls, max_params: int) -> Expectations:
@@ -99,6 +106,8 @@ class Expectations:
 
     def merged(self, other: Expectations) -> Expectations:
         """Combine, e.g. a file's ``expect:`` with ``--max-params`` from the command line."""
+        if not other.frameworks:  # nothing to add (a JSONL line without budget flags): keep self
+            return self
         return Expectations({fw: self.for_framework(fw).merged(other.for_framework(fw)) for fw in Framework})
 
     def to_dict(self) -> dict[str, Any]:
@@ -257,14 +266,15 @@ class TargetResult:
         return dataclasses.replace(self, frameworks=frameworks)
 
     def to_dict(self, require: bool = False) -> dict[str, Any]:
+        failures = self.failures(require)
         return {
             "name": self.target.name,
             "source": self.target.source,
-            "status": "failed" if self.failed(require) else "ok",
+            "status": "failed" if failures else "ok",
             "spec": self.target.spec.to_dict() if self.target.model is None else None,
             **({"model": self.target.model.to_dict()} if self.target.model is not None else {}),
             "frameworks": {r.framework.value: r.to_dict() for r in self.frameworks},
-            "failures": self.failures(require),
+            "failures": failures,
         }
 
 
@@ -302,7 +312,7 @@ class CheckReport:
 # --- Analytic evaluation -------------------------------------------------------------------
 
 
-def evaluate(target: CheckTarget, reports: Sequence[FrameworkReport]) -> TargetResult:
+def evaluate(target: CheckTarget, reports: Sequence[Judged]) -> TargetResult:
     """Judge ``target``'s expectations against the analytic ``reports`` (one per framework).
 
     Raises :class:`SpecError` when a parameter expectation cannot be judged because the input
@@ -320,7 +330,7 @@ def evaluate(target: CheckTarget, reports: Sequence[FrameworkReport]) -> TargetR
     return TargetResult(target, tuple(results))
 
 
-def _known_total(report: FrameworkReport, needed: bool) -> int | None:
+def _known_total(report: Judged, needed: bool) -> int | None:
     if not report.supported:
         return None
     if report.total.is_known:
@@ -330,9 +340,7 @@ def _known_total(report: FrameworkReport, needed: bool) -> int | None:
     return None
 
 
-def _judge(
-    report: FrameworkReport, params: int | None, expectation: FrameworkExpectation
-) -> tuple[ItemResult, ...]:
+def _judge(report: Judged, params: int | None, expectation: FrameworkExpectation) -> tuple[ItemResult, ...]:
     items: list[ItemResult] = []
     if not report.supported:
         reason = f"not expressible: {report.reason}"

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rnncalc import backends
-from rnncalc.calc import analyze, analyze_model
+from rnncalc.calc import analyze, analyze_model, analyze_totals
 from rnncalc.checking import CheckReport, CheckTarget, Status, TargetResult, evaluate
 from rnncalc.conventions import GATES
 from rnncalc.crosscheck import crosscheck
@@ -43,7 +43,7 @@ def check_target(target: CheckTarget, options: CheckOptions) -> TargetResult:
     if target.model is not None:
         return check_model_target(target, target.model, options)
     spec = target.spec
-    result = evaluate(target, analyze(spec).frameworks)
+    result = evaluate(target, analyze_totals(spec))
     if options.against and spec.input_size is None:
         raise SpecError("input_size", "is required to build the real models (or check with --against none)")
     for framework in options.against:

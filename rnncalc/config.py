@@ -385,11 +385,17 @@ def _kind(value: Any) -> str:
 MODEL_KEYS: tuple[str, ...] = ("name", "expect", "embedding", "layers", "dense")
 
 
+#: Every key a model mapping may hold, in the order did-you-mean considers them.
+_ALLOWED_KEYS: tuple[str, ...] = tuple(dict.fromkeys((*MODEL_KEYS, *SPEC_FIELDS)))
+_ALLOWED_KEY_SET = frozenset(_ALLOWED_KEYS)
+
+
 def _model_entry(located: _Located, data: Mapping[str, Any], path: Path_, key: str = "") -> ModelEntry:
-    allowed = tuple(dict.fromkeys((*MODEL_KEYS, *SPEC_FIELDS)))
     for field_name in data:
-        if not isinstance(field_name, str) or field_name not in allowed:
-            raise located.error((*path, field_name), f"unknown key{did_you_mean(str(field_name), allowed)}")
+        if not isinstance(field_name, str) or field_name not in _ALLOWED_KEY_SET:
+            raise located.error(
+                (*path, field_name), f"unknown key{did_you_mean(str(field_name), _ALLOWED_KEYS)}"
+            )
     name: str | None = data.get("name")
     if name is not None and not isinstance(name, str):
         raise located.error((*path, "name"), f"must be a string, got {_kind(name)}")

@@ -112,6 +112,26 @@ class FrameworkReport:
 
 
 @dataclass(frozen=True)
+class FrameworkTotals:
+    """One framework's total and returned shapes for a spec, without its weight rows.
+
+    What ``rnncalc check`` judges: building every :class:`WeightRow` of a report costs most of
+    an analysis, and a check of thousands of specs reads none of them. The total is summed from
+    the same slot shapes (:mod:`rnncalc.conventions`) as :attr:`FrameworkReport.total`.
+    """
+
+    framework: Framework
+    model: str
+    total: Count = Count(0, 0)  # noqa: RUF009 (an immutable NamedTuple)
+    outputs: tuple[tuple[str, Shape], ...] = ()
+    reason: str | None = None  # set when the framework cannot express the spec
+
+    @property
+    def supported(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
 class Difference:
     """Why PyTorch's total differs from Keras's for the same spec (``torch - keras``)."""
 

@@ -92,7 +92,10 @@ class Spec:
 
     def to_dict(self) -> dict[str, Any]:
         """The normalized spec as JSON-ready values (enums as their strings)."""
-        return {name: _plain(getattr(self, name)) for name in SPEC_FIELDS}
+        data = {name: getattr(self, name) for name in SPEC_FIELDS}
+        for name in _ENUM_VALUED:
+            data[name] = data[name].value
+        return data
 
 
 SPEC_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Spec) if f.name != "given")
@@ -113,10 +116,9 @@ _ENUM_FIELDS: dict[str, type[Enum]] = {
     "nonlinearity": Nonlinearity,
     "merge_mode": MergeMode,
 }
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
+#: Fields holding an enum, which JSON gets as its string.
+_ENUM_VALUED: tuple[str, ...] = ("cell", *_ENUM_FIELDS)
+_FIELD_SET = frozenset(SPEC_FIELDS)
 
 
 def parse_cell(value: Any) -> Cell:
@@ -156,7 +158,7 @@ def _coerce(name: str, value: Any) -> Any:
 
 def spec_from_mapping(data: Mapping[str, Any]) -> Spec:
     """Build a :class:`Spec` from a plain mapping, rejecting unknown keys and bad types."""
-    unknown = [key for key in data if key not in SPEC_FIELDS]
+    unknown = [key for key in data if key not in _FIELD_SET]
     if unknown:
         key = unknown[0]
         raise SpecError(key, f"unknown field{did_you_mean(key, SPEC_FIELDS)}")

@@ -7,8 +7,7 @@ and ``None`` for unknown batch or time dimensions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 INPUT = "I"
 #: One dimension: a number, the unknown input size ``"I"``, or ``None`` (unknown batch/time).
@@ -16,9 +15,14 @@ Dim = int | str | None
 Shape = tuple[Dim, ...]
 
 
-@dataclass(frozen=True)
-class Count:
-    """``per_input * I + constant``; a plain number when ``per_input`` is 0."""
+class Count(NamedTuple):
+    """``per_input * I + constant``; a plain number when ``per_input`` is 0.
+
+    An immutable value like the frozen dataclasses elsewhere, but a ``NamedTuple``: every
+    weight of every analysis makes a few of these, and a tuple is built in a quarter of a frozen
+    dataclass's time (0.25 against 1 µs here). Arithmetic is the linear kind below, never
+    tuple concatenation or repetition.
+    """
 
     per_input: int = 0
     constant: int = 0
@@ -34,11 +38,18 @@ class Count:
             raise ValueError(f"count depends on the input size: {self}")
         return self.constant
 
-    def __add__(self, other: Count) -> Count:
+    def __add__(self, other: Count) -> Count:  # type: ignore[override]
         return Count(self.per_input + other.per_input, self.constant + other.constant)
 
     def __sub__(self, other: Count) -> Count:
         return Count(self.per_input - other.per_input, self.constant - other.constant)
+
+    def __mul__(self, factor: int) -> Count:  # type: ignore[override]
+        """``factor`` copies summed (layers × directions), not tuple repetition."""
+        return Count(self.per_input * factor, self.constant * factor)
+
+    def __rmul__(self, factor: int) -> Count:  # type: ignore[override]
+        return self * factor
 
     def __str__(self) -> str:
         if self.is_known:
@@ -57,9 +68,9 @@ class Count:
 def total(counts: Any) -> Count:
     """Sum an iterable of counts."""
     per_input = constant = 0
-    for count in counts:
-        per_input += count.per_input
-        constant += count.constant
+    for count_per_input, count_constant in counts:
+        per_input += count_per_input
+        constant += count_constant
     return Count(per_input, constant)
 
 
