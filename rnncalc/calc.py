@@ -33,7 +33,7 @@ from rnncalc.report import (
     WeightRow,
 )
 from rnncalc.spec import Cell, Framework, MergeMode, Spec, spec_from_mapping
-from rnncalc.symbolic import INPUT, Count, Dim, Shape, shape_count, total
+from rnncalc.symbolic import INPUT, Count, Dim, Shape, shape_count
 
 DIRECTIONS = ("forward", "backward")
 
@@ -266,8 +266,8 @@ def analyze_totals(spec: Spec | Mapping[str, Any]) -> tuple[FrameworkTotals, Fra
     """PyTorch's and Keras's totals, outputs and model names for ``spec``, without weight rows.
 
     Equal to the ``total``/``outputs``/``model``/``reason`` of :func:`analyze`'s reports (a test
-    keeps it so), at a fraction of the cost: the count of one direction of one layer is summed
-    from the same slot shapes, once per geometry, and a stack repeats it.
+    keeps it so), at a fraction of the cost: one direction's count is summed from the same slot
+    shapes, as a formula in its input size (cached per cell and sizes), and a stack repeats it.
     """
     if not isinstance(spec, Spec):
         spec = spec_from_mapping(spec)
@@ -290,17 +290,34 @@ def analyze_totals(spec: Spec | Mapping[str, Any]) -> tuple[FrameworkTotals, Fra
 
 def _stack_count(framework: Framework, spec: Spec, next_input: int) -> Count:
     """``num_layers`` layers × directions: the first on the spec's input, the rest on ``next_input``."""
-    count = direction_count(framework, _geometry(spec, _first_input(spec)))
-    if spec.num_layers > 1:
-        count += direction_count(framework, _geometry(spec, next_input)) * (spec.num_layers - 1)
+    per_input, constant = direction_formula(
+        framework, spec.cell, spec.hidden_size, spec.proj_size, spec.bias, spec.reset_after
+    )
+    # One direction's count is linear in its input size: the first layer's is still a formula
+    # when the input size is unknown; later layers take ``next_input`` features.
+    first = (
+        Count(per_input, constant)
+        if spec.input_size is None
+        else Count(0, per_input * spec.input_size + constant)
+    )
+    count = first + Count(0, per_input * next_input + constant) * (spec.num_layers - 1)
     return count * spec.num_directions
 
 
 @lru_cache(maxsize=4096)
-def direction_count(framework: Framework, geometry: CellGeometry) -> Count:
-    """Elements of one direction's weights: the sum of its slot shapes (names do not matter)."""
+def direction_formula(
+    framework: Framework, cell: Cell, hidden_size: int, proj_size: int, bias: bool, reset_after: bool
+) -> Count:
+    """Elements of one direction's weights as a formula ``a*I + b`` in its input size ``I``:
+    the sum of the slot shapes (names do not matter) of that direction on an input of ``I``."""
+    geometry = CellGeometry(cell, INPUT, hidden_size, proj_size, bias, reset_after)
     slots = torch_slots(geometry, 0, reverse=False) if framework is Framework.TORCH else keras_slots(geometry)
-    return total(shape_count(slot.shape) for slot in slots)
+    per_input = constant = 0
+    for slot in slots:
+        count = shape_count(slot.shape)
+        per_input += count.per_input
+        constant += count.constant
+    return Count(per_input, constant)
 
 
 # --- Why the totals differ -----------------------------------------------------------------

@@ -270,11 +270,20 @@ def read_source(source: str, stdin_text: str | None = None) -> list[ModelEntry |
     A whole-file problem raises :class:`ConfigError`; in JSONL each bad line becomes a
     :class:`BadEntry` so the other lines still run.
     """
+    return list(iter_source(source, stdin_text))
+
+
+def iter_source(source: str, stdin_text: str | None = None) -> Iterator[ModelEntry | BadEntry]:
+    """Like :func:`read_source`, but JSONL lines are parsed one at a time as the caller asks
+    for them, so a long stream is never held in memory as models all at once.
+
+    The source is read, and a whole-file problem raised, before this returns.
+    """
     if source == "-":
         import sys
 
         text = stdin_text if stdin_text is not None else sys.stdin.read()
-        return read_text(STDIN, text, kind=_sniff(text))
+        return _iter_text(STDIN, text, kind=_sniff(text))
     path = Path(source)
     suffix = path.suffix.lower()
     kinds = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml", ".jsonl": "jsonl"}
@@ -284,7 +293,11 @@ def read_source(source: str, stdin_text: str | None = None) -> list[ModelEntry |
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(source, None, None, f"cannot read: {error.strerror or error}") from None
-    return read_text(source, text, kind=kinds[suffix])
+    return _iter_text(source, text, kind=kinds[suffix])
+
+
+def _iter_text(file: str, text: str, kind: str) -> Iterator[ModelEntry | BadEntry]:
+    return read_jsonl(file, text) if kind == "jsonl" else iter(read_text(file, text, kind))
 
 
 def _sniff(text: str) -> str:

@@ -213,31 +213,47 @@ def check_files(
 
     from rnncalc.checking import CheckReport, CheckTarget, TargetResult
     from rnncalc.checkrun import check_target
-    from rnncalc.config import BadEntry, ConfigError, ModelEntry, read_source
+    from rnncalc.config import BadEntry, ConfigError, ModelEntry, iter_source
     from rnncalc.model import override
     from rnncalc.render_check import github_annotations, github_command, render_check, render_error_line
 
     fields = file_overrides(flags)
-    results: list[TargetResult] = []
+    results: list[TargetResult] = []  # kept for the table and JSON formats only
     errors: list[ConfigError] = []
+    checked = failed = 0
     streaming = fmt in (CheckFormat.LINES, CheckFormat.JSONL, CheckFormat.GITHUB)
+
+    # Without a real framework each model takes microseconds: write the streamed lines in
+    # batches (one flush per batch, not per line as click.echo does); with a framework, each
+    # line as soon as its model is checked.
+    pending: list[str] = []
+    batched = streaming and not options.against
+
+    def write(text: str) -> None:
+        if not batched:
+            emit(text)
+            return
+        pending.append(text)
+        if len(pending) >= _BATCH_LINES:
+            emit("\n".join(pending))
+            pending.clear()
 
     def bad(error: ConfigError) -> None:
         errors.append(error)
         where = f"{error.file}:{error.line}" if error.line is not None else error.file
         text = f"{error.key}: {error.message}" if error.key else error.message
         if fmt is CheckFormat.LINES:
-            emit(render_error_line(where, text))
+            write(render_error_line(where, text))
         elif fmt is CheckFormat.JSONL:
-            emit(json.dumps(_error_record(error)))
+            write(json.dumps(_error_record(error)))
         elif fmt is CheckFormat.GITHUB:
-            emit(github_command(error.file if error.file != "<stdin>" else None, error.line, text))
+            write(github_command(error.file if error.file != "<stdin>" else None, error.line, text))
         else:
             message(f"rnncalc: error: {error}")
 
     for source in files:
         try:
-            entries = read_source(source)
+            entries = iter_source(source)
         except ConfigError as error:
             bad(error)
             continue
@@ -264,18 +280,23 @@ def check_files(
                 )
                 bad(ConfigError(entry.file, entry.line, key, error.message))
                 continue
-            results.append(result)
+            checked += 1
+            failed += result.failed(options.require)
+            if not streaming:
+                results.append(result)
             if fmt is CheckFormat.LINES:
                 from rnncalc.render_check import render_line
 
-                emit(render_line(result, options.require))
+                write(render_line(result, options.require))
             elif fmt is CheckFormat.JSONL:
-                emit(json.dumps(result.to_dict(options.require)))
+                write(json.dumps(result.to_dict(options.require)))
             elif fmt is CheckFormat.GITHUB:
                 file = entry.file if entry.file != "<stdin>" else None
                 lines = dict(entry.expect_lines)
                 for line in github_annotations(result, options.require, file, entry.line, lines):
-                    emit(line)
+                    write(line)
+    if pending:
+        emit("\n".join(pending))
     report = CheckReport(tuple(results), options.require)
     if fmt is CheckFormat.JSON:
         document = report.to_dict()
@@ -284,15 +305,18 @@ def check_files(
         emit(json.dumps(document, indent=2))
     elif not streaming and results:
         emit(render_check(report, fmt))
-    failed = sum(result.failed(options.require) for result in results)
-    total = len(results) + len(errors)
+    total = checked + len(errors)
     if errors:
         message(f"rnncalc: {len(errors)} of {total} input(s) could not be checked")
     if failed:
-        message(f"rnncalc: check failed: {failed} of {len(results)} model(s)")
+        message(f"rnncalc: check failed: {failed} of {checked} model(s)")
     if not options.against:
         message("rnncalc: no real framework checked (--against none or none installed)")
-    return 2 if errors else report.exit_code
+    return 2 if errors else 1 if failed else 0
+
+
+#: Streamed lines written per flush when no real framework is checked.
+_BATCH_LINES = 256
 
 
 def _error_record(error: Any) -> dict[str, Any]:
