@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnncalc.conventions import (
     CLASS_NAMES,
@@ -22,7 +22,6 @@ from rnncalc.conventions import (
     keras_slots,
     torch_slots,
 )
-from rnncalc.model import Model
 from rnncalc.report import (
     Analysis,
     Difference,
@@ -34,6 +33,9 @@ from rnncalc.report import (
 )
 from rnncalc.spec import Cell, Framework, MergeMode, Spec, spec_from_mapping
 from rnncalc.symbolic import INPUT, Count, Dim, Shape, shape_count
+
+if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
+    from rnncalc.model import Model
 
 DIRECTIONS = ("forward", "backward")
 

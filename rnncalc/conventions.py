@@ -7,7 +7,6 @@ Parameter counts are never written here: they follow from these shapes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
@@ -64,9 +63,12 @@ class WeightSlot(NamedTuple):
     role: Role
 
 
-@dataclass(frozen=True)
-class CellGeometry:
-    """Sizes that fix one direction's weights: same meaning in both frameworks."""
+class CellGeometry(NamedTuple):
+    """Sizes that fix one direction's weights: same meaning in both frameworks.
+
+    An immutable ``NamedTuple`` (built per layer of every analysis, and created at import on
+    the start-up path, where a frozen dataclass costs about 1 ms of code generation).
+    """
 
     cell: Cell
     input_size: Dim  # int, or INPUT for the unknown input size of layer 0

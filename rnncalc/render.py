@@ -7,12 +7,14 @@ the human formats so the JSON path stays as light as click.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rnncalc.model import Model
 from rnncalc.report import Analysis, FrameworkReport, ModelAnalysis
 from rnncalc.spec import Framework, Spec
 from rnncalc.symbolic import Count, format_shape
+
+if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
+    from rnncalc.model import Model
 
 
 class Format(str, Enum):

@@ -72,3 +72,37 @@ def test_cost_solve_and_sweep_are_not_imported_by_summary() -> None:
     loaded = set(json.loads(result.stderr.splitlines()[-1]))
     assert {"rnncalc.cli.cost", "rnncalc.cost", "rnncalc.solve", "rnncalc.units"}.isdisjoint(loaded)
     assert "rnncalc.cli.summary" in loaded
+
+
+def rnncalc_modules(*args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.replace('"." not in m', 'm.startswith("rnncalc")'), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return set(json.loads(result.stderr.splitlines()[-1]))
+
+
+def test_json_summary_of_flags_imports_exactly_the_calculator_modules_it_uses() -> None:
+    # Each module here costs start-up time (its classes are built at import); a new one on this
+    # path should be a deliberate choice, made by editing this set.
+    assert rnncalc_modules(*SUMMARY, "--format", "json") == {
+        "rnncalc",
+        "rnncalc.cli",
+        "rnncalc.cli.options",
+        "rnncalc.cli.summary",
+        "rnncalc.errors",
+        "rnncalc.spec",
+        "rnncalc.symbolic",
+        "rnncalc.conventions",
+        "rnncalc.report",
+        "rnncalc.calc",
+        "rnncalc.render",
+    }
+
+
+def test_summary_of_flags_does_not_import_the_model_or_config_modules() -> None:
+    loaded = rnncalc_modules(*SUMMARY)
+    assert {"rnncalc.model", "rnncalc.config", "rnncalc.checking", "rnncalc.explain"}.isdisjoint(loaded)
