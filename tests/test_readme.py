@@ -9,22 +9,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-README = Path(__file__).parents[1] / "README.md"
+import pytest
+
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
 
 
-def console_blocks() -> list[tuple[str, str]]:
-    """(command, expected output) for each ```console block whose command is plain rnncalc."""
-    blocks = re.findall(r"```console\n\$ (rnncalc [^\n|]*)\n(.*?)```", README.read_text(), re.S)
-    return [(command, output) for command, output in blocks]
+def console_blocks() -> list[tuple[str, str, int]]:
+    """(command, expected terminal output, exit status) for each ```console block of plain rnncalc.
+
+    A block is ``$ rnncalc ...`` (no pipe), the lines the terminal shows (stdout and stderr as
+    written), and optionally ``$ echo $?`` with the exit status; without it the status is 0.
+    """
+    found = re.findall(r"```console\n\$ (rnncalc [^\n|<>]*)\n(.*?)```", README.read_text(), re.S)
+    blocks = []
+    for command, body in found:
+        output, status = body, 0
+        match = re.search(r"^\$ echo \$\?\n(\d+)\n\Z", body, re.M)
+        if match:
+            output, status = body[: match.start()], int(match.group(1))
+        blocks.append((command, output, status))
+    return blocks
 
 
-def test_readme_console_transcripts_match_real_output(run_cli: Callable[..., Any]) -> None:
+def test_readme_console_transcripts_match_real_output(
+    run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # transcripts name files such as examples/sentiment.yaml
     blocks = console_blocks()
     assert blocks, "README has no console transcript"
-    for command, expected in blocks:
+    for command, expected, status in blocks:
         result = run_cli(*shlex.split(command)[1:])
-        assert result.exit_code == 0
-        assert result.stdout == expected, f"README transcript of {command!r} is stale"
+        assert result.output == expected, f"README transcript of {command!r} is stale"
+        assert result.exit_code == status, f"README gives the wrong exit status for {command!r}"
 
 
 def test_readme_python_examples_run() -> None:
