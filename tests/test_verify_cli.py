@@ -215,3 +215,18 @@ def test_summary_path_imports_neither_numpy_nor_the_reference() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
+
+
+def test_without_numpy_verify_says_how_to_install_it_in_one_line() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['numpy'] = None\n"
+        "from rnncalc.cli import cli\n"
+        "cli.main(['verify', '-c', 'rnn', '-i', '2', '-H', '3'], prog_name='rnncalc')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "rnncalc: error: numpy is not installed; the reference forward pass needs it: "
+        "pip install 'rnncalc[numpy]'\n"
+    )

@@ -47,12 +47,17 @@ class Measured:
     note: str | None = None
 
 
-def is_installed(framework: Framework) -> bool:
-    """True when the framework can be imported (checked without importing it)."""
+def module_available(name: str) -> bool:
+    """True when module ``name`` can be imported (checked without importing it)."""
     try:
-        return importlib.util.find_spec(REQUIRED_MODULE[framework]) is not None
+        return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def is_installed(framework: Framework) -> bool:
+    """True when the framework can be imported (checked without importing it)."""
+    return module_available(REQUIRED_MODULE[framework])
 
 
 def installed() -> list[Framework]:

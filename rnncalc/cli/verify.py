@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from rnncalc.backends import module_available
 from rnncalc.cli.options import emit, format_option, spec_from_flags, spec_options
+from rnncalc.errors import FrameworkMissingError
 from rnncalc.render_verification import VerifyFormat, render_verification
 from rnncalc.spec import Framework, did_you_mean
 from rnncalc.verify_report import DEFAULT_ATOL
@@ -73,6 +75,10 @@ def verify(fmt: str, against: str | None, seed: int, atol: float, require: bool,
     if spec.input_size is None:
         raise click.UsageError("--input is required: verify runs real forward passes")
     frameworks = parse_against(against)
+    if not module_available("numpy"):
+        raise FrameworkMissingError(
+            "numpy is not installed; the reference forward pass needs it: pip install 'rnncalc[numpy]'"
+        )
 
     from rnncalc.verification import verify as run_verification
 
