@@ -14,6 +14,7 @@ import click
 from rnncalc.cli.options import (
     emit,
     flag_for,
+    format_option,
     spec_from_flags,
     spec_options,
     spec_options_without,
@@ -51,16 +52,7 @@ def _dtype_option(command: F) -> F:
     )(command)
 
 
-def _format_option(*choices: str) -> Callable[[F], F]:
-    return click.option(
-        "--format",
-        "-f",
-        "fmt",
-        type=click.Choice(choices, case_sensitive=False),
-        default="table",
-        show_default=True,
-        help="Output format: tables for people, JSON (or CSV) for machines.",
-    )
+_FORMAT_HELP = "Output format: tables for people, JSON (or CSV) for machines."
 
 
 def _framework_option(command: F) -> F:
@@ -94,7 +86,7 @@ def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
 @spec_options
 @_lengths_option
 @_dtype_option
-@_format_option("table", "json")
+@format_option(("table", "json"), help=_FORMAT_HELP)
 def cost(fmt: str, dtype: str, lengths_text: str | None, **flags: Any) -> None:
     """FLOPs, MACs and memory of a recurrent stack, per layer, direction and step.
 
@@ -151,7 +143,7 @@ def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None],
 )
 @_lengths_option
 @_dtype_option
-@_format_option("table", "json")
+@format_option(("table", "json"), help=_FORMAT_HELP)
 def solve(
     fmt: str,
     dtype: str,
@@ -229,7 +221,7 @@ def solve(
 @_framework_option
 @_lengths_option
 @_dtype_option
-@_format_option("table", "json", "csv")
+@format_option(("table", "json", "csv"), help=_FORMAT_HELP)
 def sweep(
     fmt: str,
     dtype: str,

@@ -216,16 +216,21 @@ def flag_for(field: str) -> str:
     return FIELD_FLAGS.get(field, field)
 
 
-def format_option(formats: type[Any], default: str = "table") -> Callable[[F], F]:
-    """``--format/-f`` restricted to the given enum's values."""
+def format_option(
+    formats: type[Any] | tuple[str, ...],
+    default: str = "table",
+    help: str = "Output format: tables for people, JSON for machines.",
+) -> Callable[[F], F]:
+    """``--format/-f`` restricted to an enum's values (or to the given names)."""
+    choices = formats if isinstance(formats, tuple) else tuple(member.value for member in formats)
     return click.option(
         "--format",
         "-f",
         "fmt",
-        type=_choice(formats),
+        type=click.Choice(choices, case_sensitive=False),
         default=default,
         show_default=True,
-        help="Output format: tables for people, JSON for machines.",
+        help=help,
     )
 
 
