@@ -1,11 +1,15 @@
-"""Result objects of an analysis and their stable JSON form (``schema_version`` 1)."""
+"""Result objects of an analysis and their stable JSON form (``schema_version`` 1).
+
+Immutable :class:`~rnncalc.frozen.Frozen` values rather than frozen dataclasses, which would
+cost ``rnncalc summary`` about 2 ms of code generation at every start.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnncalc.conventions import Role
+from rnncalc.frozen import Frozen
 from rnncalc.spec import Framework, Spec
 from rnncalc.symbolic import Count, Shape, shape_count, shape_to_json, total
 
@@ -15,9 +19,11 @@ if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class WeightRow:
+class WeightRow(Frozen):
     """One weight tensor as a framework names and shapes it."""
+
+    _fields = ("name", "path", "shape", "role", "direction")
+    __slots__ = (*_fields, "params")
 
     name: str  # the name inside its layer: ``weight_ih_l0`` (PyTorch), ``kernel`` (Keras)
     path: str  # the framework's full name: PyTorch parameter name, Keras variable path
@@ -25,10 +31,16 @@ class WeightRow:
     role: Role
     direction: str  # "forward" or "backward"
     #: Elements of ``shape``; computed once at construction (reports are read many times).
-    params: Count = field(init=False, repr=False, compare=False)
+    params: Count
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", shape_count(self.shape))
+    def __init__(self, name: str, path: str, shape: Shape, role: Role, direction: str) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "path", path)
+        setattr_(self, "shape", shape)
+        setattr_(self, "role", role)
+        setattr_(self, "direction", direction)
+        setattr_(self, "params", shape_count(shape))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,18 +53,25 @@ class WeightRow:
         }
 
 
-@dataclass(frozen=True)
-class LayerReport:
+class LayerReport(Frozen):
     """One recurrent layer (both directions when bidirectional)."""
+
+    _fields = ("name", "kind", "output_shape", "weights")
+    __slots__ = (*_fields, "params")
 
     name: str
     kind: str  # e.g. "LSTM", "Bidirectional(SimpleRNN)"
     output_shape: Shape  # what this layer hands to the next one (or returns)
     weights: tuple[WeightRow, ...]
-    params: Count = field(init=False, repr=False, compare=False)
+    params: Count  # derived: the sum of the weights' counts
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", total(weight.params for weight in self.weights))
+    def __init__(self, name: str, kind: str, output_shape: Shape, weights: tuple[WeightRow, ...]) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "kind", kind)
+        setattr_(self, "output_shape", output_shape)
+        setattr_(self, "weights", weights)
+        setattr_(self, "params", total(weight.params for weight in weights))
 
     def direction_params(self, direction: str) -> Count:
         return total(w.params for w in self.weights if w.direction == direction)
@@ -68,21 +87,36 @@ class LayerReport:
         }
 
 
-@dataclass(frozen=True)
-class FrameworkReport:
+class FrameworkReport(Frozen):
     """Everything one framework's conventions say about a spec, or why it cannot express it."""
+
+    _fields = ("framework", "model", "layers", "outputs", "reason")
+    __slots__ = (*_fields, "total", "weights")
 
     framework: Framework
     model: str  # how the framework spells the model, e.g. "nn.LSTM" or "Sequential"
-    layers: tuple[LayerReport, ...] = ()
-    outputs: tuple[tuple[str, Shape], ...] = ()
-    reason: str | None = None  # set when the framework cannot express the spec
-    total: Count = field(init=False, repr=False, compare=False)
-    weights: tuple[WeightRow, ...] = field(init=False, repr=False, compare=False)
+    layers: tuple[LayerReport, ...]
+    outputs: tuple[tuple[str, Shape], ...]
+    reason: str | None  # set when the framework cannot express the spec
+    total: Count  # derived: the sum of the layers' counts
+    weights: tuple[WeightRow, ...]  # derived: every layer's weights, in order
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "total", total(layer.params for layer in self.layers))
-        object.__setattr__(self, "weights", tuple(w for layer in self.layers for w in layer.weights))
+    def __init__(
+        self,
+        framework: Framework,
+        model: str,
+        layers: tuple[LayerReport, ...] = (),
+        outputs: tuple[tuple[str, Shape], ...] = (),
+        reason: str | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "framework", framework)
+        setattr_(self, "model", model)
+        setattr_(self, "layers", layers)
+        setattr_(self, "outputs", outputs)
+        setattr_(self, "reason", reason)
+        setattr_(self, "total", total(layer.params for layer in layers))
+        setattr_(self, "weights", tuple(w for layer in layers for w in layer.weights))
 
     @property
     def supported(self) -> bool:
@@ -136,8 +170,7 @@ class FrameworkTotals(NamedTuple):
 class Difference(NamedTuple):
     """Why PyTorch's total differs from Keras's for the same spec (``torch - keras``).
 
-    An immutable ``NamedTuple``: a frozen dataclass costs about 1 ms to create at import, on
-    the path of every ``rnncalc summary``.
+    An immutable ``NamedTuple``, like the small values of :mod:`rnncalc.symbolic`.
     """
 
     delta: Count
@@ -151,14 +184,29 @@ class Difference(NamedTuple):
         }
 
 
-@dataclass(frozen=True)
-class Analysis:
+class Analysis(Frozen):
     """The full answer for one spec: each framework's report and how they differ."""
+
+    _fields = ("spec", "frameworks", "difference", "defaults_used")
+    __slots__ = _fields
 
     spec: Spec
     frameworks: tuple[FrameworkReport, ...]
     difference: Difference | None
     defaults_used: tuple[str, ...]
+
+    def __init__(
+        self,
+        spec: Spec,
+        frameworks: tuple[FrameworkReport, ...],
+        difference: Difference | None,
+        defaults_used: tuple[str, ...],
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "spec", spec)
+        setattr_(self, "frameworks", frameworks)
+        setattr_(self, "difference", difference)
+        setattr_(self, "defaults_used", defaults_used)
 
     def framework(self, framework: Framework) -> FrameworkReport:
         return next(report for report in self.frameworks if report.framework is framework)
@@ -173,17 +221,27 @@ class Analysis:
         }
 
 
-@dataclass(frozen=True)
-class ModelAnalysis:
+class ModelAnalysis(Frozen):
     """The answer for a heterogeneous model (embedding, recurrent blocks, dense heads).
 
     Its JSON keeps the flat analysis's layout (``frameworks`` → ``layers`` with ``type``,
     ``params``, ``weights``; ``outputs``), with ``model`` in place of ``spec``.
     """
 
+    _fields = ("model", "frameworks", "difference")
+    __slots__ = _fields
+
     model: Model
     frameworks: tuple[FrameworkReport, ...]
     difference: Difference | None
+
+    def __init__(
+        self, model: Model, frameworks: tuple[FrameworkReport, ...], difference: Difference | None
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "model", model)
+        setattr_(self, "frameworks", frameworks)
+        setattr_(self, "difference", difference)
 
     def framework(self, framework: Framework) -> FrameworkReport:
         return next(report for report in self.frameworks if report.framework is framework)

@@ -1,17 +1,16 @@
-"""The model description: a frozen, validated dataclass built from flags, files or dicts.
+"""The model description: an immutable, validated value built from flags, files or dicts.
 
 Every choice is an enum converted where input enters; the core never branches on strings.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from rnncalc.errors import SpecError
+from rnncalc.frozen import Frozen
 
 
 class Cell(str, Enum):
@@ -51,30 +50,76 @@ CELL_ALIASES: dict[str, Cell] = {
 }
 
 
-@dataclass(frozen=True)
-class Spec:
-    """One recurrent stack (``num_layers`` identical layers) and the input it is run on."""
+class Spec(Frozen):
+    """One recurrent stack (``num_layers`` identical layers) and the input it is run on.
+
+    Immutable and validated on construction; ``given`` names the fields the user set (the
+    others took their defaults) and, like a field with ``compare=False``, is left out of
+    equality.
+    """
+
+    _fields = (
+        "cell",
+        "hidden_size",
+        "input_size",
+        "num_layers",
+        "bidirectional",
+        "batch_first",
+        "bias",
+        "nonlinearity",
+        "proj_size",
+        "reset_after",
+        "return_sequences",
+        "return_state",
+        "merge_mode",
+        "batch_size",
+        "seq_len",
+        "unbatched",
+    )
+    __slots__ = (*_fields, "given")
 
     cell: Cell
     hidden_size: int
-    input_size: int | None = None
-    num_layers: int = 1
-    bidirectional: bool = False
-    batch_first: bool = False
-    bias: bool = True
-    nonlinearity: Nonlinearity = Nonlinearity.TANH
-    proj_size: int = 0
-    reset_after: bool = True
-    return_sequences: bool = False
-    return_state: bool = False
-    merge_mode: MergeMode = MergeMode.CONCAT
-    batch_size: int | None = None
-    seq_len: int | None = None
-    unbatched: bool = False
-    #: Names of the fields the user set; the others took their defaults.
-    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    input_size: int | None
+    num_layers: int
+    bidirectional: bool
+    batch_first: bool
+    bias: bool
+    nonlinearity: Nonlinearity
+    proj_size: int
+    reset_after: bool
+    return_sequences: bool
+    return_state: bool
+    merge_mode: MergeMode
+    batch_size: int | None
+    seq_len: int | None
+    unbatched: bool
+    given: frozenset[str]
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        cell: Cell,
+        hidden_size: int,
+        input_size: int | None = None,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = False,
+        bias: bool = True,
+        nonlinearity: Nonlinearity = Nonlinearity.TANH,
+        proj_size: int = 0,
+        reset_after: bool = True,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        merge_mode: MergeMode = MergeMode.CONCAT,
+        batch_size: int | None = None,
+        seq_len: int | None = None,
+        unbatched: bool = False,
+        given: frozenset[str] = frozenset(),
+    ) -> None:
+        arguments = locals()  # exactly the parameters above, one per slot
+        for name in self.__slots__:
+            object.__setattr__(self, name, arguments[name])
         _validate(self)
 
     @property
@@ -88,7 +133,9 @@ class Spec:
 
     def replace(self, **changes: Any) -> Spec:
         """A copy with ``changes`` applied and recorded as given."""
-        return dataclasses.replace(self, given=self.given | frozenset(changes), **changes)
+        values = {name: getattr(self, name) for name in SPEC_FIELDS}
+        values.update(changes)
+        return Spec(**values, given=self.given | frozenset(changes))
 
     def to_dict(self) -> dict[str, Any]:
         """The normalized spec as JSON-ready values (enums as their strings)."""
@@ -98,10 +145,8 @@ class Spec:
         return data
 
 
-SPEC_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Spec) if f.name != "given")
-_DEFAULTS: dict[str, Any] = {
-    f.name: f.default for f in dataclasses.fields(Spec) if f.default is not dataclasses.MISSING
-}
+#: Every field but ``given``, in declaration order.
+SPEC_FIELDS: tuple[str, ...] = Spec._fields
 _INT_FIELDS = {"hidden_size", "input_size", "num_layers", "proj_size", "batch_size", "seq_len"}
 _BOOL_FIELDS = {
     "bidirectional",

@@ -3,7 +3,6 @@ here independently of the calculator, and the rendered text and markdown."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import re
@@ -197,10 +196,10 @@ def test_explanation_takes_its_numbers_from_the_analysis_it_is_given() -> None:
     analysis = analyze({"cell": "rnn", "input_size": 5, "hidden_size": 8})
     torch = analysis.framework(Framework.TORCH)
     layer = torch.layers[0]
-    doctored_row = dataclasses.replace(layer.weights[0], shape=(8, 99))
-    doctored_layer = dataclasses.replace(layer, weights=(doctored_row, *layer.weights[1:]))
-    doctored = dataclasses.replace(
-        analysis, frameworks=(dataclasses.replace(torch, layers=(doctored_layer,)), *analysis.frameworks[1:])
+    doctored_row = layer.weights[0].replace(shape=(8, 99))
+    doctored_layer = layer.replace(weights=(doctored_row, *layer.weights[1:]))
+    doctored = analysis.replace(
+        frameworks=(torch.replace(layers=(doctored_layer,)), *analysis.frameworks[1:])
     )
     text = to_text(explain_analysis(doctored))
     assert re.search(r"W_x\s+\(8, 99\)\s+792\b", section(text, "The equations"))

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from rnncalc.calc import analyze
 from rnncalc.conventions import Role
 
 
 def test_replacing_a_weight_shape_recomputes_the_weight_and_layer_counts() -> None:
     layer = analyze({"cell": "lstm", "hidden_size": 8, "input_size": 5}).frameworks[0].layers[0]
-    doctored = dataclasses.replace(layer.weights[0], shape=(8, 99))
+    doctored = layer.weights[0].replace(shape=(8, 99))
     assert doctored.params.value == 8 * 99
-    replaced = dataclasses.replace(layer, weights=(doctored, *layer.weights[1:]))
+    replaced = layer.replace(weights=(doctored, *layer.weights[1:]))
     assert replaced.params.value == layer.params.value - 32 * 5 + 8 * 99
 
 
