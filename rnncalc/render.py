@@ -28,9 +28,9 @@ FRAMEWORK_TITLES: dict[Framework, str] = {Framework.TORCH: "PyTorch", Framework.
 
 def to_json(document: Any) -> str:
     """Stable JSON: two-space indent, keys in the order the schema documents."""
-    import json  # here, not at the top: the table path never needs it
+    from rnncalc.jsontext import dumps  # here, not at the top: the table path never needs it
 
-    return json.dumps(document, indent=2)
+    return dumps(document)
 
 
 def render_analysis(analysis: Analysis, fmt: Format) -> str:

@@ -1,6 +1,6 @@
 """Text for cost reports, solve answers and sweeps: tables for people, JSON and CSV for machines.
 
-tabulate is imported only for tables, json only for JSON, so each path loads what it prints.
+tabulate is imported only for tables, so the JSON and CSV paths do not load it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any
 
 from rnncalc.cost import CONVENTION, DTYPE_BYTES, CostReport, DType, FrameworkCost, Workload, workload
-from rnncalc.render import FRAMEWORK_TITLES, describe_spec
+from rnncalc.render import FRAMEWORK_TITLES, describe_spec, to_json
 from rnncalc.solve import BUDGET_FLAGS, Metric, Solution
 from rnncalc.spec import Spec
 from rnncalc.units import human
@@ -26,12 +26,6 @@ class SweepFormat(str, Enum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
-
-
-def _json(document: Any) -> str:
-    import json
-
-    return json.dumps(document, indent=2)
 
 
 def _table(rows: list[list[Any]], headers: list[str], numeric: int) -> str:
@@ -72,7 +66,7 @@ def _lengths(lengths: tuple[int, ...]) -> str:
 
 def render_cost(report: CostReport, fmt: CostFormat) -> str:
     if fmt is CostFormat.JSON:
-        return _json(report.to_dict())
+        return to_json(report.to_dict())
     head = [describe_spec(report.spec), describe_workload(report.workload) + f"; dtype {report.dtype.value}"]
     parts = ["\n".join(head)]
     for framework in report.frameworks:
@@ -165,7 +159,7 @@ def _memory_table(cost: FrameworkCost, dtype: DType) -> str:
 
 def render_solution(solution: Solution, fmt: CostFormat) -> str:
     if fmt is CostFormat.JSON:
-        return _json(solution.to_dict())
+        return to_json(solution.to_dict())
     spec = solution.spec
     described = describe_spec(spec).replace(f"hidden {spec.hidden_size}", "hidden H")
     head = f"{described}; {FRAMEWORK_TITLES[solution.framework]}"
@@ -250,7 +244,7 @@ SWEEP_COLUMNS = (
 def render_sweep(rows: list[SweepRow], fmt: SweepFormat, head: str) -> str:
     docs = [row.to_dict() for row in rows]
     if fmt is SweepFormat.JSON:
-        return _json({"schema_version": 1, "convention": CONVENTION, "rows": docs})
+        return to_json({"schema_version": 1, "convention": CONVENTION, "rows": docs})
     if fmt is SweepFormat.CSV:
         import csv
         import io

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
+from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     emit,
     files_argument,
@@ -80,7 +81,7 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
         return [CompletionItem(word) for word in words if word.startswith(last)]
 
 
-@click.command()
+@click.command(cls=RnncalcCommand)
 @files_argument
 @spec_options_many
 @click.option(
@@ -215,6 +216,7 @@ def check_files(
     from rnncalc.checkrun import check_target
     from rnncalc.config import BadEntry, ConfigError, ModelEntry, iter_source
     from rnncalc.model import override
+    from rnncalc.render import to_json
     from rnncalc.render_check import github_annotations, github_command, render_check, render_error_line
 
     fields = file_overrides(flags)
@@ -302,7 +304,7 @@ def check_files(
         document = report.to_dict()
         document["ok"] = document["ok"] and not errors
         document["errors"] = [_error_record(error) for error in errors]
-        emit(json.dumps(document, indent=2))
+        emit(to_json(document))
     elif not streaming and results:
         emit(render_check(report, fmt))
     total = checked + len(errors)
