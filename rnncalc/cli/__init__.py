@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from rnncalc import __version__
+from rnncalc.cli.command import RnncalcCommand, version_option
 from rnncalc.errors import RnncalcError
 
 #: Commands imported only when invoked or listed (name → "module:attribute"), so that starting
@@ -25,7 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
 }
 
 
-class RnncalcGroup(click.Group):
+class RnncalcGroup(RnncalcCommand, click.Group):
     """Reports every user error as one line on stderr with exit status 2, never a traceback.
 
     Also loads the commands of :data:`LAZY_COMMANDS` on first use.
@@ -66,7 +66,7 @@ class RnncalcGroup(click.Group):
 @click.group(
     cls=RnncalcGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
-@click.version_option(__version__, "--version", "-V", prog_name="rnncalc")
+@version_option
 def cli() -> None:
     """Parameters, weight shapes and output shapes of RNN, LSTM and GRU layers, in PyTorch's
     and Keras's conventions side by side, and why their numbers differ."""

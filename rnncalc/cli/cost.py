@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     emit,
     flag_for,
@@ -82,7 +83,7 @@ def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
         raise _usage(error) from None
 
 
-@click.command()
+@click.command(cls=RnncalcCommand)
 @spec_options
 @_lengths_option
 @_dtype_option
@@ -121,7 +122,7 @@ def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None],
     return convert
 
 
-@click.command()
+@click.command(cls=RnncalcCommand)
 @spec_options_without("hidden_size")
 @_framework_option
 @click.option(
@@ -200,7 +201,7 @@ def solve(
         raise SystemExit(1)
 
 
-@click.command()
+@click.command(cls=RnncalcCommand)
 @click.option(
     "--cell",
     "-c",

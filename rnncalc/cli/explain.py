@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import emit, flag_for, spec_from_flags, spec_options
 from rnncalc.errors import SpecError
 from rnncalc.spec import Framework, Spec
@@ -30,7 +31,7 @@ def _snippets(spec: Spec, frameworks: tuple[Framework, ...]) -> dict[Framework, 
         raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
 
 
-@click.command()
+@click.command(cls=RnncalcCommand)
 @spec_options
 @click.option(
     "--format",
@@ -63,7 +64,7 @@ def explain(fmt: str, with_code: bool, **flags: Any) -> None:
     emit(render_explanation(explanation, ExplainFormat(fmt.lower())))
 
 
-@click.command()
+@click.command(cls=RnncalcCommand)
 @spec_options
 @click.option(
     "--framework",

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     emit,
     files_argument,
@@ -19,7 +20,7 @@ from rnncalc.errors import SpecError
 from rnncalc.render import Format, render_analysis
 
 
-@click.command()
+@click.command(cls=RnncalcCommand)
 @files_argument
 @spec_options
 @format_option(Format)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from rnncalc.backends import module_available
+from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import emit, format_option, spec_from_flags, spec_options
 from rnncalc.errors import FrameworkMissingError
 from rnncalc.render_verification import VerifyFormat, render_verification
@@ -41,7 +42,7 @@ def parse_against(text: str | None) -> list[Framework]:
     return frameworks
 
 
-@click.command()
+@click.command(cls=RnncalcCommand)
 @spec_options
 @click.option(
     "--against",
