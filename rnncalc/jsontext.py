@@ -5,19 +5,26 @@ package costs 1 ms of that budget (its decoder compiles regular expressions at i
 with ``indent`` set it encodes in pure Python anyway. :func:`dumps` gives exactly the text of
 ``json.dumps(document, indent=2)`` (``tests/test_jsontext.py`` holds it to that) for the
 values documents are made of: dicts with string keys, lists and tuples, strings, integers,
-finite floats, booleans and ``None``.
+finite floats, booleans and ``None``. Strings other than printable ASCII are escaped by
+json's own escaper, imported only when one occurs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-try:  # CPython's C escaper, the one json.encoder uses
-    from _json import encode_basestring_ascii as _quote
-except ImportError:  # pragma: no cover - other interpreters
-    from json.encoder import py_encode_basestring_ascii as _quote
-
 INDENT = "  "
+
+
+def _quote(text: str) -> str:
+    """``text`` as a JSON string; printable ASCII needs no escapes but for ``"`` and ``\\``."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'
+    # Anything else, as json escapes it. Imported here: _json is a shared library to load
+    # (0.2 ms), and the names and messages of documents are plain ASCII.
+    from json.encoder import encode_basestring_ascii
+
+    return encode_basestring_ascii(text)
 
 
 def dumps(document: Any) -> str:
