@@ -6,7 +6,7 @@ cost ``rnncalc summary`` about 2 ms of code generation at every start.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from rnncalc.conventions import Role
 from rnncalc.frozen import Frozen
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
     from rnncalc.model import Model
 
 SCHEMA_VERSION = 1
+ZERO = Count(0, 0)
 
 
 class WeightRow(Frozen):
@@ -147,34 +148,55 @@ class FrameworkReport(Frozen):
         }
 
 
-class FrameworkTotals(NamedTuple):
+class FrameworkTotals(Frozen):
     """One framework's total and returned shapes for a spec, without its weight rows.
 
     What ``rnncalc check`` judges: building every :class:`WeightRow` of a report costs most of
     an analysis, and a check of thousands of specs reads none of them. The total is summed from
-    the same slot shapes (:mod:`rnncalc.conventions`) as :attr:`FrameworkReport.total`. An
-    immutable ``NamedTuple``, built for every framework of every checked spec.
+    the same slot shapes (:mod:`rnncalc.conventions`) as :attr:`FrameworkReport.total`.
     """
+
+    _fields = ("framework", "model", "total", "outputs", "reason")
+    __slots__ = _fields
 
     framework: Framework
     model: str
-    total: Count = Count(0, 0)
-    outputs: tuple[tuple[str, Shape], ...] = ()
-    reason: str | None = None  # set when the framework cannot express the spec
+    total: Count
+    outputs: tuple[tuple[str, Shape], ...]
+    reason: str | None  # set when the framework cannot express the spec
+
+    def __init__(
+        self,
+        framework: Framework,
+        model: str,
+        total: Count = ZERO,
+        outputs: tuple[tuple[str, Shape], ...] = (),
+        reason: str | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "framework", framework)
+        setattr_(self, "model", model)
+        setattr_(self, "total", total)
+        setattr_(self, "outputs", outputs)
+        setattr_(self, "reason", reason)
 
     @property
     def supported(self) -> bool:
         return self.reason is None
 
 
-class Difference(NamedTuple):
-    """Why PyTorch's total differs from Keras's for the same spec (``torch - keras``).
+class Difference(Frozen):
+    """Why PyTorch's total differs from Keras's for the same spec (``torch - keras``)."""
 
-    An immutable ``NamedTuple``, like the small values of :mod:`rnncalc.symbolic`.
-    """
+    _fields = ("delta", "reason")
+    __slots__ = _fields
 
     delta: Count
     reason: str
+
+    def __init__(self, delta: Count, reason: str) -> None:
+        object.__setattr__(self, "delta", delta)
+        object.__setattr__(self, "reason", reason)
 
     def to_dict(self) -> dict[str, Any]:
         return {
