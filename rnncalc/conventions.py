@@ -80,13 +80,7 @@ class CellGeometry(Frozen):
     def __init__(
         self, cell: Cell, input_size: Dim, hidden_size: int, proj_size: int, bias: bool, reset_after: bool
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "cell", cell)
-        setattr_(self, "input_size", input_size)
-        setattr_(self, "hidden_size", hidden_size)
-        setattr_(self, "proj_size", proj_size)
-        setattr_(self, "bias", bias)
-        setattr_(self, "reset_after", reset_after)
+        self._assign(cell, input_size, hidden_size, proj_size, bias, reset_after)
 
     @property
     def gate_rows(self) -> int:

@@ -4,8 +4,8 @@ It stands in for ``@dataclass(frozen=True)`` where a class is created on every s
 ``rnncalc summary``: a frozen dataclass generates and compiles six methods when its module is
 imported (about 0.35 ms a class here, 2.6 ms for the spec and report classes together, and
 ``import dataclasses`` another 0.6 ms), while this base defines its methods once. A subclass
-lists its attributes in ``__slots__``, names the ones that make its value in ``_fields``, and
-sets them in a typed ``__init__`` with ``object.__setattr__``.
+lists its attributes in ``__slots__`` (those that make its value, ``_fields``, first), and its
+typed ``__init__`` sets them all with :meth:`Frozen._assign`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ class Frozen:
     __slots__ = ()
     #: The attributes that make the value, in constructor order.
     _fields: ClassVar[tuple[str, ...]] = ()
+
+    def _assign(self, *values: Any) -> None:
+        """Set every slot, in ``__slots__`` order, to ``values``; for ``__init__`` only."""
+        slots: tuple[str, ...] = self.__slots__
+        for name, value in zip(slots, values, strict=True):
+            object.__setattr__(self, name, value)
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)

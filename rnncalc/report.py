@@ -35,13 +35,7 @@ class WeightRow(Frozen):
     params: Count
 
     def __init__(self, name: str, path: str, shape: Shape, role: Role, direction: str) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "name", name)
-        setattr_(self, "path", path)
-        setattr_(self, "shape", shape)
-        setattr_(self, "role", role)
-        setattr_(self, "direction", direction)
-        setattr_(self, "params", shape_count(shape))
+        self._assign(name, path, shape, role, direction, shape_count(shape))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,12 +61,7 @@ class LayerReport(Frozen):
     params: Count  # derived: the sum of the weights' counts
 
     def __init__(self, name: str, kind: str, output_shape: Shape, weights: tuple[WeightRow, ...]) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "name", name)
-        setattr_(self, "kind", kind)
-        setattr_(self, "output_shape", output_shape)
-        setattr_(self, "weights", weights)
-        setattr_(self, "params", total(weight.params for weight in weights))
+        self._assign(name, kind, output_shape, weights, total(weight.params for weight in weights))
 
     def direction_params(self, direction: str) -> Count:
         return total(w.params for w in self.weights if w.direction == direction)
@@ -110,14 +99,15 @@ class FrameworkReport(Frozen):
         outputs: tuple[tuple[str, Shape], ...] = (),
         reason: str | None = None,
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "framework", framework)
-        setattr_(self, "model", model)
-        setattr_(self, "layers", layers)
-        setattr_(self, "outputs", outputs)
-        setattr_(self, "reason", reason)
-        setattr_(self, "total", total(layer.params for layer in layers))
-        setattr_(self, "weights", tuple(w for layer in layers for w in layer.weights))
+        self._assign(
+            framework,
+            model,
+            layers,
+            outputs,
+            reason,
+            total(layer.params for layer in layers),
+            tuple(w for layer in layers for w in layer.weights),
+        )
 
     @property
     def supported(self) -> bool:
@@ -173,12 +163,7 @@ class FrameworkTotals(Frozen):
         outputs: tuple[tuple[str, Shape], ...] = (),
         reason: str | None = None,
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "framework", framework)
-        setattr_(self, "model", model)
-        setattr_(self, "total", total)
-        setattr_(self, "outputs", outputs)
-        setattr_(self, "reason", reason)
+        self._assign(framework, model, total, outputs, reason)
 
     @property
     def supported(self) -> bool:
@@ -195,8 +180,7 @@ class Difference(Frozen):
     reason: str
 
     def __init__(self, delta: Count, reason: str) -> None:
-        object.__setattr__(self, "delta", delta)
-        object.__setattr__(self, "reason", reason)
+        self._assign(delta, reason)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,11 +208,7 @@ class Analysis(Frozen):
         difference: Difference | None,
         defaults_used: tuple[str, ...],
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "spec", spec)
-        setattr_(self, "frameworks", frameworks)
-        setattr_(self, "difference", difference)
-        setattr_(self, "defaults_used", defaults_used)
+        self._assign(spec, frameworks, difference, defaults_used)
 
     def framework(self, framework: Framework) -> FrameworkReport:
         return next(report for report in self.frameworks if report.framework is framework)
@@ -260,10 +240,7 @@ class ModelAnalysis(Frozen):
     def __init__(
         self, model: Model, frameworks: tuple[FrameworkReport, ...], difference: Difference | None
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "model", model)
-        setattr_(self, "frameworks", frameworks)
-        setattr_(self, "difference", difference)
+        self._assign(model, frameworks, difference)
 
     def framework(self, framework: Framework) -> FrameworkReport:
         return next(report for report in self.frameworks if report.framework is framework)

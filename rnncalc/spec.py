@@ -117,9 +117,25 @@ class Spec(Frozen):
         unbatched: bool = False,
         given: frozenset[str] = frozenset(),
     ) -> None:
-        arguments = locals()  # exactly the parameters above, one per slot
-        for name in self.__slots__:
-            object.__setattr__(self, name, arguments[name])
+        self._assign(
+            cell,
+            hidden_size,
+            input_size,
+            num_layers,
+            bidirectional,
+            batch_first,
+            bias,
+            nonlinearity,
+            proj_size,
+            reset_after,
+            return_sequences,
+            return_state,
+            merge_mode,
+            batch_size,
+            seq_len,
+            unbatched,
+            given,
+        )
         _validate(self)
 
     @property

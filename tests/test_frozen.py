@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import pickle
+from typing import Any
 
 import pytest
 
 from rnncalc.calc import analyze
 from rnncalc.errors import SpecError
-from rnncalc.spec import Cell, Spec, spec_from_mapping
+from rnncalc.spec import SPEC_FIELDS, Cell, MergeMode, Nonlinearity, Spec, spec_from_mapping
 
 
 def test_a_spec_refuses_assignment_and_deletion() -> None:
@@ -19,6 +20,31 @@ def test_a_spec_refuses_assignment_and_deletion() -> None:
     with pytest.raises(AttributeError, match="immutable"):
         del spec.hidden_size
     assert spec.hidden_size == 8
+
+
+def test_every_spec_field_keeps_the_value_it_was_given() -> None:
+    values: dict[str, Any] = {
+        "cell": Cell.LSTM,
+        "hidden_size": 9,
+        "input_size": 7,
+        "num_layers": 3,
+        "bidirectional": True,
+        "batch_first": True,
+        "bias": False,
+        "nonlinearity": Nonlinearity.TANH,
+        "proj_size": 4,
+        "reset_after": True,
+        "return_sequences": True,
+        "return_state": True,
+        "merge_mode": MergeMode.SUM,
+        "batch_size": 5,
+        "seq_len": 6,
+        "unbatched": False,
+    }
+    assert set(values) == set(SPEC_FIELDS)
+    spec = Spec(**values, given=frozenset({"cell"}))
+    assert {name: getattr(spec, name) for name in SPEC_FIELDS} == values
+    assert spec.given == {"cell"}
 
 
 def test_spec_equality_and_hash_ignore_which_fields_were_given() -> None:
