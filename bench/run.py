@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 PY = sys.executable
 SCRIPT = shutil.which("rnncalc", path=str(Path(PY).parent)) or ""
@@ -310,60 +311,126 @@ def bench_check(reps: int) -> None:
 # --- 4. numpy reference forward --------------------------------------------------------------
 
 
+#: OpenBLAS's name for its AVX-512 kernels, which OPENBLAS_CORETYPE can select.
+AVX512_CORE = "SkylakeX"
+
+
 def bench_reference(reps: int) -> None:
+    """The numpy LSTM forward against torch's, each timed in its own fresh process.
+
+    Once with numpy's BLAS as installed, and, where that BLAS chose AVX2 kernels on a CPU with
+    AVX-512 (OpenBLAS 0.3.31 does not recognise AMD Zen 5, for one), once more with
+    ``OPENBLAS_CORETYPE`` set to its AVX-512 kernels, the instruction set torch's own kernels
+    use there. The target is judged on the run whose BLAS uses the CPU's instruction set.
+    """
     print("numpy reference LSTM forward (input 256, hidden 512, 100 steps, batch 32, float32):")
     name = "numpy reference / torch CPU forward, same weights and threads"
-    try:
-        import rnncalc.reference as reference
-    except ImportError as error:
-        row(name, "skipped", "≤ 1.5×", f"(rnncalc.reference not available: {error})")
+    if not (has_module("numpy") and has_module("torch")):
+        row(name, "skipped", "≤ 1.5×", "(needs numpy and torch)")
         return
-    forward = getattr(reference, "torch_forward", None)
-    convert = getattr(reference, "from_torch", None)
-    if forward is None or convert is None or not has_module("torch"):
-        row(name, "skipped", "≤ 1.5×", "(needs reference.from_torch/torch_forward and torch)")
-        return
+    first = _reference_worker_run(reps, {})
+    runs = [("BLAS as installed", first)]
+    if first["blas_core"] == "Haswell" and first["avx512"]:
+        runs.append(
+            (
+                f"OPENBLAS_CORETYPE={AVX512_CORE}",
+                _reference_worker_run(reps, {"OPENBLAS_CORETYPE": AVX512_CORE}),
+            )
+        )
+    judged = runs[-1][0]
+    for label, result in runs:
+        ours, theirs = result["numpy"], result["torch"]
+        ratio = ours / theirs
+        note = f"OpenBLAS kernels {result['blas_core']}, torch {result['threads']} threads, best of {reps}"
+        if not result["close"]:
+            note += "; outputs differ!"
+        row(
+            f"{name} ({label}; {note})",
+            f"{ms(ours)} / {ms(theirs)} = {ratio:.2f}×",
+            "≤ 1.5×",
+            verdict(ratio, 1.5) if label == judged else "(for comparison)",
+        )
+
+
+def _reference_worker_run(reps: int, env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [PY, __file__, "--reference-worker", str(reps)],
+        capture_output=True,
+        text=True,
+        env={**BASE_ENV, **env},
+        check=True,
+    )
+    return dict(json.loads(result.stdout.splitlines()[-1]))
+
+
+def reference_worker(reps: int) -> None:
+    """Time both forwards in this process and print one JSON line (``--reference-worker``).
+
+    Timed in blocks (every torch run, then every numpy run, twice over), best of each: runs
+    interleaved one by one slow each other down, because OpenBLAS's and torch's worker threads
+    keep spinning for a while after a call returns.
+    """
+    import ctypes
+
     import numpy as np
     import torch
 
+    import rnncalc.reference as reference
     from rnncalc.spec import spec_from_mapping
 
-    threads = torch.get_num_threads()  # numpy's BLAS also uses every core unless told otherwise
     spec = spec_from_mapping(
         {"cell": "lstm", "input_size": 256, "hidden_size": 512, "batch_size": 32, "seq_len": 100}
     )
     module = torch.nn.LSTM(256, 512)
     x = torch.randn(100, 32, 256)
-    weights = convert(spec, {k: v.detach().numpy() for k, v in module.state_dict().items()})
+    weights = reference.from_torch(spec, {k: v.detach().numpy() for k, v in module.state_dict().items()})
     x_np = x.numpy()
 
-    def run_torch() -> object:
+    def run_torch() -> Any:
         with torch.no_grad():
             return module(x)
 
-    def run_numpy() -> object:
-        return forward(spec, weights, x_np)
+    def run_numpy() -> Any:
+        return reference.torch_forward(spec, weights, x_np)
 
-    # Interleaved, best of ``reps``: on a shared machine the minimum is the run least disturbed.
-    run_torch()
-    run_numpy()
-    torch_times, numpy_times = [], []
-    for _ in range(reps):
-        torch_times.append(_timed(run_torch))
-        numpy_times.append(_timed(run_numpy))
-    torch_time, ours = min(torch_times), min(numpy_times)
-    with torch.no_grad():
-        expected = module(x)[0].numpy()
-    got = forward(spec, weights, x_np)
+    times: dict[str, list[float]] = {"torch": [], "numpy": []}
+    for _ in range(2):
+        for label, run in (("torch", run_torch), ("numpy", run_numpy)):
+            run()
+            times[label].extend(_timed(run) for _ in range(max(1, reps // 2)))
+    expected = run_torch()[0].numpy()
+    got = run_numpy()
     first = next(iter(got.values())) if isinstance(got, dict) else got[0]
-    close = bool(np.allclose(first, expected, atol=1e-4))
-    ratio = ours / torch_time
-    row(
-        name + f" (torch {threads} threads; best of {reps})",
-        f"{ms(ours)} / {ms(torch_time)} = {ratio:.2f}×",
-        "≤ 1.5×",
-        verdict(ratio, 1.5) + ("" if close else " (outputs differ!)"),
+    print(
+        json.dumps(
+            {
+                "torch": min(times["torch"]),
+                "numpy": min(times["numpy"]),
+                "threads": torch.get_num_threads(),
+                "close": bool(np.allclose(first, expected, atol=1e-4)),
+                "blas_core": _openblas_core(np, ctypes),
+                "avx512": _cpu_has_avx512(),
+            }
+        )
     )
+
+
+def _cpu_has_avx512() -> bool:
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpuinfo.exists() and "avx512f" in cpuinfo.read_text()
+
+
+def _openblas_core(np: Any, ctypes: Any) -> str:
+    """The kernel set numpy's bundled OpenBLAS chose ("Haswell", "SkylakeX", ...), or "?"."""
+    libs = sorted(Path(np.__file__).parent.parent.glob("numpy.libs/*openblas*"))
+    for lib in libs:
+        handle = ctypes.CDLL(str(lib))
+        for symbol in ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"):
+            corename = getattr(handle, symbol, None)
+            if corename is not None:
+                corename.restype = ctypes.c_char_p
+                return str(corename().decode())
+    return "?"
 
 
 def _timed_stdin(argv: Sequence[str], stdin: bytes) -> float:
@@ -403,10 +470,14 @@ def describe_machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=20, help="start-up repetitions per command [20]")
+    parser.add_argument("--reps", type=int, default=40, help="start-up repetitions per command [40]")
     parser.add_argument("--quick", action="store_true", help="5 repetitions, 1 for the anchors")
     parser.add_argument("--only", choices=["startup", "throughput", "check", "reference"], action="append")
+    parser.add_argument("--reference-worker", type=int, metavar="REPS", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.reference_worker:
+        reference_worker(args.reference_worker)
+        return
     reps = 5 if args.quick else args.reps
     anchor_reps = 1 if args.quick else 3
     print(f"rnncalc benchmarks on {describe_machine()}; rnncalc run as: {' '.join(RNNCALC)}\n")
