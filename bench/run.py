@@ -133,6 +133,21 @@ def bench_startup(reps: int, anchor_reps: int) -> None:
         "≤ 1.15×",
         f"{verdict(ratio, 1.15)} {cpu_note()}",
     )
+    # The console script freezes the garbage collector (rnncalc.cli.main), which also spares
+    # the interpreter's final collection at exit; calling the click group directly shows what
+    # rnncalc's own code costs without that.
+    unfrozen = [PY, "-c", "import sys; from rnncalc.cli import cli; cli(sys.argv[1:], prog_name='rnncalc')"]
+    for label, floor_argv, extra in (
+        ("(table)", floor_table, []),
+        ("--format json", [PY, "-c", "import click"], ["--format", "json"]),
+    ):
+        ours, floor = paired([*unfrozen, *SUMMARY_ARGS, *extra], floor_argv, reps)
+        row(
+            f"  same, {label}, without gc.freeze (click group called directly)",
+            f"{ms(ours)} / {ms(floor)} = {ours / floor:.2f}×",
+            "-",
+            f"(for comparison) {cpu_note()}",
+        )
     bare = median_time([PY, "-c", "pass"], reps)
     row("bare interpreter (python -c pass)", ms(bare), "-")
 
