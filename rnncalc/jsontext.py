@@ -11,6 +11,7 @@ json's own escaper, imported only when one occurs.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 INDENT = "  "
@@ -47,7 +48,7 @@ def _write(value: Any, parts: list[str], newline: str) -> None:
     elif isinstance(value, int):
         parts.append(int.__repr__(value))
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError(f"JSON has no value for {value!r}")
         parts.append(float.__repr__(value))
     elif isinstance(value, dict):

@@ -149,9 +149,7 @@ class Spec(Frozen):
 
     def replace(self, **changes: Any) -> Spec:
         """A copy with ``changes`` applied and recorded as given."""
-        values = {name: getattr(self, name) for name in SPEC_FIELDS}
-        values.update(changes)
-        return Spec(**values, given=self.given | frozenset(changes))
+        return super().replace(**changes, given=self.given | frozenset(changes))
 
     def to_dict(self) -> dict[str, Any]:
         """The normalized spec as JSON-ready values (enums as their strings)."""
