@@ -195,8 +195,8 @@ def generate_specs(count: int, seed: int = 0) -> list[dict[str, object]]:
 
 
 def bench_throughput(count: int = 10_000, reps: int = 3) -> None:
-    from rnncalc.calc import analyze, analyze_totals
-    from rnncalc.cost import cost
+    from rnncalc.core.calc import analyze, analyze_totals
+    from rnncalc.cost.model import cost
 
     print(f"Throughput ({count:,} specs in one process):")
     lines = [json.dumps(spec) for spec in generate_specs(count)]
@@ -383,7 +383,7 @@ def reference_worker(reps: int) -> None:
     import torch
 
     import rnncalc.reference as reference
-    from rnncalc.spec import spec_from_mapping
+    from rnncalc.core.spec import spec_from_mapping
 
     spec = spec_from_mapping(
         {"cell": "lstm", "input_size": 256, "hidden_size": 512, "batch_size": 32, "seq_len": 100}

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from rnncalc.spec import Spec
+    from rnncalc.core.spec import Spec
 
 __all__ = ["__version__", "analyze"]
 
 
 def analyze(spec: Spec | Mapping[str, Any]) -> dict[str, Any]:
     """Return exactly the document ``rnncalc summary --format json`` prints for ``spec``."""
-    from rnncalc.calc import analyze as analyze_spec
+    from rnncalc.core.calc import analyze as analyze_spec
 
     return analyze_spec(spec).to_dict()

@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from rnncalc.calc import keras_report, keras_unsupported, torch_report, torch_unsupported
-from rnncalc.conventions import GATE_ORDER, GATES, Role
-from rnncalc.errors import SpecError
-from rnncalc.report import WeightRow
-from rnncalc.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
+from rnncalc.core.calc import keras_report, keras_unsupported, torch_report, torch_unsupported
+from rnncalc.core.errors import SpecError
+from rnncalc.core.report import WeightRow
+from rnncalc.core.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
+from rnncalc.frameworks.base import GATE_ORDER, GATES, Role
 
 Array = NDArray[np.float32]
 DTYPE = np.float32

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rnncalc import analyze
-from rnncalc.spec import spec_from_mapping
+from rnncalc.core.spec import spec_from_mapping
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from rnncalc.cli import cli
 from rnncalc.cli.cost import DTYPE_CHOICES
-from rnncalc.cost import DType
+from rnncalc.cost.model import DType
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -8,7 +8,7 @@ import pytest
 from click.shell_completion import ShellComplete
 
 from rnncalc.cli import cli
-from rnncalc.completions import SHELLS, script, stale
+from rnncalc.cli.completions import SHELLS, script, stale
 
 COMPLETIONS = Path(__file__).resolve().parent.parent / "completions"
 
@@ -19,7 +19,7 @@ def _complete(args: list[str], incomplete: str) -> list[str]:
 
 
 def test_committed_completion_scripts_are_what_click_generates_now() -> None:
-    assert stale(COMPLETIONS) == [], "run: python -m rnncalc.completions"
+    assert stale(COMPLETIONS) == [], "run: python -m rnncalc.cli.completions"
 
 
 @pytest.mark.parametrize("shell", sorted(SHELLS))
@@ -29,7 +29,7 @@ def test_each_script_completes_the_rnncalc_command(shell: str) -> None:
 
 
 def test_regenerating_into_an_empty_directory_then_checking_finds_nothing_stale(tmp_path: Path) -> None:
-    from rnncalc.completions import main
+    from rnncalc.cli.completions import main
 
     assert main(["--check", str(tmp_path)]) == 1
     assert main([str(tmp_path)]) == 0

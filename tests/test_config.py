@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnncalc.cli import cli
-from rnncalc.config import BadEntry, ConfigError, ModelEntry, read_source, read_text
-from rnncalc.spec import Cell, Framework
+from rnncalc.core.spec import Cell, Framework
+from rnncalc.io.config import BadEntry, ConfigError, ModelEntry, read_source, read_text
 
 YAML_MODEL = """\
 # models/encoder.yaml

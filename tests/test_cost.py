@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnncalc.cost import DType, cost
-from rnncalc.spec import Framework
+from rnncalc.core.spec import Framework
+from rnncalc.cost.model import DType, cost
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -118,7 +118,7 @@ def test_unbatched_input_counts_one_sequence() -> None:
 
 
 def test_lengths_that_contradict_the_batch_size_are_rejected() -> None:
-    from rnncalc.errors import SpecError
+    from rnncalc.core.errors import SpecError
 
     with pytest.raises(SpecError, match="3 lengths given but batch_size is 2"):
         cost({"cell": "rnn", "input_size": 4, "hidden_size": 6, "batch_size": 2}, (1, 2, 3))
@@ -127,7 +127,7 @@ def test_lengths_that_contradict_the_batch_size_are_rejected() -> None:
 
 
 def test_costs_need_a_known_input_size() -> None:
-    from rnncalc.errors import SpecError
+    from rnncalc.core.errors import SpecError
 
     with pytest.raises(SpecError, match="input_size"):
         cost({"cell": "rnn", "hidden_size": 6})
@@ -207,8 +207,8 @@ def test_cells_stepped_one_at_a_time_do_exactly_the_counted_macs(cell: str) -> N
     ids=["lstm-bi", "lstm-proj", "gru-3", "rnn-bi-batch-first"],
 )
 def test_whole_torch_modules_do_exactly_the_counted_macs(spec: dict[str, Any]) -> None:
-    from rnncalc.backends.torch_adapter import build, input_shape
-    from rnncalc.spec import spec_from_mapping
+    from rnncalc.core.spec import spec_from_mapping
+    from rnncalc.frameworks.torch import build, input_shape
 
     concrete = spec_from_mapping({**spec, "batch_size": 3, "seq_len": 4})
     module = build(concrete)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rnncalc.cost import cost
-from rnncalc.spec import Framework, spec_from_mapping
+from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.cost.model import cost
 
 pytest.importorskip("keras")
 
@@ -30,7 +30,7 @@ pytest.importorskip("keras")
     ids=["gru-bi-2", "gru-reset-before", "lstm-bi-sum"],
 )
 def test_keras_kernels_and_biases_give_the_per_step_macs_and_bias_adds(data: dict[str, Any]) -> None:
-    from rnncalc.backends.keras_adapter import build
+    from rnncalc.frameworks.keras import build
 
     spec = spec_from_mapping({**data, "batch_size": 2, "seq_len": 3})
     model = build(spec)

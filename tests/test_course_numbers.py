@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rnncalc.backends import measure
-from rnncalc.spec import Framework, spec_from_mapping
+from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.frameworks import measure
 
 
 def keras(doc: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +138,7 @@ COURSE_MODELS = [
 
 @pytest.mark.parametrize(("fields", "params", "outputs"), COURSE_MODELS)
 def test_real_keras_reproduces_the_course_numbers(fields: dict[str, Any], params: int, outputs: Any) -> None:
-    from rnncalc.backends import keras_adapter
+    from rnncalc.frameworks import keras as keras_adapter
 
     model = keras_adapter.build(spec_from_mapping(fields))
     assert model.count_params() == params

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from rnncalc import backends
-from rnncalc.calc import analyze
-from rnncalc.checking import (
+from rnncalc import frameworks as backends
+from rnncalc.check.crosscheck import RowKind, crosscheck
+from rnncalc.check.model import (
     CheckTarget,
     Expectations,
     FrameworkExpectation,
     Status,
     evaluate,
 )
-from rnncalc.crosscheck import RowKind, crosscheck
-from rnncalc.errors import SpecError
-from rnncalc.spec import Framework, spec_from_mapping
+from rnncalc.core.calc import analyze
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import Framework, spec_from_mapping
 
 TORCH = Framework.TORCH
 KERAS = Framework.KERAS
@@ -172,7 +172,7 @@ def test_a_parameter_expectation_needs_a_known_input_size() -> None:
 def test_without_a_meta_forward_pass_only_parameters_are_compared_and_the_note_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rnncalc.backends import torch_adapter
+    from rnncalc.frameworks import torch as torch_adapter
 
     def no_meta_kernel(module: object, spec: object) -> None:
         raise NotImplementedError("Could not run 'aten::_lstm' with arguments from the 'Meta' backend")
@@ -191,7 +191,7 @@ def test_without_a_meta_forward_pass_only_parameters_are_compared_and_the_note_s
 def test_the_expect_block_of_issue_3s_example_file_is_read() -> None:
     import yaml
 
-    from rnncalc.checking import expectations_from_mapping
+    from rnncalc.check.model import expectations_from_mapping
 
     block = yaml.safe_load(
         """
@@ -219,7 +219,7 @@ def test_the_expect_block_of_issue_3s_example_file_is_read() -> None:
     ],
 )
 def test_a_bad_expect_block_names_the_key_path(block: dict[str, object], field: str, text: str) -> None:
-    from rnncalc.checking import expectations_from_mapping
+    from rnncalc.check.model import expectations_from_mapping
 
     with pytest.raises(SpecError) as error:
         expectations_from_mapping(block)

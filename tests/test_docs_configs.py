@@ -30,8 +30,8 @@ def test_docs_check_lines_for_the_examples_are_real_output() -> None:
 
 
 def test_docs_table_of_examples_shows_the_numbers_the_example_files_expect() -> None:
-    from rnncalc.config import ModelEntry, read_source
-    from rnncalc.spec import Framework
+    from rnncalc.core.spec import Framework
+    from rnncalc.io.config import ModelEntry, read_source
 
     for path in sorted((ROOT / "examples").iterdir()):
         (entry,) = read_source(str(path))

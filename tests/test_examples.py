@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rnncalc.backends import PROBE_BATCH, PROBE_SEQ_LEN, measure_model
-from rnncalc.calc import analyze_model
-from rnncalc.config import ModelEntry, read_source
-from rnncalc.spec import Framework
+from rnncalc.core.calc import analyze_model
+from rnncalc.core.spec import Framework
+from rnncalc.frameworks import PROBE_BATCH, PROBE_SEQ_LEN, measure_model
+from rnncalc.io.config import ModelEntry, read_source
 
 pytest.importorskip("torch")
 pytest.importorskip("keras")

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from rnncalc.calc import analyze
 from rnncalc.cli import cli
-from rnncalc.errors import SpecError
-from rnncalc.explain import Equations, Section, Table, cell_equations, explain, explain_analysis
-from rnncalc.explain_render import to_markdown, to_text
-from rnncalc.spec import Framework, spec_from_mapping
+from rnncalc.core.calc import analyze
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.explain.model import Equations, Section, Table, cell_equations, explain, explain_analysis
+from rnncalc.explain.render import to_markdown, to_text
 
 
 def text_of(**fields: Any) -> str:

@@ -1,4 +1,4 @@
-"""The immutable value classes (``rnncalc.frozen.Frozen``) behave as frozen dataclasses did."""
+"""The immutable value classes (``rnncalc.core.frozen.Frozen``) behave as frozen dataclasses did."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from rnncalc.calc import analyze
-from rnncalc.errors import SpecError
-from rnncalc.spec import SPEC_FIELDS, Cell, MergeMode, Nonlinearity, Spec, spec_from_mapping
+from rnncalc.core.calc import analyze
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import SPEC_FIELDS, Cell, MergeMode, Nonlinearity, Spec, spec_from_mapping
 
 
 def test_a_spec_refuses_assignment_and_deletion() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from rnncalc.backends import measure
-from rnncalc.calc import analyze
-from rnncalc.errors import SpecError
-from rnncalc.spec import Framework, spec_from_mapping
+from rnncalc.core.calc import analyze
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.frameworks import measure
 
 
 def _grid(axes: dict[str, list[Any]], base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -79,7 +79,7 @@ def test_analytic_matches_real_keras(fields: dict[str, Any]) -> None:
 
 
 def test_keras_symbolic_output_shapes_keep_unknown_dimensions_as_none() -> None:
-    from rnncalc.backends import keras_adapter
+    from rnncalc.frameworks import keras as keras_adapter
 
     for fields in [
         {"cell": "lstm", "input_size": 3, "hidden_size": 4, "bidirectional": True, "return_state": True},

@@ -74,7 +74,9 @@ def test_cost_solve_and_sweep_are_not_imported_by_summary() -> None:
         timeout=60,
     )
     loaded = set(json.loads(result.stderr.splitlines()[-1]))
-    assert {"rnncalc.cli.cost", "rnncalc.cost", "rnncalc.solve", "rnncalc.units"}.isdisjoint(loaded)
+    assert {"rnncalc.cli.cost", "rnncalc.cost.model", "rnncalc.cost.solve", "rnncalc.core.units"}.isdisjoint(
+        loaded
+    )
     assert "rnncalc.cli.summary" in loaded
 
 
@@ -98,15 +100,18 @@ def test_json_summary_of_flags_imports_exactly_the_calculator_modules_it_uses() 
         "rnncalc.cli.command",
         "rnncalc.cli.options",
         "rnncalc.cli.summary",
-        "rnncalc.errors",
-        "rnncalc.frozen",
-        "rnncalc.spec",
-        "rnncalc.symbolic",
-        "rnncalc.conventions",
-        "rnncalc.report",
-        "rnncalc.calc",
-        "rnncalc.render",
-        "rnncalc.jsontext",
+        "rnncalc.core",
+        "rnncalc.core.errors",
+        "rnncalc.core.frozen",
+        "rnncalc.core.spec",
+        "rnncalc.core.symbolic",
+        "rnncalc.frameworks",
+        "rnncalc.frameworks.base",
+        "rnncalc.core.report",
+        "rnncalc.core.calc",
+        "rnncalc.summary",
+        "rnncalc.summary.render",
+        "rnncalc.core.jsontext",
     }
 
 
@@ -123,7 +128,12 @@ def test_the_probe_sees_locale_when_click_translates_a_help_page() -> None:
 
 def test_summary_of_flags_does_not_import_the_model_or_config_modules() -> None:
     loaded = rnncalc_modules(*SUMMARY)
-    assert {"rnncalc.model", "rnncalc.config", "rnncalc.checking", "rnncalc.explain"}.isdisjoint(loaded)
+    assert {
+        "rnncalc.core.model",
+        "rnncalc.io.config",
+        "rnncalc.check.model",
+        "rnncalc.explain.model",
+    }.isdisjoint(loaded)
 
 
 def test_the_console_entry_point_freezes_the_objects_of_its_imports() -> None:

@@ -1,4 +1,4 @@
-"""``rnncalc.jsontext.dumps`` writes exactly what ``json.dumps(..., indent=2)`` writes."""
+"""``rnncalc.core.jsontext.dumps`` writes exactly what ``json.dumps(..., indent=2)`` writes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnncalc import analyze
-from rnncalc.jsontext import dumps
+from rnncalc.core.jsontext import dumps
 
 scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from rnncalc.calc import analyze_model
-from rnncalc.config import ConfigError, ModelEntry, read_source
-from rnncalc.spec import Framework
+from rnncalc.core.calc import analyze_model
+from rnncalc.core.spec import Framework
+from rnncalc.io.config import ConfigError, ModelEntry, read_source
 
-keras = pytest.importorskip("rnncalc.backends.keras_adapter").keras
+keras = pytest.importorskip("rnncalc.frameworks.keras").keras
 
 
 def _read(tmp_path: Path, model: object) -> ModelEntry:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from rnncalc.backends import measure_model
-from rnncalc.calc import analyze_model
-from rnncalc.model import Model, build_model
-from rnncalc.spec import Framework
+from rnncalc.core.calc import analyze_model
+from rnncalc.core.model import Model, build_model
+from rnncalc.core.spec import Framework
+from rnncalc.frameworks import measure_model
 
 pytest.importorskip("torch")
 pytest.importorskip("keras")

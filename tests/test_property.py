@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rnncalc import backends
-from rnncalc.calc import analyze
-from rnncalc.crosscheck import crosscheck
-from rnncalc.errors import SpecError
-from rnncalc.spec import Cell, Framework, MergeMode, Nonlinearity, Spec, spec_from_mapping
+from rnncalc import frameworks as backends
+from rnncalc.check.crosscheck import crosscheck
+from rnncalc.core.calc import analyze
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import Cell, Framework, MergeMode, Nonlinearity, Spec, spec_from_mapping
 
 CI_TORCH_EXAMPLES = 700
 CI_KERAS_EXAMPLES = 400

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from rnncalc import reference
-from rnncalc.backends import keras_adapter
-from rnncalc.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
+from rnncalc.core.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
+from rnncalc.frameworks import keras as keras_adapter
 
 ATOL = 1e-5  # float32 forward passes of these tiny stacks agree to ~1e-7
 INPUT, HIDDEN, BATCH, STEPS = 3, 4, 2, 5

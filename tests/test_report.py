@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rnncalc.calc import analyze
-from rnncalc.conventions import Role
+from rnncalc.core.calc import analyze
+from rnncalc.frameworks.base import Role
 
 
 def test_replacing_a_weight_shape_recomputes_the_weight_and_layer_counts() -> None:

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from rnncalc.backends import probe_spec
-from rnncalc.calc import analyze
-from rnncalc.snippets import snippet
-from rnncalc.spec import Framework, Spec, spec_from_mapping
+from rnncalc.core.calc import analyze
+from rnncalc.core.spec import Framework, Spec, spec_from_mapping
+from rnncalc.explain.code import snippet
+from rnncalc.frameworks import probe_spec
 
 #: A grid over every spec field a snippet spells out; small sizes keep the run short.
 CONFIGS: dict[str, dict[str, Any]] = {

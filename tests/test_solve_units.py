@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnncalc.cost import DType
-from rnncalc.errors import SpecError
-from rnncalc.solve import MemoryKind, Metric, Quadratic, largest_within, metric_function, solve
-from rnncalc.spec import Framework, spec_from_mapping
-from rnncalc.units import parse_bytes, parse_count, parse_int_range, parse_lengths
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.core.units import parse_bytes, parse_count, parse_int_range, parse_lengths
+from rnncalc.cost.model import DType
+from rnncalc.cost.solve import MemoryKind, Metric, Quadratic, largest_within, metric_function, solve
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from rnncalc.calc import analyze, analyze_totals
-from rnncalc.symbolic import Count
+from rnncalc.core.calc import analyze, analyze_totals
+from rnncalc.core.symbolic import Count
 
 #: Every cell with every stacking, direction, bias and variant that changes the weights.
 CASES: list[dict[str, Any]] = [

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from rnncalc import backends, reference
-from rnncalc.backends import torch_adapter
+from rnncalc import frameworks as backends
+from rnncalc import reference
 from rnncalc.cli import cli
-from rnncalc.spec import Cell, Framework, Spec
-from rnncalc.verification import compare, random_input
-from rnncalc.verify_report import Status
+from rnncalc.core.spec import Cell, Framework, Spec
+from rnncalc.frameworks import torch as torch_adapter
+from rnncalc.verify.model import Status
+from rnncalc.verify.run import compare, random_input
 
 
 def invoke(*args: str) -> Result:
@@ -178,7 +179,7 @@ def test_cli_exits_1_and_names_the_tensors_when_the_reference_weights_are_pertur
 
 
 def test_status_of_a_perturbed_run_is_differs(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rnncalc.verification import verify
+    from rnncalc.verify.run import verify
 
     true_forward = reference.forward
 

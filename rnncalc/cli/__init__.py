@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from rnncalc.cli.command import RnncalcCommand, version_option
-from rnncalc.errors import RnncalcError
+from rnncalc.core.errors import RnncalcError
 
 #: Commands imported only when invoked or listed (name → "module:attribute"), so that starting
 #: one command does not pay for building every other command's options.

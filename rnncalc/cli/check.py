@@ -8,6 +8,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
+from rnncalc.check.render import CheckFormat
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     emit,
@@ -18,10 +19,9 @@ from rnncalc.cli.options import (
     spec_options_many,
     specs_from_flags,
 )
-from rnncalc.errors import SpecError
-from rnncalc.render_check import CheckFormat
-from rnncalc.spec import Framework
-from rnncalc.units import parse_bytes, parse_count
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import Framework
+from rnncalc.core.units import parse_bytes, parse_count
 
 
 class SizeType(click.ParamType):  # type: ignore[type-arg]
@@ -146,11 +146,11 @@ def check(
     JSONL) is reported and the others still run. Exit 2 if any input was bad, else 1 if any
     check failed, else 0.
     """
-    from rnncalc import backends
-    from rnncalc.checking import CheckTarget, Expectations
-    from rnncalc.checkrun import CheckOptions, run_check
-    from rnncalc.render import describe_spec
-    from rnncalc.render_check import render_check
+    from rnncalc import frameworks as backends
+    from rnncalc.check.model import CheckTarget, Expectations
+    from rnncalc.check.render import render_check
+    from rnncalc.check.run import CheckOptions, run_check
+    from rnncalc.summary.render import describe_spec
 
     expectations = Expectations.budget(max_params) if max_params is not None else Expectations()
     if against is None:  # by default every installed framework; under --require, every framework
@@ -212,12 +212,12 @@ def check_files(
     """
     import json
 
-    from rnncalc.checking import CheckReport, CheckTarget, TargetResult
-    from rnncalc.checkrun import check_target
-    from rnncalc.config import BadEntry, ConfigError, ModelEntry, iter_source
-    from rnncalc.model import override
-    from rnncalc.render import to_json
-    from rnncalc.render_check import github_annotations, github_command, render_check, render_error_line
+    from rnncalc.check.model import CheckReport, CheckTarget, TargetResult
+    from rnncalc.check.render import github_annotations, github_command, render_check, render_error_line
+    from rnncalc.check.run import check_target
+    from rnncalc.core.model import override
+    from rnncalc.io.config import BadEntry, ConfigError, ModelEntry, iter_source
+    from rnncalc.summary.render import to_json
 
     fields = file_overrides(flags)
     results: list[TargetResult] = []  # kept for the table and JSON formats only
@@ -287,7 +287,7 @@ def check_files(
             if not streaming:
                 results.append(result)
             if fmt is CheckFormat.LINES:
-                from rnncalc.render_check import render_line
+                from rnncalc.check.render import render_line
 
                 write(render_line(result, options.require))
             elif fmt is CheckFormat.JSONL:

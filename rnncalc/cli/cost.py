@@ -20,11 +20,11 @@ from rnncalc.cli.options import (
     spec_options,
     spec_options_without,
 )
-from rnncalc.errors import SpecError
+from rnncalc.core.errors import SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: The values of :class:`rnncalc.cost.DType` (a test keeps them equal), kept literal here so
+#: The values of :class:`rnncalc.cost.model.DType` (a test keeps them equal), kept literal here so
 #: registering these commands does not import the cost model.
 DTYPE_CHOICES = ("float32", "float16", "bfloat16", "int8")
 FRAMEWORK_CHOICES = ("torch", "keras")
@@ -75,7 +75,7 @@ def _usage(error: SpecError) -> click.UsageError:
 def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    from rnncalc.units import parse_lengths
+    from rnncalc.core.units import parse_lengths
 
     try:
         return parse_lengths("lengths", text)
@@ -96,9 +96,9 @@ def cost(fmt: str, dtype: str, lengths_text: str | None, **flags: Any) -> None:
       rnncalc cost -c lstm -i 300 -H 512 -l 2 --bi -b 32 -t 100
       rnncalc cost -c gru -i 80 -H 256 --lengths 12,30,7 -f json
     """
-    from rnncalc.cost import DType
-    from rnncalc.cost import cost as compute
-    from rnncalc.render_cost import CostFormat, render_cost
+    from rnncalc.cost.model import DType
+    from rnncalc.cost.model import cost as compute
+    from rnncalc.cost.render import CostFormat, render_cost
 
     spec = spec_from_flags(flags)
     try:
@@ -112,7 +112,7 @@ def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None],
     def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
         if value is None:
             return None
-        from rnncalc.units import parse_bytes, parse_count
+        from rnncalc.core.units import parse_bytes, parse_count
 
         try:
             return parse_bytes(param.name or kind, value) if kind == "bytes" else parse_count(kind, value)
@@ -166,11 +166,11 @@ def solve(
       rnncalc solve --cell lstm -i 300 -l 2 --bi --max-params 1M --framework keras
       rnncalc solve -c gru -i 80 -b 32 -t 200 --max-flops 50G --max-memory 512MiB
     """
-    from rnncalc.cost import DType
-    from rnncalc.render_cost import CostFormat, render_solution
-    from rnncalc.solve import MemoryKind, Metric
-    from rnncalc.solve import solve as solve_hidden
-    from rnncalc.spec import Framework
+    from rnncalc.core.spec import Framework
+    from rnncalc.cost.model import DType
+    from rnncalc.cost.render import CostFormat, render_solution
+    from rnncalc.cost.solve import MemoryKind, Metric
+    from rnncalc.cost.solve import solve as solve_hidden
 
     budgets = {
         metric: limit
@@ -239,12 +239,12 @@ def sweep(
       rnncalc sweep --cell rnn,lstm,gru --hidden 32,64,128,256 -i 100
       rnncalc sweep -c lstm,gru -H 64:1024:x2 -i 100 -b 32 -t 50 -f csv
     """
-    from rnncalc.cost import DType
-    from rnncalc.cost import cost as compute
-    from rnncalc.render import describe_spec
-    from rnncalc.render_cost import SweepFormat, SweepRow, describe_workload, render_sweep
-    from rnncalc.spec import Framework, parse_cell
-    from rnncalc.units import parse_int_range
+    from rnncalc.core.spec import Framework, parse_cell
+    from rnncalc.core.units import parse_int_range
+    from rnncalc.cost.model import DType
+    from rnncalc.cost.model import cost as compute
+    from rnncalc.cost.render import SweepFormat, SweepRow, describe_workload, render_sweep
+    from rnncalc.summary.render import describe_spec
 
     try:
         cells = list(dict.fromkeys(parse_cell(name) for name in cells_text.split(",") if name.strip()))

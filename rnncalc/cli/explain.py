@@ -9,8 +9,8 @@ import click
 
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import emit, flag_for, spec_from_flags, spec_options
-from rnncalc.errors import SpecError
-from rnncalc.spec import Framework, Spec
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import Framework, Spec
 
 #: ``--framework`` values of ``rnncalc code``; ``all`` means every framework, PyTorch first.
 FRAMEWORK_CHOICES: dict[str, tuple[Framework, ...]] = {
@@ -23,7 +23,7 @@ SEPARATOR = "# " + "-" * 78
 
 def _snippets(spec: Spec, frameworks: tuple[Framework, ...]) -> dict[Framework, str]:
     """The scripts, with a missing input size reported under its flag."""
-    from rnncalc.snippets import snippets
+    from rnncalc.explain.code import snippets
 
     try:
         return snippets(spec, frameworks)
@@ -53,9 +53,9 @@ def explain(fmt: str, with_code: bool, **flags: Any) -> None:
       rnncalc explain -c gru -i 10 -H 3 --no-reset-after -f markdown
       rnncalc explain -c lstm -i 5 -H 8 --code
     """
-    from rnncalc.explain import explain as build
-    from rnncalc.explain import with_code as add_code
-    from rnncalc.explain_render import ExplainFormat, render_explanation
+    from rnncalc.explain.model import explain as build
+    from rnncalc.explain.model import with_code as add_code
+    from rnncalc.explain.render import ExplainFormat, render_explanation
 
     spec = spec_from_flags(flags)
     explanation = build(spec)

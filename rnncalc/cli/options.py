@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from rnncalc.errors import SpecError
-from rnncalc.spec import CELL_ALIASES, Cell, MergeMode, Nonlinearity, Spec, parse_cell, spec_from_mapping
+from rnncalc.core.errors import SpecError
+from rnncalc.core.spec import CELL_ALIASES, Cell, MergeMode, Nonlinearity, Spec, parse_cell, spec_from_mapping
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem

@@ -16,8 +16,8 @@ from rnncalc.cli.options import (
     spec_from_flags,
     spec_options,
 )
-from rnncalc.errors import SpecError
-from rnncalc.render import Format, render_analysis
+from rnncalc.core.errors import SpecError
+from rnncalc.summary.render import Format, render_analysis
 
 
 @click.command(cls=RnncalcCommand)
@@ -37,16 +37,16 @@ def summary(files: tuple[str, ...], fmt: str, **flags: Any) -> None:
       rnncalc summary -c lstm -i 300 -H 512 -l 2 --batch 32 --seq-len 100 -f json
       rnncalc summary examples/sentiment.yaml
     """
-    from rnncalc.calc import analyze
+    from rnncalc.core.calc import analyze
 
     fmt_enum = Format(fmt)
     if not files:
         emit(render_analysis(analyze(spec_from_flags(flags)), fmt_enum))
         return
-    from rnncalc.calc import analyze_model
-    from rnncalc.config import BadEntry, read_sources
-    from rnncalc.model import override
-    from rnncalc.render import render_model, to_json
+    from rnncalc.core.calc import analyze_model
+    from rnncalc.core.model import override
+    from rnncalc.io.config import BadEntry, read_sources
+    from rnncalc.summary.render import render_model, to_json
 
     fields = given_fields(flags)
     documents: list[Any] = []

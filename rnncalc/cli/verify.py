@@ -7,18 +7,18 @@ from typing import Any
 
 import click
 
-from rnncalc.backends import module_available
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import emit, format_option, spec_from_flags, spec_options
-from rnncalc.errors import FrameworkMissingError
-from rnncalc.render_verification import VerifyFormat, render_verification
-from rnncalc.spec import Framework, did_you_mean
-from rnncalc.verify_report import DEFAULT_ATOL
+from rnncalc.core.errors import FrameworkMissingError
+from rnncalc.core.spec import Framework, did_you_mean
+from rnncalc.frameworks import module_available
+from rnncalc.verify.model import DEFAULT_ATOL
+from rnncalc.verify.render import VerifyFormat, render_verification
 
 
 def parse_against(text: str | None) -> list[Framework]:
     """``torch,keras`` → frameworks; None → every installed framework. ``none`` is refused."""
-    from rnncalc.backends import installed
+    from rnncalc.frameworks import installed
 
     if text is None:
         return installed() or list(Framework)
@@ -81,7 +81,7 @@ def verify(fmt: str, against: str | None, seed: int, atol: float, require: bool,
             "numpy is not installed; the reference forward pass needs it: pip install 'rnncalc[numpy]'"
         )
 
-    from rnncalc.verification import verify as run_verification
+    from rnncalc.verify.run import verify as run_verification
 
     result = run_verification(spec, frameworks, seed=seed, atol=atol, require=require)
     emit(render_verification(result, VerifyFormat(fmt)))

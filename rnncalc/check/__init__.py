@@ -1,0 +1,1 @@
+"""``rnncalc check``: expectations and budgets, and the cross-check against real frameworks."""

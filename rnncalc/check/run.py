@@ -1,0 +1,162 @@
+"""Run checks: judge each target's expectations analytically, then cross-check the real frameworks.
+
+Imports no framework itself: :func:`rnncalc.frameworks.measure` imports each one at first use,
+so checking many targets in one run imports each framework once, and ``--against none``
+never imports any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rnncalc import frameworks as backends
+from rnncalc.check.crosscheck import crosscheck
+from rnncalc.check.model import CheckReport, CheckTarget, Status, TargetResult, evaluate
+from rnncalc.core.calc import analyze, analyze_model, analyze_totals
+from rnncalc.core.errors import SpecError
+from rnncalc.core.model import Model, override
+from rnncalc.core.spec import Framework, Spec
+from rnncalc.core.units import format_bytes
+from rnncalc.frameworks.base import GATES
+from rnncalc.summary.render import FRAMEWORK_TITLES
+
+DEFAULT_MAX_MEMORY = 2**30  # 1 GiB
+BYTES_PER_PARAM = 4  # float32, both frameworks' default dtype
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How to run: which frameworks to cross-check, whether a skip fails, the memory limit."""
+
+    against: tuple[Framework, ...] = ()
+    require: bool = False
+    max_memory: int = DEFAULT_MAX_MEMORY
+
+
+def run_check(targets: Iterable[CheckTarget], options: CheckOptions) -> CheckReport:
+    """Check every target; raises :class:`SpecError` for input that cannot be checked at all."""
+    return CheckReport(tuple(check_target(target, options) for target in targets), options.require)
+
+
+def check_target(target: CheckTarget, options: CheckOptions) -> TargetResult:
+    if target.model is not None:
+        return check_model_target(target, target.model, options)
+    spec = target.spec
+    result = evaluate(target, analyze_totals(spec))
+    if options.against and spec.input_size is None:
+        raise SpecError("input_size", "is required to build the real models (or check with --against none)")
+    for framework in options.against:
+        result = _cross(result, framework, options)
+    return result
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """Float32 bytes to build a spec's model and run its probe forward pass (an estimate)."""
+
+    weights: int
+    forward: int  # the input, each layer's gate pre-activations and outputs
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.forward
+
+
+def memory_need(probe: Spec, params: int) -> MemoryNeed:
+    """Weights exactly; activations as ``B*T`` times (input + per layer: gates*H*dirs + outputs)."""
+    assert probe.seq_len is not None and probe.input_size is not None
+    steps = probe.seq_len * (1 if probe.unbatched else (probe.batch_size or 1))
+    out = probe.num_directions * (probe.proj_size or probe.hidden_size)
+    per_layer = probe.num_directions * GATES[probe.cell] * probe.hidden_size + out
+    values = steps * (probe.input_size + probe.num_layers * per_layer)
+    return MemoryNeed(BYTES_PER_PARAM * params, BYTES_PER_PARAM * values)
+
+
+def _cross(result: TargetResult, framework: Framework, options: CheckOptions) -> TargetResult:
+    title = FRAMEWORK_TITLES[framework]
+    probe = backends.probe_spec(result.target.spec)
+    report = analyze(probe).framework(framework)
+    if not report.supported:
+        return result.with_crosscheck(framework, Status.NOT_EXPRESSIBLE, report.reason)
+    if not backends.is_installed(framework):
+        reason = f"{framework.value} is not installed; {backends.INSTALL_HINT[framework]}"
+        return result.with_crosscheck(framework, Status.SKIPPED, reason)
+    need = memory_need(probe, report.total.value)
+    over = _over_memory(need, options.max_memory)
+    device = "cpu"
+    if over is not None:
+        if framework is Framework.KERAS:
+            reason = f"{over}; Keras has no meta device to build a model without memory"
+            return result.with_crosscheck(framework, Status.SKIPPED, reason)
+        device = "meta"
+    try:
+        with backends.quiet():
+            measured = backends.measure(probe, framework, device=device)
+    except Exception as error:  # the real framework refused what the analysis says it accepts
+        reason = f"{title} raised {type(error).__name__}: {error}"
+        return result.with_crosscheck(framework, Status.MISMATCH, reason)
+    check = crosscheck(analyze(measured.probe).framework(framework), measured)
+    notes = [f"built on the meta device (no memory allocated): {over}" if over else None, check.note]
+    note = "; ".join(n for n in notes if n) or None
+    return result.with_crosscheck(framework, Status.OK if check.ok else Status.MISMATCH, note, check)
+
+
+def _over_memory(need: MemoryNeed, limit: int) -> str | None:
+    """``weights would need 3.3 TiB > --max-memory 1.0 GiB``, or None when the model fits."""
+    if need.total <= limit:
+        return None
+    if need.weights > limit:
+        what, amount = "weights", need.weights
+    else:
+        what, amount = "weights and the forward pass", need.total
+    return f"{what} would need {format_bytes(amount)} > --max-memory {format_bytes(limit)}"
+
+
+# --- Heterogeneous models (config files) ---------------------------------------------------
+
+
+def check_model_target(target: CheckTarget, model: Model, options: CheckOptions) -> TargetResult:
+    """Like :func:`check_target` for a model with an embedding, several blocks or dense heads.
+
+    The real models are :func:`rnncalc.frameworks.measure_model`'s; there is no meta-device
+    fallback, so a model whose weights exceed ``max_memory`` is skipped in both frameworks.
+    """
+    result = evaluate(target, analyze_model(model).frameworks)
+    if options.against and model.input_size is None:
+        raise SpecError("input_size", "is required to build the real models (or check with --against none)")
+    for framework in options.against:
+        result = _cross_model(result, model, framework, options)
+    return result
+
+
+def _cross_model(
+    result: TargetResult, model: Model, framework: Framework, options: CheckOptions
+) -> TargetResult:
+    probe = override(
+        model,
+        {
+            "batch_size": model.batch_size or backends.PROBE_BATCH,
+            "seq_len": model.seq_len or backends.PROBE_SEQ_LEN,
+        },
+    )
+    report = analyze_model(probe).framework(framework)
+    if not report.supported:
+        return result.with_crosscheck(framework, Status.NOT_EXPRESSIBLE, report.reason)
+    if not backends.is_installed(framework):
+        reason = f"{framework.value} is not installed; {backends.INSTALL_HINT[framework]}"
+        return result.with_crosscheck(framework, Status.SKIPPED, reason)
+    weights = BYTES_PER_PARAM * report.total.value
+    if weights > options.max_memory:
+        reason = (
+            f"weights would need {format_bytes(weights)} > --max-memory {format_bytes(options.max_memory)}"
+        )
+        return result.with_crosscheck(framework, Status.SKIPPED, reason)
+    try:
+        with backends.quiet():
+            measured = backends.measure_model(probe, framework)
+    except Exception as error:  # the real framework refused what the analysis says it accepts
+        reason = f"{FRAMEWORK_TITLES[framework]} raised {type(error).__name__}: {error}"
+        return result.with_crosscheck(framework, Status.MISMATCH, reason)
+    check = crosscheck(report, measured)
+    return result.with_crosscheck(framework, Status.OK if check.ok else Status.MISMATCH, check.note, check)

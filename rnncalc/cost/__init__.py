@@ -1,0 +1,1 @@
+"""``rnncalc cost``, ``solve`` and ``sweep``: compute and memory, budgets, grids."""

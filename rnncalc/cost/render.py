@@ -1,0 +1,282 @@
+"""Text for cost reports, solve answers and sweeps: tables for people, JSON and CSV for machines.
+
+tabulate is imported only for tables, so the JSON and CSV paths do not load it.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from rnncalc.core.spec import Spec
+from rnncalc.core.units import human
+from rnncalc.cost.model import CONVENTION, DTYPE_BYTES, CostReport, DType, FrameworkCost, Workload, workload
+from rnncalc.cost.solve import BUDGET_FLAGS, Metric, Solution
+from rnncalc.summary.render import FRAMEWORK_TITLES, describe_spec, to_json
+
+
+class CostFormat(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+
+
+class SweepFormat(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+def _table(rows: list[list[Any]], headers: list[str], numeric: int) -> str:
+    from tabulate import tabulate
+
+    align = ["left"] * (len(headers) - numeric) + ["right"] * numeric
+    return tabulate(rows, headers=headers, tablefmt="simple", colalign=align, disable_numparse=True)
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _wrap(line: str) -> str:
+    return textwrap.fill(line, width=100, subsequent_indent="  ")
+
+
+def describe_workload(wl: Workload) -> str:
+    if wl.lengths:
+        return (
+            f"batch {wl.batch} with lengths {_lengths(wl.lengths)} (longest {wl.seq_len}): "
+            f"{_n(wl.steps)} real steps per layer and direction (padded: {_n(wl.padded_steps)})"
+        )
+    steps = "step" if wl.steps == 1 else "steps"
+    text = f"batch {wl.batch} × seq_len {wl.seq_len} = {_n(wl.steps)} {steps} per layer and direction"
+    if wl.assumed:
+        text += f" ({' and '.join(wl.assumed)} unknown, taken as 1)"
+    return text
+
+
+def _lengths(lengths: tuple[int, ...]) -> str:
+    shown = ",".join(str(n) for n in lengths[:8])
+    return shown + (f",… ({len(lengths)} sequences)" if len(lengths) > 8 else "")
+
+
+# --- cost ------------------------------------------------------------------------------------
+
+
+def render_cost(report: CostReport, fmt: CostFormat) -> str:
+    if fmt is CostFormat.JSON:
+        return to_json(report.to_dict())
+    head = [describe_spec(report.spec), describe_workload(report.workload) + f"; dtype {report.dtype.value}"]
+    parts = ["\n".join(head)]
+    for framework in report.frameworks:
+        parts.append(_framework_cost(framework, report.dtype))
+    notes = [f"Convention: {CONVENTION}"]
+    if report.workload.assumed:
+        missing = " and ".join(report.workload.assumed)
+        notes.append(f"Assumed 1 for unknown {missing}; pass --batch and --seq-len (or --lengths).")
+    parts.append("\n".join(_wrap(note) for note in notes))
+    return "\n\n".join(parts)
+
+
+def _framework_cost(cost: FrameworkCost, dtype: DType) -> str:
+    title = f"{FRAMEWORK_TITLES[cost.framework]} ({cost.model})"
+    if not cost.supported or cost.memory is None:
+        return f"{title}: not expressible\n{cost.reason}"
+    rows: list[list[Any]] = []
+    for d in cost.directions:
+        s = d.step
+        rows.append(
+            [
+                d.layer,
+                d.direction,
+                _n(s.macs),
+                _n(s.bias_adds),
+                _n(s.product_sums),
+                _n(s.activations),
+                _n(s.gating),
+                _n(s.flops),
+            ]
+        )
+    s = cost.step
+    rows.append(
+        [
+            "all",
+            "",
+            _n(s.macs),
+            _n(s.bias_adds),
+            _n(s.product_sums),
+            _n(s.activations),
+            _n(s.gating),
+            _n(s.flops),
+        ]
+    )
+    per_step = _table(
+        rows,
+        ["per step, one sample", "direction", "MACs", "bias adds", "sums", "activations", "gating", "FLOPs"],
+        numeric=6,
+    )
+    wl = cost.workload
+    totals = _table(
+        [
+            [scope, _n(step.macs), _n(step.flops), human(step.flops, "FLOPs")]
+            for scope, step in (
+                ("one step (all layers)", cost.step),
+                (f"one sequence of {wl.seq_len} steps", cost.per_sequence),
+                (f"batch ({_n(wl.steps)} steps)", cost.total),
+            )
+        ],
+        ["scope", "MACs", "FLOPs", ""],
+        numeric=3,
+    )
+    return "\n\n".join(
+        [f"{title}: {_n(cost.params)} parameters", per_step, totals, _memory_table(cost, dtype)]
+    )
+
+
+def _memory_table(cost: FrameworkCost, dtype: DType) -> str:
+    memory = cost.memory
+    assert memory is not None
+    size = DTYPE_BYTES[dtype]
+    rows: list[list[str]] = [
+        ["parameters", d.value, _n(memory.param_bytes(d)), human(memory.param_bytes(d), "B")] for d in DType
+    ]
+    for name, count in memory.inference:
+        rows.append(["inference", name.replace("_", " "), _n(count * size), human(count * size, "B")])
+    total = memory.inference_bytes(dtype)
+    rows.append(["inference", f"total with parameters ({dtype.value})", _n(total), human(total, "B")])
+    for name, count in memory.training:
+        rows.append(["training", name.replace("_", " "), _n(count * size), human(count * size, "B")])
+    grads = memory.param_bytes(dtype)
+    rows.append(["training", "parameter gradients", _n(grads), human(grads, "B")])
+    total = memory.training_bytes(dtype)
+    rows.append(["training", "total with parameters (no optimizer state)", _n(total), human(total, "B")])
+    return _table(rows, ["memory", f"item (activations in {dtype.value})", "bytes", ""], numeric=2)
+
+
+# --- solve -----------------------------------------------------------------------------------
+
+
+def render_solution(solution: Solution, fmt: CostFormat) -> str:
+    if fmt is CostFormat.JSON:
+        return to_json(solution.to_dict())
+    spec = solution.spec
+    described = describe_spec(spec).replace(f"hidden {spec.hidden_size}", "hidden H")
+    head = f"{described}; {FRAMEWORK_TITLES[solution.framework]}"
+    if any(b.metric is not Metric.PARAMS for b in solution.bounds):
+        head += "\n" + describe_workload(workload(spec, solution.lengths)) + f"; {solution.dtype.value}"
+    rows = []
+    for b in solution.bounds:
+        unit = _metric_unit(solution, b.metric)
+        if b.hidden is None:
+            rows.append(
+                [BUDGET_FLAGS[b.metric], _n(b.budget), "none", f"H={b.smallest}: {_n(b.at_smallest)}", ""]
+            )
+            continue
+        assert b.at_hidden is not None
+        rows.append(
+            [
+                BUDGET_FLAGS[b.metric] + unit,
+                _n(b.budget),
+                str(b.hidden),
+                _n(b.at_hidden),
+                _n(b.at_next),
+            ]
+        )
+    table = _table(rows, ["budget", "limit", "largest H", "value at H", "value at H+1"], numeric=4)
+    if solution.hidden is None:
+        answer = "No hidden size fits every budget."
+    else:
+        answer = f"Largest hidden size within all budgets: {solution.hidden}"
+    return "\n\n".join([head, table, answer])
+
+
+def _metric_unit(solution: Solution, metric: Metric) -> str:
+    if metric is Metric.MEMORY:
+        return f" (bytes, {solution.memory_kind.value}, {solution.dtype.value})"
+    if metric is Metric.FLOPS:
+        return " (FLOPs, batch total)"
+    return ""
+
+
+# --- sweep -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One grid point: a spec and its framework's cost, or why the framework cannot build it."""
+
+    spec: Spec
+    cost: FrameworkCost
+    dtype: DType
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.cost
+        base: dict[str, Any] = {"cell": self.spec.cell.value, "hidden_size": self.spec.hidden_size}
+        if not c.supported or c.memory is None:
+            return {**base, "supported": False, "reason": c.reason}
+        return {
+            **base,
+            "supported": True,
+            "params": c.params,
+            "macs_per_step": c.step.macs,
+            "flops_per_step": c.step.flops,
+            "flops_total": c.total.flops,
+            "param_bytes": c.memory.param_bytes(self.dtype),
+            "inference_bytes": c.memory.inference_bytes(self.dtype),
+            "training_bytes": c.memory.training_bytes(self.dtype),
+        }
+
+
+SWEEP_COLUMNS = (
+    "cell",
+    "hidden_size",
+    "params",
+    "macs_per_step",
+    "flops_per_step",
+    "flops_total",
+    "param_bytes",
+    "inference_bytes",
+    "training_bytes",
+)
+
+
+def render_sweep(rows: list[SweepRow], fmt: SweepFormat, head: str) -> str:
+    docs = [row.to_dict() for row in rows]
+    if fmt is SweepFormat.JSON:
+        return to_json({"schema_version": 1, "convention": CONVENTION, "rows": docs})
+    if fmt is SweepFormat.CSV:
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[*SWEEP_COLUMNS, "reason"], lineterminator="\n")
+        writer.writeheader()
+        for doc in docs:
+            writer.writerow({key: doc.get(key, "") for key in [*SWEEP_COLUMNS, "reason"]})
+        return buffer.getvalue().rstrip("\n")
+    table_rows = []
+    for doc in docs:
+        if not doc["supported"]:
+            table_rows.append([doc["cell"], str(doc["hidden_size"]), "n/a", "", "", "", "", ""])
+            continue
+        table_rows.append(
+            [
+                doc["cell"],
+                str(doc["hidden_size"]),
+                _n(doc["params"]),
+                _n(doc["macs_per_step"]),
+                _n(doc["flops_total"]),
+                human(doc["param_bytes"], "B"),
+                human(doc["inference_bytes"], "B"),
+                human(doc["training_bytes"], "B"),
+            ]
+        )
+    table = _table(
+        table_rows,
+        ["cell", "hidden", "params", "MACs/step", "FLOPs total", "param bytes", "inference", "training"],
+        numeric=7,
+    )
+    reasons = sorted({doc["reason"] for doc in docs if not doc["supported"]})
+    notes = [_wrap(f"n/a: {reason}") for reason in reasons]
+    return "\n\n".join([head, table, *notes])

@@ -1,0 +1,1 @@
+"""``rnncalc explain`` and ``rnncalc code``: equations with the model's numbers, runnable scripts."""

@@ -1,0 +1,1 @@
+"""Readers for config files and Keras model JSON; errors name file, line and key."""

@@ -1,0 +1,1 @@
+"""``rnncalc summary``: rendering the analysis as tables."""

@@ -1,0 +1,206 @@
+"""Turn an :class:`~rnncalc.core.report.Analysis` into text: table, markdown or JSON.
+
+Knows nothing of frameworks beyond their display names; tabulate is imported only for
+the human formats so the JSON path stays as light as click.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from rnncalc.core.report import Analysis, FrameworkReport, ModelAnalysis
+from rnncalc.core.spec import Framework, Spec
+from rnncalc.core.symbolic import Count, format_shape
+
+if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
+    from rnncalc.core.model import Model
+
+
+class Format(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+FRAMEWORK_TITLES: dict[Framework, str] = {Framework.TORCH: "PyTorch", Framework.KERAS: "Keras 3"}
+
+
+def to_json(document: Any) -> str:
+    """Stable JSON: two-space indent, keys in the order the schema documents."""
+    from rnncalc.core.jsontext import dumps  # here, not at the top: the table path never needs it
+
+    return dumps(document)
+
+
+def render_analysis(analysis: Analysis, fmt: Format) -> str:
+    if fmt is Format.JSON:
+        return to_json(analysis.to_dict())
+    markdown = fmt is Format.MARKDOWN
+    parts = [_heading(describe_spec(analysis.spec), markdown, level=2)]
+    for report in analysis.frameworks:
+        parts.append(_framework_section(report, markdown))
+    parts.append(_footer(analysis, markdown))
+    return "\n\n".join(parts)
+
+
+def render_model(analysis: ModelAnalysis, fmt: Format) -> str:
+    """A heterogeneous model: the same sections as a spec, one row per weight of every module."""
+    if fmt is Format.JSON:
+        return to_json(analysis.to_dict())
+    markdown = fmt is Format.MARKDOWN
+    parts = [_heading(describe_model(analysis.model), markdown, level=2)]
+    for report in analysis.frameworks:
+        parts.append(_framework_section(report, markdown, kinds=True))
+    lines = []
+    if analysis.difference is not None:
+        torch = analysis.framework(Framework.TORCH).total
+        keras = analysis.framework(Framework.KERAS).total
+        lines.append(f"PyTorch {_params(torch)} vs Keras {_params(keras)}: {analysis.difference.reason}.")
+    model = analysis.model
+    if model.input_size is None:
+        lines.append("Input size unknown: counts are formulas in I; set input_size on the first layer.")
+    if model.batch_size is None or model.seq_len is None:
+        lines.append("None = dimension unknown; set batch_size and seq_len to fix it.")
+    if model.dense:
+        lines.append(
+            "PyTorch applies each Linear head at every time step of the last recurrent output; "
+            "Keras Dense sees the last step unless return_sequences."
+        )
+    if markdown:
+        parts.append("\n\n".join(lines))
+    else:
+        import textwrap
+
+        parts.append("\n".join(textwrap.fill(line, width=80, subsequent_indent="  ") for line in lines))
+    return "\n\n".join(parts)
+
+
+def describe_model(model: Model) -> str:
+    """``encoder: embedding 20000×128 → lstm 256 bi → gru 128 → dense 10``."""
+    parts = []
+    if model.embedding is not None:
+        parts.append(f"embedding {model.embedding.vocab_size}×{model.embedding.dim}")
+    for spec in model.layers:
+        words = [spec.cell.value, str(spec.hidden_size)]
+        if spec.num_layers > 1:
+            words.append(f"×{spec.num_layers}")
+        if spec.bidirectional:
+            words.append("bi")
+        if spec.proj_size:
+            words.append(f"proj {spec.proj_size}")
+        parts.append(" ".join(words))
+    parts += [f"dense {head.units}" for head in model.dense]
+    text = " → ".join(parts)
+    if model.input_size is not None and model.embedding is None:
+        text = f"input {model.input_size} → {text}"
+    return f"{model.name}: {text}" if model.name else text
+
+
+def describe_spec(spec: Spec) -> str:
+    """``lstm, input 300, hidden 512, 2 layers, bidirectional`` in one line."""
+    words = [spec.cell.value]
+    words.append(f"input {spec.input_size}" if spec.input_size is not None else "input I (unknown)")
+    words.append(f"hidden {spec.hidden_size}")
+    if spec.proj_size:
+        words.append(f"projection {spec.proj_size}")
+    words.append(f"{spec.num_layers} layer" + ("s" if spec.num_layers > 1 else ""))
+    if spec.bidirectional:
+        words.append("bidirectional")
+    if not spec.bias:
+        words.append("no bias")
+    return ", ".join(words)
+
+
+def _heading(text: str, markdown: bool, level: int = 3) -> str:
+    return f"{'#' * level} {text}" if markdown else text
+
+
+def table(rows: list[list[Any]], headers: list[str], markdown: bool, numeric: int) -> str:
+    from tabulate import tabulate
+
+    align = ["left"] * (len(headers) - numeric) + ["right"] * numeric
+    return tabulate(
+        rows,
+        headers=headers,
+        tablefmt="github" if markdown else "simple",
+        colalign=align,
+        disable_numparse=True,
+    )
+
+
+def _framework_section(report: FrameworkReport, markdown: bool, kinds: bool = False) -> str:
+    title = f"{FRAMEWORK_TITLES[report.framework]} ({report.model})"
+    if not report.supported:
+        return _heading(f"{title}: not expressible", markdown) + f"\n{report.reason}"
+    title += f": {_params(report.total)} parameters"
+    return "\n".join(
+        [
+            _heading(title, markdown),
+            _weights_table(report, markdown, kinds),
+            "",
+            _outputs_table(report, markdown),
+        ]
+    )
+
+
+def _weights_table(report: FrameworkReport, markdown: bool, kinds: bool = False) -> str:
+    """A row per weight, a subtotal per direction of a bidirectional layer, a total per layer.
+
+    ``kinds`` labels each layer with its type too (``1 LSTM``), for models of mixed modules.
+    """
+    rows: list[list[Any]] = []
+    for layer in report.layers:
+        directions = list(dict.fromkeys(weight.direction for weight in layer.weights))
+        layer_label = f"{layer.name} {layer.kind}" if kinds else layer.name
+        for direction in directions:
+            part_label = direction
+            for weight in (w for w in layer.weights if w.direction == direction):
+                shape = format_shape(weight.shape)
+                rows.append([layer_label, part_label, weight.name, shape, _params(weight.params)])
+                layer_label = part_label = ""
+            if len(directions) > 1:
+                rows.append(
+                    ["", "", f"({direction} subtotal)", "", _params(layer.direction_params(direction))]
+                )
+        rows.append(["", "", f"({layer.name} total)", "", _params(layer.params)])
+    rows.append(["total", "", "", "", _params(report.total)])
+    return table(rows, ["layer", "part", "weight", "shape", "params"], markdown, numeric=1)
+
+
+def _outputs_table(report: FrameworkReport, markdown: bool) -> str:
+    rows = [[name, format_shape(shape)] for name, shape in report.outputs]
+    return table(rows, ["returns", "shape"], markdown, numeric=0)
+
+
+def _footer(analysis: Analysis, markdown: bool) -> str:
+    lines = []
+    if analysis.difference is not None:
+        torch = analysis.framework(Framework.TORCH).total
+        keras = analysis.framework(Framework.KERAS).total
+        lines.append(f"PyTorch {_params(torch)} vs Keras {_params(keras)}: {analysis.difference.reason}.")
+    spec = analysis.spec
+    if analysis.defaults_used:
+        defaults = ", ".join(f"{name}={_value(getattr(spec, name))}" for name in analysis.defaults_used)
+        lines.append(f"Defaults used: {defaults}.")
+    if spec.input_size is None:
+        lines.append("Input size unknown: counts are formulas in I; pass --input N for plain numbers.")
+    if spec.batch_size is None or spec.seq_len is None:
+        lines.append("None = dimension unknown; pass --batch and --seq-len to fix it.")
+    if markdown:
+        return "\n\n".join(lines)
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, width=80, subsequent_indent="  ") for line in lines)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def _params(count: Count) -> str:
+    return str(count)

@@ -1,0 +1,1 @@
+"""``rnncalc verify``: the real forward pass against the numpy reference."""

@@ -1,0 +1,81 @@
+"""Turn a :class:`~rnncalc.verify.run.Verification` into a table or JSON."""
+
+from __future__ import annotations
+
+import textwrap
+from enum import Enum
+from typing import Any
+
+from rnncalc.core.symbolic import format_shape
+from rnncalc.summary.render import FRAMEWORK_TITLES, describe_spec, to_json
+from rnncalc.verify.model import Comparison, Status, Verification
+
+
+class VerifyFormat(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def render_verification(verification: Verification, fmt: VerifyFormat) -> str:
+    if fmt is VerifyFormat.JSON:
+        return to_json(verification.to_dict())
+    spec = verification.spec
+    batch = "unbatched" if spec.unbatched else f"batch {spec.batch_size}"
+    heading = (
+        f"verify: {describe_spec(spec)}; {batch}, seq_len {spec.seq_len}, "
+        f"seed {verification.seed}, atol {verification.atol:g}"
+    )
+    rows: list[list[Any]] = []
+    notes = []
+    for result in verification.results:
+        title = FRAMEWORK_TITLES[result.framework]
+        if not result.comparisons:
+            rows.append([title, "", "", "", "", result.status.value])
+            notes.append(f"{title} {result.status.value}: {result.note}")
+            continue
+        for index, comparison in enumerate(result.comparisons):
+            rows.append([title if index == 0 else "", *_cells(comparison)])
+    from tabulate import tabulate
+
+    table = tabulate(
+        rows,
+        headers=["framework", "returns", "shape", "reference", "max |diff|", "result"],
+        tablefmt="simple",
+        colalign=["left", "left", "left", "left", "right", "left"],
+        disable_numparse=True,
+    )
+    prose = [_wrap(line) for line in (*notes, _verdict(verification))]
+    return "\n".join([_wrap(heading), "", table, "", *prose])
+
+
+def _wrap(line: str) -> str:
+    return textwrap.fill(line, width=100, subsequent_indent="  ")
+
+
+def _cells(comparison: Comparison) -> list[str]:
+    shape = format_shape(comparison.shape) if comparison.shape is not None else "missing"
+    expected = (
+        format_shape(comparison.reference_shape) if comparison.reference_shape is not None else "missing"
+    )
+    diff = f"{comparison.max_abs_diff:.3g}" if comparison.max_abs_diff is not None else "-"
+    return [comparison.name, shape, expected, diff, "ok" if comparison.within else "DIFFERS"]
+
+
+def _verdict(verification: Verification) -> str:
+    compared = [c for r in verification.results for c in r.comparisons]
+    failed = [
+        f"{FRAMEWORK_TITLES[r.framework]} {c.name}"
+        for r in verification.results
+        for c in r.comparisons
+        if not c.within
+    ]
+    if failed:
+        return f"FAILED: {len(failed)} of {len(compared)} tensors differ beyond atol: {', '.join(failed)}."
+    skipped = [r for r in verification.results if r.status is Status.SKIPPED]
+    if verification.require and skipped:
+        return "FAILED: --require is set and a framework was skipped."
+    if not compared:
+        return "Nothing compared: no requested framework could run this spec."
+    return (
+        f"OK: all {len(compared)} tensors agree with the numpy reference within atol {verification.atol:g}."
+    )
