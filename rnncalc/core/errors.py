@@ -18,3 +18,7 @@ class SpecError(RnncalcError, ValueError):
 
 class FrameworkMissingError(RnncalcError):
     """A framework needed by a command is not installed."""
+
+
+class ConversionError(RnncalcError):
+    """Weights cannot be moved into a framework's layout (a value it has no place for)."""

@@ -1,0 +1,130 @@
+"""What every framework module must provide: the contract behind the registry.
+
+Each module in :mod:`rnncalc.frameworks` defines one :class:`Convention` subclass and an
+instance of it; :mod:`rnncalc.frameworks` lists the instances in a fixed order (the registry).
+The calculator, the renderers and every command iterate over the registry and never name a
+framework: adding a framework is one module plus its tests.
+
+Three groups of methods, with different import rules:
+
+* **Analytic** (``unsupported``, ``report``, ``totals``, ``model_report``, ``snippet``,
+  ``explain_notes``): pure functions of the spec; they import nothing but :mod:`rnncalc.core`
+  and :mod:`rnncalc.frameworks.base`, so ``rnncalc summary`` stays instant.
+* **Adapter** (``measure``, ``measure_model``, ``run_real``, ``save``): build the real model;
+  they import the framework *inside* the method and raise
+  :class:`~rnncalc.core.errors.FrameworkMissingError` with :attr:`Convention.install_hint`
+  when it is missing.
+* **Weights** (``to_canonical``, ``from_canonical``, ``reference_forward``): convert between
+  the framework's named tensors and :class:`rnncalc.reference.StackWeights` (canonical: PyTorch
+  orientation, PyTorch gate order, an input and a recurrent bias per direction), and run the
+  numpy reference in the framework's layout. They import numpy inside the method.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rnncalc.core.model import Model
+    from rnncalc.core.report import FrameworkReport, FrameworkTotals
+    from rnncalc.core.spec import Cell, Spec
+    from rnncalc.frameworks import Measured
+    from rnncalc.reference import StackWeights
+
+    Arrays = dict[str, np.ndarray[Any, Any]]
+
+
+class Convention(ABC):
+    """One framework's conventions for recurrent layers, and the adapter to the real thing."""
+
+    #: Registry key, JSON key under ``frameworks`` and the value of ``-F``/``--against``.
+    name: ClassVar[str]
+    #: How people name it in tables and prose: "PyTorch", "Keras 3", "Flax NNX", "ONNX".
+    title: ClassVar[str]
+    #: The importable module whose presence means "installed" (checked without importing it).
+    module: ClassVar[str]
+    #: One line telling how to install what :meth:`measure` needs.
+    install_hint: ClassVar[str]
+    #: Part of the default ``-F`` set shown to people (PyTorch and Keras).
+    shown_by_default: ClassVar[bool] = False
+    #: Gate blocks in the order the framework stacks them, in its own gate names.
+    gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]]
+    #: The framework's gate name → the canonical (PyTorch) one, where they differ.
+    gate_aliases: ClassVar[Mapping[Cell, Mapping[str, str]]] = {}
+
+    def is_installed(self) -> bool:
+        """True when :attr:`module` can be imported (asked of importlib, not imported)."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    # --- analytic -----------------------------------------------------------------------
+
+    @abstractmethod
+    def unsupported(self, spec: Spec) -> str | None:
+        """Why this framework cannot express ``spec`` (one sentence), or None."""
+
+    @abstractmethod
+    def report(self, spec: Spec) -> FrameworkReport:
+        """Weights (names, shapes, roles, directions), output shapes and model name for ``spec``;
+        a report with ``reason`` set when :meth:`unsupported` says so."""
+
+    @abstractmethod
+    def totals(self, spec: Spec) -> FrameworkTotals:
+        """The report's total, outputs and model name without building weight rows (the fast
+        path of ``check --against none``); must equal :meth:`report`'s."""
+
+    @abstractmethod
+    def model_report(self, model: Model) -> FrameworkReport:
+        """A heterogeneous model (embedding, recurrent blocks, dense heads) in this framework."""
+
+    @abstractmethod
+    def snippet(self, spec: Spec) -> str:
+        """A runnable script that builds the model and prints its weights, outputs and count."""
+
+    @abstractmethod
+    def explain_notes(self, spec: Spec) -> tuple[str, ...]:
+        """Paragraphs ``explain`` prints under this framework's table: its bias layout, weight
+        orientation and gate order, in the framework's own words."""
+
+    # --- adapter (imports the framework) ---------------------------------------------------
+
+    @abstractmethod
+    def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
+        """Build the real model, run one forward pass on zeros and report what it holds."""
+
+    @abstractmethod
+    def measure_model(self, model: Model) -> Measured:
+        """:meth:`measure` for a heterogeneous model."""
+
+    @abstractmethod
+    def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """Run the real model with these named weights (this framework's names and layout) on
+        ``x`` (this framework's input layout); returns outputs named as :meth:`report` names
+        them."""
+
+    @abstractmethod
+    def input_shape(self, spec: Spec) -> tuple[int, ...]:
+        """The input tensor's shape in this framework's layout (batch and time known)."""
+
+    # --- weights (imports numpy) ------------------------------------------------------------
+
+    @abstractmethod
+    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
+        """Canonical weights from this framework's named tensors (names as :meth:`report`)."""
+
+    @abstractmethod
+    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
+        """This framework's named tensors from canonical weights. Raises
+        :class:`~rnncalc.core.errors.ConversionError` when a value cannot be held (e.g. a
+        nonzero recurrent bias where the framework keeps none)."""
+
+    @abstractmethod
+    def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
+        """The numpy reference's outputs for ``x`` in this framework's layout and names."""
