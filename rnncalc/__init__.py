@@ -1,4 +1,4 @@
-"""rnncalc: parameters, weight shapes and output shapes of recurrent layers in PyTorch and Keras.
+"""rnncalc: parameters, weight shapes and output shapes of recurrent layers in every framework it knows.
 
 The public API imports nothing heavy: no numpy, torch, tensorflow or keras.
 """
@@ -17,7 +17,8 @@ __all__ = ["__version__", "analyze"]
 
 
 def analyze(spec: Spec | Mapping[str, Any]) -> dict[str, Any]:
-    """Return exactly the document ``rnncalc summary --format json`` prints for ``spec``."""
-    from rnncalc.core.calc import analyze as analyze_spec
+    """Return exactly the document ``rnncalc summary --format json -F all`` prints for ``spec``:
+    every registered framework under ``frameworks.<name>``."""
+    from rnncalc.analysis import analyze as analyze_spec
 
     return analyze_spec(spec).to_dict()

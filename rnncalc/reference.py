@@ -5,8 +5,9 @@ on the analytic path (it imports numpy).
 
 The weights are held framework-neutral (:class:`DirectionWeights`): PyTorch's orientation
 (``W_x`` is ``(gates*H, in)``), gate blocks in :data:`CANONICAL_GATES` order, an input and a
-recurrent bias. :func:`from_torch` and :func:`from_keras` convert each framework's layout;
-:func:`torch_forward` and :func:`keras_forward` return the tensors each framework returns.
+recurrent bias. Each framework module (:mod:`rnncalc.frameworks`) converts its own layout
+(``to_canonical``/``from_canonical``) and arranges :func:`run_stack`'s results as its real
+model returns them (``reference_forward``).
 
 Equations (PyTorch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` docs; Keras 3 ``layers/rnn/*.py``)::
 
@@ -28,16 +29,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from rnncalc.core.calc import keras_report, keras_unsupported, torch_report, torch_unsupported
+from rnncalc.core.calc import GATES
 from rnncalc.core.errors import SpecError
-from rnncalc.core.report import WeightRow
-from rnncalc.core.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
-from rnncalc.frameworks.base import GATE_ORDER, GATES, Role
+from rnncalc.core.report import FrameworkReport, WeightRow
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
+
+if TYPE_CHECKING:
+    from rnncalc.core.convention import Convention
 
 Array = NDArray[np.float32]
 DTYPE = np.float32
@@ -47,13 +50,6 @@ CANONICAL_GATES: dict[Cell, tuple[str, ...]] = {
     Cell.RNN: ("h",),
     Cell.LSTM: ("i", "f", "g", "o"),
     Cell.GRU: ("r", "z", "n"),
-}
-
-#: A framework's gate name → the canonical one, where they differ. Keras calls the LSTM cell
-#: candidate ``c`` (PyTorch ``g``) and the GRU candidate ``h`` (PyTorch ``n``).
-GATE_ALIASES: dict[tuple[Framework, Cell], dict[str, str]] = {
-    (Framework.KERAS, Cell.LSTM): {"c": "g"},
-    (Framework.KERAS, Cell.GRU): {"h": "n"},
 }
 
 
@@ -97,29 +93,36 @@ class DirectionResult:
     c: Array | None  # (N, H), LSTM only
 
 
-# --- Converters -----------------------------------------------------------------------------
+# --- Converters (each framework module's to_canonical/from_canonical uses these) ---------------
 
 
-def gate_permutation(framework: Framework, cell: Cell) -> list[int]:
-    """For each canonical gate, the index of its block in ``framework``'s stacked matrices."""
-    aliases = GATE_ALIASES.get((framework, cell), {})
-    names = [aliases.get(gate, gate) for gate in GATE_ORDER[(framework, cell)]]
+def gate_permutation(convention: Convention, cell: Cell) -> list[int]:
+    """For each canonical gate, the index of its block in the convention's stacked matrices."""
+    aliases = convention.gate_aliases.get(cell, {})
+    names = [aliases.get(gate, gate) for gate in convention.gate_order[cell]]
     return [names.index(gate) for gate in CANONICAL_GATES[cell]]
 
 
-def _reorder_rows(matrix: Array, framework: Framework, cell: Cell) -> Array:
-    """``matrix`` with its gate row blocks moved into canonical order."""
+def to_canonical_rows(matrix: Array, convention: Convention, cell: Cell) -> Array:
+    """``matrix`` (or vector) with its gate row blocks moved from the convention's order into
+    canonical order."""
     blocks = np.split(matrix, GATES[cell], axis=0)
-    return np.ascontiguousarray(np.concatenate([blocks[i] for i in gate_permutation(framework, cell)]))
+    return np.ascontiguousarray(np.concatenate([blocks[i] for i in gate_permutation(convention, cell)]))
 
 
-def _f32(value: ArrayLike) -> Array:
+def from_canonical_rows(matrix: Array, convention: Convention, cell: Cell) -> Array:
+    """The inverse of :func:`to_canonical_rows`: canonical gate blocks in the convention's order."""
+    blocks = np.split(matrix, GATES[cell], axis=0)
+    permutation = gate_permutation(convention, cell)
+    return np.ascontiguousarray(np.concatenate([blocks[permutation.index(i)] for i in range(len(blocks))]))
+
+
+def f32(value: ArrayLike) -> Array:
     return np.ascontiguousarray(np.asarray(value, dtype=DTYPE))
 
 
-def _layer_rows(spec: Spec, framework: Framework) -> list[list[list[WeightRow]]]:
-    """The calculator's weight rows of each layer, split by direction (forward first)."""
-    report = torch_report(spec) if framework is Framework.TORCH else keras_report(spec)
+def layer_rows(report: FrameworkReport, spec: Spec) -> list[list[list[WeightRow]]]:
+    """A report's weight rows of each layer, split by direction (forward first)."""
     layers = []
     for layer in report.layers:
         directions = ("forward", "backward")[: spec.num_directions]
@@ -127,76 +130,18 @@ def _layer_rows(spec: Spec, framework: Framework) -> list[list[list[WeightRow]]]
     return layers
 
 
-def _lookup(weights: Mapping[str, ArrayLike], path: str) -> Array:
+def lookup(weights: Mapping[str, ArrayLike], path: str) -> Array:
+    """``weights[path]`` as float32, or a KeyError naming what there is."""
     if path not in weights:
         raise KeyError(f"weight {path!r} is missing (have: {', '.join(weights)})")
-    return _f32(weights[path])
-
-
-def from_torch(spec: Spec, state_dict: Mapping[str, ArrayLike]) -> StackWeights:
-    """Canonical weights from a PyTorch ``state_dict`` (values as numpy arrays).
-
-    PyTorch already stores ``W_ih`` as ``(gates*H, in)`` with two biases per direction; the
-    names come from the calculator (``weight_ih_l0``, ``bias_hh_l1_reverse``, ``weight_hr_l0``).
-    """
-    layers = []
-    for directions in _layer_rows(spec, Framework.TORCH):
-        converted = []
-        for rows in directions:
-            by_role: dict[Role, list[Array]] = {}
-            for row in rows:
-                by_role.setdefault(row.role, []).append(_lookup(state_dict, row.path))
-            w_x = _reorder_rows(by_role[Role.INPUT_KERNEL][0], Framework.TORCH, spec.cell)
-            w_h = _reorder_rows(by_role[Role.RECURRENT_KERNEL][0], Framework.TORCH, spec.cell)
-            zeros = np.zeros(w_x.shape[0], dtype=DTYPE)
-            b_x, b_h = by_role.get(Role.BIAS, [zeros, zeros])
-            projection = by_role.get(Role.PROJECTION)
-            converted.append(
-                DirectionWeights(
-                    w_x,
-                    w_h,
-                    _reorder_rows(b_x, Framework.TORCH, spec.cell),
-                    _reorder_rows(b_h, Framework.TORCH, spec.cell),
-                    projection[0] if projection else None,
-                )
-            )
-        layers.append(tuple(converted))
-    return StackWeights(tuple(layers))
-
-
-def from_keras(spec: Spec, weights: Mapping[str, ArrayLike]) -> StackWeights:
-    """Canonical weights from Keras variables keyed by path (``model.weights[i].path``).
-
-    Keras kernels are ``(in, gates*units)``, transposed relative to PyTorch. Its single bias is
-    the input bias; GRU with ``reset_after=True`` keeps ``(2, 3*units)``: input bias, then the
-    recurrent bias applied inside the reset gate's product.
-    """
-    layers = []
-    for directions in _layer_rows(spec, Framework.KERAS):
-        converted = []
-        for rows in directions:
-            by_role = {row.role: _lookup(weights, row.path) for row in rows}
-            w_x = _reorder_rows(by_role[Role.INPUT_KERNEL].T, Framework.KERAS, spec.cell)
-            w_h = _reorder_rows(by_role[Role.RECURRENT_KERNEL].T, Framework.KERAS, spec.cell)
-            bias = by_role.get(Role.BIAS, np.zeros(w_x.shape[0], dtype=DTYPE))
-            b_x, b_h = (bias[0], bias[1]) if bias.ndim == 2 else (bias, np.zeros_like(bias))
-            converted.append(
-                DirectionWeights(
-                    w_x,
-                    w_h,
-                    _reorder_rows(b_x, Framework.KERAS, spec.cell),
-                    _reorder_rows(b_h, Framework.KERAS, spec.cell),
-                )
-            )
-        layers.append(tuple(converted))
-    return StackWeights(tuple(layers))
+    return f32(weights[path])
 
 
 def random_weights(spec: Spec, seed: int = 0) -> StackWeights:
     """Weights drawn like PyTorch's init, ``U(-1/sqrt(H), 1/sqrt(H))``, for benchmarks.
 
-    Needs ``spec.input_size``. Not any framework's weights: use :func:`from_torch` or
-    :func:`from_keras` to compare with a real model.
+    Needs ``spec.input_size``. Not any framework's weights: use a convention's
+    ``to_canonical`` to compare with a real model.
     """
     if spec.input_size is None:
         raise SpecError("input_size", "is required to draw weights")
@@ -258,7 +203,7 @@ def run_direction(
     the course's LSTM sizes BLAS runs that product about 10 % faster than ``h @ W.T`` with its
     AVX2 kernels and 1.7× faster with its AVX-512 ones.
     """
-    xs = _f32(x)
+    xs = f32(x)
     if xs.shape[2] != weights.w_x.shape[1]:
         raise ValueError(f"input has {xs.shape[2]} features, weights expect {weights.w_x.shape[1]}")
     order = range(xs.shape[0] - 1, -1, -1) if reverse else range(xs.shape[0])
@@ -361,7 +306,7 @@ def _run_gru(xs: Array, w: DirectionWeights, order: range, reset_after: bool) ->
 # --- Stacks ----------------------------------------------------------------------------------
 
 
-def _merge(parts: tuple[Array, ...], mode: MergeMode) -> Array:
+def merge_directions(parts: tuple[Array, ...], mode: MergeMode) -> Array:
     """Keras ``Bidirectional`` merge of the two directions' outputs (PyTorch: concat)."""
     if len(parts) == 1:
         return parts[0]
@@ -387,7 +332,7 @@ def run_stack(
     if len(weights.layers) != spec.num_layers:
         raise ValueError(f"weights have {len(weights.layers)} layers, spec has {spec.num_layers}")
     results = []
-    sequence = _f32(x)
+    sequence = f32(x)
     for index, layer in enumerate(weights.layers):
         directions = tuple(
             run_direction(
@@ -402,87 +347,13 @@ def run_stack(
         )
         results.append(directions)
         if index < len(weights.layers) - 1:
-            sequence = _merge(tuple(r.sequence for r in directions), merge)
+            sequence = merge_directions(tuple(r.sequence for r in directions), merge)
     return results
 
 
-def torch_forward(spec: Spec, weights: StackWeights, x: ArrayLike) -> dict[str, Array]:
-    """What ``nn.RNN``/``LSTM``/``GRU`` returns for ``x`` in its layout: output, h_n (, c_n).
-
-    ``x`` is ``(L, N, I)``, ``(N, L, I)`` with ``batch_first``, or ``(L, I)`` unbatched. ``h_n``
-    stacks layer 0 forward, layer 0 backward, layer 1 forward, ... on its first axis and is
-    never batch-first.
-    """
-    reason = torch_unsupported(spec)
-    if reason:
-        raise SpecError("framework", f"PyTorch cannot express this spec: {reason}")
-    xs = _f32(x)
-    if spec.unbatched:
-        xs = xs[:, None, :]
-    elif spec.batch_first:
-        xs = xs.transpose(1, 0, 2)
-    results = run_stack(spec, weights, xs)
-    output = _merge(tuple(r.sequence for r in results[-1]), MergeMode.CONCAT)
-    h_n = np.stack([r.h for layer in results for r in layer])
-    named: dict[str, Array] = {"output": output, "h_n": h_n}
-    if spec.cell is Cell.LSTM:
-        named["c_n"] = np.stack([r.c for layer in results for r in layer if r.c is not None])
-    if spec.unbatched:
-        # Both the output (L, 1, F) and the states (D*layers, 1, H) lose their batch axis.
-        return {name: np.ascontiguousarray(value[:, 0]) for name, value in named.items()}
-    if spec.batch_first:
-        named["output"] = named["output"].transpose(1, 0, 2)
-    return {name: np.ascontiguousarray(value) for name, value in named.items()}
-
-
-def keras_forward(spec: Spec, weights: StackWeights, x: ArrayLike) -> dict[str, Array]:
-    """What the Keras model for ``spec`` returns for ``x`` ``(N, L, I)``, named as the calculator
-    names it: ``output`` (or ``output_forward``/``output_backward`` for merge mode none), then
-    with ``return_state`` each direction's ``state_h`` (and ``state_c``).
-
-    All layers but the last return sequences; ``Bidirectional`` runs the backward layer with
-    ``go_backwards`` and flips its sequence back before merging.
-    """
-    reason = keras_unsupported(spec)
-    if reason:
-        raise SpecError("framework", f"Keras cannot express this spec: {reason}")
-    xs = _f32(x).transpose(1, 0, 2)
-    last = run_stack(spec, weights, xs, spec.merge_mode)[-1]
-    if spec.return_sequences:
-        parts = tuple(r.sequence.transpose(1, 0, 2) for r in last)
-    else:
-        parts = tuple(r.h for r in last)
-    named: dict[str, Array] = {}
-    if spec.bidirectional and spec.merge_mode is MergeMode.NONE:
-        named["output_forward"], named["output_backward"] = parts
-    else:
-        named["output"] = _merge(parts, spec.merge_mode)
-    if spec.return_state:
-        prefixes = ("forward_", "backward_") if spec.bidirectional else ("",)
-        for prefix, result in zip(prefixes, last, strict=True):
-            named[f"{prefix}state_h"] = result.h
-            if result.c is not None:
-                named[f"{prefix}state_c"] = result.c
-    return {name: np.ascontiguousarray(value) for name, value in named.items()}
-
-
-def forward(framework: Framework, spec: Spec, weights: StackWeights, x: ArrayLike) -> dict[str, Array]:
-    """:func:`torch_forward` or :func:`keras_forward`."""
-    if framework is Framework.TORCH:
-        return torch_forward(spec, weights, x)
-    return keras_forward(spec, weights, x)
-
-
-def convert(framework: Framework, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
-    """:func:`from_torch` or :func:`from_keras`."""
-    if framework is Framework.TORCH:
-        return from_torch(spec, weights)
-    return from_keras(spec, weights)
-
-
 def time_forward(spec: Spec, repeats: int = 3, seed: int = 0) -> float:
-    """Best wall time in seconds of :func:`torch_forward` on :func:`random_weights` and a random
-    input in PyTorch's layout (unknown batch and length: 32 and 100), for benchmarks."""
+    """Best wall time in seconds of :func:`run_stack` on :func:`random_weights` and a random
+    time-major input ``(L, N, I)`` (unknown batch and length: 32 and 100), for benchmarks."""
     import time
 
     sized = spec.replace(
@@ -493,13 +364,9 @@ def time_forward(spec: Spec, repeats: int = 3, seed: int = 0) -> float:
     batch = 1 if sized.unbatched else sized.batch_size or 1
     x = np.random.default_rng(seed).standard_normal((sized.seq_len, batch, sized.input_size))
     x = x.astype(DTYPE)
-    if sized.unbatched:
-        x = x[:, 0]
-    elif sized.batch_first:
-        x = np.ascontiguousarray(x.transpose(1, 0, 2))
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        torch_forward(sized, weights, x)
+        run_stack(sized, weights, x)
         best = min(best, time.perf_counter() - start)
     return best

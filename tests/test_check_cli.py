@@ -257,7 +257,7 @@ def test_framework_start_up_noise_never_reaches_stderr() -> None:
 def test_quiet_swallows_writes_to_file_descriptor_2_and_python_warnings(capfd: object) -> None:
     import warnings
 
-    from rnncalc.frameworks import quiet
+    from rnncalc.frameworks.adapter import quiet
 
     with quiet():
         os.write(2, b"2026-11-23 I tensorflow/core/util/port.cc:153] oneDNN custom operations are on\n")

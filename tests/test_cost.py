@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnncalc.core.spec import Framework
 from rnncalc.cost.model import DType, cost
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -40,7 +39,7 @@ def test_matmul_macs_follow_the_closed_form_for_every_layer_and_direction(data: 
     report = cost(data)
     dirs = 2 if data["bidirectional"] else 1
     hidden = data["hidden_size"]
-    for framework in Framework:
+    for framework in ("torch", "keras"):
         fc = report.framework(framework)
         assert len(fc.directions) == data["num_layers"] * dirs
         for d in fc.directions:
@@ -68,10 +67,10 @@ def test_bias_adds_count_each_frameworks_bias_vectors(
     report = cost({"cell": cell, "input_size": 3, "hidden_size": hidden, **extra})
     rows = GATES[cell] * hidden
     if torch_vectors is None:
-        assert not report.framework(Framework.TORCH).supported
+        assert not report.framework("torch").supported
     else:
-        assert report.framework(Framework.TORCH).step.bias_adds == torch_vectors * rows
-    assert report.framework(Framework.KERAS).step.bias_adds == keras_vectors * rows
+        assert report.framework("torch").step.bias_adds == torch_vectors * rows
+    assert report.framework("keras").step.bias_adds == keras_vectors * rows
 
 
 def test_layers_without_bias_add_nothing() -> None:
@@ -87,7 +86,7 @@ def test_elementwise_work_per_step_is_a_fixed_multiple_of_hidden(
     cell: str, sums: int, activations: int, gating: int
 ) -> None:
     hidden = 7
-    step = cost({"cell": cell, "input_size": 3, "hidden_size": hidden}).framework(Framework.TORCH).step
+    step = cost({"cell": cell, "input_size": 3, "hidden_size": hidden}).framework("torch").step
     assert (step.product_sums, step.activations, step.gating) == (
         sums * hidden,
         activations * hidden,
@@ -97,15 +96,13 @@ def test_elementwise_work_per_step_is_a_fixed_multiple_of_hidden(
 
 
 def test_lstm_projection_adds_p_times_h_and_shrinks_the_recurrent_product() -> None:
-    step = cost({"cell": "lstm", "input_size": 10, "hidden_size": 8, "proj_size": 3}).framework(
-        Framework.TORCH
-    )
+    step = cost({"cell": "lstm", "input_size": 10, "hidden_size": 8, "proj_size": 3}).framework("torch")
     assert step.step.macs == 4 * 8 * 10 + 4 * 8 * 3 + 3 * 8
 
 
 def test_variable_lengths_count_real_steps_not_the_padded_rectangle() -> None:
     report = cost({"cell": "gru", "input_size": 4, "hidden_size": 6, "bidirectional": True}, (12, 30, 7))
-    torch = report.framework(Framework.TORCH)
+    torch = report.framework("torch")
     assert report.workload.steps == 49
     assert report.workload.padded_steps == 90
     assert torch.total.macs == 2 * per_step_macs("gru", 4, 6) * 49
@@ -113,8 +110,8 @@ def test_variable_lengths_count_real_steps_not_the_padded_rectangle() -> None:
 
 def test_unbatched_input_counts_one_sequence() -> None:
     report = cost({"cell": "rnn", "input_size": 4, "hidden_size": 6, "unbatched": True, "seq_len": 5})
-    assert report.framework(Framework.TORCH).total.macs == per_step_macs("rnn", 4, 6) * 5
-    assert not report.framework(Framework.KERAS).supported
+    assert report.framework("torch").total.macs == per_step_macs("rnn", 4, 6) * 5
+    assert not report.framework("keras").supported
 
 
 def test_lengths_that_contradict_the_batch_size_are_rejected() -> None:
@@ -144,7 +141,7 @@ def test_memory_matches_closed_forms_for_a_bidirectional_lstm() -> None:
         "batch_size": n,
         "seq_len": t,
     }
-    memory = cost(spec, dtype=DType.FLOAT16).framework(Framework.TORCH).memory
+    memory = cost(spec, dtype=DType.FLOAT16).framework("torch").memory
     assert memory is not None
     inference = dict(memory.inference)
     assert inference["outputs"] == t * n * 2 * h + 2 * (layers * 2 * n * h)  # output, h_n, c_n
@@ -193,7 +190,7 @@ def test_cells_stepped_one_at_a_time_do_exactly_the_counted_macs(cell: str) -> N
             state = module(x, state)
 
     ours = cost({"cell": cell, "input_size": i, "hidden_size": h, "batch_size": n, "seq_len": t})
-    assert counted_matmul_flops(run) == 2 * ours.framework(Framework.TORCH).total.macs
+    assert counted_matmul_flops(run) == 2 * ours.framework("torch").total.macs
 
 
 @pytest.mark.parametrize(
@@ -213,7 +210,7 @@ def test_whole_torch_modules_do_exactly_the_counted_macs(spec: dict[str, Any]) -
     concrete = spec_from_mapping({**spec, "batch_size": 3, "seq_len": 4})
     module = build(concrete)
     x = torch.randn(input_shape(concrete))
-    expected = 2 * cost(concrete).framework(Framework.TORCH).total.macs
+    expected = 2 * cost(concrete).framework("torch").total.macs
     assert counted_matmul_flops(lambda: module(x)) == expected
 
 
@@ -224,13 +221,13 @@ def test_packed_sequences_do_the_macs_of_their_real_lengths() -> None:
         torch.randn(4, 3, 5), list(lengths), enforce_sorted=False
     )
     ours = cost({"cell": "gru", "input_size": 5, "hidden_size": 6, "bidirectional": True}, lengths)
-    assert counted_matmul_flops(lambda: module(packed)) == 2 * ours.framework(Framework.TORCH).total.macs
+    assert counted_matmul_flops(lambda: module(packed)) == 2 * ours.framework("torch").total.macs
 
 
 def test_unbatched_torch_input_does_the_counted_macs() -> None:
     module = torch.nn.LSTM(5, 6)
     spec = {"cell": "lstm", "input_size": 5, "hidden_size": 6, "unbatched": True, "seq_len": 7}
-    expected = 2 * cost(spec).framework(Framework.TORCH).total.macs
+    expected = 2 * cost(spec).framework("torch").total.macs
     assert counted_matmul_flops(lambda: module(torch.randn(7, 5))) == expected
 
 
@@ -250,7 +247,7 @@ def test_parameter_bytes_match_torch_storage(dtype: str, torch_dtype: str) -> No
         "bidirectional": True,
         "proj_size": 3,
     }
-    memory = cost(spec).framework(Framework.TORCH).memory
+    memory = cost(spec).framework("torch").memory
     assert memory is not None
     assert memory.param_bytes(DType(dtype)) == stored
     assert memory.param_bytes(DType.INT8) == sum(p.numel() for p in module.parameters())
@@ -269,6 +266,6 @@ def test_returned_tensor_memory_matches_a_real_torch_forward() -> None:
         "batch_size": 3,
         "seq_len": 4,
     }
-    memory = cost(spec).framework(Framework.TORCH).memory
+    memory = cost(spec).framework("torch").memory
     assert memory is not None
     assert dict(memory.inference)["outputs"] == output.numel() + h_n.numel() + c_n.numel()

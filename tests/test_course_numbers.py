@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.core.spec import spec_from_mapping
 from rnncalc.frameworks import measure
 
 
@@ -148,9 +148,7 @@ def test_real_keras_reproduces_the_course_numbers(fields: dict[str, Any], params
 def test_real_torch_reproduces_the_course_shapes() -> None:
     for extra, output, h_n in [({}, (1, 10, 8), (1, 1, 8)), ({"num_layers": 2}, (1, 10, 8), (2, 1, 8))]:
         fields = {"cell": "lstm", "input_size": 5, "hidden_size": 8, "batch_first": True, "batch_size": 1}
-        measured = dict(
-            measure(spec_from_mapping({**fields, "seq_len": 10, **extra}), Framework.TORCH).outputs
-        )
+        measured = dict(measure(spec_from_mapping({**fields, "seq_len": 10, **extra}), "torch").outputs)
         assert (measured["output"], measured["h_n"], measured["c_n"]) == (output, h_n, h_n)
     bi = {
         "cell": "rnn",
@@ -161,6 +159,6 @@ def test_real_torch_reproduces_the_course_shapes() -> None:
         "seq_len": 10,
     }
     measured = dict(
-        measure(spec_from_mapping({**bi, "num_layers": 2, "bidirectional": True}), Framework.TORCH).outputs
+        measure(spec_from_mapping({**bi, "num_layers": 2, "bidirectional": True}), "torch").outputs
     )
     assert (measured["output"], measured["h_n"]) == ((1, 10, 16), (4, 1, 8))

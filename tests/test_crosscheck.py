@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rnncalc import frameworks as backends
+from rnncalc.analysis import analyze
 from rnncalc.check.crosscheck import RowKind, crosscheck
 from rnncalc.check.model import (
     CheckTarget,
@@ -13,12 +14,11 @@ from rnncalc.check.model import (
     Status,
     evaluate,
 )
-from rnncalc.core.calc import analyze
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.core.spec import spec_from_mapping
 
-TORCH = Framework.TORCH
-KERAS = Framework.KERAS
+TORCH = "torch"
+KERAS = "keras"
 
 
 def lstm_torch_params(i: int, h: int) -> int:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rnncalc.core.calc import analyze_model
-from rnncalc.core.spec import Framework
-from rnncalc.frameworks import PROBE_BATCH, PROBE_SEQ_LEN, measure_model
+from rnncalc.analysis import analyze_model
+from rnncalc.frameworks import measure_model
+from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN
 from rnncalc.io.config import ModelEntry, read_source
 
 pytest.importorskip("torch")
@@ -32,8 +32,8 @@ def test_there_are_examples() -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-@pytest.mark.parametrize("framework", list(Framework), ids=lambda f: f.value)
-def test_example_matches_real_framework_and_its_expectations(framework: Framework, path: Path) -> None:
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_example_matches_real_framework_and_its_expectations(framework: str, path: Path) -> None:
     (entry,) = read_source(str(path))
     assert isinstance(entry, ModelEntry)
     model = entry.model
@@ -50,6 +50,6 @@ def test_example_matches_real_framework_and_its_expectations(framework: Framewor
     batch = model.batch_size or PROBE_BATCH
     seq_len = model.seq_len or PROBE_SEQ_LEN
     # Keras always puts the batch first; PyTorch unless batch_first is false.
-    first = model.batch_first or framework is Framework.KERAS
+    first = model.batch_first or framework == "keras"
     probed = {name: _probe(shape, batch, seq_len, first) for name, shape in expected_outputs.items()}
     assert probed == dict(measured.outputs)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from rnncalc.analysis import analyze
 from rnncalc.cli import cli
-from rnncalc.core.calc import analyze
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.core.spec import spec_from_mapping
 from rnncalc.explain.model import Equations, Section, Table, cell_equations, explain, explain_analysis
 from rnncalc.explain.render import to_markdown, to_text
 
@@ -194,7 +194,7 @@ def test_gate_order_of_each_framework_is_named() -> None:
 
 def test_explanation_takes_its_numbers_from_the_analysis_it_is_given() -> None:
     analysis = analyze({"cell": "rnn", "input_size": 5, "hidden_size": 8})
-    torch = analysis.framework(Framework.TORCH)
+    torch = analysis.framework("torch")
     layer = torch.layers[0]
     doctored_row = layer.weights[0].replace(shape=(8, 99))
     doctored_layer = layer.replace(weights=(doctored_row, *layer.weights[1:]))

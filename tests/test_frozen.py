@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rnncalc.core.calc import analyze
+from rnncalc.analysis import analyze
 from rnncalc.core.errors import SpecError
 from rnncalc.core.spec import SPEC_FIELDS, Cell, MergeMode, Nonlinearity, Spec, spec_from_mapping
 

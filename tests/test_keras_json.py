@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rnncalc.core.calc import analyze_model
-from rnncalc.core.spec import Framework
+from rnncalc.analysis import analyze_model
 from rnncalc.io.config import ConfigError, ModelEntry, read_source
 
 keras = pytest.importorskip("rnncalc.frameworks.keras").keras
@@ -34,7 +33,7 @@ def test_sequential_embedding_bilstm_gru_dense_json_counts_like_keras(tmp_path: 
         ]
     )
     entry = _read(tmp_path, model)
-    report = analyze_model(entry.model).framework(Framework.KERAS)
+    report = analyze_model(entry.model).framework("keras")
     assert report.total.value == model.count_params()
     assert [w.shape for w in report.weights] == [tuple(w.shape) for w in model.weights]
     assert dict(report.outputs)["output"] == tuple(model.compute_output_shape((None, 7)))
@@ -48,7 +47,7 @@ def test_functional_simple_rnn_stack_json_counts_like_keras(tmp_path: Path) -> N
     model = keras.Model(inputs, outputs)
     entry = _read(tmp_path, model)
     assert entry.model.layers[0].input_size == 3
-    report = analyze_model(entry.model).framework(Framework.KERAS)
+    report = analyze_model(entry.model).framework("keras")
     assert report.total.value == model.count_params()
     assert dict(report.outputs)["output"] == tuple(model.output.shape)
 

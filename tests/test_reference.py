@@ -9,9 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from rnncalc import reference
-from rnncalc.core.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
+from rnncalc import frameworks, reference
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.frameworks import keras as keras_adapter
+
+TORCH = frameworks.get("torch")
+KERAS = frameworks.get("keras")
 
 ATOL = 1e-5  # float32 forward passes of these tiny stacks agree to ~1e-7
 INPUT, HIDDEN, BATCH, STEPS = 3, 4, 2, 5
@@ -39,7 +42,7 @@ def test_torch_reproduces_the_seed_notebooks_outputs(seed_rnn: nn.RNN) -> None:
 def test_reference_fed_torchs_weights_reproduces_the_seed_notebooks_outputs(seed_rnn: nn.RNN) -> None:
     spec = Spec(cell=Cell.RNN, input_size=5, hidden_size=2, batch_first=True)
     state = {name: t.detach().numpy() for name, t in seed_rnn.state_dict().items()}
-    result = reference.torch_forward(spec, reference.from_torch(spec, state), SEED_INPUT)
+    result = TORCH.reference_forward(spec, TORCH.to_canonical(spec, state), SEED_INPUT)
     np.testing.assert_allclose(result["output"], SEED_OUTPUT, atol=1e-6, rtol=0)
     np.testing.assert_allclose(result["h_n"], SEED_OUTPUT[:, -1][None], atol=1e-6, rtol=0)
 
@@ -50,16 +53,16 @@ def test_reference_fed_torchs_weights_reproduces_the_seed_notebooks_outputs(seed
 @pytest.mark.parametrize(
     ("framework", "cell", "expected"),
     [
-        (Framework.TORCH, Cell.LSTM, [0, 1, 2, 3]),
-        (Framework.TORCH, Cell.GRU, [0, 1, 2]),
-        (Framework.KERAS, Cell.LSTM, [0, 1, 2, 3]),  # i f c o: c is PyTorch's g
-        (Framework.KERAS, Cell.GRU, [1, 0, 2]),  # z r h: r is second, z first
+        ("torch", Cell.LSTM, [0, 1, 2, 3]),
+        ("torch", Cell.GRU, [0, 1, 2]),
+        ("keras", Cell.LSTM, [0, 1, 2, 3]),  # i f c o: c is PyTorch's g
+        ("keras", Cell.GRU, [1, 0, 2]),  # z r h: r is second, z first
     ],
 )
 def test_gate_permutation_finds_each_canonical_gate_in_the_frameworks_order(
-    framework: Framework, cell: Cell, expected: list[int]
+    framework: str, cell: Cell, expected: list[int]
 ) -> None:
-    assert reference.gate_permutation(framework, cell) == expected
+    assert reference.gate_permutation(frameworks.get(framework), cell) == expected
 
 
 def test_one_rnn_step_is_tanh_of_the_affine_map() -> None:
@@ -145,8 +148,8 @@ def test_reference_matches_torch(
         output, state = module(torch.from_numpy(x))
     states = state if isinstance(state, tuple) else (state,)
     real = {"output": output, **dict(zip(("h_n", "c_n"), states, strict=False))}
-    weights = reference.from_torch(spec, {k: v.numpy() for k, v in module.state_dict().items()})
-    expected = reference.torch_forward(spec, weights, x)
+    weights = TORCH.to_canonical(spec, {k: v.numpy() for k, v in module.state_dict().items()})
+    expected = TORCH.reference_forward(spec, weights, x)
     assert list(expected) == list(real)
     for name, tensor in real.items():
         np.testing.assert_allclose(expected[name], tensor.numpy(), atol=ATOL, rtol=0, err_msg=name)
@@ -165,8 +168,8 @@ def _keras_outputs_of_reference_and_model(spec: Spec) -> tuple[dict[str, Any], d
         variable.assign(rng.uniform(-0.6, 0.6, size=tuple(variable.shape)).astype(np.float32))
     x = rng.standard_normal((BATCH, STEPS, INPUT)).astype(np.float32)
     real = keras_adapter.run(model, probe, x)
-    weights = reference.from_keras(probe, keras_adapter.weights_numpy(model))
-    return reference.keras_forward(probe, weights, x), real
+    weights = KERAS.to_canonical(probe, keras_adapter.weights_numpy(model))
+    return KERAS.reference_forward(probe, weights, x), real
 
 
 def _assert_same(expected: dict[str, Any], real: dict[str, Any]) -> None:
@@ -241,7 +244,7 @@ def test_random_weights_give_torch_shaped_outputs_for_a_projected_bidirectional_
     spec = Spec(cell=Cell.LSTM, input_size=6, hidden_size=5, proj_size=3, num_layers=2, bidirectional=True)
     weights = reference.random_weights(spec, seed=3)
     x = np.zeros((7, 4, 6), dtype=np.float32)
-    result = reference.torch_forward(spec, weights, x)
+    result = TORCH.reference_forward(spec, weights, x)
     assert {name: value.shape for name, value in result.items()} == {
         "output": (7, 4, 6),
         "h_n": (4, 4, 3),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rnncalc.core.calc import analyze
-from rnncalc.frameworks.base import Role
+from rnncalc.analysis import analyze
+from rnncalc.core.report import Role
 
 
 def test_replacing_a_weight_shape_recomputes_the_weight_and_layer_counts() -> None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import Framework, spec_from_mapping
+from rnncalc.core.spec import spec_from_mapping
 from rnncalc.core.units import parse_bytes, parse_count, parse_int_range, parse_lengths
 from rnncalc.cost.model import DType
 from rnncalc.cost.solve import MemoryKind, Metric, Quadratic, largest_within, metric_function, solve
@@ -126,7 +126,7 @@ def test_solved_hidden_size_fits_the_parameter_budget_and_the_next_one_does_not(
     spec = spec_from_mapping(
         {"cell": cell, "input_size": i, "hidden_size": 1, "num_layers": layers, "bidirectional": bi}
     )
-    solution = solve(spec, Framework(framework), {Metric.PARAMS: budget})
+    solution = solve(spec, framework, {Metric.PARAMS: budget})
     h = solution.hidden
     if h is None:
         assert closed_form_params(cell, framework, i, 1, layers, bi) > budget
@@ -148,9 +148,9 @@ def test_combined_budgets_give_the_smallest_of_the_per_budget_answers(
     spec = spec_from_mapping(
         {"cell": cell, "input_size": 30, "hidden_size": 1, "num_layers": 2, "batch_size": 4, "seq_len": 10}
     )
-    solution = solve(spec, Framework.TORCH, {Metric.FLOPS: flops, Metric.MEMORY: memory}, memory_kind=kind)
+    solution = solve(spec, "torch", {Metric.FLOPS: flops, Metric.MEMORY: memory}, memory_kind=kind)
     for bound in solution.bounds:
-        f = metric_function(spec, Framework.TORCH, bound.metric, None, DType.FLOAT32, kind)
+        f = metric_function(spec, "torch", bound.metric, None, DType.FLOAT32, kind)
         if bound.hidden is not None:
             assert f(bound.hidden) <= bound.budget < f(bound.hidden + 1)
     sizes = [b.hidden for b in solution.bounds]
@@ -159,6 +159,6 @@ def test_combined_budgets_give_the_smallest_of_the_per_budget_answers(
 
 def test_projection_keeps_the_solved_hidden_size_above_the_projection() -> None:
     spec = spec_from_mapping({"cell": "lstm", "input_size": 10, "hidden_size": 9, "proj_size": 8})
-    solution = solve(spec, Framework.TORCH, {Metric.PARAMS: 10})
+    solution = solve(spec, "torch", {Metric.PARAMS: 10})
     assert solution.hidden is None
     assert solution.bounds[0].smallest == 9

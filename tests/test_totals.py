@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rnncalc.core.calc import analyze, analyze_totals
+from rnncalc.analysis import analyze, analyze_totals
 from rnncalc.core.symbolic import Count
 
 #: Every cell with every stacking, direction, bias and variant that changes the weights.

@@ -15,10 +15,13 @@ from click.testing import CliRunner, Result
 from rnncalc import frameworks as backends
 from rnncalc import reference
 from rnncalc.cli import cli
-from rnncalc.core.spec import Cell, Framework, Spec
+from rnncalc.core.spec import Cell, Spec
+from rnncalc.frameworks import adapter
 from rnncalc.frameworks import torch as torch_adapter
 from rnncalc.verify.model import Status
 from rnncalc.verify.run import compare, random_input
+
+TORCH = backends.get("torch")
 
 
 def invoke(*args: str) -> Result:
@@ -44,8 +47,8 @@ def test_json_reports_every_tensor_of_each_framework_with_its_difference() -> No
     )
     assert code == 0
     assert document["ok"] is True
-    assert document["spec"]["batch_size"] == backends.PROBE_BATCH
-    assert document["spec"]["seq_len"] == backends.PROBE_SEQ_LEN
+    assert document["spec"]["batch_size"] == adapter.PROBE_BATCH
+    assert document["spec"]["seq_len"] == adapter.PROBE_SEQ_LEN
     tensors = {f["framework"]: [t["name"] for t in f["tensors"]] for f in document["frameworks"]}
     assert tensors == {
         "torch": ["output", "h_n"],
@@ -102,8 +105,7 @@ def test_unknown_framework_exits_2_with_a_suggestion() -> None:
 def test_a_framework_that_is_not_installed_is_skipped_with_the_install_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    hidden = Framework.KERAS
-    monkeypatch.setattr(backends, "is_installed", lambda framework: framework is not hidden)
+    monkeypatch.setattr(type(backends.get("keras")), "is_installed", lambda self: False)
     result = invoke("-c", "rnn", "-i", "2", "-H", "3", "--against", "torch,keras")
     assert result.exit_code == 0, result.output
     assert (
@@ -113,14 +115,14 @@ def test_a_framework_that_is_not_installed_is_skipped_with_the_install_command(
 
 
 def test_require_turns_a_skipped_framework_into_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(backends, "is_installed", lambda framework: framework is Framework.TORCH)
+    monkeypatch.setattr(type(backends.get("keras")), "is_installed", lambda self: False)
     code, document = verify_json("-c", "rnn", "-i", "2", "-H", "3", "--against", "torch,keras", "--require")
     assert code == 1
     assert [f["status"] for f in document["frameworks"]] == ["agrees", "skipped"]
 
 
 def test_default_against_is_every_installed_framework(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(backends, "is_installed", lambda framework: framework is Framework.TORCH)
+    monkeypatch.setattr(type(backends.get("keras")), "is_installed", lambda self: False)
     _, document = verify_json("-c", "rnn", "-i", "2", "-H", "3")
     assert [f["framework"] for f in document["frameworks"]] == ["torch"]
 
@@ -131,14 +133,14 @@ def test_default_against_is_every_installed_framework(monkeypatch: pytest.Monkey
 @pytest.fixture(scope="module")
 def lstm_run() -> tuple[Spec, dict[str, Any], dict[str, Any], np.ndarray[Any, Any]]:
     spec = Spec(cell=Cell.LSTM, input_size=3, hidden_size=4, num_layers=2, batch_size=2, seq_len=4)
-    x = random_input(spec, Framework.TORCH, seed=0)
+    x = random_input(spec, "torch", seed=0)
     module = torch_adapter.build_seeded(spec, 0)
     return spec, torch_adapter.weights_numpy(module), torch_adapter.run(module, spec, x), x
 
 
 def test_comparison_agrees_for_the_true_weights(lstm_run: Any) -> None:
     spec, weights, real, x = lstm_run
-    expected = reference.torch_forward(spec, reference.from_torch(spec, weights), x)
+    expected = TORCH.reference_forward(spec, TORCH.to_canonical(spec, weights), x)
     assert all(c.within for c in compare(real, expected, atol=1e-5))
 
 
@@ -147,7 +149,7 @@ def test_comparison_fails_when_one_reference_weight_is_perturbed(lstm_run: Any) 
     perturbed = dict(weights)
     perturbed["weight_hh_l1"] = weights["weight_hh_l1"].copy()
     perturbed["weight_hh_l1"][0, 0] += 1e-2
-    expected = reference.torch_forward(spec, reference.from_torch(spec, perturbed), x)
+    expected = TORCH.reference_forward(spec, TORCH.to_canonical(spec, perturbed), x)
     comparisons = {c.name: c for c in compare(real, expected, atol=1e-5)}
     assert not comparisons["output"].within
     assert comparisons["output"].max_abs_diff is not None and comparisons["output"].max_abs_diff > 1e-5
@@ -164,14 +166,14 @@ def test_comparison_never_agrees_on_a_missing_tensor_or_a_shape_mismatch() -> No
 def test_cli_exits_1_and_names_the_tensors_when_the_reference_weights_are_perturbed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    true_convert = reference.convert
+    true_convert = type(TORCH).to_canonical
 
-    def convert_then_perturb(framework: Framework, spec: Spec, weights: Any) -> reference.StackWeights:
-        converted = true_convert(framework, spec, weights)
+    def convert_then_perturb(self: Any, spec: Spec, weights: Any) -> reference.StackWeights:
+        converted = true_convert(self, spec, weights)
         converted.layers[0][0].w_x[0, 0] += 0.5
         return converted
 
-    monkeypatch.setattr(reference, "convert", convert_then_perturb)
+    monkeypatch.setattr(type(TORCH), "to_canonical", convert_then_perturb)
     result = invoke("-c", "gru", "-i", "3", "-H", "4", "--against", "torch")
     assert result.exit_code == 1
     assert "DIFFERS" in result.stdout
@@ -181,13 +183,13 @@ def test_cli_exits_1_and_names_the_tensors_when_the_reference_weights_are_pertur
 def test_status_of_a_perturbed_run_is_differs(monkeypatch: pytest.MonkeyPatch) -> None:
     from rnncalc.verify.run import verify
 
-    true_forward = reference.forward
+    true_forward = type(TORCH).reference_forward
 
     def forward_then_shift(*args: Any) -> dict[str, Any]:
         return {name: value + 1e-3 for name, value in true_forward(*args).items()}
 
-    monkeypatch.setattr(reference, "forward", forward_then_shift)
-    result = verify(Spec(cell=Cell.RNN, input_size=2, hidden_size=2), [Framework.TORCH], atol=1e-4)
+    monkeypatch.setattr(type(TORCH), "reference_forward", forward_then_shift)
+    result = verify(Spec(cell=Cell.RNN, input_size=2, hidden_size=2), ["torch"], atol=1e-4)
     assert result.results[0].status is Status.DIFFERS
     assert not result.ok
 

@@ -1,6 +1,6 @@
 """Compare an analytic :class:`~rnncalc.core.report.FrameworkReport` with what the real framework measured.
 
-Pure: the :class:`~rnncalc.frameworks.Measured` value is plain data, so this module imports no
+Pure: the :class:`~rnncalc.frameworks.adapter.Measured` value is plain data, so this module imports no
 framework. The analytic report must be computed for ``measured.probe`` (the spec with unknown
 batch and time filled in) so that every shape compares exactly.
 """
@@ -12,11 +12,10 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.report import FrameworkReport
-from rnncalc.core.spec import Framework
 from rnncalc.core.symbolic import Shape, format_shape, shape_to_json
 
 if TYPE_CHECKING:
-    from rnncalc.frameworks import Measured
+    from rnncalc.frameworks.adapter import Measured
 
 #: A compared value: a parameter count, a shape, or None when one side has no such item.
 Value = int | Shape | None
@@ -59,7 +58,7 @@ class CrossRow:
 class CrossCheck:
     """Every row compared for one framework, and how the real model was run."""
 
-    framework: Framework
+    framework: str  # registry name
     rows: tuple[CrossRow, ...]
     device: str = "cpu"  # "meta" when PyTorch built the model without allocating weights
     note: str | None = None  # e.g. why output shapes were not checked
@@ -90,10 +89,8 @@ def crosscheck(report: FrameworkReport, measured: Measured) -> CrossCheck:
     A weight or output present on one side only yields a row whose other side is None, so a
     missing or extra tensor is named rather than silently ignored.
     """
-    if report.framework is not measured.framework:
-        raise ValueError(
-            f"cannot compare a {report.framework.value} report with a {measured.framework.value}"
-        )
+    if report.framework != measured.framework:
+        raise ValueError(f"cannot compare a {report.framework} report with a {measured.framework}")
     total = report.total.value if report.total.is_known else None
     rows = [CrossRow(RowKind.PARAMS, "total params", total, measured.total_params)]
     analytic_weights = {weight.path: weight.shape for weight in report.weights}

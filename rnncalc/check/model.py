@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from rnncalc import frameworks as registry
 from rnncalc.check.crosscheck import CrossCheck, Value, format_value
 from rnncalc.core.errors import SpecError
 from rnncalc.core.model import Model
 from rnncalc.core.report import FrameworkReport, FrameworkTotals
-from rnncalc.core.spec import Framework, Spec, did_you_mean
+from rnncalc.core.spec import Spec, did_you_mean
 from rnncalc.core.symbolic import Shape, shape_to_json
 from rnncalc.core.units import parse_count
 
@@ -94,25 +95,29 @@ _NO_EXPECTATION = FrameworkExpectation()
 class Expectations:
     """Per-framework expectations; a framework absent from the mapping has none."""
 
-    frameworks: Mapping[Framework, FrameworkExpectation] = field(default_factory=dict)
+    frameworks: Mapping[str, FrameworkExpectation] = field(default_factory=dict)  # by registry name
 
-    def for_framework(self, framework: Framework) -> FrameworkExpectation:
+    def for_framework(self, framework: str) -> FrameworkExpectation:
         return self.frameworks.get(framework, _NO_EXPECTATION)
 
     @classmethod
     def budget(cls, max_params: int) -> Expectations:
         """The same parameter budget for every framework (``--max-params``)."""
-        return cls({fw: FrameworkExpectation(max_params=max_params) for fw in Framework})
+        return cls({fw: FrameworkExpectation(max_params=max_params) for fw in registry.names()})
 
     def merged(self, other: Expectations) -> Expectations:
         """Combine, e.g. a file's ``expect:`` with ``--max-params`` from the command line."""
         if not other.frameworks:  # nothing to add (a JSONL line without budget flags): keep self
             return self
-        return Expectations({fw: self.for_framework(fw).merged(other.for_framework(fw)) for fw in Framework})
+        return Expectations(
+            {fw: self.for_framework(fw).merged(other.for_framework(fw)) for fw in registry.names()}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            fw.value: self.for_framework(fw).to_dict() for fw in Framework if not self.for_framework(fw).empty
+            fw: self.for_framework(fw).to_dict()
+            for fw in registry.names()
+            if not self.for_framework(fw).empty
         }
 
 
@@ -176,7 +181,7 @@ class FrameworkResult:
     framework not named), else OK / MISMATCH / SKIPPED / NOT_EXPRESSIBLE with ``cross_reason``.
     """
 
-    framework: Framework
+    framework: str  # registry name
     model: str
     params: int | None  # the analytic total; None when the framework cannot express the spec
     items: tuple[ItemResult, ...] = ()
@@ -210,7 +215,7 @@ class FrameworkResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "framework": self.framework.value,
+            "framework": self.framework,
             "model": self.model,
             "status": self.status.value,
             "checked": self.checked,
@@ -235,8 +240,8 @@ class TargetResult:
     def status(self) -> Status:
         return worst([result.status for result in self.frameworks])
 
-    def framework(self, framework: Framework) -> FrameworkResult:
-        return next(result for result in self.frameworks if result.framework is framework)
+    def framework(self, name: str) -> FrameworkResult:
+        return next(result for result in self.frameworks if result.framework == name)
 
     def failed(self, require: bool = False) -> bool:
         return bool(self.failures(require))
@@ -244,14 +249,12 @@ class TargetResult:
     def failures(self, require: bool = False) -> list[str]:
         """``torch: over budget: ...`` lines for every failing item of every framework."""
         return [
-            f"{result.framework.value}: {line}"
-            for result in self.frameworks
-            for line in result.failures(require)
+            f"{result.framework}: {line}" for result in self.frameworks for line in result.failures(require)
         ]
 
     def with_crosscheck(
         self,
-        framework: Framework,
+        framework: str,
         status: Status,
         reason: str | None = None,
         check: CrossCheck | None = None,
@@ -259,7 +262,7 @@ class TargetResult:
         """A copy with ``framework``'s cross-check outcome merged in."""
         frameworks = tuple(
             dataclasses.replace(r, cross_status=status, cross_reason=reason, crosscheck=check)
-            if r.framework is framework
+            if r.framework == framework
             else r
             for r in self.frameworks
         )
@@ -273,7 +276,7 @@ class TargetResult:
             "status": "failed" if failures else "ok",
             "spec": self.target.spec.to_dict() if self.target.model is None else None,
             **({"model": self.target.model.to_dict()} if self.target.model is not None else {}),
-            "frameworks": {r.framework.value: r.to_dict() for r in self.frameworks},
+            "frameworks": {r.framework: r.to_dict() for r in self.frameworks},
             "failures": failures,
         }
 
@@ -458,14 +461,14 @@ def expectations_from_mapping(data: Mapping[str, Any], where: str = "expect") ->
     size. Errors are :class:`SpecError` whose field is the key path (``expect.keras.parms``),
     with a did-you-mean, so a file reader can add the file and line.
     """
-    frameworks = [fw.value for fw in Framework]
+    frameworks = list(registry.names())
     if not isinstance(data, Mapping):
         raise SpecError(where, f"must be a mapping, got {data!r}")
     result = Expectations()
     for key, value in data.items():
         path = f"{where}.{key}"
         if key in frameworks:
-            result = result.merged(Expectations({Framework(key): _framework_expectation(value, path)}))
+            result = result.merged(Expectations({key: _framework_expectation(value, path)}))
         elif key == "outputs":
             if not isinstance(value, Mapping):
                 raise SpecError(path, f"must map a framework to its outputs, got {value!r}")
@@ -475,7 +478,7 @@ def expectations_from_mapping(data: Mapping[str, Any], where: str = "expect") ->
                         f"{path}.{fw_name}", f"unknown framework{did_you_mean(str(fw_name), frameworks)}"
                     )
                 expectation = FrameworkExpectation(outputs=_outputs(outputs, f"{path}.{fw_name}"))
-                result = result.merged(Expectations({Framework(fw_name): expectation}))
+                result = result.merged(Expectations({fw_name: expectation}))
         elif key == "max_params":
             result = result.merged(Expectations.budget(parse_count(path, value)))
         else:

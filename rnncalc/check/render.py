@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from enum import Enum
 
+from rnncalc import frameworks
 from rnncalc.check.crosscheck import CrossCheck, format_value
 from rnncalc.check.model import (
     CheckReport,
@@ -16,7 +17,7 @@ from rnncalc.check.model import (
     TargetResult,
     worst,
 )
-from rnncalc.summary.render import FRAMEWORK_TITLES, describe_model, describe_spec, table, to_json
+from rnncalc.summary.render import describe_model, describe_spec, table, to_json
 
 
 class CheckFormat(str, Enum):
@@ -61,7 +62,7 @@ def _check_section(result: TargetResult) -> str:
 
 
 def _check_framework(result: FrameworkResult) -> str:
-    title = f"{FRAMEWORK_TITLES[result.framework]} ({result.model})"
+    title = f"{frameworks.get(result.framework).title} ({result.model})"
     if not result.checked:
         return f"{title}: not checked"
     lines = [f"{title}: {result.status.value}"]
@@ -134,11 +135,11 @@ def render_line(result: TargetResult, require: bool) -> str:
     word = status_word(result, require)
     if word == "ok":
         totals = [
-            f"{fw.framework.value} {fw.params:,}" if fw.params is not None else f"{fw.framework.value} -"
+            f"{fw.framework} {fw.params:,}" if fw.params is not None else f"{fw.framework} -"
             for fw in result.frameworks
         ]
         detail = "; ".join(totals)
-        crossed = [fw.framework.value for fw in result.frameworks if fw.cross_status is Status.OK]
+        crossed = [fw.framework for fw in result.frameworks if fw.cross_status is Status.OK]
         if crossed:
             detail += f" (real {', '.join(crossed)} agree)"
     else:
@@ -164,8 +165,8 @@ def github_annotations(
     return [
         github_command(
             file,
-            lines.get(fw.framework.value, line),
-            f"{result.target.name}: {fw.framework.value}: {text}",
+            lines.get(fw.framework, line),
+            f"{result.target.name}: {fw.framework}: {text}",
         )
         for fw in result.frameworks
         for text in fw.failures(require)

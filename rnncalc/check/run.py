@@ -1,6 +1,6 @@
 """Run checks: judge each target's expectations analytically, then cross-check the real frameworks.
 
-Imports no framework itself: :func:`rnncalc.frameworks.measure` imports each one at first use,
+Imports no framework itself: each convention's ``measure`` imports its framework at first use,
 so checking many targets in one run imports each framework once, and ``--against none``
 never imports any.
 """
@@ -8,18 +8,18 @@ never imports any.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from rnncalc import frameworks as backends
+from rnncalc import frameworks as registry
+from rnncalc.analysis import analyze_model, analyze_totals
 from rnncalc.check.crosscheck import crosscheck
 from rnncalc.check.model import CheckReport, CheckTarget, Status, TargetResult, evaluate
-from rnncalc.core.calc import analyze, analyze_model, analyze_totals
+from rnncalc.core.calc import GATES
 from rnncalc.core.errors import SpecError
 from rnncalc.core.model import Model, override
-from rnncalc.core.spec import Framework, Spec
+from rnncalc.core.spec import Spec
 from rnncalc.core.units import format_bytes
-from rnncalc.frameworks.base import GATES
-from rnncalc.summary.render import FRAMEWORK_TITLES
+from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, probe_spec, quiet
 
 DEFAULT_MAX_MEMORY = 2**30  # 1 GiB
 BYTES_PER_PARAM = 4  # float32, both frameworks' default dtype
@@ -27,11 +27,19 @@ BYTES_PER_PARAM = 4  # float32, both frameworks' default dtype
 
 @dataclass(frozen=True)
 class CheckOptions:
-    """How to run: which frameworks to cross-check, whether a skip fails, the memory limit."""
+    """How to run: which frameworks to judge (``-F``) and cross-check (``--against``, always
+    judged too), whether a skip fails, the memory limit. Names are registry names."""
 
-    against: tuple[Framework, ...] = ()
+    against: tuple[str, ...] = ()
     require: bool = False
     max_memory: int = DEFAULT_MAX_MEMORY
+    frameworks: tuple[str, ...] = field(default_factory=registry.default_names)
+
+    @property
+    def judged(self) -> tuple[str, ...]:
+        """The frameworks whose numbers are judged: ``-F`` and ``--against``, in registry order."""
+        chosen = set(self.frameworks) | set(self.against)
+        return tuple(name for name in registry.names() if name in chosen)
 
 
 def run_check(targets: Iterable[CheckTarget], options: CheckOptions) -> CheckReport:
@@ -43,7 +51,7 @@ def check_target(target: CheckTarget, options: CheckOptions) -> TargetResult:
     if target.model is not None:
         return check_model_target(target, target.model, options)
     spec = target.spec
-    result = evaluate(target, analyze_totals(spec))
+    result = evaluate(target, analyze_totals(spec, options.judged))
     if options.against and spec.input_size is None:
         raise SpecError("input_size", "is required to build the real models (or check with --against none)")
     for framework in options.against:
@@ -73,30 +81,30 @@ def memory_need(probe: Spec, params: int) -> MemoryNeed:
     return MemoryNeed(BYTES_PER_PARAM * params, BYTES_PER_PARAM * values)
 
 
-def _cross(result: TargetResult, framework: Framework, options: CheckOptions) -> TargetResult:
-    title = FRAMEWORK_TITLES[framework]
-    probe = backends.probe_spec(result.target.spec)
-    report = analyze(probe).framework(framework)
+def _cross(result: TargetResult, framework: str, options: CheckOptions) -> TargetResult:
+    convention = registry.get(framework)
+    probe = probe_spec(result.target.spec)
+    report = convention.report(probe)
     if not report.supported:
         return result.with_crosscheck(framework, Status.NOT_EXPRESSIBLE, report.reason)
-    if not backends.is_installed(framework):
-        reason = f"{framework.value} is not installed; {backends.INSTALL_HINT[framework]}"
+    if not convention.is_installed():
+        reason = f"{framework} is not installed; {convention.install_hint}"
         return result.with_crosscheck(framework, Status.SKIPPED, reason)
     need = memory_need(probe, report.total.value)
     over = _over_memory(need, options.max_memory)
     device = "cpu"
     if over is not None:
-        if framework is Framework.KERAS:
-            reason = f"{over}; Keras has no meta device to build a model without memory"
+        if not convention.meta_device:
+            reason = f"{over}; {convention.short_title} has no meta device to build a model without memory"
             return result.with_crosscheck(framework, Status.SKIPPED, reason)
         device = "meta"
     try:
-        with backends.quiet():
-            measured = backends.measure(probe, framework, device=device)
+        with quiet():
+            measured = convention.measure(probe, device=device)
     except Exception as error:  # the real framework refused what the analysis says it accepts
-        reason = f"{title} raised {type(error).__name__}: {error}"
+        reason = f"{convention.title} raised {type(error).__name__}: {error}"
         return result.with_crosscheck(framework, Status.MISMATCH, reason)
-    check = crosscheck(analyze(measured.probe).framework(framework), measured)
+    check = crosscheck(convention.report(measured.probe), measured)
     notes = [f"built on the meta device (no memory allocated): {over}" if over else None, check.note]
     note = "; ".join(n for n in notes if n) or None
     return result.with_crosscheck(framework, Status.OK if check.ok else Status.MISMATCH, note, check)
@@ -119,10 +127,10 @@ def _over_memory(need: MemoryNeed, limit: int) -> str | None:
 def check_model_target(target: CheckTarget, model: Model, options: CheckOptions) -> TargetResult:
     """Like :func:`check_target` for a model with an embedding, several blocks or dense heads.
 
-    The real models are :func:`rnncalc.frameworks.measure_model`'s; there is no meta-device
+    The real models are each convention's ``measure_model``; there is no meta-device
     fallback, so a model whose weights exceed ``max_memory`` is skipped in both frameworks.
     """
-    result = evaluate(target, analyze_model(model).frameworks)
+    result = evaluate(target, analyze_model(model, options.judged).frameworks)
     if options.against and model.input_size is None:
         raise SpecError("input_size", "is required to build the real models (or check with --against none)")
     for framework in options.against:
@@ -130,21 +138,17 @@ def check_model_target(target: CheckTarget, model: Model, options: CheckOptions)
     return result
 
 
-def _cross_model(
-    result: TargetResult, model: Model, framework: Framework, options: CheckOptions
-) -> TargetResult:
+def _cross_model(result: TargetResult, model: Model, framework: str, options: CheckOptions) -> TargetResult:
+    convention = registry.get(framework)
     probe = override(
         model,
-        {
-            "batch_size": model.batch_size or backends.PROBE_BATCH,
-            "seq_len": model.seq_len or backends.PROBE_SEQ_LEN,
-        },
+        {"batch_size": model.batch_size or PROBE_BATCH, "seq_len": model.seq_len or PROBE_SEQ_LEN},
     )
-    report = analyze_model(probe).framework(framework)
+    report = convention.model_report(probe)
     if not report.supported:
         return result.with_crosscheck(framework, Status.NOT_EXPRESSIBLE, report.reason)
-    if not backends.is_installed(framework):
-        reason = f"{framework.value} is not installed; {backends.INSTALL_HINT[framework]}"
+    if not convention.is_installed():
+        reason = f"{framework} is not installed; {convention.install_hint}"
         return result.with_crosscheck(framework, Status.SKIPPED, reason)
     weights = BYTES_PER_PARAM * report.total.value
     if weights > options.max_memory:
@@ -153,10 +157,10 @@ def _cross_model(
         )
         return result.with_crosscheck(framework, Status.SKIPPED, reason)
     try:
-        with backends.quiet():
-            measured = backends.measure_model(probe, framework)
+        with quiet():
+            measured = convention.measure_model(probe)
     except Exception as error:  # the real framework refused what the analysis says it accepts
-        reason = f"{FRAMEWORK_TITLES[framework]} raised {type(error).__name__}: {error}"
+        reason = f"{convention.title} raised {type(error).__name__}: {error}"
         return result.with_crosscheck(framework, Status.MISMATCH, reason)
     check = crosscheck(report, measured)
     return result.with_crosscheck(framework, Status.OK if check.ok else Status.MISMATCH, check.note, check)

@@ -6,21 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from click.shell_completion import CompletionItem
 
 from rnncalc.check.render import CheckFormat
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
+    FrameworkList,
     emit,
     files_argument,
     flag_for,
+    frameworks_option,
     given_fields,
     message,
     spec_options_many,
     specs_from_flags,
 )
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import Framework
 from rnncalc.core.units import parse_bytes, parse_count
 
 
@@ -44,53 +44,17 @@ class SizeType(click.ParamType):  # type: ignore[type-arg]
             self.fail(error.message, param, ctx)
 
 
-class AgainstType(click.ParamType):  # type: ignore[type-arg]
-    """``torch,keras``, ``all`` (every framework, installed or not) or ``none``."""
-
-    name = "frameworks"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> tuple[Framework, ...]:
-        if isinstance(value, tuple):
-            return value
-        words = [word.strip().lower() for word in str(value).split(",") if word.strip()]
-        if words == ["none"]:
-            return ()
-        if words == ["all"]:
-            return tuple(Framework)
-        choices = [fw.value for fw in Framework]
-        unknown = [word for word in words if word not in choices]
-        if unknown or not words:
-            self.fail(f"{value!r}: choose a comma list of {', '.join(choices)}, or all, or none", param, ctx)
-        return tuple(Framework(word) for word in dict.fromkeys(words))
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "torch,keras|all|none"
-
-    def shell_complete(
-        self, ctx: click.Context, param: click.Parameter, incomplete: str
-    ) -> list[CompletionItem]:
-        """Frameworks, ``all`` and ``none``; after a comma, the frameworks not yet listed."""
-        head, _, last = incomplete.rpartition(",")
-        if head:
-            listed = set(head.split(","))
-            words = [fw.value for fw in Framework if fw.value not in listed]
-            return [CompletionItem(f"{head},{word}") for word in words if word.startswith(last)]
-        words = [*(fw.value for fw in Framework), "all", "none"]
-        return [CompletionItem(word) for word in words if word.startswith(last)]
-
-
 @click.command(cls=RnncalcCommand)
 @files_argument
 @spec_options_many
 @click.option(
     "--against",
-    type=AgainstType(),
+    type=FrameworkList(allow_none=True, registry_order=False),
     default=None,
     help="Real frameworks to cross-check: a comma list, all, or none (analytic checks only, "
-    "imports no framework)  [default: every installed one; all with --require]",
+    "imports no framework)  [default: every installed one of -F; all of -F with --require]",
 )
+@frameworks_option
 @click.option(
     "--require",
     is_flag=True,
@@ -120,7 +84,8 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
 )
 def check(
     files: tuple[str, ...],
-    against: tuple[Framework, ...] | None,
+    against: tuple[str, ...] | None,
+    framework_names: tuple[str, ...],
     require: bool,
     max_params: int | None,
     max_memory: int,
@@ -153,16 +118,17 @@ def check(
     from rnncalc.summary.render import describe_spec
 
     expectations = Expectations.budget(max_params) if max_params is not None else Expectations()
-    if against is None:  # by default every installed framework; under --require, every framework
-        against = tuple(Framework) if require else tuple(backends.installed())
+    if against is None:  # by default every installed one of -F; under --require, all of -F
+        installed = backends.installed()
+        against = tuple(name for name in framework_names if require or name in installed)
     if files:
-        options = CheckOptions(against, require, max_memory)
+        options = CheckOptions(against, require, max_memory, framework_names)
         code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"))
         click.get_current_context().exit(code)
     fmt = fmt or "table"
     targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
     frameworks = against
-    options = CheckOptions(frameworks, require, max_memory)
+    options = CheckOptions(frameworks, require, max_memory, framework_names)
     try:
         report = run_check(targets, options)
     except SpecError as error:

@@ -11,11 +11,13 @@ from typing import Any, TypeVar
 
 import click
 
+from rnncalc import frameworks
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     emit,
     flag_for,
     format_option,
+    frameworks_option,
     spec_from_flags,
     spec_options,
     spec_options_without,
@@ -27,7 +29,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: The values of :class:`rnncalc.cost.model.DType` (a test keeps them equal), kept literal here so
 #: registering these commands does not import the cost model.
 DTYPE_CHOICES = ("float32", "float16", "bfloat16", "int8")
-FRAMEWORK_CHOICES = ("torch", "keras")
 
 #: Fields these commands add to the spec's, for error messages.
 _EXTRA_FLAGS = {"lengths": "--lengths", "framework": "--framework", "budget": "--max-params"}
@@ -60,8 +61,8 @@ def _framework_option(command: F) -> F:
     return click.option(
         "--framework",
         "-F",
-        type=click.Choice(FRAMEWORK_CHOICES, case_sensitive=False),
-        default="torch",
+        type=click.Choice(frameworks.names(), case_sensitive=False),
+        default=frameworks.names()[0],
         show_default=True,
         help="Whose weight conventions to count (bias vectors differ).",
     )(command)
@@ -88,7 +89,10 @@ def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
 @_lengths_option
 @_dtype_option
 @format_option(("table", "json"), help=_FORMAT_HELP)
-def cost(fmt: str, dtype: str, lengths_text: str | None, **flags: Any) -> None:
+@frameworks_option
+def cost(
+    fmt: str, dtype: str, lengths_text: str | None, framework_names: tuple[str, ...], **flags: Any
+) -> None:
     """FLOPs, MACs and memory of a recurrent stack, per layer, direction and step.
 
     \b
@@ -102,7 +106,7 @@ def cost(fmt: str, dtype: str, lengths_text: str | None, **flags: Any) -> None:
 
     spec = spec_from_flags(flags)
     try:
-        report = compute(spec, _parse_lengths(lengths_text), DType(dtype.lower()))
+        report = compute(spec, _parse_lengths(lengths_text), DType(dtype.lower()), framework_names)
     except SpecError as error:
         raise _usage(error) from None
     emit(render_cost(report, CostFormat(fmt.lower())))
@@ -166,7 +170,6 @@ def solve(
       rnncalc solve --cell lstm -i 300 -l 2 --bi --max-params 1M --framework keras
       rnncalc solve -c gru -i 80 -b 32 -t 200 --max-flops 50G --max-memory 512MiB
     """
-    from rnncalc.core.spec import Framework
     from rnncalc.cost.model import DType
     from rnncalc.cost.render import CostFormat, render_solution
     from rnncalc.cost.solve import MemoryKind, Metric
@@ -188,7 +191,7 @@ def solve(
     try:
         solution = solve_hidden(
             spec,
-            Framework(framework.lower()),
+            framework.lower(),
             budgets,
             _parse_lengths(lengths_text),
             DType(dtype.lower()),
@@ -239,7 +242,7 @@ def sweep(
       rnncalc sweep --cell rnn,lstm,gru --hidden 32,64,128,256 -i 100
       rnncalc sweep -c lstm,gru -H 64:1024:x2 -i 100 -b 32 -t 50 -f csv
     """
-    from rnncalc.core.spec import Framework, parse_cell
+    from rnncalc.core.spec import parse_cell
     from rnncalc.core.units import parse_int_range
     from rnncalc.cost.model import DType
     from rnncalc.cost.model import cost as compute
@@ -254,14 +257,14 @@ def sweep(
     if not cells:
         raise click.UsageError("--cell: give at least one of rnn, lstm, gru")
     lengths = _parse_lengths(lengths_text)
-    chosen = Framework(framework.lower())
+    chosen = framework.lower()
     element = DType(dtype.lower())
     rows = []
     for cell in cells:
         for size in sizes:
             spec = spec_from_flags({**flags, "cell": cell, "hidden_size": size})
             try:
-                report = compute(spec, lengths, element)
+                report = compute(spec, lengths, element, (chosen,))
             except SpecError as error:
                 raise _usage(error) from None
             rows.append(SweepRow(spec, report.framework(chosen), element))

@@ -7,26 +7,28 @@ from typing import Any
 
 import click
 
+from rnncalc import frameworks as registry
 from rnncalc.cli.command import RnncalcCommand
-from rnncalc.cli.options import emit, flag_for, spec_from_flags, spec_options
+from rnncalc.cli.options import (
+    FrameworkList,
+    emit,
+    flag_for,
+    frameworks_option,
+    spec_from_flags,
+    spec_options,
+)
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import Framework, Spec
+from rnncalc.core.spec import Spec
 
-#: ``--framework`` values of ``rnncalc code``; ``all`` means every framework, PyTorch first.
-FRAMEWORK_CHOICES: dict[str, tuple[Framework, ...]] = {
-    "all": (Framework.TORCH, Framework.KERAS),
-    "torch": (Framework.TORCH,),
-    "keras": (Framework.KERAS,),
-}
 SEPARATOR = "# " + "-" * 78
 
 
-def _snippets(spec: Spec, frameworks: tuple[Framework, ...]) -> dict[Framework, str]:
+def _snippets(spec: Spec, names: tuple[str, ...]) -> dict[str, str]:
     """The scripts, with a missing input size reported under its flag."""
     from rnncalc.explain.code import snippets
 
     try:
-        return snippets(spec, frameworks)
+        return snippets(spec, names)
     except SpecError as error:
         raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
 
@@ -42,8 +44,9 @@ def _snippets(spec: Spec, frameworks: tuple[Framework, ...]) -> dict[Framework, 
     show_default=True,
     help="Plain text for a terminal (80 columns), or markdown for a notebook or a pull request.",
 )
-@click.option("--code", "with_code", is_flag=True, help="Append the PyTorch and Keras 3 code for this model.")
-def explain(fmt: str, with_code: bool, **flags: Any) -> None:
+@click.option("--code", "with_code", is_flag=True, help="Append each chosen framework's code for this model.")
+@frameworks_option
+def explain(fmt: str, with_code: bool, framework_names: tuple[str, ...], **flags: Any) -> None:
     """The cell's equations with this model's numbers: every weight's shape and count, the sum
     per layer, each framework's total, and why PyTorch and Keras differ.
 
@@ -58,23 +61,25 @@ def explain(fmt: str, with_code: bool, **flags: Any) -> None:
     from rnncalc.explain.render import ExplainFormat, render_explanation
 
     spec = spec_from_flags(flags)
-    explanation = build(spec)
+    explanation = build(spec, framework_names)
     if with_code:
-        explanation = add_code(explanation, _snippets(spec, FRAMEWORK_CHOICES["all"]))
+        explanation = add_code(explanation, _snippets(spec, framework_names))
     emit(render_explanation(explanation, ExplainFormat(fmt.lower())))
 
 
 @click.command(cls=RnncalcCommand)
 @spec_options
 @click.option(
+    "--frameworks",
     "--framework",
     "-F",
-    type=click.Choice(list(FRAMEWORK_CHOICES), case_sensitive=False),
-    default="all",
+    "framework_names",
+    type=FrameworkList(),
+    default=",".join(registry.default_names()),
     show_default=True,
-    help="Which framework's script to print.",
+    help=f"Whose scripts to print: a comma list of {', '.join(registry.names())}, or all.",
 )
-def code(framework: str, **flags: Any) -> None:
+def code(framework_names: tuple[str, ...], **flags: Any) -> None:
     """A runnable script that builds this exact model and prints its weights, output shapes and,
     on its last line, its parameter count. A framework that cannot build the model gets a
     comment saying why.
@@ -85,5 +90,5 @@ def code(framework: str, **flags: Any) -> None:
       rnncalc code -c gru -i 10 -H 3 -F torch | python
     """
     spec = spec_from_flags(flags)
-    sources = _snippets(spec, FRAMEWORK_CHOICES[framework.lower()])
+    sources = _snippets(spec, framework_names)
     emit(f"\n{SEPARATOR}\n\n".join(source.rstrip("\n") for source in sources.values()))

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import CELL_ALIASES, Cell, MergeMode, Nonlinearity, Spec, parse_cell, spec_from_mapping
+from rnncalc.core.spec import (
+    CELL_ALIASES,
+    Cell,
+    MergeMode,
+    Nonlinearity,
+    Spec,
+    did_you_mean,
+    parse_cell,
+    spec_from_mapping,
+)
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -263,3 +272,83 @@ class ConfigFile(click.ParamType):  # type: ignore[type-arg]
 
 #: Config files as positional arguments; ``-`` reads stdin.
 files_argument = click.argument("files", nargs=-1, type=ConfigFile(), metavar="[FILE]...")
+
+
+class FrameworkList(click.ParamType):  # type: ignore[type-arg]
+    """A comma list of registry names (``torch,keras``), or ``all``; ``none`` where allowed.
+
+    Names are validated against :mod:`rnncalc.frameworks` when the value is converted, so a bad
+    one is one line naming the flag and the valid names. ``registry_order`` sorts the choice in
+    the registry's order (tables, JSON keys, the "why they differ" pair); otherwise the order
+    given is kept.
+    """
+
+    name = "frameworks"
+
+    def __init__(self, allow_none: bool = False, registry_order: bool = True) -> None:
+        self.allow_none = allow_none
+        self.registry_order = registry_order
+
+    def _extras(self) -> list[str]:
+        return ["all", "none"] if self.allow_none else ["all"]
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        from rnncalc import frameworks
+
+        words = [word.strip().lower() for word in str(value).split(",") if word.strip()]
+        if words == ["all"]:
+            return frameworks.names()
+        if words == ["none"] and self.allow_none:
+            return ()
+        known = frameworks.names()
+        unknown = [word for word in words if word not in known]
+        if unknown or not words:
+            hint = did_you_mean(unknown[0], known) if unknown else ""
+            choices = ", ".join([*known, *self._extras()][:-1]) + f" or {self._extras()[-1]}"
+            self.fail(f"unknown framework {value!r}{hint}; choose a comma list of {choices}", param, ctx)
+        chosen = tuple(dict.fromkeys(words))
+        return tuple(n for n in known if n in chosen) if self.registry_order else chosen
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        if not self.allow_none:
+            return "LIST"
+        from rnncalc import frameworks
+
+        return ",".join(frameworks.names()) + "|all|none"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        """Registry names and ``all`` (and ``none``); after a comma, the names not yet listed."""
+        from click.shell_completion import CompletionItem  # only completion needs it
+
+        from rnncalc import frameworks
+
+        head, _, last = incomplete.rpartition(",")
+        if head:
+            listed = set(head.split(","))
+            words = [name for name in frameworks.names() if name not in listed]
+            return [CompletionItem(f"{head},{word}") for word in words if word.startswith(last)]
+        words = [*frameworks.names(), *self._extras()]
+        return [CompletionItem(word) for word in words if word.startswith(last)]
+
+
+def frameworks_option(command: F) -> F:
+    """``-F/--frameworks LIST``: which registered frameworks to show (default: the ones shown to
+    people, PyTorch and Keras; ``all``: every registered one)."""
+    from rnncalc import frameworks
+
+    default = ",".join(frameworks.default_names())
+    return click.option(
+        "--frameworks",
+        "-F",
+        "framework_names",
+        type=FrameworkList(),
+        default=default,
+        show_default=True,
+        help=f"Comma list of {', '.join(frameworks.names())}, or all.",
+    )(command)

@@ -12,6 +12,7 @@ from rnncalc.cli.options import (
     files_argument,
     flag_for,
     format_option,
+    frameworks_option,
     given_fields,
     spec_from_flags,
     spec_options,
@@ -24,8 +25,9 @@ from rnncalc.summary.render import Format, render_analysis
 @files_argument
 @spec_options
 @format_option(Format)
-def summary(files: tuple[str, ...], fmt: str, **flags: Any) -> None:
-    """Parameters, weights and output shapes of a recurrent stack in PyTorch and Keras.
+@frameworks_option
+def summary(files: tuple[str, ...], fmt: str, framework_names: tuple[str, ...], **flags: Any) -> None:
+    """Parameters, weights and output shapes of a recurrent stack in each framework's conventions.
 
     FILES are config files (YAML, JSON, TOML, JSONL, Keras model JSON; - for stdin). Flags
     given with files override the files' fields: on a model with several layers, batch and
@@ -36,14 +38,15 @@ def summary(files: tuple[str, ...], fmt: str, **flags: Any) -> None:
       rnncalc summary --cell rnn --hidden 8 --bi --input 5
       rnncalc summary -c lstm -i 300 -H 512 -l 2 --batch 32 --seq-len 100 -f json
       rnncalc summary examples/sentiment.yaml
+      rnncalc summary -c gru -i 10 -H 3 -F all
     """
-    from rnncalc.core.calc import analyze
+    from rnncalc.analysis import analyze
 
     fmt_enum = Format(fmt)
     if not files:
-        emit(render_analysis(analyze(spec_from_flags(flags)), fmt_enum))
+        emit(render_analysis(analyze(spec_from_flags(flags), framework_names), fmt_enum))
         return
-    from rnncalc.core.calc import analyze_model
+    from rnncalc.analysis import analyze_model
     from rnncalc.core.model import override
     from rnncalc.io.config import BadEntry, read_sources
     from rnncalc.summary.render import render_model, to_json
@@ -59,10 +62,10 @@ def summary(files: tuple[str, ...], fmt: str, **flags: Any) -> None:
         except SpecError as error:
             raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
         if model.is_flat:
-            analysis: Any = analyze(model.layers[0])
+            analysis: Any = analyze(model.layers[0], framework_names)
             text = render_analysis(analysis, fmt_enum)
         else:
-            analysis = analyze_model(model)
+            analysis = analyze_model(model, framework_names)
             text = render_model(analysis, fmt_enum)
         documents.append(analysis.to_dict())
         texts.append(text)

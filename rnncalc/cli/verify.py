@@ -2,44 +2,54 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import Any
 
 import click
 
 from rnncalc.cli.command import RnncalcCommand
-from rnncalc.cli.options import emit, format_option, spec_from_flags, spec_options
+from rnncalc.cli.options import emit, format_option, frameworks_option, spec_from_flags, spec_options
 from rnncalc.core.errors import FrameworkMissingError
-from rnncalc.core.spec import Framework, did_you_mean
-from rnncalc.frameworks import module_available
+from rnncalc.core.spec import did_you_mean
 from rnncalc.verify.model import DEFAULT_ATOL
 from rnncalc.verify.render import VerifyFormat, render_verification
 
 
-def parse_against(text: str | None) -> list[Framework]:
-    """``torch,keras`` → frameworks; None → every installed framework. ``none`` is refused."""
-    from rnncalc.frameworks import installed
+def _numpy_installed() -> bool:
+    """True when numpy can be imported (asked of importlib, not imported)."""
+    try:
+        return importlib.util.find_spec("numpy") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["numpy"] is None
+        return False
+
+
+def parse_against(text: str | None, shown: tuple[str, ...]) -> tuple[str, ...]:
+    """Registry names for ``--against``; None → every installed framework among ``shown`` (``-F``),
+    or all of ``shown`` when none is installed. ``none`` is refused: verify compares frameworks."""
+    from rnncalc import frameworks
 
     if text is None:
-        return installed() or list(Framework)
+        installed = frameworks.installed()
+        return tuple(name for name in shown if name in installed) or shown
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
     if not names:
-        raise click.UsageError("--against: name at least one framework (torch, keras)")
+        raise click.UsageError(f"--against: name at least one framework ({', '.join(frameworks.names())})")
     if "none" in names:
         raise click.UsageError(
             "--against none is not meaningful for verify: it compares the real frameworks with the "
-            "numpy reference; name torch, keras or both"
+            f"numpy reference; name one or more of {', '.join(frameworks.names())}"
         )
-    choices = [framework.value for framework in Framework]
-    frameworks: list[Framework] = []
+    if names == ["all"]:
+        return frameworks.names()
+    choices = frameworks.names()
     for name in names:
         if name not in choices:
             raise click.UsageError(
-                f"--against: unknown framework {name!r}{did_you_mean(name, choices)}; choose torch, keras"
+                f"--against: unknown framework {name!r}{did_you_mean(name, choices)}; "
+                f"choose {', '.join(choices)} or all"
             )
-        if Framework(name) not in frameworks:
-            frameworks.append(Framework(name))
-    return frameworks
+    return tuple(dict.fromkeys(names))
 
 
 @click.command(cls=RnncalcCommand)
@@ -48,8 +58,9 @@ def parse_against(text: str | None) -> list[Framework]:
     "--against",
     "-a",
     metavar="FRAMEWORKS",
-    help="Comma-separated: torch, keras.  [default: every installed framework]",
+    help="Comma-separated registry names, or all.  [default: every installed one of -F]",
 )
+@frameworks_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the weights and the input.")
 @click.option(
     "--atol",
@@ -60,11 +71,19 @@ def parse_against(text: str | None) -> list[Framework]:
 )
 @click.option("--require", is_flag=True, help="Fail (exit 1) when a requested framework is not installed.")
 @format_option(VerifyFormat)
-def verify(fmt: str, against: str | None, seed: int, atol: float, require: bool, **flags: Any) -> None:
+def verify(
+    fmt: str,
+    against: str | None,
+    framework_names: tuple[str, ...],
+    seed: int,
+    atol: float,
+    require: bool,
+    **flags: Any,
+) -> None:
     """Run the real framework and rnncalc's numpy forward pass on the same weights and input.
 
-    Builds the model in each framework with --seed, takes its initialised weights, runs both
-    forward passes on one seeded random input, and reports the largest absolute difference of the
+    Draws each framework's weights and one random input from --seed, loads the weights into
+    the real model, runs both forward passes, and reports the largest absolute difference of the
     output and every state. Exit 0 when all agree within --atol, 1 when any differs.
 
     \b
@@ -75,8 +94,8 @@ def verify(fmt: str, against: str | None, seed: int, atol: float, require: bool,
     spec = spec_from_flags(flags)
     if spec.input_size is None:
         raise click.UsageError("--input is required: verify runs real forward passes")
-    frameworks = parse_against(against)
-    if not module_available("numpy"):
+    frameworks = parse_against(against, framework_names)
+    if not _numpy_installed():
         raise FrameworkMissingError(
             "numpy is not installed; the reference forward pass needs it: pip install 'rnncalc[numpy]'"
         )

@@ -8,7 +8,7 @@ framework: adding a framework is one module plus its tests.
 Three groups of methods, with different import rules:
 
 * **Analytic** (``unsupported``, ``report``, ``totals``, ``model_report``, ``snippet``,
-  ``explain_notes``): pure functions of the spec; they import nothing but :mod:`rnncalc.core`
+  ``explain_notes``, ``bias_note``): pure functions of the spec; they import nothing but :mod:`rnncalc.core`
   and :mod:`rnncalc.frameworks.base`, so ``rnncalc summary`` stays instant.
 * **Adapter** (``measure``, ``measure_model``, ``run_real``, ``save``): build the real model;
   they import the framework *inside* the method and raise
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rnncalc.core.model import Model
     from rnncalc.core.report import FrameworkReport, FrameworkTotals
     from rnncalc.core.spec import Cell, Spec
-    from rnncalc.frameworks import Measured
+    from rnncalc.frameworks.adapter import Measured
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
@@ -52,10 +52,19 @@ class Convention(ABC):
     install_hint: ClassVar[str]
     #: Part of the default ``-F`` set shown to people (PyTorch and Keras).
     shown_by_default: ClassVar[bool] = False
+    #: Builds a model without allocating its weights (PyTorch's meta device), so ``check`` can
+    #: cross-check a model larger than ``--max-memory``; ``measure(device="meta")`` then works.
+    meta_device: ClassVar[bool] = False
     #: Gate blocks in the order the framework stacks them, in its own gate names.
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]]
     #: The framework's gate name → the canonical (PyTorch) one, where they differ.
     gate_aliases: ClassVar[Mapping[Cell, Mapping[str, str]]] = {}
+
+    @property
+    def short_title(self) -> str:
+        """The name in running prose ("Keras" where the title says "Keras 3"); the title unless
+        a convention overrides it."""
+        return self.title
 
     def is_installed(self) -> bool:
         """True when :attr:`module` can be imported (asked of importlib, not imported)."""
@@ -83,6 +92,22 @@ class Convention(ABC):
     @abstractmethod
     def model_report(self, model: Model) -> FrameworkReport:
         """A heterogeneous model (embedding, recurrent blocks, dense heads) in this framework."""
+
+    def bias_note(self, spec: Spec) -> str:
+        """A clause on this framework's bias layout for ``spec``, naming the framework, used
+        where two totals are compared: "PyTorch keeps two bias vectors per layer and direction
+        (bias_ih, bias_hh)". The default counts the bias vectors of :meth:`report`'s first
+        layer; override it to name them or say why."""
+        from rnncalc.core.calc import bias_vectors, vectors
+
+        report = self.report(spec)
+        count = bias_vectors(report, spec) if report.supported else 0
+        return f"{self.short_title} keeps {vectors(count)} per layer and direction"
+
+    def model_notes(self, model: Model) -> tuple[str, ...]:
+        """Clauses ``summary`` adds under a heterogeneous model's tables where this framework
+        treats it in a way worth saying (e.g. where its dense heads act); none by default."""
+        return ()
 
     @abstractmethod
     def snippet(self, spec: Spec) -> str:

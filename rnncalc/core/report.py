@@ -6,18 +6,29 @@ cost ``rnncalc summary`` about 2 ms of code generation at every start.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.frozen import Frozen
-from rnncalc.core.spec import Framework, Spec
+from rnncalc.core.spec import Spec
 from rnncalc.core.symbolic import Count, Shape, shape_count, shape_to_json, total
-from rnncalc.frameworks.base import Role
 
 if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
     from rnncalc.core.model import Model
 
 SCHEMA_VERSION = 1
 ZERO = Count(0, 0)
+
+
+class Role(str, Enum):
+    """What a weight tensor does; used to explain where two frameworks' totals differ."""
+
+    INPUT_KERNEL = "input weights"
+    RECURRENT_KERNEL = "recurrent weights"
+    BIAS = "bias"
+    PROJECTION = "projection"
+    EMBEDDING = "embedding"
+    DENSE = "dense head"
 
 
 class WeightRow(Frozen):
@@ -91,7 +102,7 @@ class FrameworkReport(Frozen):
     _fields = ("framework", "model", "layers", "outputs", "reason")
     __slots__ = (*_fields, "total", "weights")
 
-    framework: Framework
+    framework: str  # the convention's registry name (``rnncalc.frameworks.names()``)
     model: str  # how the framework spells the model, e.g. "nn.LSTM" or "Sequential"
     layers: tuple[LayerReport, ...]
     outputs: tuple[tuple[str, Shape], ...]
@@ -101,7 +112,7 @@ class FrameworkReport(Frozen):
 
     def __init__(
         self,
-        framework: Framework,
+        framework: str,
         model: str,
         layers: tuple[LayerReport, ...] = (),
         outputs: tuple[tuple[str, Shape], ...] = (),
@@ -157,7 +168,7 @@ class FrameworkTotals(Frozen):
     _fields = ("framework", "model", "total", "outputs", "reason")
     __slots__ = _fields
 
-    framework: Framework
+    framework: str
     model: str
     total: Count
     outputs: tuple[tuple[str, Shape], ...]
@@ -165,7 +176,7 @@ class FrameworkTotals(Frozen):
 
     def __init__(
         self,
-        framework: Framework,
+        framework: str,
         model: str,
         total: Count = ZERO,
         outputs: tuple[tuple[str, Shape], ...] = (),
@@ -179,16 +190,22 @@ class FrameworkTotals(Frozen):
 
 
 class Difference(Frozen):
-    """Why PyTorch's total differs from Keras's for the same spec (``torch - keras``)."""
+    """Why one framework's total differs from another's for the same spec (``first - second``).
 
-    _fields = ("delta", "reason")
+    ``first`` and ``second`` are registry names; the JSON (schema v1) keeps only the numbers and
+    the reason, and with the default choice they are ``torch`` and ``keras``, as v1 documents.
+    """
+
+    _fields = ("delta", "reason", "first", "second")
     __slots__ = _fields
 
     delta: Count
     reason: str
+    first: str
+    second: str
 
-    def __init__(self, delta: Count, reason: str) -> None:
-        self._assign(delta, reason)
+    def __init__(self, delta: Count, reason: str, first: str, second: str) -> None:
+        self._assign(delta, reason, first, second)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,15 +235,16 @@ class Analysis(Frozen):
     ) -> None:
         self._assign(spec, frameworks, difference, defaults_used)
 
-    def framework(self, framework: Framework) -> FrameworkReport:
-        return next(report for report in self.frameworks if report.framework is framework)
+    def framework(self, name: str) -> FrameworkReport:
+        """The report of the framework registered as ``name``."""
+        return next(report for report in self.frameworks if report.framework == name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "spec": self.spec.to_dict(),
             "defaults_used": list(self.defaults_used),
-            "frameworks": {r.framework.value: r.to_dict() for r in self.frameworks},
+            "frameworks": {r.framework: r.to_dict() for r in self.frameworks},
             "difference": self.difference.to_dict() if self.difference else None,
         }
 
@@ -250,15 +268,16 @@ class ModelAnalysis(Frozen):
     ) -> None:
         self._assign(model, frameworks, difference)
 
-    def framework(self, framework: Framework) -> FrameworkReport:
-        return next(report for report in self.frameworks if report.framework is framework)
+    def framework(self, name: str) -> FrameworkReport:
+        """The report of the framework registered as ``name``."""
+        return next(report for report in self.frameworks if report.framework == name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "name": self.model.name,
             "model": self.model.to_dict(),
-            "frameworks": {r.framework.value: r.to_dict() for r in self.frameworks},
+            "frameworks": {r.framework: r.to_dict() for r in self.frameworks},
             "difference": self.difference.to_dict() if self.difference else None,
         }
 

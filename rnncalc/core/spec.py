@@ -34,11 +34,6 @@ class MergeMode(str, Enum):
     NONE = "none"
 
 
-class Framework(str, Enum):
-    TORCH = "torch"
-    KERAS = "keras"
-
-
 CELL_ALIASES: dict[str, Cell] = {
     "rnn": Cell.RNN,
     "simplernn": Cell.RNN,
@@ -226,6 +221,21 @@ def spec_from_mapping(data: Mapping[str, Any]) -> Spec:
             raise SpecError(required, "is required")
     values = {name: _coerce(name, value) for name, value in data.items()}
     return Spec(**values, given=frozenset(values))
+
+
+def describe_spec(spec: Spec) -> str:
+    """``lstm, input 300, hidden 512, 2 layers, bidirectional`` in one line."""
+    words = [spec.cell.value]
+    words.append(f"input {spec.input_size}" if spec.input_size is not None else "input I (unknown)")
+    words.append(f"hidden {spec.hidden_size}")
+    if spec.proj_size:
+        words.append(f"projection {spec.proj_size}")
+    words.append(f"{spec.num_layers} layer" + ("s" if spec.num_layers > 1 else ""))
+    if spec.bidirectional:
+        words.append("bidirectional")
+    if not spec.bias:
+        words.append("no bias")
+    return ", ".join(words)
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:

@@ -17,17 +17,17 @@ docs/cost.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from rnncalc.core.calc import keras_report, torch_report
+from rnncalc import frameworks
+from rnncalc.core.calc import GATES
 from rnncalc.core.errors import SpecError
-from rnncalc.core.report import FrameworkReport, WeightRow
-from rnncalc.core.spec import Cell, Framework, Spec, spec_from_mapping
+from rnncalc.core.report import FrameworkReport, Role, WeightRow
+from rnncalc.core.spec import Cell, Spec, spec_from_mapping
 from rnncalc.core.symbolic import Shape, shape_count
-from rnncalc.frameworks.base import GATES, Role
 
 COST_SCHEMA_VERSION = 1
 
@@ -268,7 +268,7 @@ class Memory:
 class FrameworkCost:
     """One framework's cost for a spec and workload, or why the framework cannot build it."""
 
-    framework: Framework
+    framework: str  # registry name
     model: str
     workload: Workload
     directions: tuple[DirectionCost, ...] = ()
@@ -314,15 +314,15 @@ class FrameworkCost:
 
 @dataclass(frozen=True)
 class CostReport:
-    """Both frameworks' costs for one spec, workload and dtype."""
+    """The chosen frameworks' costs for one spec, workload and dtype."""
 
     spec: Spec
     workload: Workload
     dtype: DType
     frameworks: tuple[FrameworkCost, ...]
 
-    def framework(self, framework: Framework) -> FrameworkCost:
-        return next(cost for cost in self.frameworks if cost.framework is framework)
+    def framework(self, name: str) -> FrameworkCost:
+        return next(cost for cost in self.frameworks if cost.framework == name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -331,7 +331,7 @@ class CostReport:
             "spec": self.spec.to_dict(),
             "workload": self.workload.to_dict(),
             "dtype": self.dtype.value,
-            "frameworks": {c.framework.value: c.to_dict(self.dtype) for c in self.frameworks},
+            "frameworks": {c.framework: c.to_dict(self.dtype) for c in self.frameworks},
         }
 
 
@@ -349,19 +349,23 @@ def concrete_spec(spec: Spec, wl: Workload) -> Spec:
 
 
 def cost(
-    spec: Spec | Mapping[str, Any], lengths: tuple[int, ...] | None = None, dtype: DType = DType.FLOAT32
+    spec: Spec | Mapping[str, Any],
+    lengths: tuple[int, ...] | None = None,
+    dtype: DType = DType.FLOAT32,
+    names: Iterable[str] | None = None,
 ) -> CostReport:
-    """Compute and memory cost of ``spec`` in both frameworks for its batch and sequence length."""
+    """Compute and memory cost of ``spec`` in each chosen framework (registry names; None: every
+    registered one) for its batch and sequence length."""
     if not isinstance(spec, Spec):
         spec = spec_from_mapping(spec)
     if spec.input_size is None:
         raise SpecError("input_size", "is required for costs: the first layer's products depend on it")
     wl = workload(spec, lengths)
     concrete = concrete_spec(spec, wl)
-    frameworks = tuple(
-        framework_cost(report, spec, wl) for report in (torch_report(concrete), keras_report(concrete))
+    costs = tuple(
+        framework_cost(convention.report(concrete), spec, wl) for convention in frameworks.select(names)
     )
-    return CostReport(spec, wl, dtype, frameworks)
+    return CostReport(spec, wl, dtype, costs)
 
 
 def framework_cost(report: FrameworkReport, spec: Spec, wl: Workload) -> FrameworkCost:

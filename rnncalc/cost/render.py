@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from rnncalc import frameworks
 from rnncalc.core.spec import Spec
 from rnncalc.core.units import human
 from rnncalc.cost.model import CONVENTION, DTYPE_BYTES, CostReport, DType, FrameworkCost, Workload, workload
 from rnncalc.cost.solve import BUDGET_FLAGS, Metric, Solution
-from rnncalc.summary.render import FRAMEWORK_TITLES, describe_spec, to_json
+from rnncalc.summary.render import describe_spec, to_json
 
 
 class CostFormat(str, Enum):
@@ -80,7 +81,7 @@ def render_cost(report: CostReport, fmt: CostFormat) -> str:
 
 
 def _framework_cost(cost: FrameworkCost, dtype: DType) -> str:
-    title = f"{FRAMEWORK_TITLES[cost.framework]} ({cost.model})"
+    title = f"{frameworks.get(cost.framework).title} ({cost.model})"
     if not cost.supported or cost.memory is None:
         return f"{title}: not expressible\n{cost.reason}"
     rows: list[list[Any]] = []
@@ -162,7 +163,7 @@ def render_solution(solution: Solution, fmt: CostFormat) -> str:
         return to_json(solution.to_dict())
     spec = solution.spec
     described = describe_spec(spec).replace(f"hidden {spec.hidden_size}", "hidden H")
-    head = f"{described}; {FRAMEWORK_TITLES[solution.framework]}"
+    head = f"{described}; {frameworks.get(solution.framework).title}"
     if any(b.metric is not Metric.PARAMS for b in solution.bounds):
         head += "\n" + describe_workload(workload(spec, solution.lengths)) + f"; {solution.dtype.value}"
     rows = []

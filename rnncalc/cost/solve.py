@@ -17,7 +17,7 @@ from math import isqrt, lcm
 from typing import Any
 
 from rnncalc.core.errors import RnncalcError, SpecError
-from rnncalc.core.spec import Framework, Spec
+from rnncalc.core.spec import Spec
 from rnncalc.cost.model import DType, cost
 
 
@@ -117,7 +117,7 @@ class Solution:
     """The largest hidden size satisfying every budget, with each budget's own bound."""
 
     spec: Spec  # the spec at the solved hidden size (or at the smallest one when nothing fits)
-    framework: Framework
+    framework: str  # registry name
     dtype: DType
     memory_kind: MemoryKind
     lengths: tuple[int, ...] | None
@@ -131,7 +131,7 @@ class Solution:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": 1,
-            "framework": self.framework.value,
+            "framework": self.framework,
             "dtype": self.dtype.value,
             "memory_kind": self.memory_kind.value,
             "spec": self.spec.to_dict(),
@@ -146,7 +146,7 @@ def _number(value: Fraction) -> int | float:
 
 def metric_function(
     spec: Spec,
-    framework: Framework,
+    framework: str,
     metric: Metric,
     lengths: tuple[int, ...] | None = None,
     dtype: DType = DType.FLOAT32,
@@ -155,9 +155,9 @@ def metric_function(
     """``H ↦ metric`` as the calculator computes it for ``spec`` with hidden size H."""
 
     def evaluate(hidden: int) -> int:
-        report = cost(spec.replace(hidden_size=hidden), lengths, dtype).framework(framework)
+        report = cost(spec.replace(hidden_size=hidden), lengths, dtype, (framework,)).framework(framework)
         if not report.supported or report.memory is None:
-            raise SpecError("framework", f"{framework.value} cannot build this spec: {report.reason}")
+            raise SpecError("framework", f"{framework} cannot build this spec: {report.reason}")
         if metric is Metric.PARAMS:
             return report.params
         if metric is Metric.FLOPS:
@@ -190,7 +190,7 @@ def bound(evaluate: Callable[[int], int], metric: Metric, budget: int, smallest:
 
 def solve(
     spec: Spec,
-    framework: Framework,
+    framework: str,
     budgets: dict[Metric, int],
     lengths: tuple[int, ...] | None = None,
     dtype: DType = DType.FLOAT32,

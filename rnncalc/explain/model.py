@@ -8,16 +8,15 @@ Pure: imports no numpy, torch or keras.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rnncalc.core.calc import analyze
-from rnncalc.core.report import Analysis, FrameworkReport, LayerReport, WeightRow
-from rnncalc.core.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
+from rnncalc import frameworks
+from rnncalc.analysis import analyze
+from rnncalc.core.report import Analysis, FrameworkReport, LayerReport, Role, WeightRow
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec, describe_spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape
-from rnncalc.frameworks.base import CLASS_NAMES, GATE_ORDER, Role
-from rnncalc.summary.render import FRAMEWORK_TITLES, describe_spec
 
 # --- The content model: sections of prose, equations, tables and code ----------------------
 
@@ -75,9 +74,10 @@ class Explanation:
 # --- Building the explanation ---------------------------------------------------------------
 
 
-def explain(spec: Spec | Mapping[str, Any]) -> Explanation:
-    """Analyze ``spec`` and explain the result."""
-    return explain_analysis(analyze(spec))
+def explain(spec: Spec | Mapping[str, Any], names: Iterable[str] | None = None) -> Explanation:
+    """Analyze ``spec`` in the chosen frameworks (registry names; None: the ones shown by
+    default) and explain the result."""
+    return explain_analysis(analyze(spec, frameworks.default_names() if names is None else names))
 
 
 def explain_analysis(analysis: Analysis) -> Explanation:
@@ -94,10 +94,10 @@ def explain_analysis(analysis: Analysis) -> Explanation:
     return Explanation(describe_spec(analysis.spec), tuple(s for s in sections if s.blocks), analysis)
 
 
-def with_code(explanation: Explanation, snippets: Mapping[Framework, str]) -> Explanation:
+def with_code(explanation: Explanation, snippets: Mapping[str, str]) -> Explanation:
     """The explanation followed by one code section per framework snippet."""
     extra = tuple(
-        Section(f"{FRAMEWORK_TITLES[framework]} code", (Code("python", source),))
+        Section(f"{frameworks.get(framework).title} code", (Code("python", source),))
         for framework, source in snippets.items()
     )
     return Explanation(explanation.title, explanation.sections + extra, explanation.analysis)
@@ -174,10 +174,10 @@ def _reference(analysis: Analysis) -> tuple[FrameworkReport, bool] | None:
     PyTorch stores matrices as ``(out, in)``, the orientation of ``W x``; Keras stores the
     transpose, used only when PyTorch cannot express the spec.
     """
-    torch = analysis.framework(Framework.TORCH)
+    torch = analysis.framework("torch")
     if torch.supported:
         return torch, False
-    keras = analysis.framework(Framework.KERAS)
+    keras = analysis.framework("keras")
     return (keras, True) if keras.supported else None
 
 
@@ -192,7 +192,7 @@ def _math_shape(row: WeightRow, transposed: bool) -> Shape:
 def _input_features(report: FrameworkReport, layer: LayerReport) -> Dim:
     """The input size a layer's input weights were shaped for (read from the report)."""
     row = next(w for w in layer.weights if w.role is Role.INPUT_KERNEL)
-    return row.shape[0] if report.framework is Framework.KERAS else row.shape[1]
+    return row.shape[0] if report.framework == "keras" else row.shape[1]
 
 
 def _stacking_prose(spec: Spec, report: FrameworkReport) -> list[Block]:
@@ -235,7 +235,7 @@ def _equations_section(analysis: Analysis) -> Section:
             Prose(
                 "Shapes are one direction of layer 0, as `(rows, columns)` of the product `W x` "
                 "(Keras stores these matrices transposed); the counts are "
-                f"{FRAMEWORK_TITLES[report.framework]}'s. " + _notation(spec)
+                f"{frameworks.get(report.framework).title}'s. " + _notation(spec)
             )
         )
         blocks.extend(_stacking_prose(spec, report))
@@ -297,7 +297,7 @@ def _bias_legend(spec: Spec, report: FrameworkReport, rows: list[WeightRow]) -> 
     if not biases:
         return []
     if _two_biases_in_equation(spec):
-        if report.framework is Framework.TORCH:
+        if report.framework == "torch":
             # PyTorch keeps bias_ih then bias_hh (conventions.torch_slots order).
             x, h = biases
             return [
@@ -313,8 +313,8 @@ def _bias_legend(spec: Spec, report: FrameworkReport, rows: list[WeightRow]) -> 
 def _gate_order_prose(spec: Spec) -> list[Block]:
     if spec.cell is Cell.RNN:
         return []
-    torch = ", ".join(GATE_ORDER[(Framework.TORCH, spec.cell)])
-    keras = ", ".join(GATE_ORDER[(Framework.KERAS, spec.cell)])
+    torch = ", ".join(frameworks.get("torch").gate_order[spec.cell])
+    keras = ", ".join(frameworks.get("keras").gate_order[spec.cell])
     ours, theirs = ("g", "c") if spec.cell is Cell.LSTM else ("n", "h")
     text = (
         f"Each big matrix stacks one block per gate. PyTorch stacks them in the order {torch}; "
@@ -392,7 +392,7 @@ def _stacking_section(analysis: Analysis) -> list[Section]:
         if not report.supported:
             continue
         first, second = report.layers[0], report.layers[1]
-        title = FRAMEWORK_TITLES[report.framework]
+        title = frameworks.get(report.framework).title
         size = _input_features(report, second)
         w0 = next(w for w in first.weights if w.role is Role.INPUT_KERNEL)
         w1 = next(w for w in second.weights if w.role is Role.INPUT_KERNEL)
@@ -403,7 +403,7 @@ def _stacking_section(analysis: Analysis) -> list[Section]:
                 f"where layer 0's `{w0.name}` are `{format_shape(w0.shape)}` = {w0.params}."
             )
         )
-    if analysis.framework(Framework.KERAS).supported:
+    if analysis.framework("keras").supported:
         blocks.append(
             Prose(
                 "In Keras every layer but the last needs `return_sequences=True` to hand on the whole "
@@ -413,12 +413,12 @@ def _stacking_section(analysis: Analysis) -> list[Section]:
     return [Section("Stacked layers", tuple(blocks))]
 
 
-def _why_features(spec: Spec, framework: Framework) -> str:
+def _why_features(spec: Spec, framework: str) -> str:
     """Words for the size one layer hands to the next: directions × hidden (or projection)."""
     size = "proj_size" if spec.proj_size else "hidden_size"
     if not spec.bidirectional:
         return f"the {size}"
-    if framework is Framework.KERAS and spec.merge_mode is not MergeMode.CONCAT:
+    if framework == "keras" and spec.merge_mode is not MergeMode.CONCAT:
         return f"merge_mode='{spec.merge_mode.value}' combines the 2 directions into one {size}"
     return f"2 directions × {size}, concatenated"
 
@@ -428,7 +428,7 @@ def _why_features(spec: Spec, framework: Framework) -> str:
 
 def _symbols(report: FrameworkReport, rows: list[WeightRow]) -> list[str]:
     """The equation symbol each stored tensor holds; Keras stores matrices transposed."""
-    keras = report.framework is Framework.KERAS
+    keras = report.framework == "keras"
     symbols = []
     bias_names = iter(("b_x", "b_h"))  # PyTorch's order: bias_ih, bias_hh
     for row in rows:
@@ -446,7 +446,7 @@ def _symbols(report: FrameworkReport, rows: list[WeightRow]) -> list[str]:
 
 
 def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
-    title = f"{FRAMEWORK_TITLES[report.framework]}: {report.model}"
+    title = f"{frameworks.get(report.framework).title}: {report.model}"
     if not report.supported:
         return Section(title, (Prose(f"Cannot build this model: {report.reason}."),))
     both = spec.bidirectional
@@ -463,7 +463,7 @@ def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
                 rows.append((label, weight.name, symbol, format_shape(weight.shape), str(weight.params)))
                 label = ""
         addition = " + ".join(str(w.params) for w in _forward(layer))
-        name = layer.name if report.framework is Framework.TORCH else f"`{layer.name}`"
+        name = layer.name if report.framework == "torch" else f"`{layer.name}`"
         line = f"Sum for {name}: {addition} = {layer.direction_params('forward')}"
         if both:
             line += f" per direction; both directions {layer.params}"
@@ -480,13 +480,7 @@ def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
         blocks.append(Prose(f"Total: {layers} = {report.total}."))
     else:
         blocks.append(Prose(f"Total: {report.total}."))
-    if report.framework is Framework.TORCH and spec.bias and not _two_biases_in_equation(spec):
-        blocks.append(
-            Prose(
-                "PyTorch keeps the bias as two vectors, `bias_ih` (`b_x`) and `bias_hh` (`b_h`); the "
-                "equation only ever uses their sum, `b = b_x + b_h`."
-            )
-        )
+    blocks.extend(Prose(note) for note in frameworks.get(report.framework).explain_notes(spec))
     return Section(title, tuple(blocks))
 
 
@@ -494,8 +488,8 @@ def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
 
 
 def _difference_section(analysis: Analysis) -> Section:
-    torch = analysis.framework(Framework.TORCH)
-    keras = analysis.framework(Framework.KERAS)
+    torch = analysis.framework("torch")
+    keras = analysis.framework("keras")
     difference = analysis.difference
     blocks: list[Block] = []
     if difference is None:
@@ -503,7 +497,7 @@ def _difference_section(analysis: Analysis) -> Section:
             if not report.supported and other.supported:
                 blocks.append(
                     Prose(
-                        f"Only {FRAMEWORK_TITLES[other.framework]} can build this model "
+                        f"Only {frameworks.get(other.framework).title} can build this model "
                         f"({other.total} parameters): {report.reason}."
                     )
                 )
@@ -554,7 +548,7 @@ def _positive(count: Count) -> bool:
 
 def _outputs_section(analysis: Analysis) -> Section:
     rows = tuple(
-        (FRAMEWORK_TITLES[report.framework] if index == 0 else "", name, format_shape(shape))
+        (frameworks.get(report.framework).title if index == 0 else "", name, format_shape(shape))
         for report in analysis.frameworks
         if report.supported
         for index, (name, shape) in enumerate(report.outputs)
@@ -574,7 +568,7 @@ def _outputs_section(analysis: Analysis) -> Section:
         ]
         if flags:
             words.append(f"`None` is a dimension left open (set it with {' and '.join(flags)})")
-        if analysis.framework(Framework.TORCH).supported and not spec.unbatched:
+        if analysis.framework("torch").supported and not spec.unbatched:
             order = "(batch, time, features)" if spec.batch_first else "(time, batch, features)"
             words.append(
                 f"PyTorch's output is {order}"
@@ -591,9 +585,9 @@ def _outputs_section(analysis: Analysis) -> Section:
 
 def _keras2_section(analysis: Analysis) -> list[Section]:
     spec = analysis.spec
-    if not analysis.framework(Framework.KERAS).supported:
+    if not analysis.framework("keras").supported:
         return []
-    layer = CLASS_NAMES[(Framework.KERAS, spec.cell)]
+    layer = {Cell.RNN: "SimpleRNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}[spec.cell]
     units = spec.hidden_size
     features = str(spec.input_size) if spec.input_size is not None else INPUT
     steps = str(spec.seq_len) if spec.seq_len is not None else "T"

@@ -1,55 +1,43 @@
-"""Each framework's weight layout for one direction of one recurrent layer, as data.
+"""What the framework modules share: one direction's sizes, a weight slot, and the stack
+arithmetic every convention repeats.
 
-Sources: PyTorch ``torch.nn.RNN``/``LSTM``/``GRU`` docs ("Variables" sections);
-Keras 3 ``keras/src/layers/rnn/{simple_rnn,lstm,gru}.py`` (``build`` of each cell).
-Parameter counts are never written here: they follow from these shapes.
+Each framework's own weight layout (names, shapes, orientation, gate order, bias layout)
+lives in its module (:mod:`rnncalc.frameworks.torch`, ...); parameter counts are never written
+anywhere: they follow from the slot shapes.
 """
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import NamedTuple
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, NamedTuple
 
+from rnncalc.core.calc import GATES
 from rnncalc.core.frozen import Frozen
-from rnncalc.core.spec import Cell, Framework
-from rnncalc.core.symbolic import Dim, Shape
+from rnncalc.core.report import Role, WeightRow
+from rnncalc.core.spec import Cell, Spec
+from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
 
-#: Gate blocks stacked in each weight matrix.
-GATES: dict[Cell, int] = {Cell.RNN: 1, Cell.GRU: 3, Cell.LSTM: 4}
+if TYPE_CHECKING:
+    from rnncalc.core.model import Model
 
-#: Order of the gate blocks inside the stacked matrices (from each framework's docs/source).
-GATE_ORDER: dict[tuple[Framework, Cell], tuple[str, ...]] = {
-    (Framework.TORCH, Cell.RNN): ("h",),
-    (Framework.TORCH, Cell.LSTM): ("i", "f", "g", "o"),
-    (Framework.TORCH, Cell.GRU): ("r", "z", "n"),
-    (Framework.KERAS, Cell.RNN): ("h",),
-    (Framework.KERAS, Cell.LSTM): ("i", "f", "c", "o"),
-    (Framework.KERAS, Cell.GRU): ("z", "r", "h"),
-}
+__all__ = [
+    "DIRECTIONS",
+    "GATES",
+    "CellGeometry",
+    "Role",
+    "WeightSlot",
+    "arrow",
+    "direction_formula",
+    "first_input",
+    "geometry",
+    "model_unsupported",
+    "rows",
+    "stack_count",
+]
 
-#: Class names as each framework spells them.
-CLASS_NAMES: dict[tuple[Framework, Cell], str] = {
-    (Framework.TORCH, Cell.RNN): "RNN",
-    (Framework.TORCH, Cell.LSTM): "LSTM",
-    (Framework.TORCH, Cell.GRU): "GRU",
-    (Framework.KERAS, Cell.RNN): "SimpleRNN",
-    (Framework.KERAS, Cell.LSTM): "LSTM",
-    (Framework.KERAS, Cell.GRU): "GRU",
-}
-
-#: Keras's automatic layer names (``SimpleRNN`` → ``simple_rnn``) and its cells' names.
-KERAS_LAYER_NAMES: dict[Cell, str] = {Cell.RNN: "simple_rnn", Cell.LSTM: "lstm", Cell.GRU: "gru"}
-
-
-class Role(str, Enum):
-    """What a weight tensor does; used to explain where two frameworks' totals differ."""
-
-    INPUT_KERNEL = "input weights"
-    RECURRENT_KERNEL = "recurrent weights"
-    BIAS = "bias"
-    PROJECTION = "projection"
-    EMBEDDING = "embedding"
-    DENSE = "dense head"
+#: Direction names of :class:`~rnncalc.core.report.WeightRow`, forward first.
+DIRECTIONS = ("forward", "backward")
 
 
 class WeightSlot(NamedTuple):
@@ -65,7 +53,7 @@ class WeightSlot(NamedTuple):
 
 
 class CellGeometry(Frozen):
-    """Sizes that fix one direction's weights: same meaning in both frameworks."""
+    """Sizes that fix one direction's weights: the same meaning in every framework."""
 
     _fields = ("cell", "input_size", "hidden_size", "proj_size", "bias", "reset_after")
     __slots__ = _fields
@@ -92,82 +80,64 @@ class CellGeometry(Frozen):
         return self.proj_size or self.hidden_size
 
 
-def bias_vectors(framework: Framework, geometry: CellGeometry) -> int:
-    """How many bias vectors of ``gates*H`` one direction keeps.
-
-    PyTorch always keeps ``bias_ih`` and ``bias_hh``. Keras keeps one, except GRU with
-    ``reset_after=True`` (its default), whose bias has shape ``(2, 3*units)`` because the
-    recurrent bias is applied inside the reset gate's product.
-    """
-    if not geometry.bias:
-        return 0
-    if framework is Framework.TORCH:
-        return 2
-    return 2 if geometry.cell is Cell.GRU and geometry.reset_after else 1
+def geometry(spec: Spec, input_size: Dim) -> CellGeometry:
+    """One direction of a layer of ``spec`` on ``input_size`` features."""
+    return CellGeometry(spec.cell, input_size, spec.hidden_size, spec.proj_size, spec.bias, spec.reset_after)
 
 
-def torch_slots(geometry: CellGeometry, layer: int, reverse: bool) -> list[WeightSlot]:
-    """PyTorch parameters in ``named_parameters()`` order: W_ih, W_hh, b_ih, b_hh, W_hr.
-
-    ``weight_ih_l{k}`` is ``(gates*H, in)`` and ``weight_hh_l{k}`` is ``(gates*H, proj or H)``;
-    the reverse direction adds the ``_reverse`` suffix.
-    """
-    suffix = f"_l{layer}" + ("_reverse" if reverse else "")
-    rows = geometry.gate_rows
-    slots = [
-        WeightSlot(f"weight_ih{suffix}", (rows, geometry.input_size), Role.INPUT_KERNEL),
-        WeightSlot(f"weight_hh{suffix}", (rows, geometry.recurrent_size), Role.RECURRENT_KERNEL),
-    ]
-    if bias_vectors(Framework.TORCH, geometry):
-        slots.append(WeightSlot(f"bias_ih{suffix}", (rows,), Role.BIAS))
-        slots.append(WeightSlot(f"bias_hh{suffix}", (rows,), Role.BIAS))
-    if geometry.proj_size:
-        slots.append(
-            WeightSlot(f"weight_hr{suffix}", (geometry.proj_size, geometry.hidden_size), Role.PROJECTION)
-        )
-    return slots
+def first_input(spec: Spec) -> Dim:
+    """The first layer's input size, or the symbol ``I`` when the spec leaves it unknown."""
+    return spec.input_size if spec.input_size is not None else INPUT
 
 
-def keras_slots(geometry: CellGeometry) -> list[WeightSlot]:
-    """Keras cell weights in ``layer.weights`` order: kernel, recurrent_kernel, bias.
-
-    Keras stores matrices transposed relative to PyTorch: ``kernel`` is ``(in, gates*units)``.
-    """
-    cols = geometry.gate_rows
-    slots = [
-        WeightSlot("kernel", (geometry.input_size, cols), Role.INPUT_KERNEL),
-        WeightSlot("recurrent_kernel", (geometry.hidden_size, cols), Role.RECURRENT_KERNEL),
-    ]
-    vectors = bias_vectors(Framework.KERAS, geometry)
-    if vectors == 1:
-        slots.append(WeightSlot("bias", (cols,), Role.BIAS))
-    elif vectors == 2:
-        slots.append(WeightSlot("bias", (2, cols), Role.BIAS))
-    return slots
+def rows(slots: list[WeightSlot], direction: str, prefix: str = "") -> tuple[WeightRow, ...]:
+    """Report rows for one direction's slots; ``prefix`` is put before each name in the path."""
+    return tuple(WeightRow(s.name, prefix + s.name, s.shape, s.role, direction) for s in slots)
 
 
-# --- Embedding and dense heads (same counts in both frameworks, transposed kernels) --------
-
-#: ``nn.Embedding.weight`` and Keras ``Embedding.embeddings`` are both ``(vocab, dim)``.
-EMBEDDING_WEIGHT_NAME: dict[Framework, str] = {Framework.TORCH: "weight", Framework.KERAS: "embeddings"}
-#: Class names of the non-recurrent modules.
-EMBEDDING_CLASS: dict[Framework, str] = {Framework.TORCH: "Embedding", Framework.KERAS: "Embedding"}
-DENSE_CLASS: dict[Framework, str] = {Framework.TORCH: "Linear", Framework.KERAS: "Dense"}
+#: One direction's slots for a geometry (the part of a convention :func:`stack_count` needs).
+SlotsOf = Callable[[CellGeometry], list[WeightSlot]]
 
 
-def embedding_slots(framework: Framework, vocab_size: int, dim: int) -> list[WeightSlot]:
-    return [WeightSlot(EMBEDDING_WEIGHT_NAME[framework], (vocab_size, dim), Role.EMBEDDING)]
+@lru_cache(maxsize=4096)
+def direction_formula(
+    slots: SlotsOf, cell: Cell, hidden_size: int, proj_size: int, bias: bool, reset_after: bool
+) -> Count:
+    """Elements of one direction's weights as a formula ``a*I + b`` in its input size ``I``:
+    the sum of the slot shapes (names do not matter) of that direction on an input of ``I``."""
+    per_input = constant = 0
+    for slot in slots(CellGeometry(cell, INPUT, hidden_size, proj_size, bias, reset_after)):
+        count = shape_count(slot.shape)
+        per_input += count.per_input
+        constant += count.constant
+    return Count(per_input, constant)
 
 
-def dense_slots(framework: Framework, input_size: Dim, units: int, bias: bool) -> list[WeightSlot]:
-    """``nn.Linear``: ``weight (out, in)``, ``bias (out,)``.
+def stack_count(slots: SlotsOf, spec: Spec, next_input: int) -> Count:
+    """``num_layers`` layers × directions: the first on the spec's input, the rest on
+    ``next_input`` features (what one layer hands the next in this framework)."""
+    per_input, constant = direction_formula(
+        slots, spec.cell, spec.hidden_size, spec.proj_size, spec.bias, spec.reset_after
+    )
+    # One direction's count is linear in its input size: the first layer's is still a formula
+    # when the input size is unknown; later layers take ``next_input`` features.
+    first = (
+        Count(per_input, constant)
+        if spec.input_size is None
+        else Count(0, per_input * spec.input_size + constant)
+    )
+    count = first + Count(0, per_input * next_input + constant) * (spec.num_layers - 1)
+    return count * spec.num_directions
 
-    Keras ``Dense``: ``kernel (in, units)``, ``bias (units,)``.
-    """
-    if framework is Framework.TORCH:
-        slots = [WeightSlot("weight", (units, input_size), Role.DENSE)]
-    else:
-        slots = [WeightSlot("kernel", (input_size, units), Role.DENSE)]
-    if bias:
-        slots.append(WeightSlot("bias", (units,), Role.DENSE))
-    return slots
+
+def model_unsupported(model: Model, unsupported: Callable[[Spec], str | None]) -> str | None:
+    """The first block's reason (``layers[i]: ...``) a framework cannot build ``model``, or None."""
+    for index, spec in enumerate(model.layers):
+        reason = unsupported(spec)
+        if reason:
+            return f"layers[{index}]: {reason}"
+    return None
+
+
+def arrow(kinds: list[str]) -> str:
+    return " → ".join(kinds)

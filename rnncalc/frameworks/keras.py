@@ -1,30 +1,508 @@
-"""Build the Keras 3 model for a spec and measure it. Imports keras (TensorFlow backend)."""
+"""Keras 3: ``SimpleRNN``/``LSTM``/``GRU`` (and ``Bidirectional``) as one
+:class:`~rnncalc.core.convention.Convention`.
+
+Sources: Keras 3 ``keras/src/layers/rnn/{simple_rnn,lstm,gru,bidirectional}.py`` (``build`` of
+each cell, ``call`` of the wrappers). Everything Keras-specific lives here: class, layer and
+variable names, shapes, output and state shapes, what Keras cannot express, the snippet, the
+adapter (TensorFlow backend) and the weight conversions. keras and numpy are imported inside
+the methods that need them.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
-# TensorFlow is silent only when both are set before it is first imported.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from rnncalc.core.calc import merged_features
+from rnncalc.core.convention import Convention
+from rnncalc.core.errors import ConversionError, SpecError
+from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
+from rnncalc.core.spec import Cell, MergeMode, Spec
+from rnncalc.core.symbolic import INPUT, Dim, Shape
+from rnncalc.frameworks.base import (
+    DIRECTIONS,
+    CellGeometry,
+    WeightSlot,
+    arrow,
+    first_input,
+    geometry,
+    model_unsupported,
+    rows,
+    stack_count,
+)
+from rnncalc.frameworks.snippet import LINE_LENGTH, call, header, quote, unsupported_comment
 
-from typing import Any
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
-import keras
-import numpy as np
+    from rnncalc.core.model import Model
+    from rnncalc.frameworks.adapter import Measured
+    from rnncalc.reference import StackWeights
 
-from rnncalc.core.calc import KERAS_SEQUENTIAL_NAME, keras_model_report, keras_report, keras_unsupported
-from rnncalc.core.errors import SpecError
-from rnncalc.core.model import Model
-from rnncalc.core.spec import Cell, Framework, MergeMode, Spec
-from rnncalc.frameworks import PROBE_BATCH, PROBE_SEQ_LEN, Measured, probe_spec
+    Arrays = dict[str, np.ndarray[Any, Any]]
 
-_LAYERS: dict[Cell, Any] = {
-    Cell.RNN: keras.layers.SimpleRNN,
-    Cell.LSTM: keras.layers.LSTM,
-    Cell.GRU: keras.layers.GRU,
-}
+#: Class names in ``keras.layers``.
+CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "SimpleRNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
+#: Keras's automatic layer names (``SimpleRNN`` → ``simple_rnn``); its cells add ``_cell``.
+LAYER_NAMES: dict[Cell, str] = {Cell.RNN: "simple_rnn", Cell.LSTM: "lstm", Cell.GRU: "gru"}
+#: Keras's name for the first ``Sequential`` of a session; Keras 3 scopes the variable paths
+#: of a Sequential's layers under it (``sequential/embedding/embeddings``), unlike a Functional
+#: model's.
+SEQUENTIAL_NAME = "sequential"
+
+
+# --- Weight layout (data) ----------------------------------------------------------------------
+
+
+def bias_vectors(geometry: CellGeometry) -> int:
+    """How many bias vectors of ``gates*units`` one direction keeps: one, except GRU with
+    ``reset_after=True`` (the default), whose bias is ``(2, 3*units)`` because the recurrent
+    bias is applied inside the reset gate's product."""
+    if not geometry.bias:
+        return 0
+    return 2 if geometry.cell is Cell.GRU and geometry.reset_after else 1
+
+
+def slots(geometry: CellGeometry) -> list[WeightSlot]:
+    """Cell weights in ``layer.weights`` order: kernel, recurrent_kernel, bias.
+
+    Keras stores matrices transposed relative to PyTorch: ``kernel`` is ``(in, gates*units)``.
+    """
+    cols = geometry.gate_rows
+    result = [
+        WeightSlot("kernel", (geometry.input_size, cols), Role.INPUT_KERNEL),
+        WeightSlot("recurrent_kernel", (geometry.hidden_size, cols), Role.RECURRENT_KERNEL),
+    ]
+    vectors = bias_vectors(geometry)
+    if vectors == 1:
+        result.append(WeightSlot("bias", (cols,), Role.BIAS))
+    elif vectors == 2:
+        result.append(WeightSlot("bias", (2, cols), Role.BIAS))
+    return result
+
+
+class LayerNames:
+    """Keras's automatic layer names in a fresh session: ``lstm``, ``lstm_1``, ``dense``, ..."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def next(self, base: str) -> str:
+        count = self._seen.get(base, 0)
+        self._seen[base] = count + 1
+        return f"{base}_{count}" if count else base
+
+
+def _shape(spec: Spec, features: Dim, sequences: bool) -> Shape:
+    if sequences:
+        return (spec.batch_size, spec.seq_len, features)
+    return (spec.batch_size, features)
+
+
+def layer_kind(spec: Spec) -> str:
+    class_name = CLASS_NAMES[spec.cell]
+    return f"Bidirectional({class_name})" if spec.bidirectional else class_name
+
+
+def block_layers(
+    spec: Spec, input_size: Dim, names: LayerNames, last_sequences: bool
+) -> tuple[LayerReport, ...]:
+    """The ``num_layers`` Keras layers of one block; all but the last return sequences.
+
+    ``names`` hands out the layer names, so blocks of a larger model continue its numbering.
+    """
+    layer_name = LAYER_NAMES[spec.cell]
+    cell_name = f"{layer_name}_cell"
+    layers = []
+    for index in range(spec.num_layers):
+        inner = names.next(layer_name)
+        if spec.bidirectional:
+            outer = names.next("bidirectional")
+            prefixes = [f"{outer}/{direction}_{inner}/{cell_name}/" for direction in DIRECTIONS]
+            name = outer
+        else:
+            prefixes = [f"{inner}/{cell_name}/"]
+            name = inner
+        direction_slots = slots(geometry(spec, input_size))
+        weights = tuple(
+            row
+            for direction, prefix in zip(DIRECTIONS, prefixes, strict=False)
+            for row in rows(direction_slots, direction, prefix)
+        )
+        sequences = index < spec.num_layers - 1 or last_sequences
+        output = _shape(spec, merged_features(spec), sequences)
+        layers.append(LayerReport(name, layer_kind(spec), output, weights))
+        input_size = merged_features(spec)
+    return tuple(layers)
+
+
+def outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
+    """The returned tensors in Keras order: output(s), then each direction's states."""
+    hidden = spec.hidden_size
+    if spec.bidirectional and spec.merge_mode is MergeMode.NONE:
+        single = _shape(spec, hidden, spec.return_sequences)
+        result: list[tuple[str, Shape]] = [("output_forward", single), ("output_backward", single)]
+    else:
+        result = [("output", _shape(spec, merged_features(spec), spec.return_sequences))]
+    if spec.return_state:
+        states = ["state_h", "state_c"] if spec.cell is Cell.LSTM else ["state_h"]
+        prefixes = [f"{d}_" for d in DIRECTIONS] if spec.bidirectional else [""]
+        result += [(prefix + state, (spec.batch_size, hidden)) for prefix in prefixes for state in states]
+    return tuple(result)
+
+
+class KerasConvention(Convention):
+    """Keras 3: a model of ``num_layers`` recurrent layers; all but the last return sequences."""
+
+    name = "keras"
+    title = "Keras 3"
+    module = "keras"
+    install_hint = "pip install 'rnncalc[tensorflow]'"
+    shown_by_default = True
+    gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
+        Cell.RNN: ("h",),
+        Cell.LSTM: ("i", "f", "c", "o"),
+        Cell.GRU: ("z", "r", "h"),
+    }
+    #: Keras calls the LSTM cell candidate ``c`` (PyTorch ``g``) and the GRU candidate ``h``
+    #: (PyTorch ``n``).
+    gate_aliases: ClassVar[Mapping[Cell, Mapping[str, str]]] = {Cell.LSTM: {"c": "g"}, Cell.GRU: {"h": "n"}}
+
+    @property
+    def short_title(self) -> str:
+        return "Keras"
+
+    # --- analytic ---------------------------------------------------------------------------
+
+    def unsupported(self, spec: Spec) -> str | None:
+        if spec.proj_size:
+            return "Keras LSTM has no projection (proj_size is PyTorch only)"
+        if spec.unbatched:
+            return "Keras layers always take a batch dimension; unbatched input is PyTorch only"
+        return None
+
+    def model_name(self, spec: Spec) -> str:
+        kind = layer_kind(spec)
+        return f"Sequential of {spec.num_layers} × {kind}" if spec.num_layers > 1 else kind
+
+    def report(self, spec: Spec) -> FrameworkReport:
+        model = self.model_name(spec)
+        reason = self.unsupported(spec)
+        if reason:
+            return FrameworkReport(self.name, model, reason=reason)
+        layers = block_layers(spec, first_input(spec), LayerNames(), spec.return_sequences)
+        return FrameworkReport(self.name, model, layers, outputs(spec))
+
+    def totals(self, spec: Spec) -> FrameworkTotals:
+        model = self.model_name(spec)
+        reason = self.unsupported(spec)
+        if reason:
+            return FrameworkTotals(self.name, model, reason=reason)
+        count = stack_count(slots, spec, merged_features(spec))
+        return FrameworkTotals(self.name, model, count, outputs(spec))
+
+    def model_report(self, model: Model) -> FrameworkReport:
+        """A ``keras.Sequential``: every recurrent layer but the last returns sequences; ``Dense``
+        acts on the last dimension (per time step when the last recurrent layer returns
+        sequences). Weight paths carry the Sequential's name as Keras 3 reports them.
+        """
+        kinds = (["Embedding"] if model.embedding else []) + [layer_kind(spec) for spec in model.layers]
+        kinds += ["Dense"] * len(model.dense)
+        title = f"Sequential: {arrow(kinds)}"
+        reason = model_unsupported(model, self.unsupported)
+        if reason:
+            return FrameworkReport(self.name, title, reason=reason)
+        names = LayerNames()
+        first = model.layers[0]
+        layers: list[LayerReport] = []
+        size: Dim = model.input_size if model.input_size is not None else INPUT
+        if model.embedding is not None:
+            name = names.next("embedding")
+            emb = model.embedding
+            # Embedding.embeddings is (input_dim, output_dim).
+            weight = WeightRow(
+                "embeddings", f"{name}/embeddings", (emb.vocab_size, emb.dim), Role.EMBEDDING, ""
+            )
+            layers.append(LayerReport(name, "Embedding", _shape(first, emb.dim, sequences=True), (weight,)))
+        for index, spec in enumerate(model.layers):
+            last = index == len(model.layers) - 1
+            layers.extend(block_layers(spec, size, names, model.return_sequences or not last))
+            size = merged_features(spec)
+        for head in model.dense:
+            name = names.next("dense")
+            # Dense: kernel (in, units), bias (units,).
+            dense = [WeightRow("kernel", f"{name}/kernel", (size, head.units), Role.DENSE, "")]
+            if head.bias:
+                dense.append(WeightRow("bias", f"{name}/bias", (head.units,), Role.DENSE, ""))
+            shape = (*layers[-1].output_shape[:-1], head.units)
+            layers.append(LayerReport(name, "Dense", shape, tuple(dense)))
+            size = head.units
+        scoped = tuple(
+            LayerReport(
+                layer.name,
+                layer.kind,
+                layer.output_shape,
+                tuple(
+                    WeightRow(w.name, f"{SEQUENTIAL_NAME}/{w.path}", w.shape, w.role, w.direction)
+                    for w in layer.weights
+                ),
+            )
+            for layer in layers
+        )
+        return FrameworkReport(self.name, title, scoped, (("output", layers[-1].output_shape),))
+
+    def model_notes(self, model: Model) -> tuple[str, ...]:
+        return ("Keras Dense sees the last step unless return_sequences",) if model.dense else ()
+
+    def bias_note(self, spec: Spec) -> str:
+        if spec.bias and spec.cell is Cell.GRU and spec.reset_after:
+            return "Keras GRU with reset_after=True keeps two bias vectors"
+        count = "one bias vector" if spec.bias else "no bias vector"
+        return f"Keras keeps {count} per layer and direction"
+
+    def snippet(self, spec: Spec) -> str:
+        """A functional Keras model built as :func:`build` does."""
+        from rnncalc.frameworks.adapter import probe_spec
+
+        if spec.input_size is None:
+            raise SpecError("input_size", "is required to write code that builds the model")
+        reason = self.unsupported(spec)
+        if reason:
+            return unsupported_comment(self.title, spec, reason)
+        seq_len = "None" if spec.seq_len is None else str(spec.seq_len)
+        if spec.batch_size is not None:
+            input_line = (
+                f"inputs = keras.Input(batch_shape=({spec.batch_size}, {seq_len}, {spec.input_size}))"
+            )
+        else:
+            input_line = (
+                f"inputs = keras.Input(shape=({seq_len}, {spec.input_size}))  # (time steps, features)"
+            )
+        class_name = CLASS_NAMES[spec.cell]
+        lines = [input_line, "x = inputs"]
+        report = self.report(spec)
+        for index, layer in enumerate(report.layers):
+            last = index == spec.num_layers - 1
+            inner_name = layer.name
+            if spec.bidirectional:
+                inner_name = layer.name.replace("bidirectional", LAYER_NAMES[spec.cell])
+            args = [str(spec.hidden_size)]
+            if spec.cell is Cell.RNN:
+                args.append(f"activation={quote(spec.nonlinearity.value)}")
+            if spec.cell is Cell.GRU:
+                args.append(f"reset_after={spec.reset_after}")
+            if not spec.bias:
+                args.append("use_bias=False")
+            if spec.return_sequences or not last:
+                args.append("return_sequences=True")
+            if spec.return_state and last:
+                args.append("return_state=True")
+            args.append(f"name={quote(inner_name)}")
+            if spec.bidirectional:
+                # Bidirectional copies the layer it wraps for the backward direction.
+                merge = "None" if spec.merge_mode is MergeMode.NONE else quote(spec.merge_mode.value)
+                lines.append(call(f"keras.layers.{class_name}", args, before="rnn = "))
+                wrapper = ["rnn", f"merge_mode={merge}", f"name={quote(layer.name)}"]
+                lines.append(call("keras.layers.Bidirectional", wrapper, before="x = ", after="(x)"))
+            else:
+                lines.append(call(f"keras.layers.{class_name}", args, before="x = ", after="(x)"))
+        lines.append("model = keras.Model(inputs, x)")
+        probe = probe_spec(spec)
+        names = [name for name, _ in report.outputs]
+        run_lines = [
+            f"zeros = keras.ops.zeros(({probe.batch_size}, {probe.seq_len}, {spec.input_size}))"
+            "  # (batch, time steps, features)",
+        ]
+        unpack = f"{', '.join(names)} = model(zeros)"
+        if len(unpack) > LINE_LENGTH:
+            unpack = "(\n" + "".join(f"    {name},\n" for name in names) + ") = model(zeros)"
+        run_lines.append(unpack)
+        body = "\n".join(
+            [
+                *lines,
+                "",
+                "for weight in model.weights:",
+                "    print(weight.path, tuple(weight.shape))",
+                *run_lines,
+                *(f"print({quote(name)}, tuple({name}.shape))" for name in names),
+                "print(model.count_params())",
+            ]
+        )
+        return (
+            header(self.title, spec)
+            + "import os\n\n"
+            + "# Silence TensorFlow's start-up logs; both must be set before keras is imported.\n"
+            + 'os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
+            + 'os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"\n'
+            + 'os.environ.setdefault("KERAS_BACKEND", "tensorflow")\n\n'
+            + "import keras\n\n"
+            + body
+            + "\n"
+        )
+
+    def explain_notes(self, spec: Spec) -> tuple[str, ...]:
+        # Its single bias is the equation's b; the (2, 3*units) GRU bias is explained by the
+        # symbols of the table (b_x; b_h).
+        return ()
+
+    # --- adapter (imports keras) -------------------------------------------------------------
+
+    def input_shape(self, spec: Spec) -> tuple[int, ...]:
+        """Keras is always batch-major: ``(N, L, I)``."""
+        assert spec.batch_size is not None and spec.seq_len is not None and spec.input_size is not None
+        return (spec.batch_size, spec.seq_len, spec.input_size)
+
+    def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
+        if device != "cpu":
+            raise ValueError(f"Keras runs on the CPU here; device {device!r} is PyTorch only")
+        _require(self)
+        return measure(spec)
+
+    def measure_model(self, model: Model) -> Measured:
+        _require(self)
+        return measure_model(model)
+
+    def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """Build the model, assign ``weights`` by variable path and run it on ``x``."""
+        _require(self)
+        model = build(spec)
+        for variable in model.weights:
+            variable.assign(weights[variable.path])
+        return run(model, spec, x)
+
+    # --- weights (imports numpy) -------------------------------------------------------------
+
+    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
+        """Keras kernels are ``(in, gates*units)``, transposed relative to PyTorch. Its single
+        bias is the input bias; GRU with ``reset_after=True`` keeps ``(2, 3*units)``: input bias,
+        then the recurrent bias applied inside the reset gate's product."""
+        import numpy as np
+
+        from rnncalc import reference
+
+        layers = []
+        for directions in reference.layer_rows(self.report(spec), spec):
+            converted = []
+            for direction_rows in directions:
+                by_role = {row.role: reference.lookup(weights, row.path) for row in direction_rows}
+                w_x = reference.to_canonical_rows(by_role[Role.INPUT_KERNEL].T, self, spec.cell)
+                w_h = reference.to_canonical_rows(by_role[Role.RECURRENT_KERNEL].T, self, spec.cell)
+                bias = by_role.get(Role.BIAS, np.zeros(w_x.shape[0], dtype=reference.DTYPE))
+                b_x, b_h = (bias[0], bias[1]) if bias.ndim == 2 else (bias, np.zeros_like(bias))
+                converted.append(
+                    reference.DirectionWeights(
+                        w_x,
+                        w_h,
+                        reference.to_canonical_rows(b_x, self, spec.cell),
+                        reference.to_canonical_rows(b_h, self, spec.cell),
+                    )
+                )
+            layers.append(tuple(converted))
+        return reference.StackWeights(tuple(layers))
+
+    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
+        """Kernels transposed and reordered; with one bias vector the two canonical biases are
+        summed, which is exact wherever both are added before any product (RNN, LSTM, and GRU's
+        gates with ``reset_after=False``, whose ``b_hn`` is added after ``W_hn (r*h)``)."""
+        import numpy as np
+
+        from rnncalc import reference
+
+        named: Arrays = {}
+        layer_rows = reference.layer_rows(self.report(spec), spec)
+        for layer, directions in zip(layer_rows, weights.layers, strict=True):
+            for direction_rows, canonical in zip(layer, directions, strict=True):
+                if canonical.w_hr is not None:
+                    raise ConversionError("Keras LSTM has no projection; the canonical weights hold one")
+                if not spec.bias and (canonical.b_x.any() or canonical.b_h.any()):
+                    raise ConversionError(
+                        "Keras has no bias with use_bias=False; the canonical biases are not zero"
+                    )
+                for row in direction_rows:
+                    if row.role is Role.INPUT_KERNEL:
+                        value = reference.from_canonical_rows(canonical.w_x, self, spec.cell).T
+                    elif row.role is Role.RECURRENT_KERNEL:
+                        value = reference.from_canonical_rows(canonical.w_h, self, spec.cell).T
+                    elif len(row.shape) == 2:  # GRU reset_after=True: (2, 3*units)
+                        value = np.stack(
+                            [
+                                reference.from_canonical_rows(canonical.b_x, self, spec.cell),
+                                reference.from_canonical_rows(canonical.b_h, self, spec.cell),
+                            ]
+                        )
+                    else:
+                        value = reference.from_canonical_rows(canonical.b_x + canonical.b_h, self, spec.cell)
+                    named[row.path] = np.ascontiguousarray(value, dtype=reference.DTYPE)
+        return named
+
+    def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
+        """What the Keras model returns for ``x`` ``(N, L, I)``, named as :meth:`report` names
+        it: ``output`` (or ``output_forward``/``output_backward`` for merge mode none), then with
+        ``return_state`` each direction's ``state_h`` (and ``state_c``).
+
+        All layers but the last return sequences; ``Bidirectional`` runs the backward layer with
+        ``go_backwards`` and flips its sequence back before merging.
+        """
+        import numpy as np
+
+        from rnncalc import reference
+
+        reason = self.unsupported(spec)
+        if reason:
+            raise SpecError("framework", f"Keras cannot express this spec: {reason}")
+        xs = reference.f32(x).transpose(1, 0, 2)
+        last = reference.run_stack(spec, weights, xs, spec.merge_mode)[-1]
+        if spec.return_sequences:
+            parts = tuple(r.sequence.transpose(1, 0, 2) for r in last)
+        else:
+            parts = tuple(r.h for r in last)
+        named: Arrays = {}
+        if spec.bidirectional and spec.merge_mode is MergeMode.NONE:
+            named["output_forward"], named["output_backward"] = parts
+        else:
+            named["output"] = reference.merge_directions(parts, spec.merge_mode)
+        if spec.return_state:
+            prefixes = ("forward_", "backward_") if spec.bidirectional else ("",)
+            for prefix, result in zip(prefixes, last, strict=True):
+                named[f"{prefix}state_h"] = result.h
+                if result.c is not None:
+                    named[f"{prefix}state_c"] = result.c
+        return {name: np.ascontiguousarray(value) for name, value in named.items()}
+
+
+CONVENTION = KerasConvention()
+
+
+def _require(convention: Convention) -> None:
+    from rnncalc.frameworks.adapter import require
+
+    require(convention)
+
+
+# --- Adapter: the real models (each function imports keras) --------------------------------------
+
+
+def _keras() -> Any:
+    """keras, imported with TensorFlow silenced (both variables must be set before its import)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    return keras
+
+
+def __getattr__(name: str) -> Any:
+    """``keras`` itself, imported at first use so that importing this module stays cheap."""
+    if name == "keras":
+        return _keras()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _layer_class(cell: Cell) -> Any:
+    return getattr(_keras().layers, CLASS_NAMES[cell])
 
 
 def build(spec: Spec) -> keras.Model:
@@ -32,17 +510,18 @@ def build(spec: Spec) -> keras.Model:
 
     Layer names are the ones the calculator predicts, so weight paths compare exactly.
     """
-    reason = keras_unsupported(spec)
+    keras = _keras()
+    reason = CONVENTION.unsupported(spec)
     if reason:
         raise SpecError("framework", f"Keras cannot express this spec: {reason}")
     if spec.input_size is None:
         raise SpecError("input_size", "is required to build a real model")
-    names = [layer.name for layer in keras_report(spec).layers]
+    names = [layer.name for layer in CONVENTION.report(spec).layers]
     inputs = keras.Input(batch_shape=(spec.batch_size, spec.seq_len, spec.input_size))
     x: Any = inputs
     for index, name in enumerate(names):
         last = index == spec.num_layers - 1
-        inner_name = name.replace("bidirectional", _inner_base(spec.cell)) if spec.bidirectional else name
+        inner_name = name.replace("bidirectional", LAYER_NAMES[spec.cell]) if spec.bidirectional else name
         kwargs: dict[str, Any] = {
             "return_sequences": spec.return_sequences or not last,
             "return_state": spec.return_state and last,
@@ -53,7 +532,7 @@ def build(spec: Spec) -> keras.Model:
             kwargs["activation"] = spec.nonlinearity.value
         if spec.cell is Cell.GRU:
             kwargs["reset_after"] = spec.reset_after
-        layer = _LAYERS[spec.cell](spec.hidden_size, **kwargs)
+        layer = _layer_class(spec.cell)(spec.hidden_size, **kwargs)
         if spec.bidirectional:
             merge = None if spec.merge_mode is MergeMode.NONE else spec.merge_mode.value
             layer = keras.layers.Bidirectional(layer, merge_mode=merge, name=name)
@@ -61,28 +540,23 @@ def build(spec: Spec) -> keras.Model:
     return keras.Model(inputs, x)
 
 
-def _inner_base(cell: Cell) -> str:
-    from rnncalc.frameworks.base import KERAS_LAYER_NAMES
-
-    return KERAS_LAYER_NAMES[cell]
-
-
 def output_names(spec: Spec) -> list[str]:
-    return [name for name, _ in keras_report(spec).outputs]
+    return [name for name, _ in outputs(spec)]
 
 
 def measure(spec: Spec) -> Measured:
+    import numpy as np
+
+    from rnncalc.frameworks.adapter import Measured, probe_spec
+
     probe = probe_spec(spec)
     model = build(probe)
     weights = tuple((w.path, tuple(w.shape)) for w in model.weights)
     assert probe.batch_size is not None and probe.seq_len is not None and probe.input_size is not None
     result = model(np.zeros((probe.batch_size, probe.seq_len, probe.input_size), dtype="float32"))
     tensors = result if isinstance(result, (list, tuple)) else [result]
-    outputs = tuple((name, tuple(t.shape)) for name, t in zip(output_names(probe), tensors, strict=True))
-    return Measured(Framework.KERAS, model.count_params(), weights, outputs, probe)
-
-
-# --- Heterogeneous models --------------------------------------------------------------------
+    shapes = tuple((name, tuple(t.shape)) for name, t in zip(output_names(probe), tensors, strict=True))
+    return Measured(CONVENTION.name, model.count_params(), weights, shapes, probe)
 
 
 def build_model(model: Model) -> keras.Sequential:
@@ -91,14 +565,13 @@ def build_model(model: Model) -> keras.Sequential:
 
     Layer names are the calculator's (Keras's own in a fresh session), so paths compare exactly.
     """
-    reason = next(
-        (f"layers[{i}]: {r}" for i, s in enumerate(model.layers) if (r := keras_unsupported(s))), None
-    )
+    keras = _keras()
+    reason = model_unsupported(model, CONVENTION.unsupported)
     if reason:
         raise SpecError("framework", f"Keras cannot express this model: {reason}")
     if model.input_size is None:
         raise SpecError("input_size", "is required to build a real model")
-    reports = iter(keras_model_report(model).layers)
+    reports = iter(CONVENTION.model_report(model).layers)
     if model.embedding is not None:
         stack: list[Any] = [keras.Input(batch_shape=(model.batch_size, model.seq_len), dtype="int32")]
         emb = model.embedding
@@ -121,22 +594,26 @@ def build_model(model: Model) -> keras.Sequential:
             if spec.bidirectional:
                 # The weight path is "sequential/bidirectional/forward_<inner>/<cell>/kernel".
                 inner = report.weights[0].path.split("/")[2].removeprefix("forward_")
-                layer = _LAYERS[spec.cell](spec.hidden_size, name=inner, **kwargs)
+                layer = _layer_class(spec.cell)(spec.hidden_size, name=inner, **kwargs)
                 stack.append(
                     keras.layers.Bidirectional(layer, merge_mode=spec.merge_mode.value, name=report.name)
                 )
             else:
-                stack.append(_LAYERS[spec.cell](spec.hidden_size, name=report.name, **kwargs))
+                stack.append(_layer_class(spec.cell)(spec.hidden_size, name=report.name, **kwargs))
     for head in model.dense:
         dense = keras.layers.Dense(
             head.units, use_bias=head.bias, activation=head.activation, name=next(reports).name
         )
         stack.append(dense)
-    return keras.Sequential(stack, name=KERAS_SEQUENTIAL_NAME)
+    return keras.Sequential(stack, name=SEQUENTIAL_NAME)
 
 
 def measure_model(model: Model) -> Measured:
     """Build, count and run the real Keras model once (unknown batch/time → small probes)."""
+    import numpy as np
+
+    from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, Measured
+
     batch = model.batch_size or PROBE_BATCH
     seq_len = model.seq_len or PROBE_SEQ_LEN
     built = build_model(model)
@@ -148,25 +625,28 @@ def measure_model(model: Model) -> Measured:
         data = np.zeros((batch, seq_len, model.input_size), dtype="float32")
     output = built(data)
     probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
-    return Measured(Framework.KERAS, built.count_params(), weights, (("output", tuple(output.shape)),), probe)
-
-
-# --- Numerical verification (rnncalc verify) -------------------------------------------------
+    return Measured(CONVENTION.name, built.count_params(), weights, (("output", tuple(output.shape)),), probe)
 
 
 def build_seeded(spec: Spec, seed: int) -> keras.Model:
     """The model for ``spec`` with weights initialised after ``keras.utils.set_random_seed``."""
-    keras.utils.set_random_seed(seed)
+    _keras().utils.set_random_seed(seed)
     return build(spec)
 
 
-def weights_numpy(model: keras.Model) -> dict[str, np.ndarray[Any, Any]]:
+def weights_numpy(model: keras.Model) -> Arrays:
     """Every variable as a float32 numpy array, keyed by its path (``lstm/lstm_cell/kernel``)."""
+    import numpy as np
+
+    keras = _keras()
     return {w.path: np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float32) for w in model.weights}
 
 
-def run(model: keras.Model, spec: Spec, x: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
+def run(model: keras.Model, spec: Spec, x: Any) -> Arrays:
     """Forward ``x`` ``(N, L, I)`` and name the results as the calculator does."""
+    import numpy as np
+
+    keras = _keras()
     result = model(np.ascontiguousarray(x, dtype=np.float32))
     tensors = result if isinstance(result, (list, tuple)) else [result]
     return {

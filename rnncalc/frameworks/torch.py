@@ -1,26 +1,436 @@
-"""Build ``torch.nn.RNN``/``LSTM``/``GRU`` from a spec and measure it. Imports torch."""
+"""PyTorch: ``torch.nn.RNN``/``LSTM``/``GRU`` as one :class:`~rnncalc.core.convention.Convention`.
+
+Sources: PyTorch ``torch.nn.RNN``/``LSTM``/``GRU`` docs ("Variables" and "Outputs" sections).
+Everything PyTorch-specific lives here: class and weight names, shapes per layer and direction,
+output and state shapes, what ``torch.nn`` cannot express, the snippet, the adapter and the
+weight conversions. torch and numpy are imported inside the methods that need them, so the
+registry stays as cheap to import as the calculator.
+"""
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-import torch
-from torch import nn
+from rnncalc.core.convention import Convention
+from rnncalc.core.errors import ConversionError, SpecError
+from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
+from rnncalc.core.spec import Cell, MergeMode, Spec
+from rnncalc.core.symbolic import INPUT, Dim, Shape
+from rnncalc.frameworks.base import (
+    DIRECTIONS,
+    CellGeometry,
+    WeightSlot,
+    arrow,
+    first_input,
+    geometry,
+    model_unsupported,
+    rows,
+    stack_count,
+)
+from rnncalc.frameworks.snippet import call, header, quote, unsupported_comment
 
-from rnncalc.core.calc import torch_block_output_size, torch_unsupported
-from rnncalc.core.errors import SpecError
-from rnncalc.core.model import Model
-from rnncalc.core.spec import Cell, Framework, Spec
-from rnncalc.frameworks import PROBE_BATCH, PROBE_SEQ_LEN, Measured, probe_spec
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
 
-_MODULES: dict[Cell, type[nn.RNNBase]] = {Cell.RNN: nn.RNN, Cell.LSTM: nn.LSTM, Cell.GRU: nn.GRU}
+    from rnncalc.core.model import Model
+    from rnncalc.frameworks.adapter import Measured
+    from rnncalc.reference import StackWeights
+
+    Arrays = dict[str, np.ndarray[Any, Any]]
+
+#: Class names in ``torch.nn``.
+CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "RNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
+
+
+# --- Weight layout (data) ----------------------------------------------------------------------
+
+
+def slots(geometry: CellGeometry, layer: int, reverse: bool) -> list[WeightSlot]:
+    """Parameters in ``named_parameters()`` order: W_ih, W_hh, b_ih, b_hh, W_hr.
+
+    ``weight_ih_l{k}`` is ``(gates*H, in)`` and ``weight_hh_l{k}`` is ``(gates*H, proj or H)``,
+    the orientation of ``W x``; PyTorch always keeps two bias vectors, ``bias_ih`` and
+    ``bias_hh``; the reverse direction adds the ``_reverse`` suffix.
+    """
+    suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+    gate_rows = geometry.gate_rows
+    result = [
+        WeightSlot(f"weight_ih{suffix}", (gate_rows, geometry.input_size), Role.INPUT_KERNEL),
+        WeightSlot(f"weight_hh{suffix}", (gate_rows, geometry.recurrent_size), Role.RECURRENT_KERNEL),
+    ]
+    if geometry.bias:
+        result.append(WeightSlot(f"bias_ih{suffix}", (gate_rows,), Role.BIAS))
+        result.append(WeightSlot(f"bias_hh{suffix}", (gate_rows,), Role.BIAS))
+    if geometry.proj_size:
+        result.append(
+            WeightSlot(f"weight_hr{suffix}", (geometry.proj_size, geometry.hidden_size), Role.PROJECTION)
+        )
+    return result
+
+
+def _first_direction_slots(geometry: CellGeometry) -> list[WeightSlot]:
+    return slots(geometry, 0, reverse=False)
+
+
+def block_output_size(spec: Spec) -> int:
+    """Features one recurrent module hands on: directions × (projection or hidden)."""
+    return spec.num_directions * (spec.proj_size or spec.hidden_size)
+
+
+def sequence_shape(spec: Spec, features: Dim) -> Shape:
+    """A sequence tensor in the module's layout: ``(L, N, F)``, ``(N, L, F)`` or unbatched ``(L, F)``."""
+    if spec.unbatched:
+        return (spec.seq_len, features)
+    if spec.batch_first:
+        return (spec.batch_size, spec.seq_len, features)
+    return (spec.seq_len, spec.batch_size, features)
+
+
+def outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
+    """``output, h_n`` (and ``c_n`` for LSTM); states ignore ``batch_first``."""
+    out_size = spec.proj_size or spec.hidden_size
+    stacked = spec.num_directions * spec.num_layers
+    batch: tuple[Dim, ...] = () if spec.unbatched else (spec.batch_size,)
+    result: list[tuple[str, Shape]] = [
+        ("output", sequence_shape(spec, spec.num_directions * out_size)),
+        ("h_n", (stacked, *batch, out_size)),
+    ]
+    if spec.cell is Cell.LSTM:
+        result.append(("c_n", (stacked, *batch, spec.hidden_size)))
+    return tuple(result)
+
+
+def block_layers(spec: Spec, input_size: Dim) -> tuple[LayerReport, ...]:
+    """One ``nn.RNN``/``LSTM``/``GRU`` module's layers (``num_layers`` of them) on ``input_size``.
+
+    Weight names are the module's own (``weight_ih_l0``); a model prefixes them with the
+    module's index.
+    """
+    class_name = CLASS_NAMES[spec.cell]
+    out_size = spec.proj_size or spec.hidden_size
+    sequence = sequence_shape(spec, spec.num_directions * out_size)
+    kind = f"{class_name} (bidirectional)" if spec.bidirectional else class_name
+    layers = []
+    for index in range(spec.num_layers):
+        shape = geometry(spec, input_size)
+        weights = tuple(
+            row
+            for direction in DIRECTIONS[: spec.num_directions]
+            for row in rows(slots(shape, index, reverse=direction == "backward"), direction)
+        )
+        layers.append(LayerReport(f"layer {index}", kind, sequence, weights))
+        input_size = spec.num_directions * out_size
+    return tuple(layers)
+
+
+class TorchConvention(Convention):
+    """PyTorch 2: ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``num_layers`` and ``bidirectional``."""
+
+    name = "torch"
+    title = "PyTorch"
+    module = "torch"
+    install_hint = "pip install 'rnncalc[torch]'"
+    shown_by_default = True
+    meta_device = True
+    gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
+        Cell.RNN: ("h",),
+        Cell.LSTM: ("i", "f", "g", "o"),
+        Cell.GRU: ("r", "z", "n"),
+    }
+
+    # --- analytic ---------------------------------------------------------------------------
+
+    def unsupported(self, spec: Spec) -> str | None:
+        if spec.cell is Cell.GRU and not spec.reset_after:
+            return (
+                "nn.GRU always applies the reset gate after the recurrent product "
+                "(Keras reset_after=True); reset_after=False has no PyTorch equivalent"
+            )
+        if spec.bidirectional and spec.merge_mode is not MergeMode.CONCAT:
+            return (
+                f"PyTorch always concatenates both directions; merge_mode {spec.merge_mode.value} "
+                "has no nn.RNN equivalent"
+            )
+        return None
+
+    def model_name(self, spec: Spec) -> str:
+        return f"nn.{CLASS_NAMES[spec.cell]}"
+
+    def report(self, spec: Spec) -> FrameworkReport:
+        model = self.model_name(spec)
+        reason = self.unsupported(spec)
+        if reason:
+            return FrameworkReport(self.name, model, reason=reason)
+        return FrameworkReport(self.name, model, block_layers(spec, first_input(spec)), outputs(spec))
+
+    def totals(self, spec: Spec) -> FrameworkTotals:
+        model = self.model_name(spec)
+        reason = self.unsupported(spec)
+        if reason:
+            return FrameworkTotals(self.name, model, reason=reason)
+        count = stack_count(_first_direction_slots, spec, block_output_size(spec))
+        return FrameworkTotals(self.name, model, count, outputs(spec))
+
+    def model_report(self, model: Model) -> FrameworkReport:
+        """A module list run in order, as the adapter's ``SequenceModel`` does.
+
+        Parameter names are prefixed by the module's index (``0.weight``, ``1.weight_ih_l0``);
+        each recurrent module hands its ``output`` (not its states) to the next; ``nn.Linear``
+        heads act on the last (feature) dimension at every time step. The model returns the
+        last module's output.
+        """
+        kinds = (["Embedding"] if model.embedding else []) + [CLASS_NAMES[s.cell] for s in model.layers]
+        kinds += ["Linear"] * len(model.dense)
+        title = f"nn.Module: {arrow(kinds)}"
+        reason = model_unsupported(model, self.unsupported)
+        if reason:
+            return FrameworkReport(self.name, title, reason=reason)
+        first = model.layers[0]
+        layers: list[LayerReport] = []
+        size: Dim = model.input_size if model.input_size is not None else INPUT
+        if model.embedding is not None:
+            prefix = str(len(layers))
+            emb = model.embedding
+            # nn.Embedding.weight is (num_embeddings, embedding_dim).
+            weight = WeightRow("weight", f"{prefix}.weight", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")
+            layers.append(LayerReport(prefix, "Embedding", sequence_shape(first, emb.dim), (weight,)))
+        for spec in model.layers:
+            prefix = str(len(layers))
+            block = block_layers(spec, size)
+            weights = tuple(
+                WeightRow(w.name, f"{prefix}.{w.path}", w.shape, w.role, w.direction)
+                for layer in block
+                for w in layer.weights
+            )
+            kind = block[0].kind + (f" × {spec.num_layers} layers" if spec.num_layers > 1 else "")
+            layers.append(LayerReport(prefix, kind, block[-1].output_shape, weights))
+            size = block_output_size(spec)
+        for head in model.dense:
+            prefix = str(len(layers))
+            # nn.Linear: weight (out, in), bias (out,).
+            dense = [WeightRow("weight", f"{prefix}.weight", (head.units, size), Role.DENSE, "")]
+            if head.bias:
+                dense.append(WeightRow("bias", f"{prefix}.bias", (head.units,), Role.DENSE, ""))
+            layers.append(LayerReport(prefix, "Linear", sequence_shape(first, head.units), tuple(dense)))
+            size = head.units
+        return FrameworkReport(self.name, title, tuple(layers), (("output", layers[-1].output_shape),))
+
+    def model_notes(self, model: Model) -> tuple[str, ...]:
+        return (
+            ("PyTorch applies each Linear head at every time step of the last recurrent output",)
+            if model.dense
+            else ()
+        )
+
+    def bias_note(self, spec: Spec) -> str:
+        count = "two bias vectors" if spec.bias else "no bias vector"
+        names = " (bias_ih, bias_hh)" if spec.bias else ""
+        return f"PyTorch keeps {count} per layer and direction{names}"
+
+    def snippet(self, spec: Spec) -> str:
+        """``nn.RNN``/``nn.LSTM``/``nn.GRU`` with every keyword spelled out, run once on zeros."""
+        from rnncalc.frameworks.adapter import probe_spec
+
+        if spec.input_size is None:
+            raise SpecError("input_size", "is required to write code that builds the model")
+        reason = self.unsupported(spec)
+        if reason:
+            return unsupported_comment(self.title, spec, reason)
+        args = [
+            f"input_size={spec.input_size}",
+            f"hidden_size={spec.hidden_size}",
+            f"num_layers={spec.num_layers}",
+        ]
+        if spec.cell is Cell.RNN:
+            args.append(f"nonlinearity={quote(spec.nonlinearity.value)}")
+        args += [
+            f"bias={spec.bias}",
+            f"batch_first={spec.batch_first}",
+            f"bidirectional={spec.bidirectional}",
+        ]
+        if spec.cell is Cell.LSTM:
+            args.append(f"proj_size={spec.proj_size}")
+        probe = probe_spec(spec)
+        if spec.unbatched:
+            shape, layout = f"({probe.seq_len}, {spec.input_size})", "(time, features): unbatched"
+        elif spec.batch_first:
+            shape = f"({probe.batch_size}, {probe.seq_len}, {spec.input_size})"
+            layout = "(batch, time, features)"
+        else:
+            shape = f"({probe.seq_len}, {probe.batch_size}, {spec.input_size})"
+            layout = "(time, batch, features)"
+        states = "(h_n, c_n)" if spec.cell is Cell.LSTM else "h_n"
+        prints = ['print("output", tuple(output.shape))', 'print("h_n", tuple(h_n.shape))']
+        if spec.cell is Cell.LSTM:
+            prints.append('print("c_n", tuple(c_n.shape))')
+        body = "\n".join(
+            [
+                call(f"nn.{CLASS_NAMES[spec.cell]}", args, before="model = "),
+                "",
+                "for name, parameter in model.named_parameters():",
+                "    print(name, tuple(parameter.shape))",
+                f"x = torch.zeros{shape}  # {layout}",
+                "with torch.no_grad():",
+                f"    output, {states} = model(x)",
+                *prints,
+                "print(sum(p.numel() for p in model.parameters()))",
+            ]
+        )
+        return header(self.title, spec) + "import torch\nfrom torch import nn\n\n" + body + "\n"
+
+    def explain_notes(self, spec: Spec) -> tuple[str, ...]:
+        # Only where the equation has one bias: GRU with reset_after keeps b_hn apart anyway.
+        if spec.bias and not (spec.cell is Cell.GRU and spec.reset_after):
+            return (
+                "PyTorch keeps the bias as two vectors, `bias_ih` (`b_x`) and `bias_hh` (`b_h`); the "
+                "equation only ever uses their sum, `b = b_x + b_h`.",
+            )
+        return ()
+
+    # --- adapter (imports torch) -------------------------------------------------------------
+
+    def input_shape(self, spec: Spec) -> tuple[int, ...]:
+        return input_shape(spec)
+
+    def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
+        _require(self)
+        return measure(spec, device)
+
+    def measure_model(self, model: Model) -> Measured:
+        _require(self)
+        return measure_model(model)
+
+    def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """Load ``weights`` (``state_dict`` names) into the module and run it on ``x``."""
+        _require(self)
+        import torch
+
+        module = build(spec)
+        module.load_state_dict({name: torch.as_tensor(_numpy(value)) for name, value in weights.items()})
+        return run(module, spec, x)
+
+    # --- weights (imports numpy) -------------------------------------------------------------
+
+    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
+        """PyTorch already stores ``W_ih`` as ``(gates*H, in)`` with two biases per direction;
+        the names come from :meth:`report` (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...)."""
+        import numpy as np
+
+        from rnncalc import reference
+
+        layers = []
+        for directions in reference.layer_rows(self.report(spec), spec):
+            converted = []
+            for direction_rows in directions:
+                by_role: dict[Role, list[Any]] = {}
+                for row in direction_rows:
+                    by_role.setdefault(row.role, []).append(reference.lookup(weights, row.path))
+                w_x = reference.to_canonical_rows(by_role[Role.INPUT_KERNEL][0], self, spec.cell)
+                w_h = reference.to_canonical_rows(by_role[Role.RECURRENT_KERNEL][0], self, spec.cell)
+                zeros = np.zeros(w_x.shape[0], dtype=reference.DTYPE)
+                b_x, b_h = by_role.get(Role.BIAS, [zeros, zeros])
+                projection = by_role.get(Role.PROJECTION)
+                converted.append(
+                    reference.DirectionWeights(
+                        w_x,
+                        w_h,
+                        reference.to_canonical_rows(b_x, self, spec.cell),
+                        reference.to_canonical_rows(b_h, self, spec.cell),
+                        projection[0] if projection else None,
+                    )
+                )
+            layers.append(tuple(converted))
+        return reference.StackWeights(tuple(layers))
+
+    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
+        """The ``state_dict`` of the module; without bias, canonical biases must be zero."""
+        import numpy as np
+
+        from rnncalc import reference
+
+        named: Arrays = {}
+        for layer, directions in zip(
+            reference.layer_rows(self.report(spec), spec), weights.layers, strict=True
+        ):
+            for direction_rows, canonical in zip(layer, directions, strict=True):
+                if not spec.bias and (canonical.b_x.any() or canonical.b_h.any()):
+                    raise ConversionError(
+                        "PyTorch has no bias with bias=False; the canonical biases are not zero"
+                    )
+                values: dict[Role, list[Any]] = {
+                    Role.INPUT_KERNEL: [canonical.w_x],
+                    Role.RECURRENT_KERNEL: [canonical.w_h],
+                    Role.BIAS: [canonical.b_x, canonical.b_h],
+                    Role.PROJECTION: [canonical.w_hr],
+                }
+                for row in direction_rows:
+                    value = values[row.role].pop(0)
+                    assert value is not None
+                    if row.role is not Role.PROJECTION:
+                        value = reference.from_canonical_rows(value, self, spec.cell)
+                    named[row.path] = np.ascontiguousarray(value, dtype=reference.DTYPE)
+        return named
+
+    def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
+        """What the module returns for ``x`` in its layout: output, h_n (, c_n).
+
+        ``x`` is ``(L, N, I)``, ``(N, L, I)`` with ``batch_first``, or ``(L, I)`` unbatched.
+        ``h_n`` stacks layer 0 forward, layer 0 backward, layer 1 forward, ... on its first
+        axis and is never batch-first.
+        """
+        import numpy as np
+
+        from rnncalc import reference
+
+        reason = self.unsupported(spec)
+        if reason:
+            raise SpecError("framework", f"PyTorch cannot express this spec: {reason}")
+        xs = reference.f32(x)
+        if spec.unbatched:
+            xs = xs[:, None, :]
+        elif spec.batch_first:
+            xs = xs.transpose(1, 0, 2)
+        results = reference.run_stack(spec, weights, xs)
+        output = reference.merge_directions(tuple(r.sequence for r in results[-1]), MergeMode.CONCAT)
+        named: Arrays = {"output": output, "h_n": np.stack([r.h for layer in results for r in layer])}
+        if spec.cell is Cell.LSTM:
+            named["c_n"] = np.stack([r.c for layer in results for r in layer if r.c is not None])
+        if spec.unbatched:
+            # Both the output (L, 1, F) and the states (D*layers, 1, H) lose their batch axis.
+            return {name: np.ascontiguousarray(value[:, 0]) for name, value in named.items()}
+        if spec.batch_first:
+            named["output"] = named["output"].transpose(1, 0, 2)
+        return {name: np.ascontiguousarray(value) for name, value in named.items()}
+
+
+CONVENTION = TorchConvention()
+
+
+def _require(convention: Convention) -> None:
+    from rnncalc.frameworks.adapter import require
+
+    require(convention)
+
+
+def _numpy(value: Any) -> Any:
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+
+
+# --- Adapter: the real modules (each function imports torch) -------------------------------------
 
 
 def build(spec: Spec, device: str | torch.device = "cpu") -> nn.RNNBase:
     """The ``nn`` module for ``spec`` (``input_size`` must be known)."""
-    reason = torch_unsupported(spec)
+    from torch import nn
+
+    reason = CONVENTION.unsupported(spec)
     if reason:
         raise SpecError("framework", f"PyTorch cannot express this spec: {reason}")
     if spec.input_size is None:
@@ -38,7 +448,8 @@ def build(spec: Spec, device: str | torch.device = "cpu") -> nn.RNNBase:
         kwargs["nonlinearity"] = spec.nonlinearity.value
     if spec.cell is Cell.LSTM:
         kwargs["proj_size"] = spec.proj_size
-    return _MODULES[spec.cell](**kwargs)
+    module_class = {Cell.RNN: nn.RNN, Cell.LSTM: nn.LSTM, Cell.GRU: nn.GRU}[spec.cell]
+    return module_class(**kwargs)
 
 
 def input_shape(spec: Spec) -> tuple[int, ...]:
@@ -54,6 +465,8 @@ def input_shape(spec: Spec) -> tuple[int, ...]:
 
 def forward_shapes(module: nn.RNNBase, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """Run ``module`` on zeros and name its outputs as the docs do: output, h_n, c_n."""
+    import torch
+
     device = next(module.parameters()).device
     with torch.no_grad(), warnings.catch_warnings():
         # e.g. "LSTM with projections is not supported with oneDNN": noise, not a result.
@@ -72,49 +485,62 @@ def measure(spec: Spec, device: str = "cpu") -> Measured:
     GB checks in well under a second. Should a PyTorch version lack a meta kernel for the
     forward pass, only the parameters are compared and the note says so.
     """
+    from rnncalc.frameworks.adapter import Measured, probe_spec
+
     probe = probe_spec(spec)
     module = build(probe, device=device)
     weights = tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
     total = sum(p.numel() for p in module.parameters())
     try:
-        outputs = forward_shapes(module, probe)
+        shapes = forward_shapes(module, probe)
     except (NotImplementedError, RuntimeError) as error:
         if device != "meta":
             raise
         note = f"output shapes not checked: the forward pass failed on the meta device ({error})"
-        return Measured(Framework.TORCH, total, weights, (), probe, device, False, note)
-    return Measured(Framework.TORCH, total, weights, outputs, probe, device)
+        return Measured(CONVENTION.name, total, weights, (), probe, device, False, note)
+    return Measured(CONVENTION.name, total, weights, shapes, probe, device)
 
 
-# --- Heterogeneous models --------------------------------------------------------------------
+@cache
+def _sequence_model_class() -> type[nn.Module]:
+    from torch import nn
+
+    class SequenceModel(nn.Module):  # type: ignore[misc]
+        """Modules run in order, like ``nn.Sequential`` but passing only a recurrent module's
+        ``output`` (``nn.Sequential`` would hand on the ``(output, h_n)`` tuple).
+
+        ``nn.Linear`` heads act on the last dimension, i.e. on every time step; the model
+        returns the last module's output. Parameters are named by module index
+        (``1.weight_ih_l0``).
+        """
+
+        def __init__(self, modules: list[nn.Module]) -> None:
+            super().__init__()
+            for index, module in enumerate(modules):
+                self.add_module(str(index), module)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for module in self.children():
+                x = module(x)
+                if isinstance(x, tuple):
+                    x = x[0]
+            return x
+
+    return SequenceModel
 
 
-class SequenceModel(nn.Module):  # type: ignore[misc]
-    """Modules run in order, like ``nn.Sequential`` but passing only a recurrent module's
-    ``output`` (``nn.Sequential`` would hand on the ``(output, h_n)`` tuple).
-
-    ``nn.Linear`` heads act on the last dimension, i.e. on every time step; the model returns
-    the last module's output. Parameters are named by module index (``1.weight_ih_l0``).
-    """
-
-    def __init__(self, modules: list[nn.Module]) -> None:
-        super().__init__()
-        for index, module in enumerate(modules):
-            self.add_module(str(index), module)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self.children():
-            x = module(x)
-            if isinstance(x, tuple):
-                x = x[0]
-        return x
+def __getattr__(name: str) -> Any:
+    """``SequenceModel`` is defined at first use, so importing this module never imports torch."""
+    if name == "SequenceModel":
+        return _sequence_model_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_model(model: Model, device: str | torch.device = "cpu") -> SequenceModel:
-    """The :class:`SequenceModel` for ``model`` (its input size must be known)."""
-    reason = next(
-        (f"layers[{i}]: {r}" for i, s in enumerate(model.layers) if (r := torch_unsupported(s))), None
-    )
+def build_model(model: Model, device: str | torch.device = "cpu") -> nn.Module:
+    """The ``SequenceModel`` for ``model`` (its input size must be known)."""
+    from torch import nn
+
+    reason = model_unsupported(model, CONVENTION.unsupported)
     if reason:
         raise SpecError("framework", f"PyTorch cannot express this model: {reason}")
     if model.input_size is None:
@@ -125,15 +551,17 @@ def build_model(model: Model, device: str | torch.device = "cpu") -> SequenceMod
         modules.append(nn.Embedding(model.embedding.vocab_size, model.embedding.dim, device=device))
     for spec in model.layers:
         modules.append(build(spec.replace(input_size=size), device))
-        size = torch_block_output_size(spec)
+        size = block_output_size(spec)
     for head in model.dense:
         modules.append(nn.Linear(size, head.units, bias=head.bias, device=device))
         size = head.units
-    return SequenceModel(modules)
+    return _sequence_model_class()(modules)
 
 
 def model_input(model: Model, batch: int, seq_len: int) -> torch.Tensor:
     """Zeros of the model's input: token ids after an embedding, else features."""
+    import torch
+
     lead = (batch, seq_len) if model.batch_first else (seq_len, batch)
     if model.embedding is not None:
         return torch.zeros(lead, dtype=torch.long)
@@ -143,6 +571,10 @@ def model_input(model: Model, batch: int, seq_len: int) -> torch.Tensor:
 
 def measure_model(model: Model) -> Measured:
     """Build, count and run the real PyTorch model once (unknown batch/time → small probes)."""
+    import torch
+
+    from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, Measured
+
     batch = model.batch_size or PROBE_BATCH
     seq_len = model.seq_len or PROBE_SEQ_LEN
     module = build_model(model)
@@ -152,25 +584,29 @@ def measure_model(model: Model) -> Measured:
         warnings.simplefilter("ignore")
         output = module(model_input(model, batch, seq_len))
     probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
-    return Measured(Framework.TORCH, total, weights, (("output", tuple(output.shape)),), probe)
-
-
-# --- Numerical verification (rnncalc verify) -------------------------------------------------
+    return Measured(CONVENTION.name, total, weights, (("output", tuple(output.shape)),), probe)
 
 
 def build_seeded(spec: Spec, seed: int) -> nn.RNNBase:
     """The module for ``spec`` with weights initialised after ``torch.manual_seed(seed)``."""
+    import torch
+
     torch.manual_seed(seed)
     return build(spec)
 
 
-def weights_numpy(module: nn.RNNBase) -> dict[str, np.ndarray[Any, Any]]:
+def weights_numpy(module: nn.RNNBase) -> Arrays:
     """The module's ``state_dict`` as float32 numpy arrays, keyed by parameter name."""
+    import numpy as np
+
     return {name: t.detach().cpu().numpy().astype(np.float32) for name, t in module.state_dict().items()}
 
 
-def run(module: nn.RNNBase, spec: Spec, x: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
+def run(module: nn.RNNBase, spec: Spec, x: Any) -> Arrays:
     """Forward ``x`` (in the spec's input layout) and name the results: output, h_n (, c_n)."""
+    import numpy as np
+    import torch
+
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         output, state = module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))

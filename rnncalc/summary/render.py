@@ -1,16 +1,18 @@
 """Turn an :class:`~rnncalc.core.report.Analysis` into text: table, markdown or JSON.
 
-Knows nothing of frameworks beyond their display names; tabulate is imported only for
-the human formats so the JSON path stays as light as click.
+Knows no framework: titles and framework-specific notes come from the registry's conventions;
+tabulate is imported only for the human formats so the JSON path stays as light as click.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from rnncalc.core.report import Analysis, FrameworkReport, ModelAnalysis
-from rnncalc.core.spec import Framework, Spec
+from rnncalc import frameworks
+from rnncalc.core.report import Analysis, Difference, FrameworkReport, ModelAnalysis
+from rnncalc.core.spec import describe_spec
 from rnncalc.core.symbolic import Count, format_shape
 
 if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
@@ -23,7 +25,7 @@ class Format(str, Enum):
     MARKDOWN = "markdown"
 
 
-FRAMEWORK_TITLES: dict[Framework, str] = {Framework.TORCH: "PyTorch", Framework.KERAS: "Keras 3"}
+__all__ = ["Format", "describe_model", "describe_spec", "render_analysis", "render_model", "table", "to_json"]
 
 
 def to_json(document: Any) -> str:
@@ -54,19 +56,17 @@ def render_model(analysis: ModelAnalysis, fmt: Format) -> str:
         parts.append(_framework_section(report, markdown, kinds=True))
     lines = []
     if analysis.difference is not None:
-        torch = analysis.framework(Framework.TORCH).total
-        keras = analysis.framework(Framework.KERAS).total
-        lines.append(f"PyTorch {_params(torch)} vs Keras {_params(keras)}: {analysis.difference.reason}.")
+        lines.append(_difference_line(analysis.difference, analysis.framework))
     model = analysis.model
     if model.input_size is None:
         lines.append("Input size unknown: counts are formulas in I; set input_size on the first layer.")
     if model.batch_size is None or model.seq_len is None:
         lines.append("None = dimension unknown; set batch_size and seq_len to fix it.")
-    if model.dense:
-        lines.append(
-            "PyTorch applies each Linear head at every time step of the last recurrent output; "
-            "Keras Dense sees the last step unless return_sequences."
-        )
+    notes = [
+        note for report in analysis.frameworks for note in frameworks.get(report.framework).model_notes(model)
+    ]
+    if notes:
+        lines.append("; ".join(notes) + ".")
     if markdown:
         parts.append("\n\n".join(lines))
     else:
@@ -97,21 +97,6 @@ def describe_model(model: Model) -> str:
     return f"{model.name}: {text}" if model.name else text
 
 
-def describe_spec(spec: Spec) -> str:
-    """``lstm, input 300, hidden 512, 2 layers, bidirectional`` in one line."""
-    words = [spec.cell.value]
-    words.append(f"input {spec.input_size}" if spec.input_size is not None else "input I (unknown)")
-    words.append(f"hidden {spec.hidden_size}")
-    if spec.proj_size:
-        words.append(f"projection {spec.proj_size}")
-    words.append(f"{spec.num_layers} layer" + ("s" if spec.num_layers > 1 else ""))
-    if spec.bidirectional:
-        words.append("bidirectional")
-    if not spec.bias:
-        words.append("no bias")
-    return ", ".join(words)
-
-
 def _heading(text: str, markdown: bool, level: int = 3) -> str:
     return f"{'#' * level} {text}" if markdown else text
 
@@ -130,7 +115,7 @@ def table(rows: list[list[Any]], headers: list[str], markdown: bool, numeric: in
 
 
 def _framework_section(report: FrameworkReport, markdown: bool, kinds: bool = False) -> str:
-    title = f"{FRAMEWORK_TITLES[report.framework]} ({report.model})"
+    title = f"{frameworks.get(report.framework).title} ({report.model})"
     if not report.supported:
         return _heading(f"{title}: not expressible", markdown) + f"\n{report.reason}"
     title += f": {_params(report.total)} parameters"
@@ -176,9 +161,7 @@ def _outputs_table(report: FrameworkReport, markdown: bool) -> str:
 def _footer(analysis: Analysis, markdown: bool) -> str:
     lines = []
     if analysis.difference is not None:
-        torch = analysis.framework(Framework.TORCH).total
-        keras = analysis.framework(Framework.KERAS).total
-        lines.append(f"PyTorch {_params(torch)} vs Keras {_params(keras)}: {analysis.difference.reason}.")
+        lines.append(_difference_line(analysis.difference, analysis.framework))
     spec = analysis.spec
     if analysis.defaults_used:
         defaults = ", ".join(f"{name}={_value(getattr(spec, name))}" for name in analysis.defaults_used)
@@ -192,6 +175,16 @@ def _footer(analysis: Analysis, markdown: bool) -> str:
     import textwrap
 
     return "\n".join(textwrap.fill(line, width=80, subsequent_indent="  ") for line in lines)
+
+
+def _difference_line(difference: Difference, report: Callable[[str], FrameworkReport]) -> str:
+    """``PyTorch 240 vs Keras 224: <why>.``"""
+    first, second = frameworks.get(difference.first), frameworks.get(difference.second)
+    first_total, second_total = report(first.name).total, report(second.name).total
+    return (
+        f"{first.short_title} {_params(first_total)} vs {second.short_title} {_params(second_total)}: "
+        f"{difference.reason}."
+    )
 
 
 def _value(value: Any) -> str:

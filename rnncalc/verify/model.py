@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Any
 
 from rnncalc.core.report import SCHEMA_VERSION
-from rnncalc.core.spec import Framework, Spec
+from rnncalc.core.spec import Spec
 
 #: Default tolerance: float32 forward passes of small stacks agree to ~1e-7; 1e-5 leaves room
 #: for longer sequences and different summation orders without hiding a wrong equation.
@@ -49,14 +49,14 @@ class Comparison:
 class FrameworkVerification:
     """One framework's result: its comparisons, or why there are none."""
 
-    framework: Framework
+    framework: str  # registry name
     status: Status
     comparisons: tuple[Comparison, ...] = ()
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "framework": self.framework.value,
+            "framework": self.framework,
             "status": self.status.value,
             "note": self.note,
             "tensors": [c.to_dict() for c in self.comparisons],

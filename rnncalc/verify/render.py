@@ -6,8 +6,9 @@ import textwrap
 from enum import Enum
 from typing import Any
 
+from rnncalc import frameworks
 from rnncalc.core.symbolic import format_shape
-from rnncalc.summary.render import FRAMEWORK_TITLES, describe_spec, to_json
+from rnncalc.summary.render import describe_spec, to_json
 from rnncalc.verify.model import Comparison, Status, Verification
 
 
@@ -28,7 +29,7 @@ def render_verification(verification: Verification, fmt: VerifyFormat) -> str:
     rows: list[list[Any]] = []
     notes = []
     for result in verification.results:
-        title = FRAMEWORK_TITLES[result.framework]
+        title = frameworks.get(result.framework).title
         if not result.comparisons:
             rows.append([title, "", "", "", "", result.status.value])
             notes.append(f"{title} {result.status.value}: {result.note}")
@@ -64,7 +65,7 @@ def _cells(comparison: Comparison) -> list[str]:
 def _verdict(verification: Verification) -> str:
     compared = [c for r in verification.results for c in r.comparisons]
     failed = [
-        f"{FRAMEWORK_TITLES[r.framework]} {c.name}"
+        f"{frameworks.get(r.framework).title} {c.name}"
         for r in verification.results
         for c in r.comparisons
         if not c.within

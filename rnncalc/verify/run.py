@@ -1,7 +1,9 @@
 """``rnncalc verify``'s core: run a real framework and the numpy reference on the same weights
 and input, and compare every returned tensor.
 
-Imports numpy; frameworks are reached only through :mod:`rnncalc.frameworks`, lazily.
+Imports numpy; each framework is reached through its convention (:mod:`rnncalc.frameworks`),
+which imports it at first use: ``run_real`` runs the real model, ``to_canonical`` and
+``reference_forward`` the numpy reference in the framework's layout.
 """
 
 from __future__ import annotations
@@ -11,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from rnncalc import frameworks as backends
-from rnncalc import reference
-from rnncalc.core.calc import keras_unsupported, torch_unsupported
+from rnncalc import frameworks as registry
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import Framework, Spec
-from rnncalc.frameworks import INSTALL_HINT, probe_spec
+from rnncalc.core.spec import Spec
+from rnncalc.frameworks.adapter import probe_spec, quiet
 from rnncalc.verify.model import DEFAULT_ATOL, Comparison, FrameworkVerification, Status, Verification
 
 
@@ -52,55 +52,44 @@ def _array_or_none(value: Any) -> np.ndarray[Any, Any] | None:
     return None if value is None else np.asarray(value)
 
 
-def random_input(spec: Spec, framework: Framework, seed: int) -> np.ndarray[Any, Any]:
-    """Standard-normal float32 input in ``framework``'s layout for a spec of known sizes.
+def random_input(spec: Spec, framework: str, seed: int) -> np.ndarray[Any, Any]:
+    """Standard-normal float32 input in ``framework``'s layout (its convention's
+    ``input_shape``) for a spec of known sizes, drawn from ``seed``."""
+    shape = registry.get(framework).input_shape(spec)
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
-    The values are drawn batch-major ``(N, L, I)`` from ``seed`` and then laid out, so PyTorch
-    and Keras see the same numbers.
+
+def random_weights(spec: Spec, framework: str, seed: int) -> dict[str, np.ndarray[Any, Any]]:
+    """Every weight the framework holds for ``spec``, named and shaped as its convention's
+    report says, drawn ``U(-1/sqrt(H), 1/sqrt(H))`` (the frameworks' usual init) from ``seed``.
+
+    Drawn in the framework's own layout, so every framework can hold them whatever its bias
+    layout, and its ``to_canonical`` is what the reference sees.
     """
-    assert spec.input_size is not None and spec.seq_len is not None
-    batch = 1 if spec.unbatched else spec.batch_size
-    assert batch is not None
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, spec.seq_len, spec.input_size)).astype(np.float32)
-    if framework is Framework.KERAS or (spec.batch_first and not spec.unbatched):
-        return x
-    if spec.unbatched:
-        return np.ascontiguousarray(x[0])
-    return np.ascontiguousarray(x.transpose(1, 0, 2))
+    bound = 1.0 / np.sqrt(spec.hidden_size)
+    return {
+        row.path: rng.uniform(-bound, bound, size=row.shape).astype(np.float32)  # type: ignore[arg-type]
+        for row in registry.get(framework).report(spec).weights
+    }
 
 
-def unsupported(spec: Spec, framework: Framework) -> str | None:
-    return torch_unsupported(spec) if framework is Framework.TORCH else keras_unsupported(spec)
-
-
-def framework_pass(
-    spec: Spec, framework: Framework, seed: int, x: np.ndarray[Any, Any]
-) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:
-    """Build the real model with ``seed``, run it on ``x``: (its weights, its named outputs)."""
-    if framework is Framework.TORCH:
-        from rnncalc.frameworks import torch as torch_adapter
-
-        module = torch_adapter.build_seeded(spec, seed)
-        return torch_adapter.weights_numpy(module), torch_adapter.run(module, spec, x)
-    from rnncalc.frameworks import keras as keras_adapter
-
-    model = keras_adapter.build_seeded(spec, seed)
-    return keras_adapter.weights_numpy(model), keras_adapter.run(model, spec, x)
-
-
-def verify_framework(spec: Spec, framework: Framework, seed: int, atol: float) -> FrameworkVerification:
-    """Compare ``framework`` with the reference for ``spec`` (batch/length already concrete)."""
-    if not backends.is_installed(framework):
+def verify_framework(spec: Spec, framework: str, seed: int, atol: float) -> FrameworkVerification:
+    """Compare ``framework`` with the reference for ``spec`` (batch/length already concrete): the
+    real model and the numpy reference run the same random weights on the same random input."""
+    convention = registry.get(framework)
+    if not convention.is_installed():
         return FrameworkVerification(
-            framework, Status.SKIPPED, note=f"not installed; install it with: {INSTALL_HINT[framework]}"
+            framework, Status.SKIPPED, note=f"not installed; install it with: {convention.install_hint}"
         )
-    reason = unsupported(spec, framework)
+    reason = convention.unsupported(spec)
     if reason:
         return FrameworkVerification(framework, Status.NOT_EXPRESSIBLE, note=reason)
     x = random_input(spec, framework, seed)
-    weights, outputs = framework_pass(spec, framework, seed, x)
-    expected = reference.forward(framework, spec, reference.convert(framework, spec, weights), x)
+    weights = random_weights(spec, framework, seed)
+    with quiet():
+        outputs = convention.run_real(spec, weights, x)
+    expected = convention.reference_forward(spec, convention.to_canonical(spec, weights), x)
     comparisons = compare(outputs, expected, atol)
     status = Status.AGREES if all(c.within for c in comparisons) else Status.DIFFERS
     return FrameworkVerification(framework, status, comparisons)
@@ -108,7 +97,7 @@ def verify_framework(spec: Spec, framework: Framework, seed: int, atol: float) -
 
 def verify(
     spec: Spec,
-    frameworks: Iterable[Framework],
+    frameworks: Iterable[str],
     seed: int = 0,
     atol: float = DEFAULT_ATOL,
     require: bool = False,
