@@ -31,7 +31,7 @@ def script(shell: str) -> str:
 
 
 def default_directory() -> Path:
-    return Path(__file__).resolve().parent.parent / "completions"
+    return Path(__file__).resolve().parents[2] / "completions"
 
 
 def stale(directory: Path) -> list[str]:
