@@ -185,3 +185,49 @@ def test_nonzero_biases_cannot_be_moved_into_a_model_without_bias() -> None:
     canonical = reference.random_weights(spec, seed=0)
     with pytest.raises(ConversionError):
         TORCH.from_canonical(spec.replace(bias=False), canonical)
+
+
+# --- Nothing outside rnncalc/frameworks/ names a framework --------------------------------------
+
+
+def _code_strings(path: Any) -> list[str]:
+    """Every string constant of a module that is not a docstring."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_no_module_outside_the_framework_modules_names_a_registered_framework_in_code() -> None:
+    from pathlib import Path
+
+    package = Path(rnncalc.__file__).parent
+    offenders = [
+        f"{path.relative_to(package)}: {text!r}"
+        for path in sorted(package.rglob("*.py"))
+        if "frameworks" not in path.parts
+        for text in _code_strings(path)
+        if text.strip().lower() in frameworks.names()
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("chosen", ["torch", "keras", "keras,torch"])
+def test_explain_works_for_any_choice_and_compares_only_two_chosen(chosen: str) -> None:
+    result = CliRunner().invoke(cli, ["explain", "-c", "gru", "-i", "3", "-H", "4", "-l", "2", "-F", chosen])
+    assert result.exit_code == 0, result.output
+    titles = [frameworks.get(name).title for name in chosen.split(",")]
+    assert all(f"{title}: " in result.stdout for title in titles)
+    assert ("PyTorch vs Keras" in result.stdout) == (len(titles) == 2)

@@ -68,8 +68,8 @@ class RnncalcGroup(RnncalcCommand, click.Group):
 )
 @version_option
 def cli() -> None:
-    """Parameters, weight shapes and output shapes of RNN, LSTM and GRU layers, in PyTorch's
-    and Keras's conventions side by side, and why their numbers differ."""
+    """Parameters, weight shapes and output shapes of RNN, LSTM and GRU layers, in each
+    framework's conventions side by side, and why their numbers differ."""
 
 
 def main() -> None:

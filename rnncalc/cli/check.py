@@ -70,7 +70,8 @@ class SizeType(click.ParamType):  # type: ignore[type-arg]
     type=SizeType("max_memory", parse_bytes, "SIZE"),
     default="1GiB",
     show_default=True,
-    help="Above this, PyTorch builds on the meta device and Keras is skipped (512MiB, 2GB...).",
+    help="Above this, frameworks with a meta device (PyTorch) build without memory, the others are "
+    "skipped (512MiB, 2GB...).",
 )
 @click.option(
     "--format",

@@ -48,7 +48,7 @@ def _snippets(spec: Spec, names: tuple[str, ...]) -> dict[str, str]:
 @frameworks_option
 def explain(fmt: str, with_code: bool, framework_names: tuple[str, ...], **flags: Any) -> None:
     """The cell's equations with this model's numbers: every weight's shape and count, the sum
-    per layer, each framework's total, and why PyTorch and Keras differ.
+    per layer, each framework's total, and why the first two chosen frameworks differ.
 
     \b
     Examples:

@@ -55,6 +55,9 @@ class Convention(ABC):
     #: Builds a model without allocating its weights (PyTorch's meta device), so ``check`` can
     #: cross-check a model larger than ``--max-memory``; ``measure(device="meta")`` then works.
     meta_device: ClassVar[bool] = False
+    #: Stores weight matrices as ``(in, out)``, the transpose of the ``W x`` orientation
+    #: (Keras, Flax); ``explain`` then writes ``W_x^T`` and reads input sizes from rows.
+    kernels_transposed: ClassVar[bool] = False
     #: Gate blocks in the order the framework stacks them, in its own gate names.
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]]
     #: The framework's gate name → the canonical (PyTorch) one, where they differ.
@@ -115,8 +118,27 @@ class Convention(ABC):
 
     @abstractmethod
     def explain_notes(self, spec: Spec) -> tuple[str, ...]:
-        """Paragraphs ``explain`` prints under this framework's table: its bias layout, weight
-        orientation and gate order, in the framework's own words."""
+        """Paragraphs ``explain`` prints under this framework's table: what its weights hold
+        that the table does not say (e.g. PyTorch's two bias vectors acting as one), in the
+        framework's own words."""
+
+    def explain_extra(self, topic: str, spec: Spec) -> tuple[str, ...]:
+        """What this framework adds to one topic of ``explain``; nothing by default. Topics:
+
+        * ``"equations"``: paragraphs after the gate orders, on the cell variant it implements
+          (e.g. GRU ``reset_after``; identical paragraphs of two frameworks are shown once);
+        * ``"merge"``: a clause on how it merges a bidirectional layer's two outputs for
+          ``spec.merge_mode`` ("PyTorch always does");
+        * ``"stacking"``: paragraphs on how it stacks ``num_layers`` layers;
+        * ``"outputs"``: clauses on the layout of what it returns;
+        * ``"difference"``: why it keeps the bias it keeps, when compared with another framework:
+          a clause ("PyTorch adds two bias vectors, ... as cuDNN's weight layout does").
+        """
+        return ()
+
+    def explain_sections(self, spec: Spec) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Whole sections ``explain`` ends with, as (title, paragraphs); none by default."""
+        return ()
 
     # --- adapter (imports the framework) ---------------------------------------------------
 

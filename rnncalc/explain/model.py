@@ -3,7 +3,8 @@
 A structured explanation for learners, built from the calculator's reports: every shape and
 count shown here is read from :class:`~rnncalc.core.report.Analysis` (never recomputed), and this
 module only adds the words and the equations. Rendering lives in :mod:`rnncalc.explain.render`.
-Pure: imports no numpy, torch or keras.
+Pure: imports no numpy and no framework. Each framework's own words come from its convention
+(``explain_notes``, ``explain_extra``, ``explain_sections``); this module names none.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 from rnncalc import frameworks
 from rnncalc.analysis import analyze
+from rnncalc.core.convention import Convention
 from rnncalc.core.report import Analysis, FrameworkReport, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec, describe_spec
-from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape
+from rnncalc.core.symbolic import Count, Dim, Shape, format_shape
 
 # --- The content model: sections of prose, equations, tables and code ----------------------
 
@@ -89,7 +91,7 @@ def explain_analysis(analysis: Analysis) -> Explanation:
         *(_framework_section(analysis.spec, report) for report in analysis.frameworks),
         _difference_section(analysis),
         _outputs_section(analysis),
-        *_keras2_section(analysis),
+        *_extra_sections(analysis),
     ]
     return Explanation(describe_spec(analysis.spec), tuple(s for s in sections if s.blocks), analysis)
 
@@ -160,7 +162,7 @@ def cell_equations(spec: Spec) -> tuple[str, ...]:
     )
 
 
-#: The gate letters in the equations above (PyTorch's names).
+#: The gate letters in the equations above (the canonical names).
 _GATES: dict[Cell, tuple[str, ...]] = {
     Cell.RNN: (),
     Cell.LSTM: ("i", "f", "g", "o"),
@@ -168,17 +170,26 @@ _GATES: dict[Cell, tuple[str, ...]] = {
 }
 
 
+def _conventions(analysis: Analysis) -> list[Convention]:
+    """The conventions of the analysis's reports, in their order."""
+    return [frameworks.get(report.framework) for report in analysis.frameworks]
+
+
+def _transposed(report: FrameworkReport) -> bool:
+    return frameworks.get(report.framework).kernels_transposed
+
+
 def _reference(analysis: Analysis) -> tuple[FrameworkReport, bool] | None:
     """The report whose layer-0 weights illustrate the equation, and whether it is transposed.
 
-    PyTorch stores matrices as ``(out, in)``, the orientation of ``W x``; Keras stores the
-    transpose, used only when PyTorch cannot express the spec.
+    The first report that can build the spec and stores matrices as ``(out, in)``, the
+    orientation of ``W x``; a transposed one only when none of those can.
     """
-    torch = analysis.framework("torch")
-    if torch.supported:
-        return torch, False
-    keras = analysis.framework("keras")
-    return (keras, True) if keras.supported else None
+    supported = [report for report in analysis.frameworks if report.supported]
+    upright = [report for report in supported if not _transposed(report)]
+    if upright:
+        return upright[0], False
+    return (supported[0], True) if supported else None
 
 
 def _forward(layer: LayerReport) -> list[WeightRow]:
@@ -192,7 +203,7 @@ def _math_shape(row: WeightRow, transposed: bool) -> Shape:
 def _input_features(report: FrameworkReport, layer: LayerReport) -> Dim:
     """The input size a layer's input weights were shaped for (read from the report)."""
     row = next(w for w in layer.weights if w.role is Role.INPUT_KERNEL)
-    return row.shape[0] if report.framework == "keras" else row.shape[1]
+    return row.shape[0] if _transposed(report) else row.shape[1]
 
 
 def _stacking_prose(spec: Spec, report: FrameworkReport) -> list[Block]:
@@ -218,6 +229,7 @@ def _stacking_prose(spec: Spec, report: FrameworkReport) -> list[Block]:
 
 def _equations_section(analysis: Analysis) -> Section:
     spec = analysis.spec
+    conventions = _conventions(analysis)
     blocks: list[Block] = [
         Prose(
             f"At each time step `t`, one direction of {_cell_name(spec)} layer "
@@ -231,15 +243,20 @@ def _equations_section(analysis: Analysis) -> Section:
         legend = _legend(spec, report, transposed)
         headers = ("symbol", "shape", "params", "meaning")
         blocks.append(Table(headers, legend, right=frozenset({2}), code=frozenset({0, 1})))
+        flipped = [c.short_title for c in conventions if c.kernels_transposed]
+        where = (
+            f" ({' and '.join(flipped)} store{'s' if len(flipped) == 1 else ''} these matrices transposed)"
+        )
         blocks.append(
             Prose(
-                "Shapes are one direction of layer 0, as `(rows, columns)` of the product `W x` "
-                "(Keras stores these matrices transposed); the counts are "
-                f"{frameworks.get(report.framework).title}'s. " + _notation(spec)
+                "Shapes are one direction of layer 0, as `(rows, columns)` of the product `W x`"
+                + (where if flipped else "")
+                + f"; the counts are {frameworks.get(report.framework).title}'s. "
+                + _notation(spec)
             )
         )
         blocks.extend(_stacking_prose(spec, report))
-    blocks.extend(_gate_order_prose(spec))
+    blocks.extend(_gate_order_prose(spec, conventions))
     if spec.input_size is None:
         blocks.append(
             Prose(
@@ -288,67 +305,47 @@ def _legend(spec: Spec, report: FrameworkReport, transposed: bool) -> tuple[tupl
             legend.append(("W_h", shape, str(row.params), "recurrent weights"))
         elif row.role is Role.PROJECTION:
             legend.append(("W_hr", shape, str(row.params), "projection of the output"))
-    legend.extend(_bias_legend(spec, report, rows))
+    legend.extend(_bias_legend(spec, rows))
     return tuple(legend)
 
 
-def _bias_legend(spec: Spec, report: FrameworkReport, rows: list[WeightRow]) -> list[tuple[str, ...]]:
+def _bias_legend(spec: Spec, rows: list[WeightRow]) -> list[tuple[str, ...]]:
     biases = [row for row in rows if row.role is Role.BIAS]
     if not biases:
         return []
     if _two_biases_in_equation(spec):
-        if report.framework == "torch":
-            # PyTorch keeps bias_ih then bias_hh (conventions.torch_slots order).
+        if len(biases) == 2:  # input-side then recurrent-side, as every convention orders them
             x, h = biases
             return [
                 ("b_x", format_shape(x.shape), str(x.params), "input-side bias"),
                 ("b_h", format_shape(h.shape), str(h.params), "recurrent-side bias"),
             ]
-        (both,) = biases
-        return [("b_x, b_h", format_shape(both.shape), str(both.params), "both biases, one tensor")]
+        return [("b_x, b_h", format_shape(biases[0].shape), str(biases[0].params), "both biases, one tensor")]
     first = biases[0]
     return [("b", format_shape(first.shape), str(first.params), "bias")]
 
 
-def _gate_order_prose(spec: Spec) -> list[Block]:
+def _gate_order_prose(spec: Spec, conventions: list[Convention]) -> list[Block]:
+    """Each framework's gate order (with its own gate names), then what each says of its variant."""
     if spec.cell is Cell.RNN:
         return []
-    torch = ", ".join(frameworks.get("torch").gate_order[spec.cell])
-    keras = ", ".join(frameworks.get("keras").gate_order[spec.cell])
-    ours, theirs = ("g", "c") if spec.cell is Cell.LSTM else ("n", "h")
-    text = (
-        f"Each big matrix stacks one block per gate. PyTorch stacks them in the order {torch}; "
-        f"Keras in the order {keras}, where its `{theirs}` is the `{ours}` above. Copying weights from one "
-        "framework to the other means reordering the blocks and transposing."
-    )
-    out: list[Block] = [Prose(text)]
-    if spec.cell is Cell.GRU:
-        if spec.reset_after:
-            out.append(
-                Prose(
-                    "This is PyTorch's GRU, and Keras's with `reset_after=True` (its default, which "
-                    "Keras's docs call cuDNN compatible): the "
-                    "reset gate `r_t` multiplies `W_hn h_{t-1} + b_hn` after the matrix product, so the "
-                    "recurrent bias cannot merge with the input bias and both are kept."
-                )
-            )
-        else:
-            out.append(
-                Prose(
-                    "This is Keras's GRU with `reset_after=False` (\"before\" in Keras's docs): "
-                    "the reset gate multiplies `h_{t-1}` before the matrix product `W_hn (r_t * h_{t-1})`, "
-                    "so one bias per gate is enough. PyTorch's GRU always applies `r_t` after the "
-                    "product and has no such variant."
-                )
-            )
-    if spec.proj_size:
-        out.append(
-            Prose(
-                f"With `proj_size={spec.proj_size}` PyTorch multiplies the LSTM output by `W_hr`: "
-                f"`h_t` has {spec.proj_size} features, and `W_h` multiplies this smaller `h_{{t-1}}`. "
-                f"The cell state `c_t` keeps {spec.hidden_size}."
-            )
+    orders = []
+    for index, convention in enumerate(conventions):
+        order = ", ".join(convention.gate_order[spec.cell])
+        aliases = convention.gate_aliases.get(spec.cell, {})
+        where = "".join(f", where its `{theirs}` is the `{ours}` above" for theirs, ours in aliases.items())
+        verb = " stacks them" if index == 0 else ""
+        orders.append(f"{convention.short_title}{verb} in the order {order}{where}")
+    text = "Each big matrix stacks one block per gate. " + "; ".join(orders) + "."
+    if len(conventions) > 1:
+        flipped = {c.kernels_transposed for c in conventions}
+        text += " Copying weights from one framework to the other means reordering the blocks" + (
+            " and transposing." if len(flipped) > 1 else "."
         )
+    out: list[Block] = [Prose(text)]
+    out.extend(
+        Prose(p) for p in dict.fromkeys(p for c in conventions for p in c.explain_extra("equations", spec))
+    )
     return out
 
 
@@ -360,13 +357,15 @@ def _directions_section(analysis: Analysis) -> list[Section]:
     if not spec.bidirectional:
         return []
     merge = {
-        MergeMode.CONCAT: "concatenates the two outputs at every step (PyTorch always does; "
-        "Keras with `merge_mode='concat'`, its default)",
-        MergeMode.SUM: "adds the two outputs element by element (Keras `merge_mode='sum'`)",
-        MergeMode.MUL: "multiplies the two outputs element by element (Keras `merge_mode='mul'`)",
-        MergeMode.AVE: "averages the two outputs element by element (Keras `merge_mode='ave'`)",
-        MergeMode.NONE: "returns the two outputs separately (Keras `merge_mode=None`)",
+        MergeMode.CONCAT: "concatenates the two outputs at every step",
+        MergeMode.SUM: "adds the two outputs element by element",
+        MergeMode.MUL: "multiplies the two outputs element by element",
+        MergeMode.AVE: "averages the two outputs element by element",
+        MergeMode.NONE: "returns the two outputs separately",
     }[spec.merge_mode]
+    spelled = [clause for c in _conventions(analysis) for clause in c.explain_extra("merge", spec)]
+    if spelled:
+        merge += f" ({'; '.join(spelled)})"
     blocks: list[Block] = [
         Prose(
             "Bidirectional: every layer holds two independent copies of the cell, each with its own "
@@ -398,27 +397,25 @@ def _stacking_section(analysis: Analysis) -> list[Section]:
         w1 = next(w for w in second.weights if w.role is Role.INPUT_KERNEL)
         blocks.append(
             Prose(
-                f"{title}: layer 1's input has {size} features ({_why_features(spec, report.framework)}), "
+                f"{title}: layer 1's input has {size} features ({_why_features(spec)}), "
                 f"so its input weights `{w1.name}` are `{format_shape(w1.shape)}` = {w1.params} "
                 f"where layer 0's `{w0.name}` are `{format_shape(w0.shape)}` = {w0.params}."
             )
         )
-    if analysis.framework("keras").supported:
-        blocks.append(
-            Prose(
-                "In Keras every layer but the last needs `return_sequences=True` to hand on the whole "
-                "sequence; PyTorch's `num_layers` does that inside one module."
-            )
-        )
+    blocks.extend(Prose(p) for c in _conventions(analysis) for p in c.explain_extra("stacking", spec))
     return [Section("Stacked layers", tuple(blocks))]
 
 
-def _why_features(spec: Spec, framework: str) -> str:
-    """Words for the size one layer hands to the next: directions × hidden (or projection)."""
+def _why_features(spec: Spec) -> str:
+    """Words for the size one layer hands to the next: directions × hidden (or projection).
+
+    Only frameworks that can merge the directions otherwise build a spec whose merge mode is
+    not concat, so the spec's merge mode says which words apply.
+    """
     size = "proj_size" if spec.proj_size else "hidden_size"
     if not spec.bidirectional:
         return f"the {size}"
-    if framework == "keras" and spec.merge_mode is not MergeMode.CONCAT:
+    if spec.merge_mode is not MergeMode.CONCAT:
         return f"merge_mode='{spec.merge_mode.value}' combines the 2 directions into one {size}"
     return f"2 directions × {size}, concatenated"
 
@@ -427,18 +424,21 @@ def _why_features(spec: Spec, framework: str) -> str:
 
 
 def _symbols(report: FrameworkReport, rows: list[WeightRow]) -> list[str]:
-    """The equation symbol each stored tensor holds; Keras stores matrices transposed."""
-    keras = report.framework == "keras"
+    """The equation symbol each stored tensor holds (``^T`` where the framework stores matrices
+    transposed). Two bias tensors are the input-side then the recurrent-side bias; a single one
+    is ``b``, or both stacked when it has two rows."""
+    transposed = _transposed(report)
+    single_bias = sum(row.role is Role.BIAS for row in rows) == 1
     symbols = []
-    bias_names = iter(("b_x", "b_h"))  # PyTorch's order: bias_ih, bias_hh
+    bias_names = iter(("b_x", "b_h"))
     for row in rows:
         if row.role is Role.INPUT_KERNEL:
-            symbols.append("W_x^T" if keras else "W_x")
+            symbols.append("W_x^T" if transposed else "W_x")
         elif row.role is Role.RECURRENT_KERNEL:
-            symbols.append("W_h^T" if keras else "W_h")
+            symbols.append("W_h^T" if transposed else "W_h")
         elif row.role is Role.PROJECTION:
             symbols.append("W_hr")
-        elif keras:
+        elif single_bias:
             symbols.append("b_x; b_h" if len(row.shape) == 2 else "b")
         else:
             symbols.append(next(bias_names))
@@ -463,7 +463,8 @@ def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
                 rows.append((label, weight.name, symbol, format_shape(weight.shape), str(weight.params)))
                 label = ""
         addition = " + ".join(str(w.params) for w in _forward(layer))
-        name = layer.name if report.framework == "torch" else f"`{layer.name}`"
+        # A framework's own layer name is code; a descriptive one ("layer 0") is not.
+        name = layer.name if " " in layer.name else f"`{layer.name}`"
         line = f"Sum for {name}: {addition} = {layer.direction_params('forward')}"
         if both:
             line += f" per direction; both directions {layer.params}"
@@ -488,54 +489,62 @@ def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
 
 
 def _difference_section(analysis: Analysis) -> Section:
-    torch = analysis.framework("torch")
-    keras = analysis.framework("keras")
+    """Why the first two chosen frameworks' totals differ (the analysis's difference)."""
+    if len(analysis.frameworks) < 2:
+        return Section("", ())
+    first, second = analysis.frameworks[0], analysis.frameworks[1]
+    one, other = frameworks.get(first.framework), frameworks.get(second.framework)
+    title = f"{one.short_title} vs {other.short_title}"
     difference = analysis.difference
     blocks: list[Block] = []
     if difference is None:
-        for report, other in ((torch, keras), (keras, torch)):
-            if not report.supported and other.supported:
+        for report, alternative in ((first, second), (second, first)):
+            if not report.supported and alternative.supported:
                 blocks.append(
                     Prose(
-                        f"Only {frameworks.get(other.framework).title} can build this model "
-                        f"({other.total} parameters): {report.reason}."
+                        f"Only {frameworks.get(alternative.framework).title} can build this model "
+                        f"({alternative.total} parameters): {report.reason}."
                     )
                 )
         if not blocks:
             blocks.append(Prose("Neither framework can build this model; see the reasons above."))
-        return Section("PyTorch vs Keras", tuple(blocks))
+        return Section(title, tuple(blocks))
     delta = difference.delta
     reason = difference.reason[:1].upper() + difference.reason[1:]
+    totals = f"{one.short_title} {first.total}, {other.short_title} {second.total}"
     if delta == Count():
-        verdict = f"PyTorch {torch.total}, Keras {keras.total}. {reason}."
+        verdict = f"{totals}. {reason}."
     else:
-        more, amount = ("PyTorch", delta) if _positive(delta) else ("Keras", Count() - delta)
-        verdict = f"PyTorch {torch.total}, Keras {keras.total}: {more} has {amount} more. {reason}."
+        more, amount = (one, delta) if _positive(delta) else (other, Count() - delta)
+        verdict = f"{totals}: {more.short_title} has {amount} more. {reason}."
     blocks.append(Prose(verdict))
     spec = analysis.spec
-    bias_delta = torch.role_total(Role.BIAS) - keras.role_total(Role.BIAS)
+    bias_delta = first.role_total(Role.BIAS) - second.role_total(Role.BIAS)
     if bias_delta != Count():
+        more, fewer = (one, other) if _positive(bias_delta) else (other, one)
+        extra = bias_delta if _positive(bias_delta) else Count() - bias_delta
         count = spec.num_layers * spec.num_directions
         places = f"{spec.num_layers} layer{'s' if spec.num_layers > 1 else ''} × {spec.num_directions}"
-        blocks.append(
-            Prose(
-                f"Why: PyTorch adds two bias vectors, `b_x + b_h`, where the equation needs one `b`, "
-                f"as cuDNN's weight layout does. The sum acts exactly like Keras's single `b`, so the "
-                f"extra vector adds {bias_delta} parameters ({count} extra bias vector"
-                f"{'s' if count > 1 else ''}: {places} direction{'s' if spec.num_directions > 1 else ''}) "
-                "but no expressive power."
+        places += f" direction{'s' if spec.num_directions > 1 else ''}"
+        for why in more.explain_extra("difference", spec):
+            blocks.append(
+                Prose(
+                    f"Why: {why}. The sum acts exactly like {fewer.short_title}'s single `b`, so the "
+                    f"extra vector adds {extra} parameters ({count} extra bias vector"
+                    f"{'s' if count > 1 else ''}: {places}) but no expressive power."
+                )
             )
-        )
-    elif spec.cell is Cell.GRU and spec.bias:
+    elif spec.cell is Cell.GRU and spec.reset_after and spec.bias:
+        layouts = "".join(f"; {why}" for c in (one, other) for why in c.explain_extra("difference", spec))
         blocks.append(
             Prose(
                 "Why: both keep `b_x` and `b_h` because `b_hn` sits inside `r_t * (W_hn h_{t-1} + b_hn)` "
-                "and cannot be folded into `b_xn`; Keras stores the pair as one `(2, 3*units)` bias."
+                f"and cannot be folded into `b_xn`{layouts}."
             )
         )
     elif not spec.bias:
         blocks.append(Prose("Without bias both frameworks keep exactly `W_x` and `W_h` per direction."))
-    return Section("PyTorch vs Keras", tuple(blocks))
+    return Section(title, tuple(blocks))
 
 
 def _positive(count: Count) -> bool:
@@ -568,56 +577,18 @@ def _outputs_section(analysis: Analysis) -> Section:
         ]
         if flags:
             words.append(f"`None` is a dimension left open (set it with {' and '.join(flags)})")
-        if analysis.framework("torch").supported and not spec.unbatched:
-            order = "(batch, time, features)" if spec.batch_first else "(time, batch, features)"
-            words.append(
-                f"PyTorch's output is {order}"
-                + ("" if spec.batch_first else " unless `batch_first=True`")
-                + "; its `h_n` stacks layers × directions first"
-            )
+        words.extend(clause for c in _conventions(analysis) for clause in c.explain_extra("outputs", spec))
         if words:
             blocks.append(Prose("; ".join(words) + "."))
     return Section("What comes out", tuple(blocks))
 
 
-# --- Keras 2 spellings in course notebooks ------------------------------------------------------
+# --- Sections a framework adds (e.g. older spellings of its layers) -------------------------------
 
 
-def _keras2_section(analysis: Analysis) -> list[Section]:
-    spec = analysis.spec
-    if not analysis.framework("keras").supported:
-        return []
-    layer = {Cell.RNN: "SimpleRNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}[spec.cell]
-    units = spec.hidden_size
-    features = str(spec.input_size) if spec.input_size is not None else INPUT
-    steps = str(spec.seq_len) if spec.seq_len is not None else "T"
-    batch = str(spec.batch_size) if spec.batch_size is not None else "N"
-    keras3_shape = str(spec.seq_len) if spec.seq_len is not None else "None"
-    letters = [
-        f"`{letter}` = {meaning}"
-        for letter, meaning, known in (
-            ("T", "time steps", spec.seq_len is not None),
-            ("N", "batch size", spec.batch_size is not None),
-            (INPUT, "input features", spec.input_size is not None),
-        )
-        if not known
+def _extra_sections(analysis: Analysis) -> list[Section]:
+    return [
+        Section(title, tuple(Prose(p) for p in paragraphs))
+        for convention in _conventions(analysis)
+        for title, paragraphs in convention.explain_sections(analysis.spec)
     ]
-    length = str(spec.seq_len) if spec.seq_len is not None else "T"
-    blocks: list[Block] = [
-        Prose(
-            "Course notebooks written for Keras 2 often give the input shape to the layer itself: "
-            f"`{layer}({units}, input_length={steps}, input_dim={features})` or "
-            f"`{layer}({units}, batch_input_shape=({batch}, {steps}, {features}))`. Keras 3 rejects "
-            f"both: `ValueError: Unrecognized keyword arguments passed to {layer}: "
-            f"{{'input_length': {length}}}` (or `{{'batch_input_shape': ...}}`); a lone `input_dim` only "
-            "earns a warning to use an input instead."
-        ),
-        Prose(
-            f"In Keras 3 the shape goes into an input: `keras.Input(shape=({keras3_shape}, {features}))`, "
-            f"or `keras.Input(batch_shape=({batch}, {keras3_shape}, {features}))` to fix the batch size "
-            f"too, and the layer is just `{layer}({units})`."
-            + (" `None` lets the number of time steps vary." if spec.seq_len is None else "")
-            + (f" (Here {', '.join(letters)}.)" if letters else "")
-        ),
-    ]
-    return [Section("Keras 2 spelling", tuple(blocks))]

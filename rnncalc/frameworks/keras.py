@@ -161,6 +161,7 @@ class KerasConvention(Convention):
     module = "keras"
     install_hint = "pip install 'rnncalc[tensorflow]'"
     shown_by_default = True
+    kernels_transposed = True
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
         Cell.RNN: ("h",),
         Cell.LSTM: ("i", "f", "c", "o"),
@@ -346,6 +347,70 @@ class KerasConvention(Convention):
         # Its single bias is the equation's b; the (2, 3*units) GRU bias is explained by the
         # symbols of the table (b_x; b_h).
         return ()
+
+    def explain_extra(self, topic: str, spec: Spec) -> tuple[str, ...]:
+        if topic == "equations" and spec.cell is Cell.GRU and not spec.reset_after:
+            return (
+                "This is Keras's GRU with `reset_after=False` (\"before\" in Keras's docs): the reset "
+                "gate multiplies `h_{t-1}` before the matrix product `W_hn (r_t * h_{t-1})`, so one bias "
+                "per gate is enough. PyTorch's GRU always applies `r_t` after the product and has no "
+                "such variant.",
+            )
+        if topic == "merge":
+            if spec.merge_mode is MergeMode.CONCAT:
+                return ("Keras with `merge_mode='concat'`, its default",)
+            if spec.merge_mode is MergeMode.NONE:
+                return ("Keras `merge_mode=None`",)
+            return (f"Keras `merge_mode='{spec.merge_mode.value}'`",)
+        if topic == "stacking" and self.unsupported(spec) is None:
+            return (
+                "In Keras every layer but the last needs `return_sequences=True` to hand on the whole "
+                "sequence; PyTorch's `num_layers` does that inside one module.",
+            )
+        if topic == "difference" and spec.bias and spec.cell is Cell.GRU and spec.reset_after:
+            return ("Keras stores the pair as one `(2, 3*units)` bias",)
+        return ()
+
+    def explain_sections(self, spec: Spec) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Keras 2 spellings of the input shape, which course notebooks still use and Keras 3
+        rejects."""
+        if self.unsupported(spec) is not None:
+            return ()
+        layer = CLASS_NAMES[spec.cell]
+        units = spec.hidden_size
+        features = str(spec.input_size) if spec.input_size is not None else INPUT
+        steps = str(spec.seq_len) if spec.seq_len is not None else "T"
+        batch = str(spec.batch_size) if spec.batch_size is not None else "N"
+        keras3_shape = str(spec.seq_len) if spec.seq_len is not None else "None"
+        letters = [
+            f"`{letter}` = {meaning}"
+            for letter, meaning, known in (
+                ("T", "time steps", spec.seq_len is not None),
+                ("N", "batch size", spec.batch_size is not None),
+                (INPUT, "input features", spec.input_size is not None),
+            )
+            if not known
+        ]
+        length = str(spec.seq_len) if spec.seq_len is not None else "T"
+        return (
+            (
+                "Keras 2 spelling",
+                (
+                    "Course notebooks written for Keras 2 often give the input shape to the layer itself: "
+                    f"`{layer}({units}, input_length={steps}, input_dim={features})` or "
+                    f"`{layer}({units}, batch_input_shape=({batch}, {steps}, {features}))`. Keras 3 rejects "
+                    f"both: `ValueError: Unrecognized keyword arguments passed to {layer}: "
+                    f"{{'input_length': {length}}}` (or `{{'batch_input_shape': ...}}`); a lone `input_dim` "
+                    "only earns a warning to use an input instead.",
+                    "In Keras 3 the shape goes into an input: "
+                    f"`keras.Input(shape=({keras3_shape}, {features}))`, or "
+                    f"`keras.Input(batch_shape=({batch}, {keras3_shape}, {features}))` to fix the batch size "
+                    f"too, and the layer is just `{layer}({units})`."
+                    + (" `None` lets the number of time steps vary." if spec.seq_len is None else "")
+                    + (f" (Here {', '.join(letters)}.)" if letters else ""),
+                ),
+            ),
+        )
 
     # --- adapter (imports keras) -------------------------------------------------------------
 

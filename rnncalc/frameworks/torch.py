@@ -292,6 +292,36 @@ class TorchConvention(Convention):
             )
         return ()
 
+    def explain_extra(self, topic: str, spec: Spec) -> tuple[str, ...]:
+        if topic == "equations":
+            paragraphs = []
+            if spec.cell is Cell.GRU and spec.reset_after:
+                paragraphs.append(
+                    "This is PyTorch's GRU, and Keras's with `reset_after=True` (its default, which "
+                    "Keras's docs call cuDNN compatible): the reset gate `r_t` multiplies "
+                    "`W_hn h_{t-1} + b_hn` after the matrix product, so the recurrent bias cannot merge "
+                    "with the input bias and both are kept."
+                )
+            if spec.proj_size:
+                paragraphs.append(
+                    f"With `proj_size={spec.proj_size}` PyTorch multiplies the LSTM output by `W_hr`: "
+                    f"`h_t` has {spec.proj_size} features, and `W_h` multiplies this smaller `h_{{t-1}}`. "
+                    f"The cell state `c_t` keeps {spec.hidden_size}."
+                )
+            return tuple(paragraphs)
+        if topic == "merge" and spec.merge_mode is MergeMode.CONCAT:
+            return ("PyTorch always does",)
+        if topic == "outputs" and self.unsupported(spec) is None and not spec.unbatched:
+            order = "(batch, time, features)" if spec.batch_first else "(time, batch, features)"
+            unless = "" if spec.batch_first else " unless `batch_first=True`"
+            return (f"PyTorch's output is {order}{unless}; its `h_n` stacks layers × directions first",)
+        if topic == "difference" and spec.bias and not (spec.cell is Cell.GRU and spec.reset_after):
+            return (
+                "PyTorch adds two bias vectors, `b_x + b_h`, where the equation needs one `b`, as "
+                "cuDNN's weight layout does",
+            )
+        return ()
+
     # --- adapter (imports torch) -------------------------------------------------------------
 
     def input_shape(self, spec: Spec) -> tuple[int, ...]:
