@@ -195,7 +195,7 @@ def generate_specs(count: int, seed: int = 0) -> list[dict[str, object]]:
 
 
 def bench_throughput(count: int = 10_000, reps: int = 3) -> None:
-    from rnncalc.core.calc import analyze, analyze_totals
+    from rnncalc.analysis import analyze, analyze_totals
     from rnncalc.cost.model import cost
 
     print(f"Throughput ({count:,} specs in one process):")
@@ -382,15 +382,17 @@ def reference_worker(reps: int) -> None:
     import numpy as np
     import torch
 
-    import rnncalc.reference as reference
+    from rnncalc import frameworks
     from rnncalc.core.spec import spec_from_mapping
+
+    pytorch = frameworks.get("torch")
 
     spec = spec_from_mapping(
         {"cell": "lstm", "input_size": 256, "hidden_size": 512, "batch_size": 32, "seq_len": 100}
     )
     module = torch.nn.LSTM(256, 512)
     x = torch.randn(100, 32, 256)
-    weights = reference.from_torch(spec, {k: v.detach().numpy() for k, v in module.state_dict().items()})
+    weights = pytorch.to_canonical(spec, {k: v.detach().numpy() for k, v in module.state_dict().items()})
     x_np = x.numpy()
 
     def run_torch() -> Any:
@@ -398,7 +400,7 @@ def reference_worker(reps: int) -> None:
             return module(x)
 
     def run_numpy() -> Any:
-        return reference.torch_forward(spec, weights, x_np)
+        return pytorch.reference_forward(spec, weights, x_np)
 
     times: dict[str, list[float]] = {"torch": [], "numpy": []}
     for _ in range(2):
