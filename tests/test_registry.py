@@ -231,3 +231,11 @@ def test_explain_works_for_any_choice_and_compares_only_two_chosen(chosen: str) 
     titles = [frameworks.get(name).title for name in chosen.split(",")]
     assert all(f"{title}: " in result.stdout for title in titles)
     assert ("PyTorch vs Keras" in result.stdout) == (len(titles) == 2)
+
+
+def test_check_judges_the_chosen_frameworks_and_those_it_cross_checks() -> None:
+    args = ["check", "-c", "lstm", "-i", "3", "-H", "4", "-F", "keras", "-f", "json"]
+    analytic = json.loads(CliRunner().invoke(cli, [*args, "--against", "none"]).stdout)
+    assert list(analytic["models"][0]["frameworks"]) == ["keras"]
+    crossed = json.loads(CliRunner().invoke(cli, [*args, "--against", "torch"]).stdout)
+    assert list(crossed["models"][0]["frameworks"]) == ["torch", "keras"]
