@@ -28,9 +28,9 @@ FRAMEWORK_TITLES: dict[Framework, str] = {Framework.TORCH: "PyTorch", Framework.
 
 def to_json(document: Any) -> str:
     """Stable JSON: two-space indent, keys in the order the schema documents."""
-    from rnncalc.core.jsontext import dumps  # here, not at the top: the table path never needs it
+    import json  # here, not at the top: the table path never needs it
 
-    return dumps(document)
+    return json.dumps(document, indent=2)
 
 
 def render_analysis(analysis: Analysis, fmt: Format) -> str:
