@@ -30,9 +30,9 @@ __all__ = ["Format", "describe_model", "describe_spec", "render_analysis", "rend
 
 def to_json(document: Any) -> str:
     """Stable JSON: two-space indent, keys in the order the schema documents."""
-    from rnncalc.core.jsontext import dumps  # here, not at the top: the table path never needs it
+    import json  # here, not at the top: the table path never needs it
 
-    return dumps(document)
+    return json.dumps(document, indent=2)
 
 
 def render_analysis(analysis: Analysis, fmt: Format) -> str:
