@@ -223,10 +223,10 @@ def _direction_shape(layer: Mapping[str, Any]) -> str:
 
 def _weight_rows(weights: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, ...], ...]:
     """(name, shape, count) per weight; a count in ``I`` when the shape holds the input size."""
-    return tuple((w["name"], dims_text(w["shape"]), _weight_count(w)) for w in weights)
+    return tuple((w["name"], dims_text(w["shape"]), weight_count(w)) for w in weights)
 
 
-def _weight_count(weight: Mapping[str, Any]) -> str:
+def weight_count(weight: Mapping[str, Any]) -> str:
     if weight["params"] is not None:
         return f"{weight['params']:,}"
     return f"{_known_product(weight['shape'])}*{INPUT}"

@@ -87,7 +87,7 @@ def _panel(panel: Panel) -> list[str]:
 
 def to_mermaid(diagram: Diagram) -> str:
     """The diagram as Mermaid flowchart source (ends with a newline)."""
-    lines = [f"%% {diagram.title}", "flowchart TB"]
+    lines = [f"%% {' '.join(diagram.title.split())}", "flowchart TB"]
     for panel in diagram.panels:
         lines += _panel(panel)
     kinds: dict[str, list[str]] = {}
