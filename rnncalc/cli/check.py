@@ -19,6 +19,7 @@ from rnncalc.cli.options import (
     spec_options_many,
     specs_from_flags,
 )
+from rnncalc.cli.progress import Progress, progress, quiet_option
 from rnncalc.core.errors import SpecError
 from rnncalc.core.spec import Framework
 from rnncalc.core.units import parse_bytes, parse_count
@@ -118,6 +119,7 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
     "document), jsonl (one object per model, streamed), github (Actions annotations)  "
     "[default: table for flags, lines for files]",
 )
+@quiet_option
 def check(
     files: tuple[str, ...],
     against: tuple[Framework, ...] | None,
@@ -125,6 +127,7 @@ def check(
     max_params: int | None,
     max_memory: int,
     fmt: str | None,
+    quiet: bool,
     **flags: Any,
 ) -> None:
     """Check a recurrent stack: budgets analytically, then every number against the real
@@ -155,16 +158,24 @@ def check(
     expectations = Expectations.budget(max_params) if max_params is not None else Expectations()
     if against is None:  # by default every installed framework; under --require, every framework
         against = tuple(Framework) if require else tuple(backends.installed())
+    status = progress(quiet)
+    modules = [
+        backends.REQUIRED_MODULE[framework] for framework in against if backends.is_installed(framework)
+    ]
     if files:
         options = CheckOptions(against, require, max_memory)
-        code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"))
+        with status:
+            status.importing(modules)
+            code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"), status)
         click.get_current_context().exit(code)
     fmt = fmt or "table"
     targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
     frameworks = against
     options = CheckOptions(frameworks, require, max_memory)
     try:
-        report = run_check(targets, options)
+        with status:
+            status.importing(modules)
+            report = run_check(status.track(targets, "checked"), options)
     except SpecError as error:
         raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
     text = render_check(report, CheckFormat(fmt))
@@ -204,6 +215,7 @@ def check_files(
     budget: Any,
     options: Any,
     fmt: CheckFormat,
+    status: Progress | None = None,
 ) -> int:
     """Check every model of every file in one process; return the exit status (0, 1 or 2).
 
@@ -231,7 +243,10 @@ def check_files(
     pending: list[str] = []
     batched = streaming and not options.against
 
+    status = status or Progress(enabled=False)
+
     def write(text: str) -> None:
+        status.clear()
         if not batched:
             emit(text)
             return
@@ -283,6 +298,7 @@ def check_files(
                 bad(ConfigError(entry.file, entry.line, key, error.message))
                 continue
             checked += 1
+            status.count(checked, what="checked")
             failed += result.failed(options.require)
             if not streaming:
                 results.append(result)

@@ -9,6 +9,7 @@ import click
 
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import emit, format_option, spec_from_flags, spec_options
+from rnncalc.cli.progress import progress, quiet_option
 from rnncalc.core.errors import FrameworkMissingError
 from rnncalc.core.spec import Framework, did_you_mean
 from rnncalc.frameworks import module_available
@@ -60,7 +61,10 @@ def parse_against(text: str | None) -> list[Framework]:
 )
 @click.option("--require", is_flag=True, help="Fail (exit 1) when a requested framework is not installed.")
 @format_option(VerifyFormat)
-def verify(fmt: str, against: str | None, seed: int, atol: float, require: bool, **flags: Any) -> None:
+@quiet_option
+def verify(
+    fmt: str, against: str | None, seed: int, atol: float, require: bool, quiet: bool, **flags: Any
+) -> None:
     """Run the real framework and rnncalc's numpy forward pass on the same weights and input.
 
     Builds the model in each framework with --seed, takes its initialised weights, runs both
@@ -81,9 +85,13 @@ def verify(fmt: str, against: str | None, seed: int, atol: float, require: bool,
             "numpy is not installed; the reference forward pass needs it: pip install 'rnncalc[numpy]'"
         )
 
+    from rnncalc.frameworks import REQUIRED_MODULE
     from rnncalc.verify.run import verify as run_verification
 
-    result = run_verification(spec, frameworks, seed=seed, atol=atol, require=require)
+    with progress(quiet) as status:
+        status.importing(["numpy", *(REQUIRED_MODULE[framework] for framework in frameworks)])
+        status.status("running the forward passes...")
+        result = run_verification(spec, frameworks, seed=seed, atol=atol, require=require)
     emit(render_verification(result, VerifyFormat(fmt)))
     if not result.ok:
         sys.exit(1)
