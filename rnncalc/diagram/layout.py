@@ -168,7 +168,13 @@ def state_size(layer: Mapping[str, Any]) -> int:
 
 def has_cell_state(layer: Mapping[str, Any]) -> bool:
     """LSTM layers carry a cell state ``c_t`` beside ``h_t``."""
-    return "LSTM" in str(layer["type"]).upper()
+    return cell_name(layer) == "LSTM"
+
+
+def cell_name(layer: Mapping[str, Any]) -> str:
+    """LSTM, GRU or RNN, read from the layer's type (``Bidirectional(SimpleRNN)`` → RNN)."""
+    kind = str(layer["type"]).upper()
+    return next((name for name in ("LSTM", "GRU", "RNN") if name in kind), "recurrent")
 
 
 def _spec_fields(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -411,6 +417,10 @@ def _known_product(shape: Sequence[Any]) -> int:
 # --- the unrolled view ------------------------------------------------------------------------
 
 
+def _direction_weights(layer: Mapping[str, Any], direction: str) -> list[Mapping[str, Any]]:
+    return [weight for weight in layer["weights"] if weight["direction"] == direction]
+
+
 def _step_shape(batch: int | None, unbatched: bool, features: Any) -> str:
     return dims_text([features]) if unbatched else dims_text([batch, features])
 
@@ -430,6 +440,12 @@ def unrolled_panel(key: str, main: Mapping[str, Any], steps: int) -> Panel:
     features: Any = fields["features"] if fields["features"] is not None else INPUT
     source_name = "x"
     h_shape_last = ""
+    left = NODE_GAP * 2 + max(
+        sized(Node("", "weights", "shared weights", _weight_rows(_direction_weights(layer, direction)))).w
+        for layer in report["layers"]
+        if is_recurrent(layer)
+        for direction in _directions(layer)
+    )
     for index, layer in enumerate(report["layers"]):
         if not is_recurrent(layer):
             features = layer["output_shape"][-1]
@@ -440,7 +456,7 @@ def unrolled_panel(key: str, main: Mapping[str, Any], steps: int) -> Panel:
         h_shape = h_shape_last = _step_shape(fields["batch"], fields["unbatched"], size)
         for direction in _directions(layer):
             row_id = f"{key}_l{index}_{direction}"
-            weights = [w for w in layer["weights"] if w["direction"] == direction]
+            weights = _direction_weights(layer, direction)
             title = f"{layer['name']} · {layer['type']} · {direction}"
             reads = f"t = {steps} → 1" if direction == "backward" else f"t = 1 → {steps}"
             source = "x_t" if source_name == "x" else f"in_t = output of {source_name} at t"
@@ -450,11 +466,11 @@ def unrolled_panel(key: str, main: Mapping[str, Any], steps: int) -> Panel:
                 weights,
                 steps,
                 direction == "backward",
-                has_cell_state(layer),
+                cell_name(layer),
                 x_shape,
                 h_shape,
                 "x" if source_name == "x" else "in",
-                top + 2 * LINE_HEIGHT,
+                (left, top + 2 * LINE_HEIGHT),
             )
             row_nodes, row_edges, row_width, row_height = row
             frames.append(
@@ -495,17 +511,23 @@ def _unrolled_row(
     weights: Sequence[Mapping[str, Any]],
     steps: int,
     backward: bool,
-    cell_state: bool,
+    kind: str,
     x_shape: str,
     h_shape: str,
     input_name: str,
-    top: float,
+    corner: Point,
 ) -> tuple[list[Node], list[Edge], float, float]:
-    """Weights box, initial state, ``steps`` cells with inputs below and outputs above."""
+    """Weights box, initial state, ``steps`` cells with inputs below and outputs above.
+
+    ``corner``: where the cells' columns start (the same in every row, so steps line up) and
+    the row's top.
+    """
+    start, top = corner
+    cell_state = kind == "LSTM"
     shared = sized(Node(f"{row_id}_w", "weights", "shared weights", _weight_rows(weights)))
     states = "h_0, c_0" if cell_state else "h_0"
     initial = sized(Node(f"{row_id}_h0", "state", states, note=h_shape))
-    kind_name = "LSTM cell" if cell_state else "cell"
+    kind_name = f"{kind} cell"
     cell_width = max(text_width(kind_name), text_width(f"t = {steps}")) + 2 * PADDING + 24
     gap = (
         max(text_width(f"h_{steps} {h_shape}", LABEL_SIZE), text_width(f"c_{steps} {h_shape}", LABEL_SIZE))
@@ -517,8 +539,7 @@ def _unrolled_row(
     shared = shared._replace(x=0.0, y=round(cells_top, 1))
     bus_y = round(max(cells_top + cell_h, shared.y + shared.h) + 12, 1)
     in_top = bus_y + LEVEL_GAP
-    start = shared.w + NODE_GAP * 2
-    columns = [start + (0 if backward else initial.w + gap) + t * (cell_width + gap) for t in range(steps)]
+    columns = [start + initial.w + gap + t * (cell_width + gap) for t in range(steps)]
     if backward:
         initial = initial._replace(x=round(columns[-1] + cell_width + gap, 1))
     else:
