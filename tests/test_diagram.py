@@ -169,6 +169,18 @@ def test_unrolled_view_shapes_are_the_per_step_shapes_of_a_real_lstm_cell(
         assert f"{parameter.numel():,}" in texts, name
 
 
+def test_unrolled_projected_lstm_carries_h_of_the_projection_and_c_of_the_hidden_size(
+    run_cli: Callable[..., Any],
+) -> None:
+    torch = pytest.importorskip("torch")
+    _, (h_n, c_n) = torch.nn.LSTM(3, 4, proj_size=2)(torch.zeros(2, 5, 3))
+    texts = _texts(
+        _diagram(run_cli, "-c", "lstm", "-i", "3", "-H", "4", "--proj-size", "2", "-b", "5", "--unroll", "2")
+    )
+    assert f"h_1 ({h_n.shape[1]}, {h_n.shape[2]})" in texts  # (5, 2)
+    assert f"c_1 ({c_n.shape[1]}, {c_n.shape[2]})" in texts  # (5, 4)
+
+
 # --- structure ------------------------------------------------------------------------------------
 
 

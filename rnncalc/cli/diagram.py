@@ -50,7 +50,7 @@ def subject_from(files: tuple[str, ...], flags: dict[str, Any]) -> Any:
     "--unroll",
     type=click.IntRange(1, MAX_STEPS),
     metavar="STEPS",
-    help=f"Draw the recurrent layers unrolled over STEPS time steps (1 to {MAX_STEPS}).",
+    help="Draw the recurrent layers unrolled over STEPS time steps.",
 )
 @format_option(
     DiagramFormat,

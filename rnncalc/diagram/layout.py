@@ -166,9 +166,11 @@ def state_size(layer: Mapping[str, Any]) -> int:
     return int(min(shape))
 
 
-def has_cell_state(layer: Mapping[str, Any]) -> bool:
-    """LSTM layers carry a cell state ``c_t`` beside ``h_t``."""
-    return cell_name(layer) == "LSTM"
+def lstm_cell_size(layer: Mapping[str, Any]) -> int:
+    """Size of an LSTM's cell state: its recurrent weights' gate side over its four gates
+    (the hidden size, which a projection leaves unchanged)."""
+    shape = next(w["shape"] for w in layer["weights"] if w["role"] == RECURRENT_ROLE)
+    return int(max(shape)) // 4
 
 
 def cell_name(layer: Mapping[str, Any]) -> str:
@@ -454,6 +456,9 @@ def unrolled_panel(key: str, main: Mapping[str, Any], steps: int) -> Panel:
         size = state_size(layer)
         x_shape = _step_shape(fields["batch"], fields["unbatched"], features)
         h_shape = h_shape_last = _step_shape(fields["batch"], fields["unbatched"], size)
+        states = {"h": h_shape}
+        if cell_name(layer) == "LSTM":
+            states["c"] = _step_shape(fields["batch"], fields["unbatched"], lstm_cell_size(layer))
         for direction in _directions(layer):
             row_id = f"{key}_l{index}_{direction}"
             weights = _direction_weights(layer, direction)
@@ -468,7 +473,7 @@ def unrolled_panel(key: str, main: Mapping[str, Any], steps: int) -> Panel:
                 direction == "backward",
                 cell_name(layer),
                 x_shape,
-                h_shape,
+                states,
                 "x" if source_name == "x" else "in",
                 (left, top + 2 * LINE_HEIGHT),
             )
@@ -513,26 +518,25 @@ def _unrolled_row(
     backward: bool,
     kind: str,
     x_shape: str,
-    h_shape: str,
+    states: Mapping[str, str],
     input_name: str,
     corner: Point,
 ) -> tuple[list[Node], list[Edge], float, float]:
     """Weights box, initial state, ``steps`` cells with inputs below and outputs above.
 
     ``corner``: where the cells' columns start (the same in every row, so steps line up) and
-    the row's top.
+    the row's top. ``states``: each state carried between steps (``h``, and ``c`` for an LSTM)
+    and its shape at one step.
     """
     start, top = corner
-    cell_state = kind == "LSTM"
+    h_shape = states["h"]
     shared = sized(Node(f"{row_id}_w", "weights", "shared weights", _weight_rows(weights)))
-    states = "h_0, c_0" if cell_state else "h_0"
-    initial = sized(Node(f"{row_id}_h0", "state", states, note=h_shape))
+    names = ", ".join(f"{name}_0" for name in states)
+    shapes = list(dict.fromkeys(states.values()))
+    initial = sized(Node(f"{row_id}_h0", "state", names, note=", ".join(shapes)))
     kind_name = f"{kind} cell"
     cell_width = max(text_width(kind_name), text_width(f"t = {steps}")) + 2 * PADDING + 24
-    gap = (
-        max(text_width(f"h_{steps} {h_shape}", LABEL_SIZE), text_width(f"c_{steps} {h_shape}", LABEL_SIZE))
-        + 28
-    )
+    gap = max(text_width(f"{name}_{steps} {shape}", LABEL_SIZE) for name, shape in states.items()) + 28
     out_h = LINE_HEIGHT + 2 * PADDING
     cell_h = 3 * LINE_HEIGHT + 2 * PADDING
     cells_top = top + out_h + LEVEL_GAP
@@ -584,7 +588,7 @@ def _unrolled_row(
         (a, b, (steps - i if backward else i + 1)) for i, (a, b) in enumerate(itertools.pairwise(order))
     ]
     for source, target, step in chain:
-        _state_edges(edges, source, target, step, h_shape, cell_state, backward)
+        _state_edges(edges, source, target, step, states, backward)
     # One dashed bus from the weights box under every cell: the same tensors at each step.
     bus_x = round(shared.x + shared.w / 2, 1)
     for cell in cells:
@@ -596,15 +600,15 @@ def _unrolled_row(
 
 
 def _state_edges(
-    edges: list[Edge], source: Node, target: Node, step: int, h_shape: str, cell_state: bool, backward: bool
+    edges: list[Edge], source: Node, target: Node, step: int, states: Mapping[str, str], backward: bool
 ) -> None:
     """``h`` (and ``c``) carried from one step to the next, labelled with the step they leave."""
-    paths = [("h", "state", 0.34)] + ([("c", "cell", 0.72)] if cell_state else [])
+    paths = [("h", "state", 0.34)] + ([("c", "cell", 0.72)] if "c" in states else [])
     for name, kind, height in paths:
         y = round(target.y + target.h * height, 1)
         start = source.x if backward else source.x + source.w
         end = target.x + target.w if backward else target.x
-        label = f"{name}_{step} {h_shape}"
+        label = f"{name}_{step} {states[name]}"
         edges.append(
             Edge(
                 source.id,
