@@ -181,6 +181,19 @@ def test_unrolled_projected_lstm_carries_h_of_the_projection_and_c_of_the_hidden
     assert f"c_1 ({c_n.shape[1]}, {c_n.shape[2]})" in texts  # (5, 4)
 
 
+def test_unrolled_model_splits_a_multi_layer_block_into_rows_reading_the_real_input_widths(
+    run_cli: Callable[..., Any],
+) -> None:
+    torch = pytest.importorskip("torch")
+    gru = torch.nn.GRU(256, 256, num_layers=2, bidirectional=True, batch_first=True)
+    second_layer_input = gru.weight_ih_l1.shape[1]  # 512: both directions of the first layer
+    texts = _texts(_diagram(run_cli, "examples/seq2seq_encoder.yaml", "--unroll", "2"))
+    torch_part = texts[: texts.index(next(t for t in texts if t.startswith("keras: ")))]
+    assert texts.count("t = 1") == 2 * 2 * 2  # frameworks × stacked layers × directions
+    assert torch_part.count(f"(None, {second_layer_input})") == 2 * 2  # steps × directions of layer 1
+    assert sum(text.startswith("weight_ih_l1") for text in torch_part) == 2  # its own rows' weights
+
+
 # --- structure ------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ MARGIN = 16
 MAX_STEPS = 8
 
 RECURRENT_ROLE = "recurrent weights"
+INPUT_ROLE = "input weights"
 EMBEDDING_ROLE = "embedding"
 
 Point = tuple[float, float]
@@ -419,8 +420,25 @@ def _known_product(shape: Sequence[Any]) -> int:
 # --- the unrolled view ------------------------------------------------------------------------
 
 
-def _direction_weights(layer: Mapping[str, Any], direction: str) -> list[Mapping[str, Any]]:
-    return [weight for weight in layer["weights"] if weight["direction"] == direction]
+def stages(layer: Mapping[str, Any]) -> list[dict[str, list[Mapping[str, Any]]]]:
+    """The layer's weights per stacked layer, then per direction.
+
+    A report may hold a whole multi-layer block (one module with ``num_layers`` layers); each
+    stacked layer's weights start with its input weights, in every framework's order.
+    """
+    result: list[dict[str, list[Mapping[str, Any]]]] = []
+    for direction in _directions(layer):
+        depth = -1
+        for weight in layer["weights"]:
+            if weight["direction"] != direction:
+                continue
+            if weight["role"] == INPUT_ROLE or depth < 0:
+                depth += 1
+                if depth == len(result):
+                    result.append({})
+                result[depth][direction] = []
+            result[depth][direction].append(weight)
+    return result
 
 
 def _step_shape(batch: int | None, unbatched: bool, features: Any) -> str:
@@ -443,10 +461,11 @@ def unrolled_panel(key: str, main: Mapping[str, Any], steps: int) -> Panel:
     source_name = "x"
     h_shape_last = ""
     left = NODE_GAP * 2 + max(
-        sized(Node("", "weights", "shared weights", _weight_rows(_direction_weights(layer, direction)))).w
+        sized(Node("", "weights", "shared weights", _weight_rows(weights))).w
         for layer in report["layers"]
         if is_recurrent(layer)
-        for direction in _directions(layer)
+        for stage in stages(layer)
+        for weights in stage.values()
     )
     for index, layer in enumerate(report["layers"]):
         if not is_recurrent(layer):
@@ -454,47 +473,42 @@ def unrolled_panel(key: str, main: Mapping[str, Any], steps: int) -> Panel:
             source_name = str(layer["name"])
             continue
         size = state_size(layer)
-        x_shape = _step_shape(fields["batch"], fields["unbatched"], features)
         h_shape = h_shape_last = _step_shape(fields["batch"], fields["unbatched"], size)
         states = {"h": h_shape}
         if cell_name(layer) == "LSTM":
             states["c"] = _step_shape(fields["batch"], fields["unbatched"], lstm_cell_size(layer))
-        for direction in _directions(layer):
-            row_id = f"{key}_l{index}_{direction}"
-            weights = _direction_weights(layer, direction)
-            title = f"{layer['name']} · {layer['type']} · {direction}"
-            reads = f"t = {steps} → 1" if direction == "backward" else f"t = 1 → {steps}"
-            source = "x_t" if source_name == "x" else f"in_t = output of {source_name} at t"
-            subtitle = f"reads {reads}; input {source}; the same weights at every step"
-            row = _unrolled_row(
-                row_id,
-                weights,
-                steps,
-                direction == "backward",
-                cell_name(layer),
-                x_shape,
-                states,
-                "x" if source_name == "x" else "in",
-                (left, top + 2 * LINE_HEIGHT),
-            )
-            row_nodes, row_edges, row_width, row_height = row
-            frames.append(
-                Frame(
-                    row_id,
-                    f"{title} — {subtitle}",
-                    tuple(n.id for n in row_nodes),
-                    0.0,
-                    top,
-                    0.0,
-                    row_height + 2 * LINE_HEIGHT,
+        layer_stages = stages(layer)
+        for depth, stage in enumerate(layer_stages):
+            x_shape = _step_shape(fields["batch"], fields["unbatched"], features)
+            name = f"{layer['name']} · {layer['type']}"
+            if len(layer_stages) > 1:
+                name += f" · layer {depth}"
+            for direction, weights in stage.items():
+                row_id = f"{key}_l{index}_{depth}_{direction}"
+                reads = f"t = {steps} → 1" if direction == "backward" else f"t = 1 → {steps}"
+                source = "x_t" if source_name == "x" else f"in_t = output of {source_name} at t"
+                title = (
+                    f"{name} · {direction} — reads {reads}; input {source}; the same weights at every step"
                 )
-            )
-            nodes += row_nodes
-            edges += row_edges
-            width = max(width, row_width, text_width(f"{title} — {subtitle}"))
-            top += row_height + 2 * LINE_HEIGHT + LEVEL_GAP
-        features = layer["output_shape"][-1]
-        source_name = str(layer["name"])
+                row_nodes, row_edges, row_width, row_height = _unrolled_row(
+                    row_id,
+                    weights,
+                    steps,
+                    direction == "backward",
+                    cell_name(layer),
+                    x_shape,
+                    states,
+                    "x" if source_name == "x" else "in",
+                    (left, top + 2 * LINE_HEIGHT),
+                )
+                members = tuple(n.id for n in row_nodes)
+                frames.append(Frame(row_id, title, members, 0.0, top, 0.0, row_height + 2 * LINE_HEIGHT))
+                nodes += row_nodes
+                edges += row_edges
+                width = max(width, row_width, text_width(title))
+                top += row_height + 2 * LINE_HEIGHT + LEVEL_GAP
+            features = layer["output_shape"][-1]  # every stacked layer of a block has the block's width
+            source_name = f"{layer['name']} layer {depth}" if len(layer_stages) > 1 else str(layer["name"])
     width += text_width(h_shape_last, LABEL_SIZE) if nodes else 0.0  # the last h_t label
     frames = [frame._replace(w=width) for frame in frames]
     return Panel(
