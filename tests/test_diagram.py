@@ -169,6 +169,7 @@ def test_unrolled_view_shapes_are_the_per_step_shapes_of_a_real_lstm_cell(
         assert f"{parameter.numel():,}" in texts, name
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 def test_unrolled_projected_lstm_carries_h_of_the_projection_and_c_of_the_hidden_size(
     run_cli: Callable[..., Any],
 ) -> None:
