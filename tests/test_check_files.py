@@ -181,7 +181,7 @@ def test_flags_with_files_override_every_layer_and_several_values_are_refused(fi
 
 
 def test_example_files_pass_against_the_real_frameworks() -> None:
-    paths = sorted(str(path) for path in EXAMPLES.iterdir())
+    paths = sorted(str(path) for path in EXAMPLES.iterdir() if path.suffix != ".ipynb")  # configs only
     result = run(*paths, "--against", "torch,keras", "-f", "json")
     assert result.exit_code == 0, result.stdout + result.stderr
     document = json.loads(result.stdout)

@@ -15,7 +15,12 @@ from rnncalc.io.config import ModelEntry, read_source
 pytest.importorskip("torch")
 pytest.importorskip("keras")
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.*"))
+#: Config files only: course.ipynb is a notebook, run by tests/test_notebook.py.
+EXAMPLES = sorted(
+    path
+    for path in (Path(__file__).resolve().parent.parent / "examples").glob("*.*")
+    if path.suffix != ".ipynb"
+)
 
 
 def _probe(shape: tuple[object, ...], batch: int, seq_len: int, batch_first: bool) -> tuple[object, ...]:

@@ -20,6 +20,7 @@ from rnncalc.cli.options import (
     spec_options_many,
     specs_from_flags,
 )
+from rnncalc.cli.progress import Progress, progress, quiet_option
 from rnncalc.core.errors import SpecError
 from rnncalc.core.units import parse_bytes, parse_count
 
@@ -83,6 +84,7 @@ class SizeType(click.ParamType):  # type: ignore[type-arg]
     "document), jsonl (one object per model, streamed), github (Actions annotations)  "
     "[default: table for flags, lines for files]",
 )
+@quiet_option
 def check(
     files: tuple[str, ...],
     against: tuple[str, ...] | None,
@@ -91,6 +93,7 @@ def check(
     max_params: int | None,
     max_memory: int,
     fmt: str | None,
+    quiet: bool,
     **flags: Any,
 ) -> None:
     """Check a recurrent stack: budgets analytically, then every number against the real
@@ -122,16 +125,22 @@ def check(
     if against is None:  # by default every installed one of -F; under --require, all of -F
         installed = backends.installed()
         against = tuple(name for name in framework_names if require or name in installed)
+    status = progress(quiet)
+    modules = [backends.get(name).module for name in against if backends.get(name).is_installed()]
     if files:
         options = CheckOptions(against, require, max_memory, framework_names)
-        code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"))
+        with status:
+            status.importing(modules)
+            code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"), status)
         click.get_current_context().exit(code)
     fmt = fmt or "table"
     targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
     frameworks = against
     options = CheckOptions(frameworks, require, max_memory, framework_names)
     try:
-        report = run_check(targets, options)
+        with status:
+            status.importing(modules)
+            report = run_check(status.track(targets, "checked"), options)
     except SpecError as error:
         raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
     text = render_check(report, CheckFormat(fmt))
@@ -171,6 +180,7 @@ def check_files(
     budget: Any,
     options: Any,
     fmt: CheckFormat,
+    status: Progress | None = None,
 ) -> int:
     """Check every model of every file in one process; return the exit status (0, 1 or 2).
 
@@ -198,7 +208,10 @@ def check_files(
     pending: list[str] = []
     batched = streaming and not options.against
 
+    status = status or Progress(enabled=False)
+
     def write(text: str) -> None:
+        status.clear()
         if not batched:
             emit(text)
             return
@@ -250,6 +263,7 @@ def check_files(
                 bad(ConfigError(entry.file, entry.line, key, error.message))
                 continue
             checked += 1
+            status.count(checked, what="checked")
             failed += result.failed(options.require)
             if not streaming:
                 results.append(result)

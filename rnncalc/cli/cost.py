@@ -22,6 +22,7 @@ from rnncalc.cli.options import (
     spec_options,
     spec_options_without,
 )
+from rnncalc.cli.progress import progress, quiet_option
 from rnncalc.core.errors import SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -226,8 +227,10 @@ def solve(
 @_lengths_option
 @_dtype_option
 @format_option(("table", "json", "csv"), help=_FORMAT_HELP)
+@quiet_option
 def sweep(
     fmt: str,
+    quiet: bool,
     dtype: str,
     lengths_text: str | None,
     framework: str,
@@ -260,8 +263,9 @@ def sweep(
     chosen = framework.lower()
     element = DType(dtype.lower())
     rows = []
-    for cell in cells:
-        for size in sizes:
+    grid = [(cell, size) for cell in cells for size in sizes]
+    with progress(quiet) as status:
+        for cell, size in status.track(grid, "specs"):
             spec = spec_from_flags({**flags, "cell": cell, "hidden_size": size})
             try:
                 report = compute(spec, lengths, element, (chosen,))

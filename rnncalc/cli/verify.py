@@ -10,6 +10,7 @@ import click
 
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import emit, format_option, frameworks_option, spec_from_flags, spec_options
+from rnncalc.cli.progress import progress, quiet_option
 from rnncalc.core.errors import FrameworkMissingError
 from rnncalc.core.spec import did_you_mean
 from rnncalc.verify.model import DEFAULT_ATOL
@@ -71,6 +72,7 @@ def parse_against(text: str | None, shown: tuple[str, ...]) -> tuple[str, ...]:
 )
 @click.option("--require", is_flag=True, help="Fail (exit 1) when a requested framework is not installed.")
 @format_option(VerifyFormat)
+@quiet_option
 def verify(
     fmt: str,
     against: str | None,
@@ -78,6 +80,7 @@ def verify(
     seed: int,
     atol: float,
     require: bool,
+    quiet: bool,
     **flags: Any,
 ) -> None:
     """Run the real framework and rnncalc's numpy forward pass on the same weights and input.
@@ -100,9 +103,13 @@ def verify(
             "numpy is not installed; the reference forward pass needs it: pip install 'rnncalc[numpy]'"
         )
 
+    from rnncalc import frameworks as registry
     from rnncalc.verify.run import verify as run_verification
 
-    result = run_verification(spec, frameworks, seed=seed, atol=atol, require=require)
+    with progress(quiet) as status:
+        status.importing(["numpy", *(registry.get(name).module for name in frameworks)])
+        status.status("running the forward passes...")
+        result = run_verification(spec, frameworks, seed=seed, atol=atol, require=require)
     emit(render_verification(result, VerifyFormat(fmt)))
     if not result.ok:
         sys.exit(1)
