@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rnncalc.core.errors import SpecError
+from rnncalc.core.model import Model, build_model
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec, spec_from_mapping
 from rnncalc.frameworks.flax import CONVENTION
 
@@ -81,29 +82,6 @@ def test_an_unknown_input_size_leaves_the_total_a_formula_in_it() -> None:
     # 3H per input feature, 3*H*H + 3H from the hidden side and the bias.
     assert (report.total.per_input, report.total.constant) == (3 * H, 3 * H * H + 3 * H)
     assert CONVENTION.totals(spec(cell="gru", hidden_size=H)).total == report.total
-
-
-# --- what Flax cannot express -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("fields", "words"),
-    [
-        ({"cell": "lstm", "proj_size": 2}, "projection"),
-        ({"cell": "gru", "reset_after": False}, "reset_after=False"),
-        ({"cell": "rnn", "bias": False}, "bias=False"),
-        ({"cell": "lstm", "bidirectional": True, "merge_mode": "none"}, "merge_mode none"),
-    ],
-)
-def test_what_flax_cannot_express_is_reported_with_a_reason_and_refused_by_the_builder(
-    fields: dict[str, Any], words: str
-) -> None:
-    config = spec(input_size=I, hidden_size=H, **fields)
-    report = CONVENTION.report(config)
-    assert not report.supported and report.reason is not None and words in report.reason
-    assert CONVENTION.totals(config).reason == report.reason
-    with pytest.raises(SpecError, match="Flax NNX cannot express"):
-        CONVENTION.build(config)
 
 
 # --- real models, one forward pass each --------------------------------------------------------
@@ -179,3 +157,54 @@ def test_the_report_equals_the_traced_flax_model_for_random_specs(config: Spec) 
     ``jax.eval_shape``: the same shapes as a real run (checked above), nothing compiled."""
     assert CONVENTION.unsupported(config) is None
     assert_report_matches(config, device="meta")
+
+
+# --- heterogeneous models: nnx.Embed, recurrent layers, nnx.Linear heads -----------------------
+
+
+def test_a_hand_counted_heterogeneous_model_equals_its_report_and_the_real_model() -> None:
+    model = build_model(
+        [
+            {"cell": "lstm", "hidden_size": 4, "num_layers": 2, "bidirectional": True},
+            {"cell": "gru", "hidden_size": 3},
+        ],
+        {"vocab_size": 10, "dim": 5},
+        [{"units": 7}, {"units": 2, "bias": False}],
+        batch_size=2,
+        seq_len=3,
+    )
+    embed = 10 * 5
+    lstm = 2 * (4 * (5 * 4 + 4 * 4) + 4 * 4) + 2 * (4 * (8 * 4 + 4 * 4) + 4 * 4)  # layer 1 reads 2H = 8
+    gru = 3 * (8 * 3 + 3 * 3) + 3 * 3
+    heads = (3 * 7 + 7) + 7 * 2
+    report = CONVENTION.model_report(model)
+    assert report.total.value == embed + lstm + gru + heads == 936
+    assert_model_matches(model)
+    assert report.outputs == (("output", (2, 3, 2)),)
+
+
+def assert_model_matches(model: Model) -> None:
+    measured = CONVENTION.measure_model(model)
+    report = CONVENTION.model_report(model)
+    assert report.total.value == measured.total_params
+    assert {w.path: w.shape for w in report.weights} == dict(measured.weights)
+    assert len(report.weights) == len(measured.weights)
+    assert report.outputs == measured.outputs
+
+
+@pytest.mark.parametrize(
+    ("layers", "embedding", "dense"),
+    [
+        ([{"cell": "rnn", "hidden_size": 3, "input_size": 4}], None, [{"units": 2}]),
+        (
+            [{"cell": "gru", "hidden_size": 2, "bidirectional": True, "merge_mode": "sum"}],
+            {"vocab_size": 6, "dim": 3},
+            [],
+        ),
+    ],
+    ids=["rnn_linear", "embed_bigru_sum"],
+)
+def test_heterogeneous_models_equal_the_real_flax_model(
+    layers: list[dict[str, Any]], embedding: dict[str, Any] | None, dense: list[dict[str, Any]]
+) -> None:
+    assert_model_matches(build_model(layers, embedding, dense, batch_size=2, seq_len=3))

@@ -68,6 +68,8 @@ FLAX = cast("Framework", FlaxKey.FLAX)
 CELL_CLASSES: dict[Cell, str] = {Cell.RNN: "SimpleCell", Cell.LSTM: "LSTMCell", Cell.GRU: "GRUCell"}
 #: Name of the ``nnx.Module`` that holds a stack of recurrent layers (defined in snippets too).
 STACK_CLASS = "RecurrentStack"
+#: Name of the ``nnx.Module`` that runs a heterogeneous model's modules in order.
+MODEL_CLASS = "SequenceModel"
 DIRECTIONS = ("forward", "backward")
 #: ``nnx.Bidirectional``'s attributes for its two RNNs.
 DIRECTION_ATTRIBUTES = {"forward": "forward_rnn", "backward": "backward_rnn"}
@@ -202,16 +204,19 @@ class FlaxConvention(Convention):
         carries = tuple((name, (*batch, spec.hidden_size)) for name in carry_names(spec))
         return (("outputs", self._sequence_shape(spec, layer_features(spec))), *carries)
 
-    def block_layers(self, spec: Spec, input_size: Dim, prefix: str = "") -> tuple[LayerReport, ...]:
-        """The ``num_layers`` layers of one recurrent block, paths under ``prefix``."""
+    def block_layers(
+        self, spec: Spec, input_size: Dim, prefixes: list[str] | None = None
+    ) -> tuple[LayerReport, ...]:
+        """The ``num_layers`` layers of one recurrent block; ``prefixes`` (one per layer, default
+        :func:`layer_prefixes`) place them in a larger model."""
         kind = self._layer_kind(spec)
         output = self._sequence_shape(spec, layer_features(spec))
         layers = []
-        for layer_prefix in layer_prefixes(spec):
+        for layer_prefix in prefixes or layer_prefixes(spec):
             weights = tuple(
                 WeightRow(
                     slot.name,
-                    f"{prefix}{layer_prefix}{direction_prefix}cell.{slot.name}",
+                    f"{layer_prefix}{direction_prefix}cell.{slot.name}",
                     slot.shape,
                     slot.role,
                     direction,
@@ -219,8 +224,7 @@ class FlaxConvention(Convention):
                 for direction, direction_prefix in direction_prefixes(spec)
                 for slot in cell_slots(spec.cell, input_size, spec.hidden_size)
             )
-            name = f"{prefix}{layer_prefix}".rstrip(".") or kind
-            layers.append(LayerReport(name, kind, output, weights))
+            layers.append(LayerReport(layer_prefix.rstrip(".") or kind, kind, output, weights))
             input_size = layer_features(spec)
         return tuple(layers)
 
@@ -248,11 +252,45 @@ class FlaxConvention(Convention):
         return FrameworkTotals(FLAX, model, count, self.outputs(spec))
 
     def model_report(self, model: Model) -> FrameworkReport:
-        return FrameworkReport(
-            FLAX,
-            "nnx.Module",
-            reason="rnncalc does not describe heterogeneous models in Flax NNX yet",
+        """A :data:`MODEL_CLASS` holding ``nnx.Embed``, one module per recurrent layer and
+        ``nnx.Linear`` heads in one ``nnx.List`` called ``layers``, run in order. Recurrent
+        layers hand on their outputs only; heads act on every time step (Flax has no
+        ``return_sequences``); the model returns the last module's output."""
+        kinds = (["Embed"] if model.embedding else []) + [
+            self._layer_kind(spec) + (f" × {spec.num_layers}" if spec.num_layers > 1 else "")
+            for spec in model.layers
+        ]
+        title = f"{MODEL_CLASS}: " + " → ".join([*kinds, *(["Linear"] * len(model.dense))])
+        reason = next(
+            (f"layers[{i}]: {r}" for i, spec in enumerate(model.layers) if (r := self.unsupported(spec))),
+            None,
         )
+        if reason:
+            return FrameworkReport(FLAX, title, reason=reason)
+        first = model.layers[0]
+        layers: list[LayerReport] = []
+        index = 0
+        size: Dim = model.input_size if model.input_size is not None else INPUT
+        if model.embedding is not None:
+            emb = model.embedding
+            row = WeightRow("embedding", "layers.0.embedding", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")
+            layers.append(LayerReport("layers.0", "Embed", self._sequence_shape(first, emb.dim), (row,)))
+            index = 1
+        for spec in model.layers:
+            prefixes = [f"layers.{index + k}." for k in range(spec.num_layers)]
+            layers.extend(self.block_layers(spec, size, prefixes))
+            index += spec.num_layers
+            size = layer_features(spec)
+        for head in model.dense:
+            prefix = f"layers.{index}"
+            rows = [WeightRow("kernel", f"{prefix}.kernel", (size, head.units), Role.DENSE, "")]
+            if head.bias:
+                rows.append(WeightRow("bias", f"{prefix}.bias", (head.units,), Role.DENSE, ""))
+            shape = self._sequence_shape(first, head.units)
+            layers.append(LayerReport(prefix, "Linear", shape, tuple(rows)))
+            index += 1
+            size = head.units
+        return FrameworkReport(FLAX, title, tuple(layers), (("output", layers[-1].output_shape),))
 
     def snippet(self, spec: Spec) -> str:
         return flax_snippet(self, spec)
@@ -320,12 +358,12 @@ class FlaxConvention(Convention):
 
     def build(self, spec: Spec, seed: int = 0) -> Any:
         """The real model for ``spec`` (``input_size`` must be known), initialised from ``seed``."""
-        self._require()
         reason = self.unsupported(spec)
         if reason:
             raise SpecError("framework", f"Flax NNX cannot express this spec: {reason}")
         if spec.input_size is None:
             raise SpecError("input_size", "is required to build a real model")
+        self._require()
         from flax import nnx
 
         rngs = nnx.Rngs(seed)
@@ -369,7 +407,44 @@ class FlaxConvention(Convention):
         return Measured(FLAX, total, weights, tuple(named), probe, device)
 
     def measure_model(self, model: Model) -> Measured:
-        raise SpecError("framework", f"Flax NNX: {self.model_report(model).reason}")
+        """Build the real :data:`MODEL_CLASS`, count it and run it once on zeros (token ids
+        after an embedding); unknown batch and time take the small probe sizes."""
+        from rnncalc.frameworks import PROBE_BATCH, PROBE_SEQ_LEN, Measured
+
+        reason = self.model_report(model).reason
+        if reason:
+            raise SpecError("framework", f"Flax NNX cannot express this model: {reason}")
+        if model.input_size is None:
+            raise SpecError("input_size", "is required to build a real model")
+        self._require()
+        import jax
+        import jax.numpy as jnp
+        from flax import nnx
+
+        batch = model.batch_size or PROBE_BATCH
+        seq_len = model.seq_len or PROBE_SEQ_LEN
+        rngs = nnx.Rngs(0)
+        modules: list[Any] = []
+        if model.embedding is not None:
+            modules.append(nnx.Embed(model.embedding.vocab_size, model.embedding.dim, rngs=rngs))
+            x = jnp.zeros((batch, seq_len), dtype=jnp.int32)
+        else:
+            x = jnp.zeros((batch, seq_len, model.input_size), dtype=jnp.float32)
+        size = model.input_size
+        for spec in model.layers:
+            for _ in range(spec.num_layers):
+                modules.append(_build_layer(spec, size, rngs))
+                size = layer_features(spec)
+        for head in model.dense:
+            modules.append(nnx.Linear(size, head.units, use_bias=head.bias, rngs=rngs))
+            size = head.units
+        built = _model_class()(modules)
+        output = built(x)
+        params = nnx.to_flat_state(nnx.state(built, nnx.Param))
+        weights = tuple((".".join(map(str, path)), tuple(p.shape)) for path, p in params)
+        total = sum(leaf.size for leaf in jax.tree.leaves(nnx.state(built, nnx.Param)))
+        probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
+        return Measured(FLAX, total, weights, (("output", tuple(output.shape)),), probe)
 
     def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
         """The real model with ``weights`` (paths as :meth:`report` names them) run on ``x``."""
@@ -629,6 +704,26 @@ def _stack_class() -> type:
 
     RecurrentStack.__name__ = RecurrentStack.__qualname__ = STACK_CLASS
     return RecurrentStack
+
+
+@cache
+def _model_class() -> type:
+    """The ``nnx.Module`` running a heterogeneous model's modules in order, defined at first use."""
+    from flax import nnx
+
+    class SequenceModel(nnx.Module):  # type: ignore[misc]
+        """Modules run in order (``nnx.Sequential`` would too; a named class says what it is)."""
+
+        def __init__(self, layers: list[Any]) -> None:
+            self.layers = nnx.List(layers)
+
+        def __call__(self, x: Any) -> Any:
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    SequenceModel.__name__ = SequenceModel.__qualname__ = MODEL_CLASS
+    return SequenceModel
 
 
 def _call(model: Any, x: Any) -> tuple[Any, Any]:
