@@ -455,7 +455,11 @@ class FlaxConvention(Convention):
 
         model = self.build(spec)
         params = nnx.state(model, nnx.Param)
-        for path, variable in nnx.to_flat_state(params):
+        flat = nnx.to_flat_state(params)
+        unexpected = sorted(set(weights) - {".".join(map(str, path)) for path, _ in flat})
+        if unexpected:
+            raise KeyError(f"weight {unexpected[0]!r} is not in the model")
+        for path, variable in flat:
             name = ".".join(map(str, path))
             if name not in weights:
                 raise KeyError(f"weight {name!r} is missing (have: {', '.join(weights)})")
