@@ -208,7 +208,8 @@ class FlaxConvention(Convention):
         self, spec: Spec, input_size: Dim, prefixes: list[str] | None = None
     ) -> tuple[LayerReport, ...]:
         """The ``num_layers`` layers of one recurrent block; ``prefixes`` (one per layer, default
-        :func:`layer_prefixes`) place them in a larger model."""
+        :func:`layer_prefixes`) place them in a larger model. A layer is named by its path
+        (``layers.1``), a lone module ``model``."""
         kind = self._layer_kind(spec)
         output = self._sequence_shape(spec, layer_features(spec))
         layers = []
@@ -224,7 +225,7 @@ class FlaxConvention(Convention):
                 for direction, direction_prefix in direction_prefixes(spec)
                 for slot in cell_slots(spec.cell, input_size, spec.hidden_size)
             )
-            layers.append(LayerReport(layer_prefix.rstrip(".") or kind, kind, output, weights))
+            layers.append(LayerReport(layer_prefix.rstrip(".") or "model", kind, output, weights))
             input_size = layer_features(spec)
         return tuple(layers)
 
