@@ -99,3 +99,26 @@ def test_a_model_counts_gather_operators_and_matmul_heads() -> None:
     assert report.total == Count(0, expected)
     assert [w.path for w in report.weights][:1] == ["embedding.weight"]
     assert report.outputs == (("output", (None, None, 3)),)
+
+
+def test_the_analytic_methods_import_no_numpy_onnx_or_onnxruntime() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from rnncalc.core.spec import Cell, Spec\n"
+        "from rnncalc.frameworks.onnx import CONVENTION\n"
+        "spec = Spec(cell=Cell.GRU, input_size=3, hidden_size=4, num_layers=2, bidirectional=True)\n"
+        "CONVENTION.report(spec); CONVENTION.totals(spec); CONVENTION.snippet(spec)\n"
+        "CONVENTION.explain_notes(spec); CONVENTION.is_installed()\n"
+        "print(sorted(m for m in ('numpy', 'onnx', 'onnxruntime') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_notes_give_onnxs_gate_order_and_the_grus_recurrent_bias() -> None:
+    notes = " ".join(ONNX.explain_notes(Spec(cell=Cell.GRU, input_size=3, hidden_size=4, reset_after=False)))
+    assert "z, r, h" in notes and "linear_before_reset=1" in notes and "2*3*H" in notes
+    assert "i, o, f, c" in " ".join(ONNX.explain_notes(Spec(cell=Cell.LSTM, input_size=3, hidden_size=4)))
