@@ -179,3 +179,32 @@ def test_a_model_with_embedding_and_heads_runs_with_the_reported_shapes() -> Non
     assert measured.total_params == report.total.value
     assert list(measured.weights) == [(w.path, w.shape) for w in report.weights]
     assert list(measured.outputs) == [("output", (2, 3, 2))] == list(report.outputs)
+
+
+def test_run_real_reads_an_unknown_batch_and_length_from_the_input() -> None:
+    spec = Spec(cell=Cell.GRU, input_size=3, hidden_size=2, num_layers=2)
+    weights = random_weights(spec, seed=0)
+    x = np.ones((6, 4, 3), dtype=np.float32)  # time 6, batch 4
+    real = ONNX.run_real(spec, ONNX.from_canonical(spec, weights), x)
+    assert {name: value.shape for name, value in real.items()} == {"Y": (6, 1, 4, 2), "Y_h": (2, 4, 2)}
+    np.testing.assert_allclose(real["Y"], ONNX.reference_forward(spec, weights, x)["Y"], atol=2e-5)
+
+
+#: onnx.reference's RNN knows only the Tanh and Affine activations (onnx 1.23, ``op_rnn.py``).
+TANH_SPECS = {name: spec for name, spec in SPECS.items() if spec.nonlinearity is Nonlinearity.TANH}
+
+
+@pytest.mark.parametrize("spec", TANH_SPECS.values(), ids=TANH_SPECS.keys())
+def test_onnxs_own_reference_implementation_agrees_with_onnxruntime_on_the_whole_graph(spec: Spec) -> None:
+    """A third implementation of the operators (``onnx.reference``) on rnncalc's full graph."""
+    from onnx.reference import ReferenceEvaluator
+
+    from rnncalc.frameworks.onnx import build, run, spec_graph
+
+    sized = _sized(spec)
+    model = build(spec_graph(sized), ONNX.from_canonical(sized, random_weights(sized, seed=7)))
+    x = _input(sized)
+    expected = run(model, {"X": x})
+    results = ReferenceEvaluator(model).run(None, {"X": x})
+    for (name, value), result in zip(expected.items(), results, strict=True):
+        np.testing.assert_allclose(result, value, atol=2e-5, err_msg=name)

@@ -40,6 +40,8 @@ The graph declares opset 17 (what onnxruntime 1.17, the oldest the extra allows,
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from functools import lru_cache
@@ -227,13 +229,14 @@ def spec_graph(spec: Spec) -> GraphPlan:
     states = ["Y_h", "Y_c"] if spec.cell is Cell.LSTM else ["Y_h"]
     for state in states:
         parts = [f"{node}.{state}" for node in nodes]
-        target = f"{state}_time_major" if spec.batch_first else state
-        if len(parts) > 1 or spec.batch_first:
-            builder.add("Concat", parts, [target], f"{state}_concat", axis=0)
-        else:  # the operator's own output, passed on unchanged
-            builder.add("Identity", parts, [target], f"{state}_identity")
+        source = parts[0]
+        if len(parts) > 1:  # every layer's states, in PyTorch's h_n order
+            source = f"{state}_time_major" if spec.batch_first else state
+            builder.add("Concat", parts, [source], f"{state}_concat", axis=0)
         if spec.batch_first:
-            builder.add("Transpose", [target], [state], f"{state}_transpose", perm=[1, 0, 2])
+            builder.add("Transpose", [source], [state], f"{state}_transpose", perm=[1, 0, 2])
+        elif len(parts) == 1:  # the operator's own output, passed on unchanged
+            builder.add("Identity", [source], [state], f"{state}_identity")
     if spec.batch_first:
         builder.add("Transpose", [f"{last}.Y"], ["Y"], "Y_transpose", perm=[2, 0, 1, 3])
     else:
@@ -524,27 +527,30 @@ class OnnxConvention(Convention):
         batch = model.batch_size or PROBE_BATCH
         seq_len = model.seq_len or PROBE_SEQ_LEN
         probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
-        sized = type(model)(
+        sized = dataclasses.replace(
+            model,
             layers=tuple(spec.replace(batch_size=batch, seq_len=seq_len) for spec in model.layers),
-            embedding=model.embedding,
-            dense=model.dense,
-            name=model.name,
             batch_size=batch,
             seq_len=seq_len,
-            batch_first=model.batch_first,
-            return_sequences=model.return_sequences,
         )
         plan = model_graph(sized)
-        graph_input = plan.inputs[0]
-        shape = tuple(int(d) for d in graph_input.shape if isinstance(d, int))
+        (graph_input,) = plan.inputs
         built = build(plan, {})
-        outputs = run(built, {graph_input.name: np.zeros(shape, dtype=graph_input.dtype)})
+        zeros = np.zeros(_concrete(graph_input), dtype=graph_input.dtype)
+        outputs = run(built, {graph_input.name: zeros})
         return _measured(built, outputs, probe)
 
     def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
-        """onnxruntime's ``Y``, ``Y_h`` (``Y_c``) for ``x`` with these initializers."""
+        """onnxruntime's ``Y``, ``Y_h`` (``Y_c``) for ``x`` with these initializers; a batch or
+        length the spec leaves unknown is read from ``x``."""
+        import numpy as np
+
         self._require()
-        return run(build(self._checked_plan(spec), weights), {"X": x})
+        xs = np.asarray(x, dtype=np.float32)
+        if xs.ndim == 3:
+            batch, seq_len = (xs.shape[0], xs.shape[1]) if spec.batch_first else (xs.shape[1], xs.shape[0])
+            spec = spec.replace(batch_size=spec.batch_size or batch, seq_len=spec.seq_len or seq_len)
+        return run(build(self._checked_plan(spec), weights), {"X": xs})
 
     # --- weights -------------------------------------------------------------------------
 
@@ -664,7 +670,7 @@ def build(plan: GraphPlan, weights: Mapping[str, Any]) -> onnx.ModelProto:
     types = {"float32": onnx.TensorProto.FLOAT, "int64": onnx.TensorProto.INT64}
     initializers = []
     for tensor in plan.initializers:
-        shape = tuple(int(d) for d in tensor.shape if isinstance(d, int))
+        shape = _concrete(tensor)
         value = np.asarray(weights[tensor.name], dtype=np.float32) if tensor.name in weights else None
         if value is None:
             value = np.zeros(shape, dtype=np.float32)
@@ -698,16 +704,19 @@ def run(model: onnx.ModelProto, feeds: Mapping[str, Any]) -> Arrays:
     }
 
 
+def _concrete(tensor: Tensor) -> tuple[int, ...]:
+    """``tensor``'s shape, which must hold numbers only (no unknown batch, time or input size)."""
+    if not all(isinstance(dim, int) for dim in tensor.shape):
+        raise ValueError(f"{tensor.name} has the unknown dimensions of {format_shape(tensor.shape)}")
+    return cast(tuple[int, ...], tensor.shape)
+
+
 def _measured(model: onnx.ModelProto, outputs: Arrays, probe: Spec) -> Measured:
+    """The initializers (name, shape, total size) and the arrays onnxruntime returned."""
     from rnncalc.frameworks import Measured
 
     weights = tuple((init.name, tuple(int(d) for d in init.dims)) for init in model.graph.initializer)
-    total = 0
-    for _, shape in weights:
-        size = 1
-        for dim in shape:
-            size *= dim
-        total += size
+    total = sum(math.prod(shape) for _, shape in weights)
     shapes = tuple((name, tuple(int(d) for d in array.shape)) for name, array in outputs.items())
     return Measured(FRAMEWORK, total, weights, shapes, probe)
 
