@@ -208,3 +208,9 @@ def test_onnxs_own_reference_implementation_agrees_with_onnxruntime_on_the_whole
     results = ReferenceEvaluator(model).run(None, {"X": x})
     for (name, value), result in zip(expected.items(), results, strict=True):
         np.testing.assert_allclose(result, value, atol=2e-5, err_msg=name)
+
+
+def test_weights_over_protobufs_2_gib_limit_are_refused_before_any_allocation() -> None:
+    spec = Spec(cell=Cell.LSTM, input_size=8192, hidden_size=8192, num_layers=2)  # 1.07e9 weights
+    with pytest.raises(ValueError, match="2 GiB"):
+        ONNX.measure(spec)

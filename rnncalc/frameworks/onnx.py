@@ -75,6 +75,8 @@ FRAMEWORK = cast(Framework, Framework.__members__.get("ONNX", _Stand_in.ONNX))
 
 #: The opset the graphs declare.
 OPSET = 17
+#: A serialized ModelProto must stay under 2 GiB (protobuf); larger weights go to external data.
+PROTOBUF_LIMIT = 2**31
 #: Operator names, and the base of rnncalc's node names (``lstm_0``).
 OP_TYPES: dict[Cell, str] = {Cell.RNN: "RNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
 NODE_BASES: dict[Cell, str] = {Cell.RNN: "rnn", Cell.LSTM: "lstm", Cell.GRU: "gru"}
@@ -667,6 +669,12 @@ def build(plan: GraphPlan, weights: Mapping[str, Any]) -> onnx.ModelProto:
     import onnx
     from onnx import helper, numpy_helper
 
+    size = sum(math.prod(_concrete(tensor)) for tensor in plan.initializers)
+    if size * 4 >= PROTOBUF_LIMIT:
+        raise ValueError(
+            f"{size:,} float32 weights do not fit in one ONNX file (protobuf's 2 GiB limit); "
+            "exporters write them as external data instead"
+        )
     types = {"float32": onnx.TensorProto.FLOAT, "int64": onnx.TensorProto.INT64}
     initializers = []
     for tensor in plan.initializers:
