@@ -447,7 +447,7 @@ class OnnxConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             return f"# ONNX cannot build this model ({describe_spec(spec)}):\n# {reason}.\n"
-        return _snippet(spec_graph(probe_spec(spec)), describe_spec(spec))
+        return _snippet(spec_graph(probe_spec(spec)), describe_spec(spec), spec.batch_first)
 
     def explain_notes(self, spec: Spec) -> tuple[str, ...]:
         gates = ", ".join(self.gate_order[spec.cell])
@@ -457,8 +457,10 @@ class OnnxConvention(Convention):
             f"tensors: W [num_directions, {rows}, input_size], R [num_directions, {rows}, H] and "
             f"B [num_directions, 2*{rows}], which is [Wb, Rb] per direction: an input and a "
             "recurrent bias, as PyTorch keeps. Matrices are (out, in), PyTorch's orientation.",
-            f"Gate blocks are stacked {gates} (PyTorch: {', '.join(_CANONICAL_GATES[spec.cell])}).",
         ]
+        if GATES[spec.cell] > 1:
+            canonical = ", ".join(_CANONICAL_GATES[spec.cell])
+            notes.append(f"Gate blocks are stacked {gates} (PyTorch: {canonical}).")
         if spec.cell is Cell.GRU:
             notes.append(
                 "linear_before_reset=1 applies the reset gate to R_h h + Rb_h (PyTorch's GRU, Keras "
@@ -753,7 +755,7 @@ def _call(name: str, args: list[str], indent: str, after: str = "") -> list[str]
     return [f"{indent}{name}(", *(f"{indent}    {arg}," for arg in args), f"{indent}){after}"]
 
 
-def _snippet(plan: GraphPlan, description: str) -> str:
+def _snippet(plan: GraphPlan, description: str, first_is_batch: bool) -> str:
     """A script building ``plan`` with ``onnx.helper``: checker, one onnxruntime run on zeros,
     then initializer names and shapes, output shapes and (last line) the parameter count."""
     lines = [
@@ -770,7 +772,12 @@ def _snippet(plan: GraphPlan, description: str) -> str:
     for tensor in plan.initializers:
         zeros = f"np.zeros({format_shape(tensor.shape)}, np.float32)"
         lines += _call("numpy_helper.from_array", [zeros, _literal(tensor.name)], "    ", ",")
-    lines += ["]", "nodes = ["]
+    lines += [
+        "]",
+        "# One operator per layer, time-major (layout 0). Outputs: the last layer's Y [T, D, N, H]",
+        "# and every layer's final states stacked like PyTorch's h_n: Y_h [layers*D, N, H].",
+        "nodes = [",
+    ]
     for node in plan.nodes:
         args = [_literal(node.op_type), _literal(node.inputs), _literal(node.outputs)]
         args.append(f"name={_literal(node.name)}")
@@ -778,6 +785,7 @@ def _snippet(plan: GraphPlan, description: str) -> str:
         lines += _call("helper.make_node", args, "    ", ",")
     lines += ["]"]
     (graph_input,) = plan.inputs
+    layout = "(batch, time, features)" if first_is_batch else "(time, batch, features)"
     elem = "TensorProto.INT64" if graph_input.dtype == "int64" else "TensorProto.FLOAT"
     lines.append(
         f'inputs = [helper.make_tensor_value_info("{graph_input.name}", {elem}, {list(graph_input.shape)})]'
@@ -798,7 +806,7 @@ def _snippet(plan: GraphPlan, description: str) -> str:
         "session = onnxruntime.InferenceSession(",
         '    model.SerializeToString(), providers=["CPUExecutionProvider"]',
         ")",
-        f"x = np.zeros({format_shape(graph_input.shape)}, np.{graph_input.dtype})",
+        f"x = np.zeros({format_shape(graph_input.shape)}, np.{graph_input.dtype})  # {layout}",
         f'results = session.run(None, {{"{graph_input.name}": x}})',
         "for output, result in zip(session.get_outputs(), results):",
         "    print(output.name, result.shape)",
