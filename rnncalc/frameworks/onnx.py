@@ -774,8 +774,18 @@ def _snippet(plan: GraphPlan, description: str, first_is_batch: bool) -> str:
         lines += _call("numpy_helper.from_array", [zeros, _literal(tensor.name)], "    ", ",")
     lines += [
         "]",
-        "# One operator per layer, time-major (layout 0). Outputs: the last layer's Y [T, D, N, H]",
-        "# and every layer's final states stacked like PyTorch's h_n: Y_h [layers*D, N, H].",
+        *(
+            [
+                "# One operator per layer, time-major (layout 0: onnxruntime runs no other), between",
+                "# Transposes: the outputs are layout 1's, the last layer's Y [N, T, D, H] and every",
+                "# layer's final states stacked in PyTorch's h_n order, Y_h [N, layers*D, H].",
+            ]
+            if first_is_batch
+            else [
+                "# One operator per layer, time-major (layout 0). Outputs: the last layer's Y [T, D, N, H]",
+                "# and every layer's final states stacked like PyTorch's h_n: Y_h [layers*D, N, H].",
+            ]
+        ),
         "nodes = [",
     ]
     for node in plan.nodes:
