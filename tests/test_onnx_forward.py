@@ -4,6 +4,7 @@ weight conversion both ways, and the ``batch_first`` graph against a ``layout=1`
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -154,10 +155,10 @@ def test_measure_refuses_what_onnx_cannot_express() -> None:
         ONNX.measure(Spec(cell=Cell.LSTM, input_size=3, hidden_size=4, proj_size=2))
 
 
-def test_a_model_with_embedding_and_heads_runs_with_the_reported_shapes() -> None:
+def _models() -> dict[str, Any]:
     from rnncalc.core.model import Dense, Embedding, Model
 
-    model = Model(
+    batch_first = Model(
         layers=(
             Spec(cell=Cell.LSTM, hidden_size=6, batch_first=True),
             Spec(cell=Cell.GRU, hidden_size=4, bidirectional=True, num_layers=2, batch_first=True),
@@ -166,19 +167,41 @@ def test_a_model_with_embedding_and_heads_runs_with_the_reported_shapes() -> Non
         dense=(Dense(5), Dense(2, bias=False)),
         batch_first=True,
     )
+    time_major = Model(
+        layers=(
+            Spec(cell=Cell.RNN, input_size=3, hidden_size=4, nonlinearity=Nonlinearity.RELU),
+            Spec(cell=Cell.LSTM, hidden_size=2, bias=False, bidirectional=True),
+            Spec(cell=Cell.GRU, hidden_size=3, reset_after=False),
+        ),
+        dense=(Dense(7),),
+    )
+    return {"embedding_batch_first": batch_first, "time_major_three_blocks": time_major}
+
+
+@pytest.mark.parametrize("name", ["embedding_batch_first", "time_major_three_blocks"])
+def test_a_model_runs_in_onnxruntime_with_the_reported_weights_and_output(name: str) -> None:
+    model = _models()[name]
     measured = ONNX.measure_model(model)
-    sized = Model(
+    sized = dataclasses.replace(
+        model,
         layers=tuple(s.replace(batch_size=2, seq_len=3) for s in model.layers),
-        embedding=model.embedding,
-        dense=model.dense,
         batch_size=2,
         seq_len=3,
-        batch_first=True,
     )
     report = ONNX.model_report(sized)
     assert measured.total_params == report.total.value
     assert list(measured.weights) == [(w.path, w.shape) for w in report.weights]
-    assert list(measured.outputs) == [("output", (2, 3, 2))] == list(report.outputs)
+    assert list(measured.outputs) == list(report.outputs)
+    # The output's features: the last head's units; batch first only with batch_first.
+    expected = {"embedding_batch_first": (2, 3, 2), "time_major_three_blocks": (3, 2, 7)}[name]
+    assert measured.outputs == (("output", expected),)
+
+
+def test_the_canonical_gate_order_is_the_references() -> None:
+    from rnncalc.frameworks.onnx import _CANONICAL_GATES
+    from rnncalc.reference import CANONICAL_GATES
+
+    assert _CANONICAL_GATES == CANONICAL_GATES
 
 
 def test_run_real_reads_an_unknown_batch_and_length_from_the_input() -> None:

@@ -65,13 +65,13 @@ if TYPE_CHECKING:
     Arrays = dict[str, np.ndarray[Any, Any]]
 
 
-class _Stand_in(str, Enum):
+class _OnnxName(str, Enum):
     ONNX = "onnx"
 
 
 #: ``Framework.ONNX`` once the core's enum lists it (the registry branch); until then a
 #: stand-in with the same value, so reports and JSON say "onnx" either way.
-FRAMEWORK = cast(Framework, Framework.__members__.get("ONNX", _Stand_in.ONNX))
+FRAMEWORK = cast(Framework, Framework.__members__.get("ONNX", _OnnxName.ONNX))
 
 #: The opset the graphs declare.
 OPSET = 17
