@@ -122,3 +122,11 @@ def test_the_notes_give_onnxs_gate_order_and_the_grus_recurrent_bias() -> None:
     notes = " ".join(ONNX.explain_notes(Spec(cell=Cell.GRU, input_size=3, hidden_size=4, reset_after=False)))
     assert "z, r, h" in notes and "linear_before_reset=1" in notes and "2*3*H" in notes
     assert "i, o, f, c" in " ".join(ONNX.explain_notes(Spec(cell=Cell.LSTM, input_size=3, hidden_size=4)))
+
+
+def test_the_bias_note_names_both_vectors_of_b_even_for_a_gru_without_linear_before_reset() -> None:
+    gru = Spec(cell=Cell.GRU, input_size=3, hidden_size=4, reset_after=False, bidirectional=True)
+    assert "two bias vectors" in ONNX.bias_note(gru)
+    # Two vectors of 3H per direction: B is [D, 2*3*H].
+    assert ONNX.report(gru).weights[-1].shape == (2, 2 * 3 * 4)
+    assert "no bias vector" in ONNX.bias_note(gru.replace(bias=False))

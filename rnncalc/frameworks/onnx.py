@@ -438,6 +438,20 @@ class OnnxConvention(Convention):
         lead = (first.batch_size, first.seq_len) if model.batch_first else (first.seq_len, first.batch_size)
         return FrameworkReport(FRAMEWORK, title, tuple(layers), (("output", (*lead, size)),))
 
+    def bias_note(self, spec: Spec) -> str:
+        """Named here, not counted from the report: one ``B`` tensor holds both vectors, and a
+        bidirectional operator's rows belong to no single direction."""
+        if not spec.bias:
+            return "ONNX keeps no bias vector (no B input)"
+        return "ONNX keeps two bias vectors per layer and direction (B = [Wb, Rb])"
+
+    def model_notes(self, model: Model) -> tuple[str, ...]:
+        return (
+            ("ONNX's MatMul heads act on every time step of the last recurrent output",)
+            if model.dense
+            else ()
+        )
+
     def snippet(self, spec: Spec) -> str:
         from rnncalc.frameworks import probe_spec
         from rnncalc.summary.render import describe_spec
