@@ -359,8 +359,9 @@ class OnnxConvention(Convention):
             )
         if spec.bidirectional and spec.merge_mode is not MergeMode.CONCAT:
             return (
-                "the ONNX operators return both directions on Y's direction axis and the next "
-                f"layer reads them concatenated; merge_mode {spec.merge_mode.value} is no attribute of theirs"
+                "the ONNX operators return the two directions apart on Y's direction axis and the "
+                f"next layer reads them concatenated; merge_mode {spec.merge_mode.value} would need "
+                "extra nodes, not an operator attribute"
             )
         return None
 
