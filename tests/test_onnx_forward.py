@@ -237,3 +237,17 @@ def test_weights_over_protobufs_2_gib_limit_are_refused_before_any_allocation() 
     spec = Spec(cell=Cell.LSTM, input_size=8192, hidden_size=8192, num_layers=2)  # 1.07e9 weights
     with pytest.raises(ValueError, match="2 GiB"):
         ONNX.measure(spec)
+
+
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
+def test_weights_drawn_in_onnx_layout_give_the_references_numbers(spec: Spec) -> None:
+    """``verify``'s way: initializers drawn as the report names and shapes them, read by
+    ``to_canonical`` for the reference (so the recurrent bias of every gate is nonzero too)."""
+    sized = _sized(spec)
+    rng = np.random.default_rng(11)
+    weights = {w.path: rng.uniform(-0.5, 0.5, w.shape).astype(np.float32) for w in ONNX.report(sized).weights}
+    x = _input(sized, seed=12)
+    real = ONNX.run_real(sized, weights, x)
+    expected = ONNX.reference_forward(sized, ONNX.to_canonical(sized, weights), x)
+    for name, value in real.items():
+        np.testing.assert_allclose(value, expected[name], atol=2e-5, err_msg=name)
