@@ -40,7 +40,6 @@ The graph declares opset 17 (what onnxruntime 1.17, the oldest the extra allows,
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from enum import Enum
@@ -532,6 +531,8 @@ class OnnxConvention(Convention):
         return _measured(model, outputs, probe)
 
     def measure_model(self, model: Model) -> Measured:
+        import dataclasses
+
         import numpy as np
 
         from rnncalc.frameworks import PROBE_BATCH, PROBE_SEQ_LEN
