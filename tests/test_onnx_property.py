@@ -36,6 +36,15 @@ def specs(draw: st.DrawFn) -> Spec:
     )
 
 
+def _check(spec: Spec) -> None:
+    measured = ONNX.measure(spec)  # builds, runs onnx.checker with full_check, runs onnxruntime
+    expected = ONNX.report(probe_spec(spec))
+    assert measured.total_params == expected.total.value
+    assert ONNX.totals(spec).total == expected.total
+    assert list(measured.weights) == [(w.path, w.shape) for w in expected.weights]
+    assert list(measured.outputs) == list(expected.outputs)
+
+
 @settings(
     max_examples=300,
     derandomize=True,
@@ -44,9 +53,11 @@ def specs(draw: st.DrawFn) -> Spec:
 )
 @given(spec=specs())
 def test_the_report_matches_the_graph_onnxruntime_runs(spec: Spec) -> None:
-    measured = ONNX.measure(spec)  # builds, runs onnx.checker with full_check, runs onnxruntime
-    expected = ONNX.report(probe_spec(spec))
-    assert measured.total_params == expected.total.value
-    assert ONNX.totals(spec).total == expected.total
-    assert list(measured.weights) == [(w.path, w.shape) for w in expected.weights]
-    assert list(measured.outputs) == list(expected.outputs)
+    _check(spec)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=specs())
+def test_the_report_matches_the_graph_on_many_fresh_random_specs(spec: Spec) -> None:
+    _check(spec)
