@@ -497,7 +497,9 @@ class OnnxConvention(Convention):
 
     def _require(self) -> None:
         if not self.is_installed():
-            raise FrameworkMissingError(f"onnx is not installed; install it with: {self.install_hint}")
+            raise FrameworkMissingError(
+                f"onnx or onnxruntime is not installed; install them with: {self.install_hint}"
+            )
 
     def input_shape(self, spec: Spec) -> tuple[int, ...]:
         assert spec.input_size is not None and spec.seq_len is not None and spec.batch_size is not None
