@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rnncalc.core.spec import Spec, spec_from_mapping
-from rnncalc.frameworks import probe_spec
+from rnncalc.frameworks.adapter import probe_spec
 from rnncalc.frameworks.flax import CONVENTION
 
 pytest.importorskip("flax")

@@ -99,7 +99,7 @@ def test_a_nonzero_gru_reset_bias_cannot_move_into_flax() -> None:
 def test_pytorch_weights_moved_into_flax_give_pytorch_outputs() -> None:
     """Independent of the numpy reference: real PyTorch against real Flax, same weights."""
     torch = pytest.importorskip("torch")
-    from rnncalc.reference import from_torch
+    from rnncalc.frameworks.torch import CONVENTION as TORCH_CONVENTION
 
     for cell in ("lstm", "gru"):
         config = spec(
@@ -116,7 +116,7 @@ def test_pytorch_weights_moved_into_flax_give_pytorch_outputs() -> None:
         x = np.random.default_rng(1).standard_normal((2, 4, 3)).astype(np.float32)
         with torch.no_grad():
             output, _ = module(torch.from_numpy(x))
-        arrays = CONVENTION.from_canonical(config, from_torch(config, state))
+        arrays = CONVENTION.from_canonical(config, TORCH_CONVENTION.to_canonical(config, state))
         real = CONVENTION.run_real(config, arrays, x)
         np.testing.assert_allclose(real["outputs"], output.numpy(), rtol=0, atol=TOLERANCE)
 

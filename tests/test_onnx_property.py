@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
-from rnncalc.frameworks import probe_spec
+from rnncalc.frameworks.adapter import probe_spec
 from rnncalc.frameworks.onnx import CONVENTION as ONNX
 
 pytest.importorskip("onnxruntime")

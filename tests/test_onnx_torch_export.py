@@ -82,11 +82,13 @@ def test_torchs_exported_graph_and_rnncalcs_graph_agree_on_torchs_weights(spec: 
     onnxruntime must give the same numbers for PyTorch's exported graph (its own conversion), for
     rnncalc's graph on the converted initializers, and the numpy reference in ONNX's layout."""
     from rnncalc.frameworks import torch as torch_adapter
-    from rnncalc.reference import from_torch
+    from rnncalc.frameworks.torch import CONVENTION as TORCH_CONVENTION
 
     module, model, x = _export(spec)
     sized = spec.replace(batch_size=2, seq_len=4)
-    initializers = ONNX.from_canonical(sized, from_torch(spec, torch_adapter.weights_numpy(module)))
+    initializers = ONNX.from_canonical(
+        sized, TORCH_CONVENTION.to_canonical(spec, torch_adapter.weights_numpy(module))
+    )
     ours = ONNX.run_real(sized, initializers, x.numpy())
     expected = ONNX.reference_forward(sized, ONNX.to_canonical(sized, initializers), x.numpy())
     for name in ours:

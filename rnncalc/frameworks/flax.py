@@ -28,40 +28,29 @@ a :data:`STACK_CLASS` holding them in ``layers`` (an ``nnx.List``), whose weight
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from rnncalc.core.calc import GATES
 from rnncalc.core.convention import Convention
 from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecError
-from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, WeightRow
-from rnncalc.core.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
+from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
-from rnncalc.frameworks.base import GATES, Role, WeightSlot
+from rnncalc.frameworks.base import WeightSlot
 
 if TYPE_CHECKING:
     import numpy as np
 
     from rnncalc.core.model import Model
-    from rnncalc.frameworks import Measured
+    from rnncalc.frameworks.adapter import Measured
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
 
 
-class FlaxKey(str, Enum):
-    """The key Flax's reports and measurements carry in their ``framework`` field.
-
-    :class:`~rnncalc.core.spec.Framework` names PyTorch and Keras only (the CLI offers its
-    members); the registry decides how Flax joins it. Until then this one-member enum stands
-    in for it: ``FlaxKey.FLAX.value == "flax"``, as ``to_dict`` expects of the field.
-    """
-
-    FLAX = "flax"
-
-
-#: What reports and :class:`~rnncalc.frameworks.Measured` hold as their framework.
-FLAX = cast("Framework", FlaxKey.FLAX)
+#: The registry name reports and :class:`~rnncalc.frameworks.adapter.Measured` carry.
+FLAX = "flax"
 
 #: The cell class for each cell (``nnx.LSTMCell``, not the optimized one: its per-gate
 #: ``Linear`` layers are the ones the docs describe).
@@ -378,7 +367,7 @@ class FlaxConvention(Convention):
     def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
         """Build, count and run once on zeros. ``device="meta"`` traces both with
         ``jax.eval_shape`` instead: the same Flax code, no weights allocated, nothing compiled."""
-        from rnncalc.frameworks import Measured, probe_spec
+        from rnncalc.frameworks.adapter import Measured, probe_spec
 
         if device not in ("cpu", "meta"):
             raise ValueError(f"Flax runs on the CPU here; device {device!r} is not available")
@@ -410,7 +399,7 @@ class FlaxConvention(Convention):
     def measure_model(self, model: Model) -> Measured:
         """Build the real :data:`MODEL_CLASS`, count it and run it once on zeros (token ids
         after an embedding); unknown batch and time take the small probe sizes."""
-        from rnncalc.frameworks import PROBE_BATCH, PROBE_SEQ_LEN, Measured
+        from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, Measured
 
         reason = self.model_report(model).reason
         if reason:
@@ -559,7 +548,7 @@ class FlaxConvention(Convention):
         every layer merged with the spec's merge mode, every layer's final carry."""
         import numpy as np
 
-        from rnncalc.reference import _merge, run_stack
+        from rnncalc.reference import merge_directions, run_stack
 
         reason = self.unsupported(spec)
         if reason:
@@ -567,7 +556,7 @@ class FlaxConvention(Convention):
         xs = np.asarray(x, dtype=np.float32)
         xs = xs[:, None, :] if spec.unbatched else xs.transpose(1, 0, 2)
         results = run_stack(spec, weights, xs, spec.merge_mode)
-        outputs = _merge(tuple(r.sequence for r in results[-1]), spec.merge_mode).transpose(1, 0, 2)
+        outputs = merge_directions(tuple(r.sequence for r in results[-1]), spec.merge_mode).transpose(1, 0, 2)
         leaves = []
         for layer in results:
             for result in layer:
@@ -601,7 +590,7 @@ class {STACK_CLASS}(nnx.Module):
 def flax_snippet(convention: FlaxConvention, spec: Spec) -> str:
     """A script building the model :meth:`FlaxConvention.build` builds, printing every
     parameter path and shape, the shapes returned for zeros and, last, the parameter count."""
-    from rnncalc.frameworks import probe_spec
+    from rnncalc.frameworks.adapter import probe_spec
     from rnncalc.summary.render import describe_spec
 
     if spec.input_size is None:

@@ -42,35 +42,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from enum import Enum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
+from rnncalc.core.calc import GATES
 from rnncalc.core.convention import Convention
 from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecError
-from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, WeightRow
-from rnncalc.core.spec import Cell, Framework, MergeMode, Nonlinearity, Spec
+from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape, shape_count
-from rnncalc.frameworks.base import GATES, Role, WeightSlot
+from rnncalc.frameworks.base import WeightSlot
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
     from rnncalc.core.model import Model
-    from rnncalc.frameworks import Measured
+    from rnncalc.frameworks.adapter import Measured
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
 
 
-class _OnnxName(str, Enum):
-    ONNX = "onnx"
-
-
-#: ``Framework.ONNX`` once the core's enum lists it (the registry branch); until then a
-#: stand-in with the same value, so reports and JSON say "onnx" either way.
-FRAMEWORK = cast(Framework, Framework.__members__.get("ONNX", _OnnxName.ONNX))
+#: The registry name reports and :class:`~rnncalc.frameworks.adapter.Measured` carry.
+FRAMEWORK = "onnx"
 
 #: The opset the graphs declare.
 OPSET = 17
@@ -453,7 +448,7 @@ class OnnxConvention(Convention):
         )
 
     def snippet(self, spec: Spec) -> str:
-        from rnncalc.frameworks import probe_spec
+        from rnncalc.frameworks.adapter import probe_spec
         from rnncalc.summary.render import describe_spec
 
         if spec.input_size is None:
@@ -521,7 +516,7 @@ class OnnxConvention(Convention):
         names, shapes and total size and the arrays onnxruntime returns."""
         import numpy as np
 
-        from rnncalc.frameworks import probe_spec
+        from rnncalc.frameworks.adapter import probe_spec
 
         if device != "cpu":
             raise ValueError(f"onnxruntime runs on the CPU here; device {device!r} is PyTorch only")
@@ -537,7 +532,7 @@ class OnnxConvention(Convention):
 
         import numpy as np
 
-        from rnncalc.frameworks import PROBE_BATCH, PROBE_SEQ_LEN
+        from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN
 
         self._require()
         for index, spec in enumerate(model.layers):
@@ -741,7 +736,7 @@ def _concrete(tensor: Tensor) -> tuple[int, ...]:
 
 def _measured(model: onnx.ModelProto, outputs: Arrays, probe: Spec) -> Measured:
     """The initializers (name, shape, total size) and the arrays onnxruntime returned."""
-    from rnncalc.frameworks import Measured
+    from rnncalc.frameworks.adapter import Measured
 
     weights = tuple((init.name, tuple(int(d) for d in init.dims)) for init in model.graph.initializer)
     total = sum(math.prod(shape) for _, shape in weights)
