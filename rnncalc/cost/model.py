@@ -55,19 +55,78 @@ GATING_PER_UNIT: dict[Cell, int] = {Cell.RNN: 0, Cell.LSTM: 4, Cell.GRU: 5}
 #: Extra state carried between steps besides h, in units of H: the LSTM cell state c.
 EXTRA_STATE_PER_UNIT: dict[Cell, int] = {Cell.RNN: 0, Cell.LSTM: 1, Cell.GRU: 0}
 
-#: What backpropagation through time keeps per step besides the layer input, h_{t-1} and the
-#: gate activations, in units of H: LSTM c_t and tanh(c_t); GRU the candidate's recurrent term
-#: (W_hn·h + b_hn, or r⊙h). An LSTM projection adds o⊙tanh(c_t), the projection's input.
-TRAINING_EXTRA_PER_UNIT: dict[Cell, int] = {Cell.RNN: 0, Cell.LSTM: 2, Cell.GRU: 1}
+#: What PyTorch saves for backward per time step, direction and sample besides the layer input,
+#: in units of H: (gate activations, cell-specific extras). Measured with
+#: ``torch.autograd.graph.saved_tensors_hooks`` (unique storages, parameters excluded, oneDNN off;
+#: tests/test_cost_training.py measures it again for every cell):
+#: RNN: nothing but ``h_{t-1}`` (the activation's output is ``h_t``, the next step's ``h_{t-1}``);
+#: LSTM: σ(i), σ(f), tanh(g), σ(o) (4H), ``c_{t-1}`` and ``tanh(c_t)`` (2H);
+#: GRU: r and z in one 3H block, ``W_hn·h + b_hn``, n and ``h_{t-1} − n`` (3H).
+#: Every cell also keeps ``h_{t-1}`` (R wide: P with an LSTM projection, which adds its input
+#: ``o⊙tanh(c_t)``, H). Keras is given the same figures (not measured against TensorFlow).
+SAVED_GATES_PER_UNIT: dict[Cell, int] = {Cell.RNN: 0, Cell.LSTM: 4, Cell.GRU: 3}
+SAVED_EXTRAS_PER_UNIT: dict[Cell, int] = {Cell.RNN: 0, Cell.LSTM: 2, Cell.GRU: 3}
+#: RNN's activation output is saved for every step, so the last state ``h_T`` is kept too: one more
+#: state per sample and direction (measured as above).
+SAVES_LAST_STATE: dict[Cell, bool] = {Cell.RNN: True, Cell.LSTM: False, Cell.GRU: False}
+
+#: PyTorch's default CPU path runs ``nn.LSTM`` without projection through oneDNN
+#: (``torch.backends.mkldnn``; RNN, GRU and projected LSTM run aten's kernels either way, measured).
+#: Per layer and direction it saves the layer input, the output sequence, ``h_0, c_0, h_n, c_n``
+#: and one workspace instead of the per-step tensors above. The workspace follows oneDNN's
+#: ``set_workspace_sizes`` (src/cpu/rnn/rnn_utils.hpp): seven float32 buffers, each rounded up to a
+#: 4 KiB page, leading dimensions padded to 16 floats; in elements, for batch N, T steps, input I:
+#: gates ``T·N·4H``, three of ``2(T+1)·N·max(I, H)``, two of ``2(T+1)·N·H`` and one of
+#: ``(T+1)·N·H``. Fitted to measured sizes: within 6 % over 40 random shapes (tests re-measure).
+#: Without bias PyTorch also saves a copy of both weight matrices (``4H·(I + H)``).
+ONEDNN_PAGE_ELEMENTS = 4096 // 4
+ONEDNN_LD_ELEMENTS = 64 // 4
+
+
+def onednn_workspace(batch: int, steps: int, input_size: int, hidden: int) -> int:
+    """Elements (float32) of the oneDNN LSTM workspace of one layer and direction (model above)."""
+
+    def padded(width: int) -> int:
+        return -(-width // ONEDNN_LD_ELEMENTS) * ONEDNN_LD_ELEMENTS
+
+    def page(elements: int) -> int:
+        return -(-elements // ONEDNN_PAGE_ELEMENTS) * ONEDNN_PAGE_ELEMENTS
+
+    states = 2 * (steps + 1) * batch
+    widest = padded(max(input_size, hidden))
+    buffers = [steps * batch * padded(4 * hidden)]
+    buffers += [states * widest] * 3 + [states * padded(hidden)] * 2 + [states // 2 * padded(hidden)]
+    return sum(page(b) for b in buffers)
+
+
+class Optimizer(str, Enum):
+    """Optimizer state kept per parameter during training."""
+
+    NONE = "none"
+    SGD = "sgd"  # SGD with momentum: one buffer (plain SGD keeps nothing: use none)
+    ADAM = "adam"  # exp_avg and exp_avg_sq
+
+
+#: Optimizer state per parameter, in parameters (torch.optim.SGD momentum_buffer; Adam's two moments).
+#: Not counted: the scalar step counter (PyTorch: one float32 per tensor; Keras: one per optimizer).
+OPTIMIZER_STATE_PER_PARAM: dict[Optimizer, int] = {Optimizer.NONE: 0, Optimizer.SGD: 1, Optimizer.ADAM: 2}
 
 CONVENTION = (
     "MAC = one multiply-accumulate; each weight matrix (out, in) costs out·in MACs per step and "
     "sample. FLOPs = 2 × MACs + bias adds + elementwise ops, where elementwise ops are the sums "
     "joining input and recurrent products (one per gate row), activations (sigmoid/tanh/relu: 1 op "
     "per element) and gating (hadamards, adds, 1 - z). Not counted: data movement, concatenation, "
-    "Keras merge_mode arithmetic, dropout, masking. Memory assumes padded tensors "
+    "Keras merge_mode arithmetic, dropout, masking. Training FLOPs = 3 × FLOPs: backward = 2 × "
+    "forward (each product's input and weight gradients are products of the forward's size; "
+    "elementwise ops taken at the same ratio). Memory assumes padded tensors "
     "(batch × longest sequence)."
 )
+
+#: Training FLOPs = forward + backward, backward = 2 × forward: a product ``Y = W·X`` needs
+#: ``dX = Wᵀ·dY`` and ``dW = dY·Xᵀ``, each as large as the forward product (exact for the matmuls
+#: when the layer input and initial states need gradients; PyTorch skips layer 0's input gradient
+#: for data and the zero initial state's); elementwise work is taken at the same ratio.
+TRAINING_FLOPS_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -106,6 +165,11 @@ class StepCost:
             self.gating * factor,
         )
 
+    @property
+    def training_flops(self) -> int:
+        """Forward plus backward: backward = 2 × forward (see :data:`CONVENTION`)."""
+        return TRAINING_FLOPS_FACTOR * self.flops
+
     def to_dict(self) -> dict[str, int]:
         return {
             "macs": self.macs,
@@ -116,6 +180,8 @@ class StepCost:
             "gating": self.gating,
             "elementwise": self.elementwise,
             "flops": self.flops,
+            "training_matmul_flops": TRAINING_FLOPS_FACTOR * 2 * self.macs,
+            "training_flops": self.training_flops,
         }
 
 
@@ -221,10 +287,13 @@ class Memory:
     #: Inference (no gradients): returned tensors, carried states, the output sequences of all
     #: layers but the last (materialized between layers), and one step's gate pre-activations.
     inference: tuple[tuple[str, int], ...]
-    #: Training activations kept for backpropagation through time, per layer and direction, for
-    #: every step: the layer input x_t, the hidden state h_t, the gate activations, and the
-    #: cell-specific extras of :data:`TRAINING_EXTRA_PER_UNIT`.
+    #: What the forward pass saves for backward (PyTorch's aten kernels, oneDNN off): the layer
+    #: inputs, ``h_{t-1}`` of every step, the gate activations and the cell-specific extras of
+    #: :data:`SAVED_GATES_PER_UNIT` and :data:`SAVED_EXTRAS_PER_UNIT`.
     training: tuple[tuple[str, int], ...]
+    #: The same on PyTorch's default CPU path when it runs oneDNN (LSTM without projection), else
+    #: empty: layer inputs, output sequences, states and the oneDNN workspace.
+    onednn: tuple[tuple[str, int], ...] = ()
 
     @property
     def inference_elements(self) -> int:
@@ -234,19 +303,41 @@ class Memory:
     def training_elements(self) -> int:
         return sum(count for _, count in self.training)
 
+    @property
+    def onednn_elements(self) -> int:
+        return sum(count for _, count in self.onednn)
+
     def param_bytes(self, dtype: DType) -> int:
         return self.params * DTYPE_BYTES[dtype]
+
+    def optimizer_bytes(self, dtype: DType, optimizer: Optimizer) -> int:
+        return OPTIMIZER_STATE_PER_PARAM[optimizer] * self.param_bytes(dtype)
 
     def inference_bytes(self, dtype: DType) -> int:
         """Parameters plus inference activations."""
         return (self.params + self.inference_elements) * DTYPE_BYTES[dtype]
 
-    def training_bytes(self, dtype: DType) -> int:
-        """Parameters, their gradients and the BPTT activations (no optimizer state)."""
-        return (2 * self.params + self.training_elements) * DTYPE_BYTES[dtype]
-
-    def to_dict(self, dtype: DType) -> dict[str, Any]:
+    def training_bytes(self, dtype: DType, optimizer: Optimizer = Optimizer.NONE) -> int:
+        """Parameters, their gradients, the optimizer state and the saved activations."""
         size = DTYPE_BYTES[dtype]
+        return (2 * self.params + self.training_elements) * size + self.optimizer_bytes(dtype, optimizer)
+
+    def onednn_training_bytes(self, dtype: DType, optimizer: Optimizer = Optimizer.NONE) -> int | None:
+        """:meth:`training_bytes` on PyTorch's default CPU path (oneDNN); None when it does not apply."""
+        if not self.onednn:
+            return None
+        size = DTYPE_BYTES[dtype]
+        return (2 * self.params + self.onednn_elements) * size + self.optimizer_bytes(dtype, optimizer)
+
+    def to_dict(self, dtype: DType, optimizer: Optimizer = Optimizer.NONE) -> dict[str, Any]:
+        size = DTYPE_BYTES[dtype]
+        onednn: dict[str, Any] | None = None
+        if self.onednn:
+            onednn = {
+                "activations": {name: count * size for name, count in self.onednn},
+                "activation_bytes": self.onednn_elements * size,
+                "total_bytes": self.onednn_training_bytes(dtype, optimizer),
+            }
         return {
             "dtype": dtype.value,
             "param_bytes": {d.value: self.param_bytes(d) for d in DType},
@@ -259,7 +350,10 @@ class Memory:
                 "activations": {name: count * size for name, count in self.training},
                 "activation_bytes": self.training_elements * size,
                 "gradient_bytes": self.param_bytes(dtype),
-                "total_bytes": self.training_bytes(dtype),
+                "optimizer": optimizer.value,
+                "optimizer_bytes": self.optimizer_bytes(dtype, optimizer),
+                "total_bytes": self.training_bytes(dtype, optimizer),
+                "onednn": onednn,
             },
         }
 
@@ -295,7 +389,7 @@ class FrameworkCost:
         """The whole batch: real steps only when lengths are given."""
         return self.step.times(self.workload.steps)
 
-    def to_dict(self, dtype: DType) -> dict[str, Any]:
+    def to_dict(self, dtype: DType, optimizer: Optimizer = Optimizer.NONE) -> dict[str, Any]:
         if not self.supported or self.memory is None:
             return {"supported": False, "reason": self.reason, "model": self.model}
         wl = self.workload
@@ -308,7 +402,7 @@ class FrameworkCost:
             "per_step": self.step.to_dict(),
             "per_sequence": self.per_sequence.to_dict(),
             "total": self.total.to_dict(),
-            "memory": self.memory.to_dict(dtype),
+            "memory": self.memory.to_dict(dtype, optimizer),
         }
 
 
@@ -320,6 +414,7 @@ class CostReport:
     workload: Workload
     dtype: DType
     frameworks: tuple[FrameworkCost, ...]
+    optimizer: Optimizer = Optimizer.NONE
 
     def framework(self, framework: Framework) -> FrameworkCost:
         return next(cost for cost in self.frameworks if cost.framework is framework)
@@ -331,7 +426,8 @@ class CostReport:
             "spec": self.spec.to_dict(),
             "workload": self.workload.to_dict(),
             "dtype": self.dtype.value,
-            "frameworks": {c.framework.value: c.to_dict(self.dtype) for c in self.frameworks},
+            "optimizer": self.optimizer.value,
+            "frameworks": {c.framework.value: c.to_dict(self.dtype, self.optimizer) for c in self.frameworks},
         }
 
 
@@ -349,7 +445,10 @@ def concrete_spec(spec: Spec, wl: Workload) -> Spec:
 
 
 def cost(
-    spec: Spec | Mapping[str, Any], lengths: tuple[int, ...] | None = None, dtype: DType = DType.FLOAT32
+    spec: Spec | Mapping[str, Any],
+    lengths: tuple[int, ...] | None = None,
+    dtype: DType = DType.FLOAT32,
+    optimizer: Optimizer = Optimizer.NONE,
 ) -> CostReport:
     """Compute and memory cost of ``spec`` in both frameworks for its batch and sequence length."""
     if not isinstance(spec, Spec):
@@ -361,7 +460,7 @@ def cost(
     frameworks = tuple(
         framework_cost(report, spec, wl) for report in (torch_report(concrete), keras_report(concrete))
     )
-    return CostReport(spec, wl, dtype, frameworks)
+    return CostReport(spec, wl, dtype, frameworks, optimizer)
 
 
 def framework_cost(report: FrameworkReport, spec: Spec, wl: Workload) -> FrameworkCost:
@@ -380,7 +479,7 @@ def framework_cost(report: FrameworkReport, spec: Spec, wl: Workload) -> Framewo
         wl,
         tuple(directions),
         params,
-        _memory(report, tuple(directions), spec.cell, wl, params),
+        _memory(report, tuple(directions), spec, wl, params),
     )
 
 
@@ -414,8 +513,9 @@ def direction_cost(
 
 
 def _memory(
-    report: FrameworkReport, directions: tuple[DirectionCost, ...], cell: Cell, wl: Workload, params: int
+    report: FrameworkReport, directions: tuple[DirectionCost, ...], spec: Spec, wl: Workload, params: int
 ) -> Memory:
+    cell = spec.cell
     rows = wl.padded_steps  # batch × longest sequence
     outputs = sum(shape_count(shape).value for _, shape in report.outputs)
     states = sum(
@@ -430,15 +530,41 @@ def _memory(
         ("layer_sequences", between),
         ("gate_buffer", gates),
     )
-    layer_inputs = {d.layer: d.input_size for d in directions}
+    # Both directions of a layer read the same input tensor: saved once.
+    layer_inputs = rows * sum({d.layer: d.input_size for d in directions}.values())
+    last_states = wl.batch * sum(d.recurrent_size for d in directions) if SAVES_LAST_STATE[cell] else 0
     training = (
-        ("layer_inputs", rows * sum(layer_inputs.values())),
-        ("hidden_states", rows * sum(d.recurrent_size for d in directions)),
-        ("gate_activations", rows * sum(d.gate_rows for d in directions)),
+        ("layer_inputs", layer_inputs),
+        ("hidden_states", rows * sum(d.recurrent_size for d in directions) + last_states),
+        ("gate_activations", rows * sum(SAVED_GATES_PER_UNIT[cell] * d.hidden_size for d in directions)),
         (
             "cell_extras",
-            rows
-            * sum(TRAINING_EXTRA_PER_UNIT[cell] * d.hidden_size + d.projection_input for d in directions),
+            rows * sum(SAVED_EXTRAS_PER_UNIT[cell] * d.hidden_size + d.projection_input for d in directions),
         ),
     )
-    return Memory(params, inference, training)
+    return Memory(params, inference, training, _onednn_training(report, directions, spec, wl))
+
+
+def _onednn_training(
+    report: FrameworkReport, directions: tuple[DirectionCost, ...], spec: Spec, wl: Workload
+) -> tuple[tuple[str, int], ...]:
+    """What PyTorch's default CPU path saves for an LSTM without projection (see :func:`onednn_workspace`)."""
+    if report.framework is not Framework.TORCH or spec.cell is not Cell.LSTM or spec.proj_size:
+        return ()
+    rows = wl.padded_steps
+    # A unidirectional layer's output is the next layer's input (one tensor); a bidirectional
+    # stack concatenates the two directions into a new input tensor.
+    deeper_inputs = sum({d.layer: d.input_size for d in directions}.values()) - directions[0].input_size
+    inputs = rows * (directions[0].input_size + (deeper_inputs if spec.bidirectional else 0))
+    items = [
+        ("layer_inputs", inputs),
+        ("output_sequences", rows * sum(d.hidden_size for d in directions)),
+        ("states", 4 * wl.batch * sum(d.hidden_size for d in directions)),  # h_0, c_0, h_n, c_n
+        (
+            "onednn_workspace",
+            sum(onednn_workspace(wl.batch, wl.seq_len, d.input_size, d.hidden_size) for d in directions),
+        ),
+    ]
+    if not spec.bias:
+        items.append(("weight_copies", sum(d.gate_rows * (d.input_size + d.hidden_size) for d in directions)))
+    return tuple(items)
