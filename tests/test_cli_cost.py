@@ -6,11 +6,12 @@ import csv
 import io
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from rnncalc.cli import cli
-from rnncalc.cli.cost import DTYPE_CHOICES
-from rnncalc.cost.model import DType
+from rnncalc.cli.cost import DTYPE_CHOICES, OPTIMIZER_CHOICES
+from rnncalc.cost.model import DType, Optimizer
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -20,6 +21,25 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def test_dtype_choices_of_the_cli_are_the_cost_models_dtypes() -> None:
     assert tuple(d.value for d in DType) == DTYPE_CHOICES
+
+
+def test_optimizer_choices_of_the_cli_are_the_cost_models_optimizers() -> None:
+    assert tuple(o.value for o in Optimizer) == OPTIMIZER_CHOICES
+
+
+@pytest.mark.parametrize("command", ["cost", "solve", "sweep"])
+def test_every_format_a_commands_help_offers_is_accepted(command: str) -> None:
+    _, help_text, _ = run(command, "--help")
+    offered = [name for name in ("csv", "json", "table") if name in help_text.lower().split("--format")[1]]
+    args = {
+        "cost": ["-c", "rnn", "-i", "3", "-H", "4"],
+        "solve": ["-c", "rnn", "-i", "3", "--max-params", "100"],
+        "sweep": ["-c", "rnn", "-H", "4", "-i", "3"],
+    }[command]
+    assert offered
+    for name in offered:
+        code, _, err = run(command, *args, "-f", name)
+        assert code == 0, (name, err)
 
 
 def test_cost_json_reports_per_step_macs_and_the_padded_versus_real_steps() -> None:
@@ -138,3 +158,12 @@ def test_sweep_reports_a_bad_range_naming_the_flag() -> None:
     code, _, err = run("sweep", "-c", "lstm", "-H", "64:32:x2", "-i", "10")
     assert code == 2
     assert err.startswith("rnncalc: error: --hidden: range '64:32:x2' ends before it starts")
+
+
+def test_cost_with_adam_adds_two_parameter_copies_to_training_memory() -> None:
+    args = ["cost", "-c", "gru", "-i", "10", "-H", "8", "-b", "2", "-t", "3", "-f", "json"]
+    plain = json.loads(run(*args)[1])["frameworks"]["torch"]["memory"]
+    adam = json.loads(run(*args, "--optimizer", "adam")[1])["frameworks"]["torch"]["memory"]
+    param_bytes = plain["param_bytes"]["float32"]
+    assert adam["training"]["optimizer_bytes"] == 2 * param_bytes
+    assert adam["training"]["total_bytes"] == plain["training"]["total_bytes"] + 2 * param_bytes

@@ -183,7 +183,7 @@ def test_the_onednn_workspace_estimate_is_close_to_the_buffer_torch_saves(
     )
     assert memory is not None
     (measured,) = workspaces
-    estimate = dict(memory.onednn)["onednn_workspace"] * 4
+    estimate = dict(memory.onednn)["workspace"] * 4
     assert within_ten_percent(estimate, measured), (estimate, measured)
 
 

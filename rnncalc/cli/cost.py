@@ -28,6 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: registering these commands does not import the cost model.
 DTYPE_CHOICES = ("float32", "float16", "bfloat16", "int8")
 FRAMEWORK_CHOICES = ("torch", "keras")
+#: The values of :class:`rnncalc.cost.model.Optimizer` (a test keeps them equal).
+OPTIMIZER_CHOICES = ("none", "sgd", "adam")
 
 #: Fields these commands add to the spec's, for error messages.
 _EXTRA_FLAGS = {"lengths": "--lengths", "framework": "--framework", "budget": "--max-params"}
@@ -53,7 +55,19 @@ def _dtype_option(command: F) -> F:
     )(command)
 
 
-_FORMAT_HELP = "Output format: tables for people, JSON (or CSV) for machines."
+def _optimizer_option(command: F) -> F:
+    return click.option(
+        "--optimizer",
+        type=click.Choice(OPTIMIZER_CHOICES, case_sensitive=False),
+        default="none",
+        show_default=True,
+        help="Optimizer state counted in training memory: adam (2 × parameters), sgd with "
+        "momentum (1 ×), none.",
+    )(command)
+
+
+_FORMAT_HELP = "Output format: tables for people, JSON for machines."
+_SWEEP_FORMAT_HELP = "Output format: a table for people, JSON or CSV for machines."
 
 
 def _framework_option(command: F) -> F:
@@ -87,8 +101,9 @@ def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
 @spec_options
 @_lengths_option
 @_dtype_option
+@_optimizer_option
 @format_option(("table", "json"), help=_FORMAT_HELP)
-def cost(fmt: str, dtype: str, lengths_text: str | None, **flags: Any) -> None:
+def cost(fmt: str, dtype: str, optimizer: str, lengths_text: str | None, **flags: Any) -> None:
     """FLOPs, MACs and memory of a recurrent stack, per layer, direction and step.
 
     \b
@@ -96,13 +111,15 @@ def cost(fmt: str, dtype: str, lengths_text: str | None, **flags: Any) -> None:
       rnncalc cost -c lstm -i 300 -H 512 -l 2 --bi -b 32 -t 100
       rnncalc cost -c gru -i 80 -H 256 --lengths 12,30,7 -f json
     """
-    from rnncalc.cost.model import DType
+    from rnncalc.cost.model import DType, Optimizer
     from rnncalc.cost.model import cost as compute
     from rnncalc.cost.render import CostFormat, render_cost
 
     spec = spec_from_flags(flags)
     try:
-        report = compute(spec, _parse_lengths(lengths_text), DType(dtype.lower()))
+        report = compute(
+            spec, _parse_lengths(lengths_text), DType(dtype.lower()), Optimizer(optimizer.lower())
+        )
     except SpecError as error:
         raise _usage(error) from None
     emit(render_cost(report, CostFormat(fmt.lower())))
@@ -140,14 +157,16 @@ def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None],
     default="inference",
     show_default=True,
     help="What --max-memory bounds: parameters + inference activations, or parameters + "
-    "gradients + BPTT activations.",
+    "gradients + optimizer state + the activations saved for backward.",
 )
 @_lengths_option
 @_dtype_option
+@_optimizer_option
 @format_option(("table", "json"), help=_FORMAT_HELP)
 def solve(
     fmt: str,
     dtype: str,
+    optimizer: str,
     lengths_text: str | None,
     framework: str,
     max_params: int | None,
@@ -167,7 +186,7 @@ def solve(
       rnncalc solve -c gru -i 80 -b 32 -t 200 --max-flops 50G --max-memory 512MiB
     """
     from rnncalc.core.spec import Framework
-    from rnncalc.cost.model import DType
+    from rnncalc.cost.model import DType, Optimizer
     from rnncalc.cost.render import CostFormat, render_solution
     from rnncalc.cost.solve import MemoryKind, Metric
     from rnncalc.cost.solve import solve as solve_hidden
@@ -193,6 +212,7 @@ def solve(
             _parse_lengths(lengths_text),
             DType(dtype.lower()),
             MemoryKind(memory_kind.lower()),
+            Optimizer(optimizer.lower()),
         )
     except SpecError as error:
         raise _usage(error) from None
@@ -222,10 +242,12 @@ def solve(
 @_framework_option
 @_lengths_option
 @_dtype_option
-@format_option(("table", "json", "csv"), help=_FORMAT_HELP)
+@_optimizer_option
+@format_option(("table", "json", "csv"), help=_SWEEP_FORMAT_HELP)
 def sweep(
     fmt: str,
     dtype: str,
+    optimizer: str,
     lengths_text: str | None,
     framework: str,
     cells_text: str,
@@ -241,7 +263,7 @@ def sweep(
     """
     from rnncalc.core.spec import Framework, parse_cell
     from rnncalc.core.units import parse_int_range
-    from rnncalc.cost.model import DType
+    from rnncalc.cost.model import DType, Optimizer
     from rnncalc.cost.model import cost as compute
     from rnncalc.cost.render import SweepFormat, SweepRow, describe_workload, render_sweep
     from rnncalc.summary.render import describe_spec
@@ -256,6 +278,7 @@ def sweep(
     lengths = _parse_lengths(lengths_text)
     chosen = Framework(framework.lower())
     element = DType(dtype.lower())
+    state = Optimizer(optimizer.lower())
     rows = []
     for cell in cells:
         for size in sizes:
@@ -264,7 +287,7 @@ def sweep(
                 report = compute(spec, lengths, element)
             except SpecError as error:
                 raise _usage(error) from None
-            rows.append(SweepRow(spec, report.framework(chosen), element))
+            rows.append(SweepRow(spec, report.framework(chosen), element, state))
     first = rows[0]
     head = (
         describe_spec(first.spec)
@@ -272,6 +295,6 @@ def sweep(
         .replace(f"hidden {first.spec.hidden_size}", "hidden H")
         + f"; {framework}; "
         + describe_workload(first.cost.workload)
-        + f"; {element.value}"
+        + f"; {element.value}; optimizer {state.value}"
     )
     emit(render_sweep(rows, SweepFormat(fmt.lower()), head))

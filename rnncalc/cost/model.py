@@ -561,7 +561,7 @@ def _onednn_training(
         ("output_sequences", rows * sum(d.hidden_size for d in directions)),
         ("states", 4 * wl.batch * sum(d.hidden_size for d in directions)),  # h_0, c_0, h_n, c_n
         (
-            "onednn_workspace",
+            "workspace",
             sum(onednn_workspace(wl.batch, wl.seq_len, d.input_size, d.hidden_size) for d in directions),
         ),
     ]

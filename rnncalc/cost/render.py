@@ -12,7 +12,16 @@ from typing import Any
 
 from rnncalc.core.spec import Spec
 from rnncalc.core.units import human
-from rnncalc.cost.model import CONVENTION, DTYPE_BYTES, CostReport, DType, FrameworkCost, Workload, workload
+from rnncalc.cost.model import (
+    CONVENTION,
+    DTYPE_BYTES,
+    CostReport,
+    DType,
+    FrameworkCost,
+    Optimizer,
+    Workload,
+    workload,
+)
 from rnncalc.cost.solve import BUDGET_FLAGS, Metric, Solution
 from rnncalc.summary.render import FRAMEWORK_TITLES, describe_spec, to_json
 
@@ -67,10 +76,14 @@ def _lengths(lengths: tuple[int, ...]) -> str:
 def render_cost(report: CostReport, fmt: CostFormat) -> str:
     if fmt is CostFormat.JSON:
         return to_json(report.to_dict())
-    head = [describe_spec(report.spec), describe_workload(report.workload) + f"; dtype {report.dtype.value}"]
+    head = [
+        describe_spec(report.spec),
+        describe_workload(report.workload)
+        + f"; dtype {report.dtype.value}; optimizer {report.optimizer.value}",
+    ]
     parts = ["\n".join(head)]
     for framework in report.frameworks:
-        parts.append(_framework_cost(framework, report.dtype))
+        parts.append(_framework_cost(framework, report.dtype, report.optimizer))
     notes = [f"Convention: {CONVENTION}"]
     if report.workload.assumed:
         missing = " and ".join(report.workload.assumed)
@@ -79,7 +92,7 @@ def render_cost(report: CostReport, fmt: CostFormat) -> str:
     return "\n\n".join(parts)
 
 
-def _framework_cost(cost: FrameworkCost, dtype: DType) -> str:
+def _framework_cost(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> str:
     title = f"{FRAMEWORK_TITLES[cost.framework]} ({cost.model})"
     if not cost.supported or cost.memory is None:
         return f"{title}: not expressible\n{cost.reason}"
@@ -119,39 +132,62 @@ def _framework_cost(cost: FrameworkCost, dtype: DType) -> str:
     wl = cost.workload
     totals = _table(
         [
-            [scope, _n(step.macs), _n(step.flops), human(step.flops, "FLOPs")]
+            [
+                scope,
+                _n(step.macs),
+                _n(step.flops),
+                human(step.flops, "FLOPs"),
+                _n(step.training_flops),
+                human(step.training_flops, "FLOPs"),
+            ]
             for scope, step in (
                 ("one step (all layers)", cost.step),
                 (f"one sequence of {wl.seq_len} steps", cost.per_sequence),
                 (f"batch ({_n(wl.steps)} steps)", cost.total),
             )
         ],
-        ["scope", "MACs", "FLOPs", ""],
-        numeric=3,
+        ["scope", "MACs", "FLOPs", "", "training FLOPs", ""],
+        numeric=5,
     )
     return "\n\n".join(
-        [f"{title}: {_n(cost.params)} parameters", per_step, totals, _memory_table(cost, dtype)]
+        [f"{title}: {_n(cost.params)} parameters", per_step, totals, _memory_table(cost, dtype, optimizer)]
     )
 
 
-def _memory_table(cost: FrameworkCost, dtype: DType) -> str:
+def _memory_table(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> str:
     memory = cost.memory
     assert memory is not None
     size = DTYPE_BYTES[dtype]
     rows: list[list[str]] = [
         ["parameters", d.value, _n(memory.param_bytes(d)), human(memory.param_bytes(d), "B")] for d in DType
     ]
+
+    def row(kind: str, item: str, nbytes: int) -> None:
+        rows.append([kind, item, _n(nbytes), human(nbytes, "B")])
+
     for name, count in memory.inference:
-        rows.append(["inference", name.replace("_", " "), _n(count * size), human(count * size, "B")])
-    total = memory.inference_bytes(dtype)
-    rows.append(["inference", f"total with parameters ({dtype.value})", _n(total), human(total, "B")])
+        row("inference", name.replace("_", " "), count * size)
+    row("inference", f"total with parameters ({dtype.value})", memory.inference_bytes(dtype))
     for name, count in memory.training:
-        rows.append(["training", name.replace("_", " "), _n(count * size), human(count * size, "B")])
-    grads = memory.param_bytes(dtype)
-    rows.append(["training", "parameter gradients", _n(grads), human(grads, "B")])
-    total = memory.training_bytes(dtype)
-    rows.append(["training", "total with parameters (no optimizer state)", _n(total), human(total, "B")])
-    return _table(rows, ["memory", f"item (activations in {dtype.value})", "bytes", ""], numeric=2)
+        row("training", name.replace("_", " "), count * size)
+    row("training", "parameter gradients", memory.param_bytes(dtype))
+    row("training", f"optimizer state ({optimizer.value})", memory.optimizer_bytes(dtype, optimizer))
+    row("training", "total with parameters", memory.training_bytes(dtype, optimizer))
+    onednn_total = memory.onednn_training_bytes(dtype, optimizer)
+    if onednn_total is not None:
+        kind = "oneDNN"
+        for name, count in memory.onednn:
+            row(kind, name.replace("_", " "), count * size)
+        row(kind, "total with parameters, gradients, optimizer", onednn_total)
+    table = _table(rows, ["memory", f"item (activations in {dtype.value})", "bytes", ""], numeric=2)
+    if onednn_total is None:
+        return table
+    note = (
+        "training: what PyTorch's own kernels save for backward (oneDNN off, e.g. "
+        "torch.backends.mkldnn.flags(enabled=False)). oneDNN: PyTorch's default CPU path for this "
+        "LSTM saves these instead, its workspace estimated from oneDNN's buffer layout."
+    )
+    return table + "\n\n" + _wrap(note)
 
 
 # --- solve -----------------------------------------------------------------------------------
@@ -193,7 +229,10 @@ def render_solution(solution: Solution, fmt: CostFormat) -> str:
 
 def _metric_unit(solution: Solution, metric: Metric) -> str:
     if metric is Metric.MEMORY:
-        return f" (bytes, {solution.memory_kind.value}, {solution.dtype.value})"
+        kind = solution.memory_kind.value
+        if solution.memory_kind.value == "training":
+            kind += f", optimizer {solution.optimizer.value}"
+        return f" (bytes, {kind}, {solution.dtype.value})"
     if metric is Metric.FLOPS:
         return " (FLOPs, batch total)"
     return ""
@@ -209,6 +248,7 @@ class SweepRow:
     spec: Spec
     cost: FrameworkCost
     dtype: DType
+    optimizer: Optimizer = Optimizer.NONE
 
     def to_dict(self) -> dict[str, Any]:
         c = self.cost
@@ -222,9 +262,10 @@ class SweepRow:
             "macs_per_step": c.step.macs,
             "flops_per_step": c.step.flops,
             "flops_total": c.total.flops,
+            "training_flops_total": c.total.training_flops,
             "param_bytes": c.memory.param_bytes(self.dtype),
             "inference_bytes": c.memory.inference_bytes(self.dtype),
-            "training_bytes": c.memory.training_bytes(self.dtype),
+            "training_bytes": c.memory.training_bytes(self.dtype, self.optimizer),
         }
 
 
@@ -235,6 +276,7 @@ SWEEP_COLUMNS = (
     "macs_per_step",
     "flops_per_step",
     "flops_total",
+    "training_flops_total",
     "param_bytes",
     "inference_bytes",
     "training_bytes",
@@ -244,7 +286,8 @@ SWEEP_COLUMNS = (
 def render_sweep(rows: list[SweepRow], fmt: SweepFormat, head: str) -> str:
     docs = [row.to_dict() for row in rows]
     if fmt is SweepFormat.JSON:
-        return to_json({"schema_version": 1, "convention": CONVENTION, "rows": docs})
+        optimizer = rows[0].optimizer.value if rows else Optimizer.NONE.value
+        return to_json({"schema_version": 1, "convention": CONVENTION, "optimizer": optimizer, "rows": docs})
     if fmt is SweepFormat.CSV:
         import csv
         import io

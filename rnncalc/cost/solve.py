@@ -18,7 +18,7 @@ from typing import Any
 
 from rnncalc.core.errors import RnncalcError, SpecError
 from rnncalc.core.spec import Framework, Spec
-from rnncalc.cost.model import DType, cost
+from rnncalc.cost.model import DType, Optimizer, cost
 
 
 class Metric(str, Enum):
@@ -122,6 +122,7 @@ class Solution:
     memory_kind: MemoryKind
     lengths: tuple[int, ...] | None
     bounds: tuple[Bound, ...]
+    optimizer: Optimizer = Optimizer.NONE  # counted in training memory only
 
     @property
     def hidden(self) -> int | None:
@@ -134,6 +135,7 @@ class Solution:
             "framework": self.framework.value,
             "dtype": self.dtype.value,
             "memory_kind": self.memory_kind.value,
+            "optimizer": self.optimizer.value,
             "spec": self.spec.to_dict(),
             "hidden_size": self.hidden,
             "budgets": [bound.to_dict() for bound in self.bounds],
@@ -151,6 +153,7 @@ def metric_function(
     lengths: tuple[int, ...] | None = None,
     dtype: DType = DType.FLOAT32,
     memory_kind: MemoryKind = MemoryKind.INFERENCE,
+    optimizer: Optimizer = Optimizer.NONE,
 ) -> Callable[[int], int]:
     """``H ↦ metric`` as the calculator computes it for ``spec`` with hidden size H."""
 
@@ -163,7 +166,7 @@ def metric_function(
         if metric is Metric.FLOPS:
             return report.total.flops
         if memory_kind is MemoryKind.TRAINING:
-            return report.memory.training_bytes(dtype)
+            return report.memory.training_bytes(dtype, optimizer)
         return report.memory.inference_bytes(dtype)
 
     return evaluate
@@ -195,6 +198,7 @@ def solve(
     lengths: tuple[int, ...] | None = None,
     dtype: DType = DType.FLOAT32,
     memory_kind: MemoryKind = MemoryKind.INFERENCE,
+    optimizer: Optimizer = Optimizer.NONE,
 ) -> Solution:
     """The largest hidden size of ``spec`` (its own hidden size is ignored) within all budgets."""
     if not budgets:
@@ -202,9 +206,16 @@ def solve(
     smallest = spec.proj_size + 1
     base = spec.replace(hidden_size=max(spec.hidden_size, smallest))
     bounds = tuple(
-        bound(metric_function(base, framework, metric, lengths, dtype, memory_kind), metric, limit, smallest)
+        bound(
+            metric_function(base, framework, metric, lengths, dtype, memory_kind, optimizer),
+            metric,
+            limit,
+            smallest,
+        )
         for metric, limit in budgets.items()
     )
     sizes = [b.hidden for b in bounds]
     solved = smallest if any(size is None for size in sizes) else min(s for s in sizes if s is not None)
-    return Solution(base.replace(hidden_size=solved), framework, dtype, memory_kind, lengths, bounds)
+    return Solution(
+        base.replace(hidden_size=solved), framework, dtype, memory_kind, lengths, bounds, optimizer
+    )
