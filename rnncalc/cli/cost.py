@@ -265,7 +265,13 @@ def sweep(
     from rnncalc.core.units import parse_int_range
     from rnncalc.cost.model import DType, Optimizer
     from rnncalc.cost.model import cost as compute
-    from rnncalc.cost.render import SweepFormat, SweepRow, describe_workload, render_sweep
+    from rnncalc.cost.render import (
+        SweepFormat,
+        SweepRow,
+        describe_optimizer,
+        describe_workload,
+        render_sweep,
+    )
     from rnncalc.summary.render import describe_spec
 
     try:
@@ -295,6 +301,7 @@ def sweep(
         .replace(f"hidden {first.spec.hidden_size}", "hidden H")
         + f"; {framework}; "
         + describe_workload(first.cost.workload)
-        + f"; {element.value}; optimizer {state.value}"
+        + f"; {element.value}"
+        + describe_optimizer(state)
     )
     emit(render_sweep(rows, SweepFormat(fmt.lower()), head))

@@ -65,6 +65,11 @@ def describe_workload(wl: Workload) -> str:
     return text
 
 
+def describe_optimizer(optimizer: Optimizer) -> str:
+    """``; optimizer adam`` for a heading, nothing when no optimizer state is counted."""
+    return "" if optimizer is Optimizer.NONE else f"; optimizer {optimizer.value}"
+
+
 def _lengths(lengths: tuple[int, ...]) -> str:
     shown = ",".join(str(n) for n in lengths[:8])
     return shown + (f",… ({len(lengths)} sequences)" if len(lengths) > 8 else "")
@@ -79,7 +84,8 @@ def render_cost(report: CostReport, fmt: CostFormat) -> str:
     head = [
         describe_spec(report.spec),
         describe_workload(report.workload)
-        + f"; dtype {report.dtype.value}; optimizer {report.optimizer.value}",
+        + f"; dtype {report.dtype.value}"
+        + describe_optimizer(report.optimizer),
     ]
     parts = ["\n".join(head)]
     for framework in report.frameworks:
@@ -171,7 +177,8 @@ def _memory_table(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> st
     for name, count in memory.training:
         row("training", name.replace("_", " "), count * size)
     row("training", "parameter gradients", memory.param_bytes(dtype))
-    row("training", f"optimizer state ({optimizer.value})", memory.optimizer_bytes(dtype, optimizer))
+    if optimizer is not Optimizer.NONE:
+        row("training", f"optimizer state ({optimizer.value})", memory.optimizer_bytes(dtype, optimizer))
     row("training", "total with parameters", memory.training_bytes(dtype, optimizer))
     onednn_total = memory.onednn_training_bytes(dtype, optimizer)
     if onednn_total is not None:
@@ -230,7 +237,7 @@ def render_solution(solution: Solution, fmt: CostFormat) -> str:
 def _metric_unit(solution: Solution, metric: Metric) -> str:
     if metric is Metric.MEMORY:
         kind = solution.memory_kind.value
-        if solution.memory_kind.value == "training":
+        if solution.memory_kind.value == "training" and solution.optimizer is not Optimizer.NONE:
             kind += f", optimizer {solution.optimizer.value}"
         return f" (bytes, {kind}, {solution.dtype.value})"
     if metric is Metric.FLOPS:
