@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 from rnncalc.cli import cli
 from rnncalc.cli.cost import DTYPE_CHOICES, OPTIMIZER_CHOICES
 from rnncalc.cost.model import DType, Optimizer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -167,3 +170,34 @@ def test_cost_with_adam_adds_two_parameter_copies_to_training_memory() -> None:
     param_bytes = plain["param_bytes"]["float32"]
     assert adam["training"]["optimizer_bytes"] == 2 * param_bytes
     assert adam["training"]["total_bytes"] == plain["training"]["total_bytes"] + 2 * param_bytes
+
+
+def test_cost_reads_a_config_file_model_with_embedding_and_dense_heads() -> None:
+    code, out, _ = run("cost", str(EXAMPLES / "sentiment.yaml"), "-b", "4", "-t", "10", "-f", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["model"]["name"] == "sentiment-bilstm"
+    torch = doc["frameworks"]["torch"]
+    assert torch["params"] == 2667649  # the file's own measured expectation
+    assert [head["per_sample"] for head in torch["heads"]] == [10, 10]  # nn.Linear runs every step
+    assert [head["per_sample"] for head in doc["frameworks"]["keras"]["heads"]] == [1, 1]
+
+
+def test_cost_of_several_files_is_a_json_list_and_flags_override_their_fields() -> None:
+    code, out, _ = run(
+        "cost", str(EXAMPLES / "sentiment.yaml"), str(EXAMPLES / "char_lm.toml"), "-t", "5", "-f", "json"
+    )
+    assert code == 0
+    docs = json.loads(out)
+    assert len(docs) == 2
+    assert all(doc["workload"]["seq_len"] == 5 for doc in docs)
+
+
+def test_cost_of_a_bad_config_file_is_a_one_line_error_naming_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("layers:\n  - {cell: lstm, hiden_size: 8}\n")
+    code, out, err = run("cost", str(bad))
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "bad.yaml:2" in err

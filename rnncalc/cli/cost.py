@@ -7,20 +7,25 @@ so ``rnncalc summary`` does not pay for them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     emit,
+    files_argument,
     flag_for,
     format_option,
+    given_fields,
     spec_from_flags,
     spec_options,
     spec_options_without,
 )
 from rnncalc.core.errors import SpecError
+
+if TYPE_CHECKING:
+    from rnncalc.core.model import Model
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,6 +91,22 @@ def _usage(error: SpecError) -> click.UsageError:
     return click.UsageError(f"{flag}: {error.message}")
 
 
+def _models(files: tuple[str, ...], fields: dict[str, Any]) -> list[Model]:
+    """The models of config files, with the command line's spec flags applied as summary does."""
+    from rnncalc.core.model import override
+    from rnncalc.io.config import BadEntry, read_sources
+
+    models = []
+    for entry in read_sources(list(files)):
+        if isinstance(entry, BadEntry):
+            raise entry.error
+        try:
+            models.append(override(entry.model, fields))
+        except SpecError as error:
+            raise _usage(error) from None
+    return models
+
+
 def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -98,31 +119,40 @@ def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
 
 
 @click.command(cls=RnncalcCommand)
+@files_argument
 @spec_options
 @_lengths_option
 @_dtype_option
 @_optimizer_option
 @format_option(("table", "json"), help=_FORMAT_HELP)
-def cost(fmt: str, dtype: str, optimizer: str, lengths_text: str | None, **flags: Any) -> None:
+def cost(
+    files: tuple[str, ...], fmt: str, dtype: str, optimizer: str, lengths_text: str | None, **flags: Any
+) -> None:
     """FLOPs, MACs and memory of a recurrent stack, per layer, direction and step.
+
+    FILES are config files as for summary (YAML, JSON, TOML, JSONL, Keras model JSON; - for
+    stdin), including models with an embedding and dense heads; flags override their fields.
 
     \b
     Examples:
       rnncalc cost -c lstm -i 300 -H 512 -l 2 --bi -b 32 -t 100
       rnncalc cost -c gru -i 80 -H 256 --lengths 12,30,7 -f json
+      rnncalc cost examples/sentiment.yaml -b 32 -t 200
     """
     from rnncalc.cost.model import DType, Optimizer
     from rnncalc.cost.model import cost as compute
-    from rnncalc.cost.render import CostFormat, render_cost
+    from rnncalc.cost.render import CostFormat, render_costs
 
-    spec = spec_from_flags(flags)
+    subjects: list[Any] = _models(files, given_fields(flags)) if files else [spec_from_flags(flags)]
+    lengths = _parse_lengths(lengths_text)
     try:
-        report = compute(
-            spec, _parse_lengths(lengths_text), DType(dtype.lower()), Optimizer(optimizer.lower())
-        )
+        reports = [
+            compute(subject, lengths, DType(dtype.lower()), Optimizer(optimizer.lower()))
+            for subject in subjects
+        ]
     except SpecError as error:
         raise _usage(error) from None
-    emit(render_cost(report, CostFormat(fmt.lower())))
+    emit(render_costs(reports, CostFormat(fmt.lower())))
 
 
 def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None], int | None]:

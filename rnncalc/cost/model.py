@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from rnncalc.core.calc import keras_report, torch_report
+from rnncalc.core.calc import analyze_model, keras_report, torch_report
 from rnncalc.core.errors import SpecError
-from rnncalc.core.report import FrameworkReport, WeightRow
+from rnncalc.core.model import Dense, Model, override
+from rnncalc.core.report import FrameworkReport, LayerReport, WeightRow
 from rnncalc.core.spec import Cell, Framework, Spec, spec_from_mapping
 from rnncalc.core.symbolic import Shape, shape_count
 from rnncalc.frameworks.base import GATES, Role
@@ -359,6 +360,28 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class HeadCost:
+    """A dense head of a model: its product per application and how often it runs per sample."""
+
+    layer: str
+    units: int
+    step: StepCost  # one application: units·in MACs, units bias adds
+    per_sample: int  # applications per sample: seq_len (every time step) or 1 (last output)
+
+    @property
+    def input_size(self) -> int:
+        return self.step.macs // self.units
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "units": self.units,
+            "per_application": self.step.to_dict(),
+            "per_sample": self.per_sample,
+        }
+
+
+@dataclass(frozen=True)
 class FrameworkCost:
     """One framework's cost for a spec and workload, or why the framework cannot build it."""
 
@@ -369,6 +392,7 @@ class FrameworkCost:
     params: int = 0
     memory: Memory | None = None
     reason: str | None = None
+    heads: tuple[HeadCost, ...] = ()  # dense heads of a model; an embedding lookup costs no MACs
 
     @property
     def supported(self) -> bool:
@@ -380,14 +404,19 @@ class FrameworkCost:
         return sum_steps(d.step for d in self.directions)
 
     @property
+    def per_sample_heads(self) -> StepCost:
+        """Every dense head's work for one sample (they run on the padded output)."""
+        return sum_steps(head.step.times(head.per_sample) for head in self.heads)
+
+    @property
     def per_sequence(self) -> StepCost:
-        """One sample of length ``seq_len`` through every layer and direction."""
-        return self.step.times(self.workload.seq_len)
+        """One sample of length ``seq_len`` through every layer and direction (and head)."""
+        return self.step.times(self.workload.seq_len) + self.per_sample_heads
 
     @property
     def total(self) -> StepCost:
         """The whole batch: real steps only when lengths are given."""
-        return self.step.times(self.workload.steps)
+        return self.step.times(self.workload.steps) + self.per_sample_heads.times(self.workload.batch)
 
     def to_dict(self, dtype: DType, optimizer: Optimizer = Optimizer.NONE) -> dict[str, Any]:
         if not self.supported or self.memory is None:
@@ -399,6 +428,7 @@ class FrameworkCost:
             "model": self.model,
             "params": self.params,
             "layers": [d.to_dict(wl.seq_len, wl.steps) for d in self.directions],
+            "heads": [head.to_dict() for head in self.heads],
             "per_step": self.step.to_dict(),
             "per_sequence": self.per_sequence.to_dict(),
             "total": self.total.to_dict(),
@@ -408,9 +438,9 @@ class FrameworkCost:
 
 @dataclass(frozen=True)
 class CostReport:
-    """Both frameworks' costs for one spec, workload and dtype."""
+    """Both frameworks' costs for one spec (or model), workload and dtype."""
 
-    spec: Spec
+    spec: Spec | Model
     workload: Workload
     dtype: DType
     frameworks: tuple[FrameworkCost, ...]
@@ -423,7 +453,7 @@ class CostReport:
         return {
             "schema_version": COST_SCHEMA_VERSION,
             "convention": CONVENTION,
-            "spec": self.spec.to_dict(),
+            "model" if isinstance(self.spec, Model) else "spec": self.spec.to_dict(),
             "workload": self.workload.to_dict(),
             "dtype": self.dtype.value,
             "optimizer": self.optimizer.value,
@@ -445,12 +475,14 @@ def concrete_spec(spec: Spec, wl: Workload) -> Spec:
 
 
 def cost(
-    spec: Spec | Mapping[str, Any],
+    spec: Spec | Model | Mapping[str, Any],
     lengths: tuple[int, ...] | None = None,
     dtype: DType = DType.FLOAT32,
     optimizer: Optimizer = Optimizer.NONE,
 ) -> CostReport:
     """Compute and memory cost of ``spec`` in both frameworks for its batch and sequence length."""
+    if isinstance(spec, Model):
+        return model_cost(spec, lengths, dtype, optimizer)
     if not isinstance(spec, Spec):
         spec = spec_from_mapping(spec)
     if spec.input_size is None:
@@ -568,3 +600,99 @@ def _onednn_training(
     if not spec.bias:
         items.append(("weight_copies", sum(d.gate_rows * (d.input_size + d.hidden_size) for d in directions)))
     return tuple(items)
+
+
+# --- models: embedding → recurrent blocks → dense heads ----------------------------------
+
+
+def model_cost(
+    model: Model,
+    lengths: tuple[int, ...] | None = None,
+    dtype: DType = DType.FLOAT32,
+    optimizer: Optimizer = Optimizer.NONE,
+) -> CostReport:
+    """Costs of a config file's model: each recurrent block as the flat spec it is (with the input
+    size its framework hands it), the dense heads from their weight shapes; an embedding is a
+    lookup (parameters and memory, no MACs)."""
+    if model.is_flat:
+        return cost(model.layers[0], lengths, dtype, optimizer)
+    if model.input_size is None:
+        raise SpecError("input_size", "is required for costs: the first layer's products depend on it")
+    wl = workload(model.layers[0], lengths)
+    concrete = override(model, {"batch_size": wl.batch, "seq_len": wl.seq_len})
+    reports = analyze_model(concrete).frameworks
+    frameworks = tuple(_model_framework_cost(report, concrete, wl) for report in reports)
+    return CostReport(model, wl, dtype, frameworks, optimizer)
+
+
+def _model_framework_cost(report: FrameworkReport, model: Model, wl: Workload) -> FrameworkCost:
+    if not report.supported:
+        return FrameworkCost(report.framework, report.model, wl, reason=report.reason)
+    first_block = 1 if model.embedding is not None else 0
+    blocks = report.layers[first_block : first_block + len(model.layers)]
+    directions: list[DirectionCost] = []
+    memories: list[Memory] = []
+    for block, spec in zip(blocks, model.layers, strict=True):
+        kernel = next(w for w in block.weights if w.role is Role.INPUT_KERNEL)
+        input_size = kernel.params.value // (GATES[spec.cell] * spec.hidden_size)
+        flat = cost(spec.replace(input_size=input_size), wl.lengths).framework(report.framework)
+        if flat.memory is None:
+            return FrameworkCost(report.framework, report.model, wl, reason=flat.reason)
+        directions += [_renamed(d, f"{block.name}: {d.layer}") for d in flat.directions]
+        memories.append(flat.memory)
+    head_layers = report.layers[first_block + len(model.layers) :]
+    heads = tuple(_head_cost(layer, head, wl) for layer, head in zip(head_layers, model.dense, strict=True))
+    params = report.total.value
+    memory = _model_memory(memories, heads, params, wl)
+    return FrameworkCost(report.framework, report.model, wl, tuple(directions), params, memory, None, heads)
+
+
+def _renamed(direction: DirectionCost, layer: str) -> DirectionCost:
+    return DirectionCost(
+        layer,
+        direction.direction,
+        direction.input_size,
+        direction.recurrent_size,
+        direction.hidden_size,
+        direction.gate_rows,
+        direction.matmuls,
+        direction.step,
+        direction.projection_input,
+    )
+
+
+def _head_cost(layer: LayerReport, head: Dense, wl: Workload) -> HeadCost:
+    """A dense head from its weights: kernel ``units·in`` MACs and ``units`` bias adds per
+    application, and ``units`` activations when it has one (1 op per element, as for cells)."""
+    kernel = next(w for w in layer.weights if len(w.shape) == 2)
+    units = layer.output_shape[-1]  # a dense head's width: the last dimension of what it returns
+    assert isinstance(units, int)
+    bias = sum(w.params.value for w in layer.weights if len(w.shape) == 1)
+    applications = shape_count(layer.output_shape).value // units // wl.batch
+    activations = units if head.activation not in (None, "linear") else 0
+    step = StepCost(macs=kernel.params.value, bias_adds=bias, activations=activations)
+    return HeadCost(layer.name, units, step, applications)
+
+
+def _model_memory(blocks: list[Memory], heads: tuple[HeadCost, ...], params: int, wl: Workload) -> Memory:
+    """The blocks' items added up, plus what the heads return (inference) and read (training).
+
+    On PyTorch's default CPU path only LSTM blocks change (oneDNN); the others keep their items.
+    The embedding's output is the first block's layer input, already counted there."""
+
+    def summed(items: list[tuple[tuple[str, int], ...]]) -> tuple[tuple[str, int], ...]:
+        totals: dict[str, int] = {}
+        for group in items:
+            for name, count in group:
+                totals[name] = totals.get(name, 0) + count
+        return tuple(totals.items())
+
+    head_outputs = sum(wl.batch * head.per_sample * head.units for head in heads)
+    head_inputs = sum(wl.batch * head.per_sample * head.input_size for head in heads)
+    inference = (*summed([m.inference for m in blocks]), ("dense_outputs", head_outputs))
+    training = (*summed([m.training for m in blocks]), ("dense_inputs", head_inputs))
+    onednn: tuple[tuple[str, int], ...] = ()
+    if any(m.onednn for m in blocks):
+        default_path = summed([m.onednn or m.training for m in blocks])
+        onednn = (*default_path, ("dense_inputs", head_inputs))
+    return Memory(params, inference, training, onednn)

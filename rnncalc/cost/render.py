@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from rnncalc.core.model import Model
 from rnncalc.core.spec import Spec
 from rnncalc.core.units import human
 from rnncalc.cost.model import (
@@ -23,7 +24,7 @@ from rnncalc.cost.model import (
     workload,
 )
 from rnncalc.cost.solve import BUDGET_FLAGS, Metric, Solution
-from rnncalc.summary.render import FRAMEWORK_TITLES, describe_spec, to_json
+from rnncalc.summary.render import FRAMEWORK_TITLES, describe_model, describe_spec, to_json
 
 
 class CostFormat(str, Enum):
@@ -78,11 +79,24 @@ def _lengths(lengths: tuple[int, ...]) -> str:
 # --- cost ------------------------------------------------------------------------------------
 
 
+def describe(spec: Spec | Model) -> str:
+    """One line naming the spec or the model a cost is for."""
+    return describe_model(spec) if isinstance(spec, Model) else describe_spec(spec)
+
+
+def render_costs(reports: list[CostReport], fmt: CostFormat) -> str:
+    """Several reports (one per config file model): a JSON list, or tables one after another."""
+    if fmt is CostFormat.JSON:
+        docs = [report.to_dict() for report in reports]
+        return to_json(docs[0] if len(docs) == 1 else docs)
+    return "\n\n".join(render_cost(report, fmt) for report in reports)
+
+
 def render_cost(report: CostReport, fmt: CostFormat) -> str:
     if fmt is CostFormat.JSON:
         return to_json(report.to_dict())
     head = [
-        describe_spec(report.spec),
+        describe(report.spec),
         describe_workload(report.workload)
         + f"; dtype {report.dtype.value}"
         + describe_optimizer(report.optimizer),
@@ -155,9 +169,26 @@ def _framework_cost(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> 
         ["scope", "MACs", "FLOPs", "", "training FLOPs", ""],
         numeric=5,
     )
-    return "\n\n".join(
-        [f"{title}: {_n(cost.params)} parameters", per_step, totals, _memory_table(cost, dtype, optimizer)]
-    )
+    parts = [f"{title}: {_n(cost.params)} parameters", per_step]
+    if cost.heads:
+        heads = _table(
+            [
+                [
+                    head.layer,
+                    f"{head.units} × {head.input_size}",
+                    _n(head.per_sample),
+                    _n(head.step.macs),
+                    _n(head.step.bias_adds),
+                    _n(head.step.activations),
+                    _n(head.step.flops),
+                ]
+                for head in cost.heads
+            ],
+            ["dense head", "units × in", "runs per sample", "MACs", "bias adds", "activations", "FLOPs"],
+            numeric=5,
+        )
+        parts.append(heads)
+    return "\n\n".join([*parts, totals, _memory_table(cost, dtype, optimizer)])
 
 
 def _memory_table(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> str:
