@@ -201,3 +201,45 @@ def test_cost_of_a_bad_config_file_is_a_one_line_error_naming_the_file(tmp_path)
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert "bad.yaml:2" in err
+
+
+def test_solve_on_a_config_file_sizes_every_recurrent_layer_within_the_budget() -> None:
+    torch = pytest.importorskip("torch")
+    code, out, _ = run("solve", str(EXAMPLES / "sentiment.yaml"), "--max-params", "3M", "-f", "json")
+    assert code == 0
+    hidden = json.loads(out)["hidden_size"]
+
+    def real_params(h: int) -> int:  # the file's model, built in PyTorch with hidden size h
+        modules = [
+            torch.nn.Embedding(20000, 128),
+            torch.nn.LSTM(128, h, bidirectional=True),
+            torch.nn.Linear(2 * h, 64),
+            torch.nn.Linear(64, 1),
+        ]
+        return sum(p.numel() for m in modules for p in m.parameters())
+
+    assert real_params(hidden) <= 3_000_000 < real_params(hidden + 1)
+
+
+def test_sweep_over_config_files_gives_a_table_per_model_and_a_model_column_in_csv() -> None:
+    files = [str(EXAMPLES / "sentiment.yaml"), str(EXAMPLES / "char_lm.toml")]
+    code, out, _ = run("sweep", *files, "-H", "32,64", "-f", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["model"], r["cell"], r["hidden_size"]) for r in rows] == [
+        ("0", "lstm", "32"),
+        ("0", "lstm", "64"),
+        ("1", "gru", "32"),
+        ("1", "gru", "64"),
+    ]
+    # sentiment at H = 64 is the file as written: its measured PyTorch count
+    assert rows[1]["params"] == "2667649"
+    code, out, _ = run("sweep", *files, "-H", "32")
+    assert code == 0
+    assert out.count("cell      hidden") == 2
+
+
+def test_sweep_without_files_still_needs_a_cell() -> None:
+    code, _, err = run("sweep", "-H", "4", "-i", "3")
+    assert code == 2
+    assert "--cell" in err

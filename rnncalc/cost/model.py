@@ -628,19 +628,26 @@ def model_cost(
 def _model_framework_cost(report: FrameworkReport, model: Model, wl: Workload) -> FrameworkCost:
     if not report.supported:
         return FrameworkCost(report.framework, report.model, wl, reason=report.reason)
-    first_block = 1 if model.embedding is not None else 0
-    blocks = report.layers[first_block : first_block + len(model.layers)]
+    recurrent = [layer for layer in report.layers if any(w.role is Role.INPUT_KERNEL for w in layer.weights)]
+    head_layers = [
+        layer for layer in report.layers if layer.weights and all(w.role is Role.DENSE for w in layer.weights)
+    ]
     directions: list[DirectionCost] = []
     memories: list[Memory] = []
-    for block, spec in zip(blocks, model.layers, strict=True):
+    for index, spec in enumerate(model.layers):
+        # A block is one report layer in PyTorch, one per stacked layer in Keras: it owns
+        # num_layers × directions input kernels.
+        block = recurrent[0]
+        kernels = 0
+        while kernels < spec.num_layers * (2 if spec.bidirectional else 1):
+            kernels += sum(w.role is Role.INPUT_KERNEL for w in recurrent.pop(0).weights)
         kernel = next(w for w in block.weights if w.role is Role.INPUT_KERNEL)
         input_size = kernel.params.value // (GATES[spec.cell] * spec.hidden_size)
         flat = cost(spec.replace(input_size=input_size), wl.lengths).framework(report.framework)
         if flat.memory is None:
             return FrameworkCost(report.framework, report.model, wl, reason=flat.reason)
-        directions += [_renamed(d, f"{block.name}: {d.layer}") for d in flat.directions]
+        directions += [_renamed(d, f"block {index}: {d.layer}") for d in flat.directions]
         memories.append(flat.memory)
-    head_layers = report.layers[first_block + len(model.layers) :]
     heads = tuple(_head_cost(layer, head, wl) for layer, head in zip(head_layers, model.dense, strict=True))
     params = report.total.value
     memory = _model_memory(memories, heads, params, wl)

@@ -231,14 +231,22 @@ def _memory_table(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> st
 # --- solve -----------------------------------------------------------------------------------
 
 
+def render_solutions(solutions: list[Solution], fmt: CostFormat) -> str:
+    """Several answers (one per config file model): a JSON list, or one after another."""
+    if fmt is CostFormat.JSON:
+        docs = [solution.to_dict() for solution in solutions]
+        return to_json(docs[0] if len(docs) == 1 else docs)
+    return "\n\n".join(render_solution(solution, fmt) for solution in solutions)
+
+
 def render_solution(solution: Solution, fmt: CostFormat) -> str:
     if fmt is CostFormat.JSON:
         return to_json(solution.to_dict())
     spec = solution.spec
-    described = describe_spec(spec).replace(f"hidden {spec.hidden_size}", "hidden H")
-    head = f"{described}; {FRAMEWORK_TITLES[solution.framework]}"
+    head = f"{describe_hidden_h(spec)}; {FRAMEWORK_TITLES[solution.framework]}"
+    first = spec.layers[0] if isinstance(spec, Model) else spec
     if any(b.metric is not Metric.PARAMS for b in solution.bounds):
-        head += "\n" + describe_workload(workload(spec, solution.lengths)) + f"; {solution.dtype.value}"
+        head += "\n" + describe_workload(workload(first, solution.lengths)) + f"; {solution.dtype.value}"
     rows = []
     for b in solution.bounds:
         unit = _metric_unit(solution, b.metric)
@@ -265,6 +273,16 @@ def render_solution(solution: Solution, fmt: CostFormat) -> str:
     return "\n\n".join([head, table, answer])
 
 
+def describe_hidden_h(spec: Spec | Model) -> str:
+    """The spec or model described with its hidden size(s) written as H."""
+    if isinstance(spec, Model):
+        text = describe_model(spec)
+        for layer in spec.layers:
+            text = text.replace(f"{layer.cell.value} {layer.hidden_size}", f"{layer.cell.value} H")
+        return text
+    return describe_spec(spec).replace(f"hidden {spec.hidden_size}", "hidden H")
+
+
 def _metric_unit(solution: Solution, metric: Metric) -> str:
     if metric is Metric.MEMORY:
         kind = solution.memory_kind.value
@@ -283,14 +301,18 @@ def _metric_unit(solution: Solution, metric: Metric) -> str:
 class SweepRow:
     """One grid point: a spec and its framework's cost, or why the framework cannot build it."""
 
-    spec: Spec
+    spec: Spec | Model
     cost: FrameworkCost
     dtype: DType
     optimizer: Optimizer = Optimizer.NONE
 
     def to_dict(self) -> dict[str, Any]:
         c = self.cost
-        base: dict[str, Any] = {"cell": self.spec.cell.value, "hidden_size": self.spec.hidden_size}
+        layers = self.spec.layers if isinstance(self.spec, Model) else (self.spec,)
+        base: dict[str, Any] = {
+            "cell": "+".join(dict.fromkeys(layer.cell.value for layer in layers)),
+            "hidden_size": layers[0].hidden_size,
+        }
         if not c.supported or c.memory is None:
             return {**base, "supported": False, "reason": c.reason}
         return {
@@ -321,11 +343,35 @@ SWEEP_COLUMNS = (
 )
 
 
+def render_sweeps(tables: list[tuple[str, list[SweepRow]]], fmt: SweepFormat) -> str:
+    """One sweep per model (or one for flags): JSON documents in a list when several, CSV rows
+    under one header (with a ``model`` column when several), tables one after another."""
+    if len(tables) == 1:
+        head, rows = tables[0]
+        return render_sweep(rows, fmt, head)
+    if fmt is SweepFormat.JSON:
+        return to_json([sweep_document(rows) for _, rows in tables])
+    if fmt is SweepFormat.CSV:
+        lines: list[str] = []
+        for index, (head, rows) in enumerate(tables):
+            body = render_sweep(rows, fmt, head).splitlines()
+            if not lines:
+                lines.append("model," + body[0])
+            lines += [f"{index}," + line for line in body[1:]]
+        return "\n".join(lines)
+    return "\n\n".join(render_sweep(rows, fmt, head) for head, rows in tables)
+
+
+def sweep_document(rows: list[SweepRow]) -> dict[str, Any]:
+    optimizer = rows[0].optimizer.value if rows else Optimizer.NONE.value
+    docs = [row.to_dict() for row in rows]
+    return {"schema_version": 1, "convention": CONVENTION, "optimizer": optimizer, "rows": docs}
+
+
 def render_sweep(rows: list[SweepRow], fmt: SweepFormat, head: str) -> str:
     docs = [row.to_dict() for row in rows]
     if fmt is SweepFormat.JSON:
-        optimizer = rows[0].optimizer.value if rows else Optimizer.NONE.value
-        return to_json({"schema_version": 1, "convention": CONVENTION, "optimizer": optimizer, "rows": docs})
+        return to_json(sweep_document(rows))
     if fmt is SweepFormat.CSV:
         import csv
         import io

@@ -17,6 +17,7 @@ from math import isqrt, lcm
 from typing import Any
 
 from rnncalc.core.errors import RnncalcError, SpecError
+from rnncalc.core.model import Model, override
 from rnncalc.core.spec import Framework, Spec
 from rnncalc.cost.model import DType, Optimizer, cost
 
@@ -116,7 +117,7 @@ class Bound:
 class Solution:
     """The largest hidden size satisfying every budget, with each budget's own bound."""
 
-    spec: Spec  # the spec at the solved hidden size (or at the smallest one when nothing fits)
+    spec: Spec | Model  # at the solved hidden size (or at the smallest one when nothing fits)
     framework: Framework
     dtype: DType
     memory_kind: MemoryKind
@@ -136,10 +137,23 @@ class Solution:
             "dtype": self.dtype.value,
             "memory_kind": self.memory_kind.value,
             "optimizer": self.optimizer.value,
-            "spec": self.spec.to_dict(),
+            "model" if isinstance(self.spec, Model) else "spec": self.spec.to_dict(),
             "hidden_size": self.hidden,
             "budgets": [bound.to_dict() for bound in self.bounds],
         }
+
+
+def with_hidden(subject: Spec | Model, hidden: int) -> Spec | Model:
+    """``subject`` with hidden size ``hidden``: in a model, every recurrent layer's."""
+    if isinstance(subject, Model):
+        return override(subject, {"hidden_size": hidden})
+    return subject.replace(hidden_size=hidden)
+
+
+def smallest_hidden(subject: Spec | Model) -> int:
+    """The smallest valid hidden size: 1, or one more than the largest LSTM projection."""
+    layers = subject.layers if isinstance(subject, Model) else (subject,)
+    return max(layer.proj_size for layer in layers) + 1
 
 
 def _number(value: Fraction) -> int | float:
@@ -147,7 +161,7 @@ def _number(value: Fraction) -> int | float:
 
 
 def metric_function(
-    spec: Spec,
+    spec: Spec | Model,
     framework: Framework,
     metric: Metric,
     lengths: tuple[int, ...] | None = None,
@@ -158,7 +172,7 @@ def metric_function(
     """``H ↦ metric`` as the calculator computes it for ``spec`` with hidden size H."""
 
     def evaluate(hidden: int) -> int:
-        report = cost(spec.replace(hidden_size=hidden), lengths, dtype).framework(framework)
+        report = cost(with_hidden(spec, hidden), lengths, dtype).framework(framework)
         if not report.supported or report.memory is None:
             raise SpecError("framework", f"{framework.value} cannot build this spec: {report.reason}")
         if metric is Metric.PARAMS:
@@ -192,7 +206,7 @@ def bound(evaluate: Callable[[int], int], metric: Metric, budget: int, smallest:
 
 
 def solve(
-    spec: Spec,
+    spec: Spec | Model,
     framework: Framework,
     budgets: dict[Metric, int],
     lengths: tuple[int, ...] | None = None,
@@ -200,11 +214,12 @@ def solve(
     memory_kind: MemoryKind = MemoryKind.INFERENCE,
     optimizer: Optimizer = Optimizer.NONE,
 ) -> Solution:
-    """The largest hidden size of ``spec`` (its own hidden size is ignored) within all budgets."""
+    """The largest hidden size of ``spec`` (its own hidden size is ignored; in a model, the one
+    hidden size of every recurrent layer) within all budgets."""
     if not budgets:
         raise SpecError("budget", "give at least one of --max-params, --max-flops, --max-memory")
-    smallest = spec.proj_size + 1
-    base = spec.replace(hidden_size=max(spec.hidden_size, smallest))
+    smallest = smallest_hidden(spec)
+    base = spec
     bounds = tuple(
         bound(
             metric_function(base, framework, metric, lengths, dtype, memory_kind, optimizer),
@@ -216,6 +231,4 @@ def solve(
     )
     sizes = [b.hidden for b in bounds]
     solved = smallest if any(size is None for size in sizes) else min(s for s in sizes if s is not None)
-    return Solution(
-        base.replace(hidden_size=solved), framework, dtype, memory_kind, lengths, bounds, optimizer
-    )
+    return Solution(with_hidden(base, solved), framework, dtype, memory_kind, lengths, bounds, optimizer)
