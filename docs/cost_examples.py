@@ -7,6 +7,7 @@ tests/test_docs_cost.py fails when the two differ. ``--check`` exits 1 instead o
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
@@ -17,7 +18,8 @@ from click.testing import CliRunner
 from rnncalc.cli import cli
 
 DOC = Path(__file__).resolve().parent / "cost.md"
-EXAMPLE = re.compile(r"(```\n\$ rnncalc ([^\n]*)\n```\n```\n)(.*?)(\n```)", re.S)
+#: A command block, then its output block: lines up to the first fence (possibly none yet).
+EXAMPLE = re.compile(r"(```\n\$ rnncalc ([^\n]*)\n```\n```\n)((?:(?!```).*\n)*)(```)")
 
 
 def regenerated(text: str) -> str:
@@ -25,12 +27,13 @@ def regenerated(text: str) -> str:
         result = CliRunner().invoke(cli, shlex.split(match.group(2)))
         if result.exit_code != 0:
             raise SystemExit(f"rnncalc {match.group(2)}: exit {result.exit_code}\n{result.stderr}")
-        return match.group(1) + result.stdout.rstrip("\n") + match.group(4)
+        return match.group(1) + result.stdout.rstrip("\n") + "\n" + match.group(4)
 
     return EXAMPLE.sub(run, text)
 
 
 def main(argv: list[str]) -> int:
+    os.chdir(DOC.parent.parent)  # examples name files such as examples/sentiment.yaml
     text = DOC.read_text(encoding="utf-8")
     new = regenerated(text)
     if "--check" in argv:
