@@ -222,8 +222,9 @@ def _memory_table(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> st
         return table
     note = (
         "training: what PyTorch's own kernels save for backward (oneDNN off, e.g. "
-        "torch.backends.mkldnn.flags(enabled=False)). oneDNN: PyTorch's default CPU path for this "
-        "LSTM saves these instead, its workspace estimated from oneDNN's buffer layout."
+        "torch.backends.mkldnn.flags(enabled=False)). oneDNN: what PyTorch's default CPU path saves "
+        "instead for LSTM without projection (other cells unchanged), its workspace estimated from "
+        "oneDNN's buffer layout."
     )
     return table + "\n\n" + _wrap(note)
 
