@@ -55,6 +55,9 @@ class Convention(ABC):
     #: Builds a model without allocating its weights (PyTorch's meta device), so ``check`` can
     #: cross-check a model larger than ``--max-memory``; ``measure(device="meta")`` then works.
     meta_device: ClassVar[bool] = False
+    #: Its default CPU path runs LSTM without projection through oneDNN (PyTorch), which saves a
+    #: workspace for backward instead of per-step tensors: ``rnncalc cost`` adds those lines.
+    onednn_lstm: ClassVar[bool] = False
     #: Gate blocks in the order the framework stacks them, in its own gate names.
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]]
     #: The framework's gate name → the canonical (PyTorch) one, where they differ.
