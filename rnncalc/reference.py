@@ -171,7 +171,8 @@ def random_weights(spec: Spec, seed: int = 0) -> StackWeights:
                 for _ in range(spec.num_directions)
             )
         )
-        input_size = spec.num_directions * out_size
+        # Only concatenation widens the next layer's input; sum, mul and ave keep one width.
+        input_size = (spec.num_directions if spec.merge_mode is MergeMode.CONCAT else 1) * out_size
     return StackWeights(tuple(layers))
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from rnncalc.cli import cli
-from rnncalc.cli.cost import DTYPE_CHOICES
-from rnncalc.cost.model import DType
+from rnncalc.cli.cost import DTYPE_CHOICES, OPTIMIZER_CHOICES
+from rnncalc.cost.model import DType, Optimizer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -20,6 +24,25 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def test_dtype_choices_of_the_cli_are_the_cost_models_dtypes() -> None:
     assert tuple(d.value for d in DType) == DTYPE_CHOICES
+
+
+def test_optimizer_choices_of_the_cli_are_the_cost_models_optimizers() -> None:
+    assert tuple(o.value for o in Optimizer) == OPTIMIZER_CHOICES
+
+
+@pytest.mark.parametrize("command", ["cost", "solve", "sweep"])
+def test_every_format_a_commands_help_offers_is_accepted(command: str) -> None:
+    _, help_text, _ = run(command, "--help")
+    offered = [name for name in ("csv", "json", "table") if name in help_text.lower().split("--format")[1]]
+    args = {
+        "cost": ["-c", "rnn", "-i", "3", "-H", "4"],
+        "solve": ["-c", "rnn", "-i", "3", "--max-params", "100"],
+        "sweep": ["-c", "rnn", "-H", "4", "-i", "3"],
+    }[command]
+    assert offered
+    for name in offered:
+        code, _, err = run(command, *args, "-f", name)
+        assert code == 0, (name, err)
 
 
 def test_cost_json_reports_per_step_macs_and_the_padded_versus_real_steps() -> None:
@@ -138,3 +161,85 @@ def test_sweep_reports_a_bad_range_naming_the_flag() -> None:
     code, _, err = run("sweep", "-c", "lstm", "-H", "64:32:x2", "-i", "10")
     assert code == 2
     assert err.startswith("rnncalc: error: --hidden: range '64:32:x2' ends before it starts")
+
+
+def test_cost_with_adam_adds_two_parameter_copies_to_training_memory() -> None:
+    args = ["cost", "-c", "gru", "-i", "10", "-H", "8", "-b", "2", "-t", "3", "-f", "json"]
+    plain = json.loads(run(*args)[1])["frameworks"]["torch"]["memory"]
+    adam = json.loads(run(*args, "--optimizer", "adam")[1])["frameworks"]["torch"]["memory"]
+    param_bytes = plain["param_bytes"]["float32"]
+    assert adam["training"]["optimizer_bytes"] == 2 * param_bytes
+    assert adam["training"]["total_bytes"] == plain["training"]["total_bytes"] + 2 * param_bytes
+
+
+def test_cost_reads_a_config_file_model_with_embedding_and_dense_heads() -> None:
+    code, out, _ = run("cost", str(EXAMPLES / "sentiment.yaml"), "-b", "4", "-t", "10", "-f", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["model"]["name"] == "sentiment-bilstm"
+    torch = doc["frameworks"]["torch"]
+    assert torch["params"] == 2667649  # the file's own measured expectation
+    assert [head["per_sample"] for head in torch["heads"]] == [10, 10]  # nn.Linear runs every step
+    assert [head["per_sample"] for head in doc["frameworks"]["keras"]["heads"]] == [1, 1]
+
+
+def test_cost_of_several_files_is_a_json_list_and_flags_override_their_fields() -> None:
+    code, out, _ = run(
+        "cost", str(EXAMPLES / "sentiment.yaml"), str(EXAMPLES / "char_lm.toml"), "-t", "5", "-f", "json"
+    )
+    assert code == 0
+    docs = json.loads(out)
+    assert len(docs) == 2
+    assert all(doc["workload"]["seq_len"] == 5 for doc in docs)
+
+
+def test_cost_of_a_bad_config_file_is_a_one_line_error_naming_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("layers:\n  - {cell: lstm, hiden_size: 8}\n")
+    code, out, err = run("cost", str(bad))
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "bad.yaml:2" in err
+
+
+def test_solve_on_a_config_file_sizes_every_recurrent_layer_within_the_budget() -> None:
+    torch = pytest.importorskip("torch")
+    code, out, _ = run("solve", str(EXAMPLES / "sentiment.yaml"), "--max-params", "3M", "-f", "json")
+    assert code == 0
+    hidden = json.loads(out)["hidden_size"]
+
+    def real_params(h: int) -> int:  # the file's model, built in PyTorch with hidden size h
+        modules = [
+            torch.nn.Embedding(20000, 128),
+            torch.nn.LSTM(128, h, bidirectional=True),
+            torch.nn.Linear(2 * h, 64),
+            torch.nn.Linear(64, 1),
+        ]
+        return sum(p.numel() for m in modules for p in m.parameters())
+
+    assert real_params(hidden) <= 3_000_000 < real_params(hidden + 1)
+
+
+def test_sweep_over_config_files_gives_a_table_per_model_and_a_model_column_in_csv() -> None:
+    files = [str(EXAMPLES / "sentiment.yaml"), str(EXAMPLES / "char_lm.toml")]
+    code, out, _ = run("sweep", *files, "-H", "32,64", "-f", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["model"], r["cell"], r["hidden_size"]) for r in rows] == [
+        ("0", "lstm", "32"),
+        ("0", "lstm", "64"),
+        ("1", "gru", "32"),
+        ("1", "gru", "64"),
+    ]
+    # sentiment at H = 64 is the file as written: its measured PyTorch count
+    assert rows[1]["params"] == "2667649"
+    code, out, _ = run("sweep", *files, "-H", "32")
+    assert code == 0
+    assert out.count("cell      hidden") == 2
+
+
+def test_sweep_without_files_still_needs_a_cell() -> None:
+    code, _, err = run("sweep", "-H", "4", "-i", "3")
+    assert code == 2
+    assert "--cell" in err

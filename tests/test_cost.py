@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnncalc import frameworks
+from rnncalc.core.model import build_model
 from rnncalc.cost.model import DType, cost
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -49,6 +51,45 @@ def test_matmul_macs_follow_the_closed_form_for_every_layer_and_direction(data: 
         steps = data["batch_size"] * data["seq_len"]
         assert fc.total.macs == fc.step.macs * steps
         assert fc.per_sequence.macs == fc.step.macs * data["seq_len"]
+
+
+@pytest.mark.parametrize("name", frameworks.names())
+@given(data=specs)
+@settings(max_examples=20, deadline=None)
+def test_every_convention_is_costed_per_layer_and_direction_whatever_its_weight_layout(
+    name: str, data: dict[str, Any]
+) -> None:
+    """Flax splits kernels per gate and ONNX stacks both directions in one tensor: the figures per
+    layer and direction must still be the closed form's."""
+    fc = cost(data, names=(name,)).framework(name)
+    dirs = 2 if data["bidirectional"] else 1
+    hidden = data["hidden_size"]
+    assert fc.supported
+    assert len(fc.directions) == data["num_layers"] * dirs
+    assert [d.direction for d in fc.directions[:dirs]] == ["forward", "backward"][:dirs]
+    for index, d in enumerate(fc.directions):
+        in_size = data["input_size"] if index < dirs else dirs * hidden
+        assert (d.input_size, d.recurrent_size) == (in_size, hidden)
+        assert d.step.macs == per_step_macs(data["cell"], in_size, hidden)
+
+
+def test_a_models_blocks_take_their_input_sizes_from_every_conventions_layout() -> None:
+    model = build_model(
+        [
+            {"cell": "gru", "hidden_size": 6, "bidirectional": True},
+            {"cell": "lstm", "hidden_size": 5, "num_layers": 2},
+        ],
+        {"vocab_size": 20, "dim": 3},
+        [{"units": 4}],
+        batch_size=2,
+        seq_len=3,
+    )
+    gru, lstm = per_step_macs("gru", 3, 6), [per_step_macs("lstm", 12, 5), per_step_macs("lstm", 5, 5)]
+    for name in frameworks.names():
+        fc = cost(model, names=(name,)).framework(name)
+        assert [d.input_size for d in fc.directions] == [3, 3, 12, 5], name
+        expected = [gru, gru, *lstm]
+        assert [d.step.macs for d in fc.directions] == expected, name
 
 
 @pytest.mark.parametrize(
@@ -130,7 +171,7 @@ def test_costs_need_a_known_input_size() -> None:
         cost({"cell": "rnn", "hidden_size": 6})
 
 
-def test_memory_matches_closed_forms_for_a_bidirectional_lstm() -> None:
+def test_inference_memory_matches_closed_forms_for_a_bidirectional_lstm() -> None:
     n, t, i, h, layers = 3, 5, 4, 6, 2
     spec = {
         "cell": "lstm",
@@ -148,12 +189,6 @@ def test_memory_matches_closed_forms_for_a_bidirectional_lstm() -> None:
     assert inference["states"] == layers * 2 * n * 2 * h  # h and c per layer and direction
     assert inference["layer_sequences"] == t * n * 2 * h
     assert inference["gate_buffer"] == 2 * n * 4 * h
-    training = dict(memory.training)
-    assert training["layer_inputs"] == n * t * (i + 2 * h)
-    assert training["hidden_states"] == n * t * layers * 2 * h
-    assert training["gate_activations"] == n * t * layers * 2 * 4 * h
-    assert training["cell_extras"] == n * t * layers * 2 * 2 * h
-    assert memory.training_bytes(DType.FLOAT16) == 2 * (2 * memory.params + sum(training.values()))
 
 
 # --- against PyTorch -------------------------------------------------------------------------

@@ -21,8 +21,17 @@ def test_the_cost_docs_have_examples() -> None:
     assert len(EXAMPLES) >= 5
 
 
+def test_every_command_block_has_its_output_block() -> None:
+    """An example without output would be skipped by the pattern above and never checked."""
+    text = DOC.read_text(encoding="utf-8")
+    assert text.count("```\n$ rnncalc ") == len(EXAMPLES)
+
+
 @pytest.mark.parametrize(("command", "expected"), EXAMPLES, ids=[c for c, _ in EXAMPLES])
-def test_documented_output_matches_the_command(command: str, expected: str) -> None:
+def test_documented_output_matches_the_command(
+    command: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(DOC.parent.parent)  # examples name files such as examples/sentiment.yaml
     result = CliRunner().invoke(cli, shlex.split(command))
     assert result.exit_code == 0
     assert result.stdout.rstrip("\n") == expected

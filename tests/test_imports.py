@@ -112,6 +112,8 @@ def test_json_summary_of_flags_imports_exactly_the_calculator_modules_it_uses() 
         # The registry imports every framework module; their analytic parts are pure.
         "rnncalc.frameworks.torch",
         "rnncalc.frameworks.keras",
+        "rnncalc.frameworks.flax",
+        "rnncalc.frameworks.onnx",
         "rnncalc.analysis",
         "rnncalc.core.report",
         "rnncalc.core.calc",

@@ -60,3 +60,33 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (README.parent / ".ci" / "run").read_text()
     assert "test-command" in ci and "eval" in ci
     assert command.endswith("&& pytest")
+
+
+#: A max |diff| in a verify table: float32 rounding, which depends on the CPU's kernels.
+ROUNDING = re.compile(r"\b\d\.\d\de-\d\d\b")
+
+
+def verify_blocks() -> list[tuple[str, str]]:
+    """(command, shown output) of each README ```text transcript of ``rnncalc verify``."""
+    return re.findall(r"```text\n\$ (rnncalc verify [^\n|<>]*)\n(.*?)```", README.read_text(), re.S)
+
+
+def test_readme_has_a_verify_transcript() -> None:
+    assert verify_blocks()
+
+
+@pytest.mark.parametrize(("command", "shown"), verify_blocks(), ids=[c for c, _ in verify_blocks()])
+def test_readme_verify_transcripts_match_a_real_run_up_to_rounding(
+    command: str, shown: str, run_cli: Callable[..., Any]
+) -> None:
+    """Everything but the rounding-level differences is compared exactly; those must be of the
+    same order as the README's (within 10×) and, as the run says, within the tolerance."""
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    result = run_cli(*shlex.split(command)[1:])
+    assert result.exit_code == 0, result.output
+    assert ROUNDING.sub("<diff>", result.output) == ROUNDING.sub("<diff>", shown)
+    real = [float(x) for x in ROUNDING.findall(result.output)]
+    documented = [float(x) for x in ROUNDING.findall(shown)]
+    for got, doc in zip(real, documented, strict=True):
+        assert got <= 10 * doc and doc <= 10 * max(got, 1e-12), (got, doc)

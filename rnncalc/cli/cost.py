@@ -7,7 +7,7 @@ so ``rnncalc summary`` does not pay for them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,9 +15,11 @@ from rnncalc import frameworks
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     emit,
+    files_argument,
     flag_for,
     format_option,
     frameworks_option,
+    given_fields,
     spec_from_flags,
     spec_options,
     spec_options_without,
@@ -25,11 +27,16 @@ from rnncalc.cli.options import (
 from rnncalc.cli.progress import progress, quiet_option
 from rnncalc.core.errors import SpecError
 
+if TYPE_CHECKING:
+    from rnncalc.core.model import Model
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The values of :class:`rnncalc.cost.model.DType` (a test keeps them equal), kept literal here so
 #: registering these commands does not import the cost model.
 DTYPE_CHOICES = ("float32", "float16", "bfloat16", "int8")
+#: The values of :class:`rnncalc.cost.model.Optimizer` (a test keeps them equal).
+OPTIMIZER_CHOICES = ("none", "sgd", "adam")
 
 #: Fields these commands add to the spec's, for error messages.
 _EXTRA_FLAGS = {"lengths": "--lengths", "framework": "--framework", "budget": "--max-params"}
@@ -55,7 +62,19 @@ def _dtype_option(command: F) -> F:
     )(command)
 
 
-_FORMAT_HELP = "Output format: tables for people, JSON (or CSV) for machines."
+def _optimizer_option(command: F) -> F:
+    return click.option(
+        "--optimizer",
+        type=click.Choice(OPTIMIZER_CHOICES, case_sensitive=False),
+        default="none",
+        show_default=True,
+        help="Optimizer state counted in training memory: adam (2 × parameters), sgd with "
+        "momentum (1 ×), none.",
+    )(command)
+
+
+_FORMAT_HELP = "Output format: tables for people, JSON for machines."
+_SWEEP_FORMAT_HELP = "Output format: a table for people, JSON or CSV for machines."
 
 
 def _framework_option(command: F) -> F:
@@ -74,6 +93,22 @@ def _usage(error: SpecError) -> click.UsageError:
     return click.UsageError(f"{flag}: {error.message}")
 
 
+def _models(files: tuple[str, ...], fields: dict[str, Any]) -> list[Model]:
+    """The models of config files, with the command line's spec flags applied as summary does."""
+    from rnncalc.core.model import override
+    from rnncalc.io.config import BadEntry, read_sources
+
+    models = []
+    for entry in read_sources(list(files)):
+        if isinstance(entry, BadEntry):
+            raise entry.error
+        try:
+            models.append(override(entry.model, fields))
+        except SpecError as error:
+            raise _usage(error) from None
+    return models
+
+
 def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -86,31 +121,47 @@ def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
 
 
 @click.command(cls=RnncalcCommand)
+@files_argument
 @spec_options
 @_lengths_option
 @_dtype_option
+@_optimizer_option
 @format_option(("table", "json"), help=_FORMAT_HELP)
 @frameworks_option
 def cost(
-    fmt: str, dtype: str, lengths_text: str | None, framework_names: tuple[str, ...], **flags: Any
+    files: tuple[str, ...],
+    fmt: str,
+    dtype: str,
+    optimizer: str,
+    lengths_text: str | None,
+    framework_names: tuple[str, ...],
+    **flags: Any,
 ) -> None:
     """FLOPs, MACs and memory of a recurrent stack, per layer, direction and step.
+
+    FILES are config files as for summary (YAML, JSON, TOML, JSONL, Keras model JSON; - for
+    stdin), including models with an embedding and dense heads; flags override their fields.
 
     \b
     Examples:
       rnncalc cost -c lstm -i 300 -H 512 -l 2 --bi -b 32 -t 100
       rnncalc cost -c gru -i 80 -H 256 --lengths 12,30,7 -f json
+      rnncalc cost examples/sentiment.yaml -b 32 -t 200
     """
-    from rnncalc.cost.model import DType
+    from rnncalc.cost.model import DType, Optimizer
     from rnncalc.cost.model import cost as compute
-    from rnncalc.cost.render import CostFormat, render_cost
+    from rnncalc.cost.render import CostFormat, render_costs
 
-    spec = spec_from_flags(flags)
+    subjects: list[Any] = _models(files, given_fields(flags)) if files else [spec_from_flags(flags)]
+    lengths = _parse_lengths(lengths_text)
     try:
-        report = compute(spec, _parse_lengths(lengths_text), DType(dtype.lower()), framework_names)
+        reports = [
+            compute(subject, lengths, DType(dtype.lower()), Optimizer(optimizer.lower()), framework_names)
+            for subject in subjects
+        ]
     except SpecError as error:
         raise _usage(error) from None
-    emit(render_cost(report, CostFormat(fmt.lower())))
+    emit(render_costs(reports, CostFormat(fmt.lower())))
 
 
 def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None], int | None]:
@@ -128,6 +179,7 @@ def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None],
 
 
 @click.command(cls=RnncalcCommand)
+@files_argument
 @spec_options_without("hidden_size")
 @_framework_option
 @click.option(
@@ -145,14 +197,17 @@ def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None],
     default="inference",
     show_default=True,
     help="What --max-memory bounds: parameters + inference activations, or parameters + "
-    "gradients + BPTT activations.",
+    "gradients + optimizer state + the activations saved for backward.",
 )
 @_lengths_option
 @_dtype_option
+@_optimizer_option
 @format_option(("table", "json"), help=_FORMAT_HELP)
 def solve(
+    files: tuple[str, ...],
     fmt: str,
     dtype: str,
+    optimizer: str,
     lengths_text: str | None,
     framework: str,
     max_params: int | None,
@@ -164,15 +219,17 @@ def solve(
     """The largest hidden size whose parameters, FLOPs and memory fit the budgets.
 
     Solves the quadratic in H exactly, then verifies with the calculator that the count at H
-    fits and the count at H+1 does not.
+    fits and the count at H+1 does not. FILES are config files as for summary; in a model with
+    several recurrent layers H is the hidden size of every one of them.
 
     \b
     Examples:
       rnncalc solve --cell lstm -i 300 -l 2 --bi --max-params 1M --framework keras
       rnncalc solve -c gru -i 80 -b 32 -t 200 --max-flops 50G --max-memory 512MiB
+      rnncalc solve examples/sentiment.yaml --max-params 1M
     """
-    from rnncalc.cost.model import DType
-    from rnncalc.cost.render import CostFormat, render_solution
+    from rnncalc.cost.model import DType, Optimizer
+    from rnncalc.cost.render import CostFormat, render_solutions
     from rnncalc.cost.solve import MemoryKind, Metric
     from rnncalc.cost.solve import solve as solve_hidden
 
@@ -187,32 +244,42 @@ def solve(
     }
     if not budgets:
         raise click.UsageError("give at least one budget: --max-params, --max-flops or --max-memory")
-    placeholder = (flags.get("proj_size") or 0) + 1
-    spec = spec_from_flags({**flags, "hidden_size": placeholder})
+    subjects: list[Any]
+    if files:
+        subjects = _models(files, given_fields(flags))
+    else:
+        placeholder = (flags.get("proj_size") or 0) + 1
+        subjects = [spec_from_flags({**flags, "hidden_size": placeholder})]
+    lengths = _parse_lengths(lengths_text)
     try:
-        solution = solve_hidden(
-            spec,
-            framework.lower(),
-            budgets,
-            _parse_lengths(lengths_text),
-            DType(dtype.lower()),
-            MemoryKind(memory_kind.lower()),
-        )
+        solutions = [
+            solve_hidden(
+                subject,
+                framework.lower(),
+                budgets,
+                lengths,
+                DType(dtype.lower()),
+                MemoryKind(memory_kind.lower()),
+                Optimizer(optimizer.lower()),
+            )
+            for subject in subjects
+        ]
     except SpecError as error:
         raise _usage(error) from None
-    emit(render_solution(solution, CostFormat(fmt.lower())))
-    if solution.hidden is None:
+    emit(render_solutions(solutions, CostFormat(fmt.lower())))
+    if any(solution.hidden is None for solution in solutions):
         raise SystemExit(1)
 
 
 @click.command(cls=RnncalcCommand)
+@files_argument
 @click.option(
     "--cell",
     "-c",
     "cells_text",
-    required=True,
     metavar="CELLS",
-    help="Comma-separated cells: rnn,lstm,gru.",
+    help="Comma-separated cells: rnn,lstm,gru (required without FILES; with FILES, replaces every "
+    "recurrent layer's cell).",
 )
 @click.option(
     "--hidden",
@@ -220,65 +287,106 @@ def solve(
     "hidden_text",
     required=True,
     metavar="SIZES",
-    help="Hidden sizes: 32,64,128, 64:1024:x2 (geometric) or 64:256:+64 (arithmetic).",
+    help="Hidden sizes: 32,64,128, 64:1024:x2 (geometric) or 64:256:+64 (arithmetic); with FILES, "
+    "every recurrent layer's.",
 )
 @spec_options_without("cell", "hidden_size")
 @_framework_option
 @_lengths_option
 @_dtype_option
-@format_option(("table", "json", "csv"), help=_FORMAT_HELP)
+@_optimizer_option
+@format_option(("table", "json", "csv"), help=_SWEEP_FORMAT_HELP)
 @quiet_option
 def sweep(
+    files: tuple[str, ...],
     fmt: str,
     quiet: bool,
     dtype: str,
+    optimizer: str,
     lengths_text: str | None,
     framework: str,
-    cells_text: str,
+    cells_text: str | None,
     hidden_text: str,
     **flags: Any,
 ) -> None:
     """Parameters, FLOPs and memory across a grid of cells and hidden sizes.
 
+    FILES are config files as for summary: each model is swept with H as the hidden size of
+    every recurrent layer (and --cell, if given, as every layer's cell).
+
     \b
     Examples:
       rnncalc sweep --cell rnn,lstm,gru --hidden 32,64,128,256 -i 100
       rnncalc sweep -c lstm,gru -H 64:1024:x2 -i 100 -b 32 -t 50 -f csv
+      rnncalc sweep examples/sentiment.yaml -H 32:256:x2 -b 32 -t 200
     """
     from rnncalc.core.spec import parse_cell
     from rnncalc.core.units import parse_int_range
-    from rnncalc.cost.model import DType
+    from rnncalc.cost.model import DType, Optimizer
     from rnncalc.cost.model import cost as compute
-    from rnncalc.cost.render import SweepFormat, SweepRow, describe_workload, render_sweep
-    from rnncalc.summary.render import describe_spec
+    from rnncalc.cost.render import (
+        SweepFormat,
+        SweepRow,
+        describe_hidden_h,
+        describe_optimizer,
+        describe_workload,
+        render_sweeps,
+    )
+    from rnncalc.cost.solve import with_hidden
 
     try:
-        cells = list(dict.fromkeys(parse_cell(name) for name in cells_text.split(",") if name.strip()))
+        names = (cells_text or "").split(",")
+        cells = list(dict.fromkeys(parse_cell(name) for name in names if name.strip()))
         sizes = parse_int_range("hidden_size", hidden_text)
     except SpecError as error:
         raise _usage(error) from None
-    if not cells:
+    if not cells and not files:
         raise click.UsageError("--cell: give at least one of rnn, lstm, gru")
     lengths = _parse_lengths(lengths_text)
     chosen = framework.lower()
     element = DType(dtype.lower())
-    rows = []
-    grid = [(cell, size) for cell in cells for size in sizes]
+    state = Optimizer(optimizer.lower())
+    # (base, cell override) per table: flags make one base per cell, files one per model.
+    bases: list[tuple[Any, dict[str, Any]]]
+    if files:
+        models = _models(files, given_fields(flags))
+        bases = [(model, {"cell": cell}) for model in models for cell in cells]
+        bases += [(model, {}) for model in models if not cells]
+    else:
+        bases = [(None, {"cell": cell}) for cell in cells]
+    tables: list[tuple[str, list[SweepRow]]] = []
     with progress(quiet) as status:
-        for cell, size in status.track(grid, "specs"):
-            spec = spec_from_flags({**flags, "cell": cell, "hidden_size": size})
-            try:
-                report = compute(spec, lengths, element, (chosen,))
-            except SpecError as error:
-                raise _usage(error) from None
-            rows.append(SweepRow(spec, report.framework(chosen), element))
-    first = rows[0]
-    head = (
-        describe_spec(first.spec)
-        .replace(f"{first.spec.cell.value}, ", "", 1)
-        .replace(f"hidden {first.spec.hidden_size}", "hidden H")
-        + f"; {framework}; "
-        + describe_workload(first.cost.workload)
-        + f"; {element.value}"
-    )
-    emit(render_sweep(rows, SweepFormat(fmt.lower()), head))
+        for base, fields in bases:
+            rows = []
+            for size in status.track(sizes, "specs"):
+                try:
+                    if base is None:
+                        subject: Any = spec_from_flags({**flags, **fields, "hidden_size": size})
+                    else:
+                        subject = with_hidden(_override(base, fields), size)
+                    report = compute(subject, lengths, element, names=(chosen,))
+                except SpecError as error:
+                    raise _usage(error) from None
+                rows.append(SweepRow(subject, report.framework(chosen), element, state))
+            if base is None and tables:  # flag sweeps: one table, a block of rows per cell
+                tables[0][1].extend(rows)
+                continue
+            first = rows[0]
+            described = describe_hidden_h(first.spec)
+            if base is None:
+                described = described.replace(f"{fields['cell'].value}, ", "", 1)
+            head = (
+                described
+                + f"; {framework}; "
+                + describe_workload(first.cost.workload)
+                + f"; {element.value}"
+                + describe_optimizer(state)
+            )
+            tables.append((head, rows))
+    emit(render_sweeps(tables, SweepFormat(fmt.lower())))
+
+
+def _override(model: Model, fields: dict[str, Any]) -> Model:
+    from rnncalc.core.model import override
+
+    return override(model, fields) if fields else model

@@ -58,6 +58,9 @@ class Convention(ABC):
     #: Stores weight matrices as ``(in, out)``, the transpose of the ``W x`` orientation
     #: (Keras, Flax); ``explain`` then writes ``W_x^T`` and reads input sizes from rows.
     kernels_transposed: ClassVar[bool] = False
+    #: Its default CPU path runs LSTM without projection through oneDNN (PyTorch), which saves a
+    #: workspace for backward instead of per-step tensors: ``rnncalc cost`` adds those lines.
+    onednn_lstm: ClassVar[bool] = False
     #: Gate blocks in the order the framework stacks them, in its own gate names.
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]]
     #: The framework's gate name → the canonical (PyTorch) one, where they differ.

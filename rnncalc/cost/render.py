@@ -11,11 +11,21 @@ from enum import Enum
 from typing import Any
 
 from rnncalc import frameworks
+from rnncalc.core.model import Model
 from rnncalc.core.spec import Spec
 from rnncalc.core.units import human
-from rnncalc.cost.model import CONVENTION, DTYPE_BYTES, CostReport, DType, FrameworkCost, Workload, workload
+from rnncalc.cost.model import (
+    CONVENTION,
+    DTYPE_BYTES,
+    CostReport,
+    DType,
+    FrameworkCost,
+    Optimizer,
+    Workload,
+    workload,
+)
 from rnncalc.cost.solve import BUDGET_FLAGS, Metric, Solution
-from rnncalc.summary.render import describe_spec, to_json
+from rnncalc.summary.render import describe_model, describe_spec, to_json
 
 
 class CostFormat(str, Enum):
@@ -57,6 +67,11 @@ def describe_workload(wl: Workload) -> str:
     return text
 
 
+def describe_optimizer(optimizer: Optimizer) -> str:
+    """``; optimizer adam`` for a heading, nothing when no optimizer state is counted."""
+    return "" if optimizer is Optimizer.NONE else f"; optimizer {optimizer.value}"
+
+
 def _lengths(lengths: tuple[int, ...]) -> str:
     shown = ",".join(str(n) for n in lengths[:8])
     return shown + (f",… ({len(lengths)} sequences)" if len(lengths) > 8 else "")
@@ -65,13 +80,31 @@ def _lengths(lengths: tuple[int, ...]) -> str:
 # --- cost ------------------------------------------------------------------------------------
 
 
+def describe(spec: Spec | Model) -> str:
+    """One line naming the spec or the model a cost is for."""
+    return describe_model(spec) if isinstance(spec, Model) else describe_spec(spec)
+
+
+def render_costs(reports: list[CostReport], fmt: CostFormat) -> str:
+    """Several reports (one per config file model): a JSON list, or tables one after another."""
+    if fmt is CostFormat.JSON:
+        docs = [report.to_dict() for report in reports]
+        return to_json(docs[0] if len(docs) == 1 else docs)
+    return "\n\n".join(render_cost(report, fmt) for report in reports)
+
+
 def render_cost(report: CostReport, fmt: CostFormat) -> str:
     if fmt is CostFormat.JSON:
         return to_json(report.to_dict())
-    head = [describe_spec(report.spec), describe_workload(report.workload) + f"; dtype {report.dtype.value}"]
+    head = [
+        describe(report.spec),
+        describe_workload(report.workload)
+        + f"; dtype {report.dtype.value}"
+        + describe_optimizer(report.optimizer),
+    ]
     parts = ["\n".join(head)]
     for framework in report.frameworks:
-        parts.append(_framework_cost(framework, report.dtype))
+        parts.append(_framework_cost(framework, report.dtype, report.optimizer))
     notes = [f"Convention: {CONVENTION}"]
     if report.workload.assumed:
         missing = " and ".join(report.workload.assumed)
@@ -80,7 +113,7 @@ def render_cost(report: CostReport, fmt: CostFormat) -> str:
     return "\n\n".join(parts)
 
 
-def _framework_cost(cost: FrameworkCost, dtype: DType) -> str:
+def _framework_cost(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> str:
     title = f"{frameworks.get(cost.framework).title} ({cost.model})"
     if not cost.supported or cost.memory is None:
         return f"{title}: not expressible\n{cost.reason}"
@@ -120,52 +153,102 @@ def _framework_cost(cost: FrameworkCost, dtype: DType) -> str:
     wl = cost.workload
     totals = _table(
         [
-            [scope, _n(step.macs), _n(step.flops), human(step.flops, "FLOPs")]
+            [
+                scope,
+                _n(step.macs),
+                _n(step.flops),
+                human(step.flops, "FLOPs"),
+                _n(step.training_flops),
+                human(step.training_flops, "FLOPs"),
+            ]
             for scope, step in (
                 ("one step (all layers)", cost.step),
                 (f"one sequence of {wl.seq_len} steps", cost.per_sequence),
                 (f"batch ({_n(wl.steps)} steps)", cost.total),
             )
         ],
-        ["scope", "MACs", "FLOPs", ""],
-        numeric=3,
+        ["scope", "MACs", "FLOPs", "", "training FLOPs", ""],
+        numeric=5,
     )
-    return "\n\n".join(
-        [f"{title}: {_n(cost.params)} parameters", per_step, totals, _memory_table(cost, dtype)]
-    )
+    parts = [f"{title}: {_n(cost.params)} parameters", per_step]
+    if cost.heads:
+        heads = _table(
+            [
+                [
+                    head.layer,
+                    f"{head.units} × {head.input_size}",
+                    _n(head.per_sample),
+                    _n(head.step.macs),
+                    _n(head.step.bias_adds),
+                    _n(head.step.activations),
+                    _n(head.step.flops),
+                ]
+                for head in cost.heads
+            ],
+            ["dense head", "units × in", "runs per sample", "MACs", "bias adds", "activations", "FLOPs"],
+            numeric=5,
+        )
+        parts.append(heads)
+    return "\n\n".join([*parts, totals, _memory_table(cost, dtype, optimizer)])
 
 
-def _memory_table(cost: FrameworkCost, dtype: DType) -> str:
+def _memory_table(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> str:
     memory = cost.memory
     assert memory is not None
     size = DTYPE_BYTES[dtype]
     rows: list[list[str]] = [
         ["parameters", d.value, _n(memory.param_bytes(d)), human(memory.param_bytes(d), "B")] for d in DType
     ]
+
+    def row(kind: str, item: str, nbytes: int) -> None:
+        rows.append([kind, item, _n(nbytes), human(nbytes, "B")])
+
     for name, count in memory.inference:
-        rows.append(["inference", name.replace("_", " "), _n(count * size), human(count * size, "B")])
-    total = memory.inference_bytes(dtype)
-    rows.append(["inference", f"total with parameters ({dtype.value})", _n(total), human(total, "B")])
+        row("inference", name.replace("_", " "), count * size)
+    row("inference", f"total with parameters ({dtype.value})", memory.inference_bytes(dtype))
     for name, count in memory.training:
-        rows.append(["training", name.replace("_", " "), _n(count * size), human(count * size, "B")])
-    grads = memory.param_bytes(dtype)
-    rows.append(["training", "parameter gradients", _n(grads), human(grads, "B")])
-    total = memory.training_bytes(dtype)
-    rows.append(["training", "total with parameters (no optimizer state)", _n(total), human(total, "B")])
-    return _table(rows, ["memory", f"item (activations in {dtype.value})", "bytes", ""], numeric=2)
+        row("training", name.replace("_", " "), count * size)
+    row("training", "parameter gradients", memory.param_bytes(dtype))
+    if optimizer is not Optimizer.NONE:
+        row("training", f"optimizer state ({optimizer.value})", memory.optimizer_bytes(dtype, optimizer))
+    row("training", "total with parameters", memory.training_bytes(dtype, optimizer))
+    onednn_total = memory.onednn_training_bytes(dtype, optimizer)
+    if onednn_total is not None:
+        kind = "oneDNN"
+        for name, count in memory.onednn:
+            row(kind, name.replace("_", " "), count * size)
+        row(kind, "total with parameters, gradients, optimizer", onednn_total)
+    table = _table(rows, ["memory", f"item (activations in {dtype.value})", "bytes", ""], numeric=2)
+    if onednn_total is None:
+        return table
+    note = (
+        "training: what PyTorch's own kernels save for backward (oneDNN off, e.g. "
+        "torch.backends.mkldnn.flags(enabled=False)). oneDNN: what PyTorch's default CPU path saves "
+        "instead for LSTM without projection (other cells unchanged), its workspace estimated from "
+        "oneDNN's buffer layout."
+    )
+    return table + "\n\n" + _wrap(note)
 
 
 # --- solve -----------------------------------------------------------------------------------
+
+
+def render_solutions(solutions: list[Solution], fmt: CostFormat) -> str:
+    """Several answers (one per config file model): a JSON list, or one after another."""
+    if fmt is CostFormat.JSON:
+        docs = [solution.to_dict() for solution in solutions]
+        return to_json(docs[0] if len(docs) == 1 else docs)
+    return "\n\n".join(render_solution(solution, fmt) for solution in solutions)
 
 
 def render_solution(solution: Solution, fmt: CostFormat) -> str:
     if fmt is CostFormat.JSON:
         return to_json(solution.to_dict())
     spec = solution.spec
-    described = describe_spec(spec).replace(f"hidden {spec.hidden_size}", "hidden H")
-    head = f"{described}; {frameworks.get(solution.framework).title}"
+    head = f"{describe_hidden_h(spec)}; {frameworks.get(solution.framework).title}"
+    first = spec.layers[0] if isinstance(spec, Model) else spec
     if any(b.metric is not Metric.PARAMS for b in solution.bounds):
-        head += "\n" + describe_workload(workload(spec, solution.lengths)) + f"; {solution.dtype.value}"
+        head += "\n" + describe_workload(workload(first, solution.lengths)) + f"; {solution.dtype.value}"
     rows = []
     for b in solution.bounds:
         unit = _metric_unit(solution, b.metric)
@@ -192,9 +275,22 @@ def render_solution(solution: Solution, fmt: CostFormat) -> str:
     return "\n\n".join([head, table, answer])
 
 
+def describe_hidden_h(spec: Spec | Model) -> str:
+    """The spec or model described with its hidden size(s) written as H."""
+    if isinstance(spec, Model):
+        text = describe_model(spec)
+        for layer in spec.layers:
+            text = text.replace(f"{layer.cell.value} {layer.hidden_size}", f"{layer.cell.value} H")
+        return text
+    return describe_spec(spec).replace(f"hidden {spec.hidden_size}", "hidden H")
+
+
 def _metric_unit(solution: Solution, metric: Metric) -> str:
     if metric is Metric.MEMORY:
-        return f" (bytes, {solution.memory_kind.value}, {solution.dtype.value})"
+        kind = solution.memory_kind.value
+        if solution.memory_kind.value == "training" and solution.optimizer is not Optimizer.NONE:
+            kind += f", optimizer {solution.optimizer.value}"
+        return f" (bytes, {kind}, {solution.dtype.value})"
     if metric is Metric.FLOPS:
         return " (FLOPs, batch total)"
     return ""
@@ -207,13 +303,18 @@ def _metric_unit(solution: Solution, metric: Metric) -> str:
 class SweepRow:
     """One grid point: a spec and its framework's cost, or why the framework cannot build it."""
 
-    spec: Spec
+    spec: Spec | Model
     cost: FrameworkCost
     dtype: DType
+    optimizer: Optimizer = Optimizer.NONE
 
     def to_dict(self) -> dict[str, Any]:
         c = self.cost
-        base: dict[str, Any] = {"cell": self.spec.cell.value, "hidden_size": self.spec.hidden_size}
+        layers = self.spec.layers if isinstance(self.spec, Model) else (self.spec,)
+        base: dict[str, Any] = {
+            "cell": "+".join(dict.fromkeys(layer.cell.value for layer in layers)),
+            "hidden_size": layers[0].hidden_size,
+        }
         if not c.supported or c.memory is None:
             return {**base, "supported": False, "reason": c.reason}
         return {
@@ -223,9 +324,10 @@ class SweepRow:
             "macs_per_step": c.step.macs,
             "flops_per_step": c.step.flops,
             "flops_total": c.total.flops,
+            "training_flops_total": c.total.training_flops,
             "param_bytes": c.memory.param_bytes(self.dtype),
             "inference_bytes": c.memory.inference_bytes(self.dtype),
-            "training_bytes": c.memory.training_bytes(self.dtype),
+            "training_bytes": c.memory.training_bytes(self.dtype, self.optimizer),
         }
 
 
@@ -236,16 +338,42 @@ SWEEP_COLUMNS = (
     "macs_per_step",
     "flops_per_step",
     "flops_total",
+    "training_flops_total",
     "param_bytes",
     "inference_bytes",
     "training_bytes",
 )
 
 
+def render_sweeps(tables: list[tuple[str, list[SweepRow]]], fmt: SweepFormat) -> str:
+    """One sweep per model (or one for flags): JSON documents in a list when several, CSV rows
+    under one header (with a ``model`` column when several), tables one after another."""
+    if len(tables) == 1:
+        head, rows = tables[0]
+        return render_sweep(rows, fmt, head)
+    if fmt is SweepFormat.JSON:
+        return to_json([sweep_document(rows) for _, rows in tables])
+    if fmt is SweepFormat.CSV:
+        lines: list[str] = []
+        for index, (head, rows) in enumerate(tables):
+            body = render_sweep(rows, fmt, head).splitlines()
+            if not lines:
+                lines.append("model," + body[0])
+            lines += [f"{index}," + line for line in body[1:]]
+        return "\n".join(lines)
+    return "\n\n".join(render_sweep(rows, fmt, head) for head, rows in tables)
+
+
+def sweep_document(rows: list[SweepRow]) -> dict[str, Any]:
+    optimizer = rows[0].optimizer.value if rows else Optimizer.NONE.value
+    docs = [row.to_dict() for row in rows]
+    return {"schema_version": 1, "convention": CONVENTION, "optimizer": optimizer, "rows": docs}
+
+
 def render_sweep(rows: list[SweepRow], fmt: SweepFormat, head: str) -> str:
     docs = [row.to_dict() for row in rows]
     if fmt is SweepFormat.JSON:
-        return to_json({"schema_version": 1, "convention": CONVENTION, "rows": docs})
+        return to_json(sweep_document(rows))
     if fmt is SweepFormat.CSV:
         import csv
         import io

@@ -17,8 +17,9 @@ from math import isqrt, lcm
 from typing import Any
 
 from rnncalc.core.errors import RnncalcError, SpecError
+from rnncalc.core.model import Model, override
 from rnncalc.core.spec import Spec
-from rnncalc.cost.model import DType, cost
+from rnncalc.cost.model import DType, Optimizer, cost
 
 
 class Metric(str, Enum):
@@ -116,12 +117,13 @@ class Bound:
 class Solution:
     """The largest hidden size satisfying every budget, with each budget's own bound."""
 
-    spec: Spec  # the spec at the solved hidden size (or at the smallest one when nothing fits)
+    spec: Spec | Model  # at the solved hidden size (or at the smallest one when nothing fits)
     framework: str  # registry name
     dtype: DType
     memory_kind: MemoryKind
     lengths: tuple[int, ...] | None
     bounds: tuple[Bound, ...]
+    optimizer: Optimizer = Optimizer.NONE  # counted in training memory only
 
     @property
     def hidden(self) -> int | None:
@@ -134,10 +136,24 @@ class Solution:
             "framework": self.framework,
             "dtype": self.dtype.value,
             "memory_kind": self.memory_kind.value,
-            "spec": self.spec.to_dict(),
+            "optimizer": self.optimizer.value,
+            "model" if isinstance(self.spec, Model) else "spec": self.spec.to_dict(),
             "hidden_size": self.hidden,
             "budgets": [bound.to_dict() for bound in self.bounds],
         }
+
+
+def with_hidden(subject: Spec | Model, hidden: int) -> Spec | Model:
+    """``subject`` with hidden size ``hidden``: in a model, every recurrent layer's."""
+    if isinstance(subject, Model):
+        return override(subject, {"hidden_size": hidden})
+    return subject.replace(hidden_size=hidden)
+
+
+def smallest_hidden(subject: Spec | Model) -> int:
+    """The smallest valid hidden size: 1, or one more than the largest LSTM projection."""
+    layers = subject.layers if isinstance(subject, Model) else (subject,)
+    return max(layer.proj_size for layer in layers) + 1
 
 
 def _number(value: Fraction) -> int | float:
@@ -145,17 +161,18 @@ def _number(value: Fraction) -> int | float:
 
 
 def metric_function(
-    spec: Spec,
+    spec: Spec | Model,
     framework: str,
     metric: Metric,
     lengths: tuple[int, ...] | None = None,
     dtype: DType = DType.FLOAT32,
     memory_kind: MemoryKind = MemoryKind.INFERENCE,
+    optimizer: Optimizer = Optimizer.NONE,
 ) -> Callable[[int], int]:
     """``H ↦ metric`` as the calculator computes it for ``spec`` with hidden size H."""
 
     def evaluate(hidden: int) -> int:
-        report = cost(spec.replace(hidden_size=hidden), lengths, dtype, (framework,)).framework(framework)
+        report = cost(with_hidden(spec, hidden), lengths, dtype, names=(framework,)).framework(framework)
         if not report.supported or report.memory is None:
             raise SpecError("framework", f"{framework} cannot build this spec: {report.reason}")
         if metric is Metric.PARAMS:
@@ -163,7 +180,7 @@ def metric_function(
         if metric is Metric.FLOPS:
             return report.total.flops
         if memory_kind is MemoryKind.TRAINING:
-            return report.memory.training_bytes(dtype)
+            return report.memory.training_bytes(dtype, optimizer)
         return report.memory.inference_bytes(dtype)
 
     return evaluate
@@ -189,22 +206,29 @@ def bound(evaluate: Callable[[int], int], metric: Metric, budget: int, smallest:
 
 
 def solve(
-    spec: Spec,
+    spec: Spec | Model,
     framework: str,
     budgets: dict[Metric, int],
     lengths: tuple[int, ...] | None = None,
     dtype: DType = DType.FLOAT32,
     memory_kind: MemoryKind = MemoryKind.INFERENCE,
+    optimizer: Optimizer = Optimizer.NONE,
 ) -> Solution:
-    """The largest hidden size of ``spec`` (its own hidden size is ignored) within all budgets."""
+    """The largest hidden size of ``spec`` (its own hidden size is ignored; in a model, the one
+    hidden size of every recurrent layer) within all budgets."""
     if not budgets:
         raise SpecError("budget", "give at least one of --max-params, --max-flops, --max-memory")
-    smallest = spec.proj_size + 1
-    base = spec.replace(hidden_size=max(spec.hidden_size, smallest))
+    smallest = smallest_hidden(spec)
+    base = spec
     bounds = tuple(
-        bound(metric_function(base, framework, metric, lengths, dtype, memory_kind), metric, limit, smallest)
+        bound(
+            metric_function(base, framework, metric, lengths, dtype, memory_kind, optimizer),
+            metric,
+            limit,
+            smallest,
+        )
         for metric, limit in budgets.items()
     )
     sizes = [b.hidden for b in bounds]
     solved = smallest if any(size is None for size in sizes) else min(s for s in sizes if s is not None)
-    return Solution(base.replace(hidden_size=solved), framework, dtype, memory_kind, lengths, bounds)
+    return Solution(with_hidden(base, solved), framework, dtype, memory_kind, lengths, bounds, optimizer)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from rnncalc.core.errors import SpecError
-from rnncalc.frameworks import keras, torch
+from rnncalc.frameworks import flax, keras, onnx, torch
 
 if TYPE_CHECKING:
     from rnncalc.core.convention import Convention
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 CONVENTIONS: tuple[Convention, ...] = (
     torch.CONVENTION,
     keras.CONVENTION,
+    flax.CONVENTION,
+    onnx.CONVENTION,
 )
 
 _BY_NAME: dict[str, Convention] = {convention.name: convention for convention in CONVENTIONS}

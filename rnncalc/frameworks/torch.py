@@ -137,6 +137,7 @@ class TorchConvention(Convention):
     install_hint = "pip install 'rnncalc[torch]'"
     shown_by_default = True
     meta_device = True
+    onednn_lstm = True  # torch.backends.mkldnn: nn.LSTM without proj_size on CPU (measured)
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
         Cell.RNN: ("h",),
         Cell.LSTM: ("i", "f", "g", "o"),

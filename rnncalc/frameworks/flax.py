@@ -1,0 +1,738 @@
+"""Flax NNX's conventions for recurrent layers, and the adapter that builds the real model.
+
+Sources: ``flax/nnx/nn/recurrent.py`` (flax 0.12.8), every fact below measured against it:
+
+* ``nnx.SimpleCell(I, H)``: ``dense_i`` kernel ``(I, H)`` with bias ``(H,)``, ``dense_h``
+  kernel ``(H, H)`` without bias; ``h = act(x @ W_i + b + h @ W_h)``, ``activation_fn``
+  (tanh by default, any function, e.g. ``nnx.relu``).
+* ``nnx.LSTMCell(I, H)``: one ``nnx.Linear`` per gate and side, ``ii``, ``if_``, ``ig``, ``io``
+  ``(I, H)`` without bias and ``hi``, ``hf``, ``hg``, ``ho`` ``(H, H)`` with bias; carry
+  ``(c, h)``. ``nnx.OptimizedLSTMCell`` stacks the same weights (``dense_i`` ``(I, 4H)``,
+  ``dense_h`` ``(H, 4H)`` + bias ``(4H,)``, gates i, f, g, o): the same count.
+* ``nnx.GRUCell(I, H)``: ``dense_i`` ``(I, 3H)`` with bias ``(3H,)``, ``dense_h`` ``(H, 3H)``
+  without bias, blocks r, z, n; ``n = tanh(x W_in + b_in + r * (h W_hn))``: PyTorch's
+  equation with no recurrent bias.
+* ``nnx.RNN(cell)`` scans batch-major ``(N, T, F)`` input (``time_major=False``) and returns
+  the whole sequence, with ``return_carry=True`` ``(carry, outputs)``; a 2-D ``(T, F)`` input
+  runs unbatched. ``nnx.Bidirectional(fwd, bwd, merge_fn=...)`` runs ``bwd`` with
+  ``reverse=True, keep_order=True``, merges the outputs with ``merge_fn`` (concatenation by
+  default) and returns the carry ``(forward, backward)``.
+
+The model rnncalc builds: one ``nnx.RNN`` (or ``nnx.Bidirectional``) for one layer; for more,
+a :data:`STACK_CLASS` holding them in ``layers`` (an ``nnx.List``), whose weight paths are
+``layers.{k}.…``. It always returns the final carry with the outputs, as ``nn.LSTM`` returns
+``h_n``: outputs are named ``outputs`` and ``carry`` followed by the carry's pytree path
+(``carry[0][1]``: layer 0's ``h`` of an LSTM stack).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rnncalc.core.calc import GATES
+from rnncalc.core.convention import Convention
+from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecError
+from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
+from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
+from rnncalc.frameworks.base import WeightSlot
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rnncalc.core.model import Model
+    from rnncalc.frameworks.adapter import Measured
+    from rnncalc.reference import StackWeights
+
+    Arrays = dict[str, np.ndarray[Any, Any]]
+
+
+#: The registry name reports and :class:`~rnncalc.frameworks.adapter.Measured` carry.
+FLAX = "flax"
+
+#: The cell class for each cell (``nnx.LSTMCell``, not the optimized one: its per-gate
+#: ``Linear`` layers are the ones the docs describe).
+CELL_CLASSES: dict[Cell, str] = {Cell.RNN: "SimpleCell", Cell.LSTM: "LSTMCell", Cell.GRU: "GRUCell"}
+#: Name of the ``nnx.Module`` that holds a stack of recurrent layers (defined in snippets too).
+STACK_CLASS = "RecurrentStack"
+#: Name of the ``nnx.Module`` that runs a heterogeneous model's modules in order.
+MODEL_CLASS = "SequenceModel"
+DIRECTIONS = ("forward", "backward")
+#: ``nnx.Bidirectional``'s attributes for its two RNNs.
+DIRECTION_ATTRIBUTES = {"forward": "forward_rnn", "backward": "backward_rnn"}
+#: ``merge_fn`` for each merge mode Flax can express (the Keras merge, written in jax.numpy).
+MERGE_FUNCTIONS: dict[MergeMode, str] = {
+    MergeMode.SUM: "jnp.add",
+    MergeMode.MUL: "jnp.multiply",
+    MergeMode.AVE: "lambda forward, backward: (forward + backward) / 2",
+}
+#: LSTMCell's per-gate ``Linear`` names, input side and hidden side, in gate order i, f, g, o.
+LSTM_INPUT_GATES = ("ii", "if_", "ig", "io")
+LSTM_HIDDEN_GATES = ("hi", "hf", "hg", "ho")
+
+
+def cell_slots(cell: Cell, input_size: Dim, hidden: int) -> list[WeightSlot]:
+    """One cell's parameters as paths under the cell: the input-side ``Linear`` layers first,
+    then the hidden-side ones, each kernel ``(in, out)`` before its bias."""
+    if cell is Cell.LSTM:
+        slots = [WeightSlot(f"{g}.kernel", (input_size, hidden), Role.INPUT_KERNEL) for g in LSTM_INPUT_GATES]
+        for gate in LSTM_HIDDEN_GATES:
+            slots.append(WeightSlot(f"{gate}.kernel", (hidden, hidden), Role.RECURRENT_KERNEL))
+            slots.append(WeightSlot(f"{gate}.bias", (hidden,), Role.BIAS))
+        return slots
+    columns = GATES[cell] * hidden  # SimpleCell: H; GRUCell: 3H (blocks r, z, n)
+    return [
+        WeightSlot("dense_i.kernel", (input_size, columns), Role.INPUT_KERNEL),
+        WeightSlot("dense_i.bias", (columns,), Role.BIAS),
+        WeightSlot("dense_h.kernel", (hidden, columns), Role.RECURRENT_KERNEL),
+    ]
+
+
+@lru_cache(maxsize=1024)
+def direction_count(cell: Cell, hidden: int) -> Count:
+    """One direction's parameters as ``a*I + b`` in its input size: the slot shapes summed."""
+    per_input = constant = 0
+    for slot in cell_slots(cell, INPUT, hidden):
+        count = shape_count(slot.shape)
+        per_input += count.per_input
+        constant += count.constant
+    return Count(per_input, constant)
+
+
+def layer_features(spec: Spec) -> int:
+    """Features one layer hands on: ``2H`` when both directions are concatenated, else ``H``."""
+    if spec.bidirectional and spec.merge_mode is MergeMode.CONCAT:
+        return 2 * spec.hidden_size
+    return spec.hidden_size
+
+
+def layer_prefixes(spec: Spec) -> list[str]:
+    """The path prefix of each layer: none for a lone module, ``layers.{k}.`` in a stack."""
+    if spec.num_layers == 1:
+        return [""]
+    return [f"layers.{index}." for index in range(spec.num_layers)]
+
+
+def direction_prefixes(spec: Spec) -> list[tuple[str, str]]:
+    """``(direction, path prefix)`` of each direction inside a layer."""
+    if not spec.bidirectional:
+        return [("forward", "")]
+    return [(direction, f"{DIRECTION_ATTRIBUTES[direction]}.") for direction in DIRECTIONS]
+
+
+def carry_names(spec: Spec) -> list[str]:
+    """The carry's leaves named by their pytree path, in ``jax.tree_util`` flattening order.
+
+    A layer's carry is ``h`` (SimpleCell, GRUCell) or ``(c, h)`` (LSTMCell); a bidirectional
+    layer's is ``(forward, backward)``; a stack's is the tuple of its layers' carries.
+    """
+    leaves = ["[0]", "[1]"] if spec.cell is Cell.LSTM else [""]
+    if spec.bidirectional:
+        leaves = [f"[{d}]{leaf}" for d in range(2) for leaf in leaves]
+    if spec.num_layers > 1:
+        leaves = [f"[{k}]{leaf}" for k in range(spec.num_layers) for leaf in leaves]
+    return [f"carry{leaf}" for leaf in leaves]
+
+
+class FlaxConvention(Convention):
+    """Flax NNX: ``nnx.RNN`` over ``nnx.SimpleCell``/``LSTMCell``/``GRUCell``."""
+
+    name = "flax"
+    title = "Flax NNX"
+    module = "flax"
+    install_hint = "pip install 'rnncalc[flax]'"
+    #: Kernels are ``(in, out)``, as in Keras (``nnx.Linear``).
+    kernels_transposed = True
+    gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
+        Cell.RNN: ("h",),
+        Cell.LSTM: ("i", "f", "g", "o"),
+        Cell.GRU: ("r", "z", "n"),
+    }
+
+    # --- analytic -------------------------------------------------------------------------
+
+    def unsupported(self, spec: Spec) -> str | None:
+        if spec.proj_size:
+            return "nnx.LSTMCell has no projection (proj_size is PyTorch only)"
+        if spec.cell is Cell.GRU and not spec.reset_after:
+            return (
+                "nnx.GRUCell applies the reset gate to the recurrent product, r * (h @ W_hn), "
+                "like PyTorch; reset_after=False has no Flax equivalent"
+            )
+        if not spec.bias:
+            return (
+                "Flax NNX cells fix use_bias on their nnx.Linear layers (SimpleCell and GRUCell "
+                "on the input side, LSTMCell on the hidden side); bias=False has no Flax equivalent"
+            )
+        if spec.bidirectional and spec.merge_mode is MergeMode.NONE:
+            return (
+                "nnx.Bidirectional always merges both directions into one array with merge_fn; "
+                "merge_mode none has no Flax equivalent"
+            )
+        return None
+
+    def model_name(self, spec: Spec) -> str:
+        """``nnx.RNN(nnx.LSTMCell)``, ``nnx.Bidirectional(...)`` or a stack of them."""
+        rnn = f"nnx.RNN(nnx.{CELL_CLASSES[spec.cell]})"
+        layer = f"nnx.Bidirectional({rnn}, {rnn})" if spec.bidirectional else rnn
+        return f"{STACK_CLASS} of {spec.num_layers} × {layer}" if spec.num_layers > 1 else layer
+
+    def _layer_kind(self, spec: Spec) -> str:
+        rnn = f"RNN({CELL_CLASSES[spec.cell]})"
+        return f"Bidirectional({rnn})" if spec.bidirectional else rnn
+
+    def _sequence_shape(self, spec: Spec, features: int) -> Shape:
+        """Batch-major ``(N, T, F)``, or ``(T, F)`` unbatched: ``nnx.RNN``'s default layout."""
+        if spec.unbatched:
+            return (spec.seq_len, features)
+        return (spec.batch_size, spec.seq_len, features)
+
+    def outputs(self, spec: Spec) -> tuple[tuple[str, Shape], ...]:
+        """``outputs`` (the last layer's merged sequence), then every carry leaf ``(N, H)``."""
+        batch: tuple[Dim, ...] = () if spec.unbatched else (spec.batch_size,)
+        carries = tuple((name, (*batch, spec.hidden_size)) for name in carry_names(spec))
+        return (("outputs", self._sequence_shape(spec, layer_features(spec))), *carries)
+
+    def block_layers(
+        self, spec: Spec, input_size: Dim, prefixes: list[str] | None = None
+    ) -> tuple[LayerReport, ...]:
+        """The ``num_layers`` layers of one recurrent block; ``prefixes`` (one per layer, default
+        :func:`layer_prefixes`) place them in a larger model. A layer is named by its path
+        (``layers.1``), a lone module ``model``."""
+        kind = self._layer_kind(spec)
+        output = self._sequence_shape(spec, layer_features(spec))
+        layers = []
+        for layer_prefix in prefixes or layer_prefixes(spec):
+            weights = tuple(
+                WeightRow(
+                    slot.name,
+                    f"{layer_prefix}{direction_prefix}cell.{slot.name}",
+                    slot.shape,
+                    slot.role,
+                    direction,
+                )
+                for direction, direction_prefix in direction_prefixes(spec)
+                for slot in cell_slots(spec.cell, input_size, spec.hidden_size)
+            )
+            layers.append(LayerReport(layer_prefix.rstrip(".") or "model", kind, output, weights))
+            input_size = layer_features(spec)
+        return tuple(layers)
+
+    def report(self, spec: Spec) -> FrameworkReport:
+        model = self.model_name(spec)
+        reason = self.unsupported(spec)
+        if reason:
+            return FrameworkReport(FLAX, model, reason=reason)
+        first: Dim = spec.input_size if spec.input_size is not None else INPUT
+        return FrameworkReport(FLAX, model, self.block_layers(spec, first), self.outputs(spec))
+
+    def totals(self, spec: Spec) -> FrameworkTotals:
+        model = self.model_name(spec)
+        reason = self.unsupported(spec)
+        if reason:
+            return FrameworkTotals(FLAX, model, reason=reason)
+        formula = direction_count(spec.cell, spec.hidden_size)
+        first = (
+            formula
+            if spec.input_size is None
+            else Count(0, formula.per_input * spec.input_size + formula.constant)
+        )
+        later = Count(0, formula.per_input * layer_features(spec) + formula.constant)
+        count = (first + later * (spec.num_layers - 1)) * spec.num_directions
+        return FrameworkTotals(FLAX, model, count, self.outputs(spec))
+
+    def model_report(self, model: Model) -> FrameworkReport:
+        """A :data:`MODEL_CLASS` holding ``nnx.Embed``, one module per recurrent layer and
+        ``nnx.Linear`` heads in one ``nnx.List`` called ``layers``, run in order. Recurrent
+        layers hand on their outputs only; heads act on every time step (Flax has no
+        ``return_sequences``); the model returns the last module's output."""
+        kinds = (["Embed"] if model.embedding else []) + [
+            self._layer_kind(spec) + (f" × {spec.num_layers}" if spec.num_layers > 1 else "")
+            for spec in model.layers
+        ]
+        title = f"{MODEL_CLASS}: " + " → ".join([*kinds, *(["Linear"] * len(model.dense))])
+        reason = next(
+            (f"layers[{i}]: {r}" for i, spec in enumerate(model.layers) if (r := self.unsupported(spec))),
+            None,
+        )
+        if reason:
+            return FrameworkReport(FLAX, title, reason=reason)
+        first = model.layers[0]
+        layers: list[LayerReport] = []
+        index = 0
+        size: Dim = model.input_size if model.input_size is not None else INPUT
+        if model.embedding is not None:
+            emb = model.embedding
+            row = WeightRow("embedding", "layers.0.embedding", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")
+            layers.append(LayerReport("layers.0", "Embed", self._sequence_shape(first, emb.dim), (row,)))
+            index = 1
+        for spec in model.layers:
+            prefixes = [f"layers.{index + k}." for k in range(spec.num_layers)]
+            layers.extend(self.block_layers(spec, size, prefixes))
+            index += spec.num_layers
+            size = layer_features(spec)
+        for head in model.dense:
+            prefix = f"layers.{index}"
+            rows = [WeightRow("kernel", f"{prefix}.kernel", (size, head.units), Role.DENSE, "")]
+            if head.bias:
+                rows.append(WeightRow("bias", f"{prefix}.bias", (head.units,), Role.DENSE, ""))
+            shape = self._sequence_shape(first, head.units)
+            layers.append(LayerReport(prefix, "Linear", shape, tuple(rows)))
+            index += 1
+            size = head.units
+        return FrameworkReport(FLAX, title, tuple(layers), (("output", layers[-1].output_shape),))
+
+    def snippet(self, spec: Spec) -> str:
+        return flax_snippet(self, spec)
+
+    def explain_notes(self, spec: Spec) -> tuple[str, ...]:
+        notes = [
+            "Flax NNX stores every kernel as `(in, out)` and computes `x @ kernel`, like Keras: "
+            "the transpose of PyTorch's `(out, in)`. Paths are `nnx.state(model, nnx.Param)`'s.",
+        ]
+        if spec.cell is Cell.RNN:
+            notes.append(
+                "`nnx.SimpleCell` has `dense_i` (kernel `(I, H)` with a bias) and `dense_h` "
+                "(kernel `(H, H)`, no bias): one bias vector, since the two products are summed. "
+                "Its `activation_fn` is tanh unless given (e.g. `nnx.relu`)."
+            )
+        elif spec.cell is Cell.LSTM:
+            notes.append(
+                "`nnx.LSTMCell` keeps one `nnx.Linear` per gate and side: `ii`, `if_`, `ig`, `io` "
+                "on the input (`(I, H)`, no bias) and `hi`, `hf`, `hg`, `ho` on the hidden state "
+                "(`(H, H)` with a bias): one bias vector per gate, on the recurrent side. "
+                "`nnx.OptimizedLSTMCell` stacks the same weights as `dense_i` `(I, 4H)` and "
+                "`dense_h` `(H, 4H)` with a `(4H,)` bias, gates i, f, g, o: the same count. "
+                "The carry is `(c, h)`."
+            )
+        else:
+            notes.append(
+                "`nnx.GRUCell` has `dense_i` (kernel `(I, 3H)` with a `(3H,)` bias) and `dense_h` "
+                "(kernel `(H, 3H)`, no bias), blocks r, z, n. Its candidate is "
+                "`tanh(x W_in + b_in + r * (h W_hn))`: PyTorch's equation without any recurrent "
+                "bias, so it counts `3(I·H + H·H) + 3H`, like Keras's `reset_after=False` GRU. "
+                "PyTorch's `b_hr` and `b_hz` fold into the input bias; a nonzero `b_hn` cannot, "
+                "since it sits inside `r * (...)`. (`flax.linen`'s GRUCell keeps a bias on `hn`: "
+                "`3(I·H + H·H) + 4H`.)"
+            )
+        layout = (
+            "`nnx.RNN` takes batch-major input `(batch, time, features)` (`time_major=False`; "
+            "`batch_first` is PyTorch's flag) and always returns the whole sequence, here with "
+            "the final carry (`return_carry=True`)."
+        )
+        if spec.bidirectional:
+            layout += (
+                " `nnx.Bidirectional` runs `backward_rnn` with `reverse=True, keep_order=True`, "
+                "merges the two sequences with `merge_fn` and returns the carry `(forward, backward)`."
+            )
+        if spec.num_layers > 1:
+            layout += (
+                f" Flax has no `num_layers`: the {spec.num_layers} layers sit in an `nnx.List` "
+                f"called `layers` of a small `{STACK_CLASS}` module, which returns every layer's carry."
+            )
+        notes.append(layout)
+        return tuple(notes)
+
+    # --- adapter ------------------------------------------------------------------------------
+
+    def _require(self) -> None:
+        if not self.is_installed():
+            raise FrameworkMissingError(f"flax is not installed; install it with: {self.install_hint}")
+
+    def input_shape(self, spec: Spec) -> tuple[int, ...]:
+        assert spec.input_size is not None and spec.seq_len is not None
+        if spec.unbatched:
+            return (spec.seq_len, spec.input_size)
+        assert spec.batch_size is not None
+        return (spec.batch_size, spec.seq_len, spec.input_size)
+
+    def build(self, spec: Spec, seed: int = 0) -> Any:
+        """The real model for ``spec`` (``input_size`` must be known), initialised from ``seed``."""
+        reason = self.unsupported(spec)
+        if reason:
+            raise SpecError("framework", f"Flax NNX cannot express this spec: {reason}")
+        if spec.input_size is None:
+            raise SpecError("input_size", "is required to build a real model")
+        self._require()
+        from flax import nnx
+
+        rngs = nnx.Rngs(seed)
+        layers = []
+        size = spec.input_size
+        for _ in range(spec.num_layers):
+            layers.append(_build_layer(spec, size, rngs))
+            size = layer_features(spec)
+        return layers[0] if spec.num_layers == 1 else _stack_class()(layers)
+
+    def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
+        """Build, count and run once on zeros. ``device="meta"`` traces both with
+        ``jax.eval_shape`` instead: the same Flax code, no weights allocated, nothing compiled."""
+        from rnncalc.frameworks.adapter import Measured, probe_spec
+
+        if device not in ("cpu", "meta"):
+            raise ValueError(f"Flax runs on the CPU here; device {device!r} is not available")
+        self._require()
+        import jax
+        import jax.numpy as jnp
+        from flax import nnx
+
+        probe = probe_spec(spec)
+        x_shape = self.input_shape(probe)
+
+        def build_and_run(x: Any) -> tuple[Any, Any]:
+            model = self.build(probe)
+            return nnx.state(model, nnx.Param), _call(model, x)
+
+        if device == "meta":
+            params, (carry, outputs) = jax.eval_shape(
+                build_and_run, jax.ShapeDtypeStruct(x_shape, jnp.float32)
+            )
+        else:
+            params, (carry, outputs) = build_and_run(jnp.zeros(x_shape, jnp.float32))
+        weights = tuple((".".join(map(str, path)), tuple(p.shape)) for path, p in nnx.to_flat_state(params))
+        total = sum(_size(shape) for _, shape in weights)
+        named = [("outputs", tuple(outputs.shape))]
+        for path, leaf in jax.tree_util.tree_flatten_with_path(carry)[0]:
+            named.append(("carry" + jax.tree_util.keystr(path), tuple(leaf.shape)))
+        return Measured(FLAX, total, weights, tuple(named), probe, device)
+
+    def measure_model(self, model: Model) -> Measured:
+        """Build the real :data:`MODEL_CLASS`, count it and run it once on zeros (token ids
+        after an embedding); unknown batch and time take the small probe sizes."""
+        from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, Measured
+
+        reason = self.model_report(model).reason
+        if reason:
+            raise SpecError("framework", f"Flax NNX cannot express this model: {reason}")
+        if model.input_size is None:
+            raise SpecError("input_size", "is required to build a real model")
+        self._require()
+        import jax
+        import jax.numpy as jnp
+        from flax import nnx
+
+        batch = model.batch_size or PROBE_BATCH
+        seq_len = model.seq_len or PROBE_SEQ_LEN
+        rngs = nnx.Rngs(0)
+        modules: list[Any] = []
+        if model.embedding is not None:
+            modules.append(nnx.Embed(model.embedding.vocab_size, model.embedding.dim, rngs=rngs))
+            x = jnp.zeros((batch, seq_len), dtype=jnp.int32)
+        else:
+            x = jnp.zeros((batch, seq_len, model.input_size), dtype=jnp.float32)
+        size = model.input_size
+        for spec in model.layers:
+            for _ in range(spec.num_layers):
+                modules.append(_build_layer(spec, size, rngs))
+                size = layer_features(spec)
+        for head in model.dense:
+            modules.append(nnx.Linear(size, head.units, use_bias=head.bias, rngs=rngs))
+            size = head.units
+        built = _model_class()(modules)
+        output = built(x)
+        params = nnx.to_flat_state(nnx.state(built, nnx.Param))
+        weights = tuple((".".join(map(str, path)), tuple(p.shape)) for path, p in params)
+        total = sum(leaf.size for leaf in jax.tree.leaves(nnx.state(built, nnx.Param)))
+        probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
+        return Measured(FLAX, total, weights, (("output", tuple(output.shape)),), probe)
+
+    def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """The real model with ``weights`` (paths as :meth:`report` names them) run on ``x``."""
+        import jax
+        import jax.numpy as jnp
+        import numpy as np
+        from flax import nnx
+
+        model = self.build(spec)
+        params = nnx.state(model, nnx.Param)
+        flat = nnx.to_flat_state(params)
+        unexpected = sorted(set(weights) - {".".join(map(str, path)) for path, _ in flat})
+        if unexpected:
+            raise KeyError(f"weight {unexpected[0]!r} is not in the model")
+        for path, variable in flat:
+            name = ".".join(map(str, path))
+            if name not in weights:
+                raise KeyError(f"weight {name!r} is missing (have: {', '.join(weights)})")
+            value = jnp.asarray(weights[name], dtype=jnp.float32)
+            if value.shape != variable.shape:
+                raise ValueError(f"weight {name!r} has shape {value.shape}, the model {variable.shape}")
+            variable.set_value(value)
+        nnx.update(model, params)
+        carry, outputs = _call(model, jnp.asarray(x, dtype=jnp.float32))
+        named = {"outputs": np.asarray(outputs)}
+        for path, leaf in jax.tree_util.tree_flatten_with_path(carry)[0]:
+            named["carry" + jax.tree_util.keystr(path)] = np.asarray(leaf)
+        return named
+
+    # --- weights ------------------------------------------------------------------------------
+
+    def _direction_paths(self, spec: Spec) -> list[list[str]]:
+        """Each layer's direction prefixes (``layers.1.backward_rnn.cell.``)."""
+        return [
+            [f"{layer}{direction}cell." for _, direction in direction_prefixes(spec)]
+            for layer in layer_prefixes(spec)
+        ]
+
+    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
+        """Transpose the kernels; LSTM's biases are canonical ``b_h`` (they sit on the hidden
+        side), SimpleCell's and GRUCell's are ``b_x``; the other bias is zero."""
+        import numpy as np
+
+        from rnncalc.reference import DirectionWeights, StackWeights
+
+        def get(path: str) -> Any:
+            if path not in weights:
+                raise KeyError(f"weight {path!r} is missing (have: {', '.join(weights)})")
+            return np.asarray(weights[path], dtype=np.float32)
+
+        layers = []
+        for directions in self._direction_paths(spec):
+            converted = []
+            for prefix in directions:
+                if spec.cell is Cell.LSTM:
+                    w_x = np.concatenate([get(f"{prefix}{g}.kernel").T for g in LSTM_INPUT_GATES])
+                    w_h = np.concatenate([get(f"{prefix}{g}.kernel").T for g in LSTM_HIDDEN_GATES])
+                    b_h = np.concatenate([get(f"{prefix}{g}.bias") for g in LSTM_HIDDEN_GATES])
+                    b_x = np.zeros_like(b_h)
+                else:
+                    w_x = get(f"{prefix}dense_i.kernel").T
+                    w_h = get(f"{prefix}dense_h.kernel").T
+                    b_x = get(f"{prefix}dense_i.bias")
+                    b_h = np.zeros_like(b_x)
+                converted.append(DirectionWeights(*(np.ascontiguousarray(a) for a in (w_x, w_h, b_x, b_h))))
+            layers.append(tuple(converted))
+        return StackWeights(tuple(layers))
+
+    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
+        """Kernels transposed; both biases summed into Flax's one, except a GRU's ``b_hn``,
+        which only PyTorch's equation holds (inside ``r * (...)``): nonzero, it cannot move."""
+        import numpy as np
+
+        reason = self.unsupported(spec)
+        if reason:
+            raise SpecError("framework", f"Flax NNX cannot express this spec: {reason}")
+        hidden = spec.hidden_size
+        arrays: dict[str, Any] = {}
+        for index, (directions, layer) in enumerate(
+            zip(self._direction_paths(spec), weights.layers, strict=True)
+        ):
+            for prefix, direction in zip(directions, layer, strict=True):
+                if direction.w_hr is not None:
+                    raise ConversionError("Flax NNX's LSTMCell has no projection to hold W_hr")
+                bias = np.asarray(direction.b_x + direction.b_h, dtype=np.float32)
+                if spec.cell is Cell.GRU:
+                    b_hn = direction.b_h[2 * hidden :]
+                    if np.any(b_hn != 0):
+                        largest = float(np.max(np.abs(b_hn)))
+                        raise ConversionError(
+                            f"layer {index}: nnx.GRUCell has no recurrent bias; b_hn (largest "
+                            f"|value| {largest:.3g}) sits inside r * (W_hn h + b_hn) and cannot be "
+                            "folded into the input bias"
+                        )
+                if spec.cell is Cell.LSTM:
+                    for gate, (i_name, h_name) in enumerate(
+                        zip(LSTM_INPUT_GATES, LSTM_HIDDEN_GATES, strict=True)
+                    ):
+                        block = slice(gate * hidden, (gate + 1) * hidden)
+                        arrays[f"{prefix}{i_name}.kernel"] = np.ascontiguousarray(direction.w_x[block].T)
+                        arrays[f"{prefix}{h_name}.kernel"] = np.ascontiguousarray(direction.w_h[block].T)
+                        arrays[f"{prefix}{h_name}.bias"] = np.ascontiguousarray(bias[block])
+                else:
+                    arrays[f"{prefix}dense_i.kernel"] = np.ascontiguousarray(direction.w_x.T)
+                    arrays[f"{prefix}dense_i.bias"] = bias
+                    arrays[f"{prefix}dense_h.kernel"] = np.ascontiguousarray(direction.w_h.T)
+        return arrays
+
+    def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
+        """The numpy reference run as the Flax model runs: batch-major (or unbatched) input,
+        every layer merged with the spec's merge mode, every layer's final carry."""
+        import numpy as np
+
+        from rnncalc.reference import merge_directions, run_stack
+
+        reason = self.unsupported(spec)
+        if reason:
+            raise SpecError("framework", f"Flax NNX cannot express this spec: {reason}")
+        xs = np.asarray(x, dtype=np.float32)
+        xs = xs[:, None, :] if spec.unbatched else xs.transpose(1, 0, 2)
+        results = run_stack(spec, weights, xs, spec.merge_mode)
+        outputs = merge_directions(tuple(r.sequence for r in results[-1]), spec.merge_mode).transpose(1, 0, 2)
+        leaves = []
+        for layer in results:
+            for result in layer:
+                leaves += [result.c, result.h] if result.c is not None else [result.h]
+        named = {"outputs": outputs, **dict(zip(carry_names(spec), leaves, strict=True))}
+        if spec.unbatched:
+            named = {name: value[0] for name, value in named.items()}
+        return {name: np.ascontiguousarray(value) for name, value in named.items()}
+
+
+# --- Snippet ------------------------------------------------------------------------------------
+
+#: The stack module as snippets define it (the same class as :func:`_stack_class` builds).
+STACK_SOURCE = f'''
+class {STACK_CLASS}(nnx.Module):
+    """Recurrent layers run in order; returns every layer's final carry and the outputs."""
+
+    def __init__(self, layers):
+        self.layers = nnx.List(layers)
+
+    def __call__(self, x, *, return_carry=False):
+        carries = []
+        for layer in self.layers:
+            carry, x = layer(x, return_carry=True)
+            carries.append(carry)
+        return (tuple(carries), x) if return_carry else x
+
+'''
+
+
+def flax_snippet(convention: FlaxConvention, spec: Spec) -> str:
+    """A script building the model :meth:`FlaxConvention.build` builds, printing every
+    parameter path and shape, the shapes returned for zeros and, last, the parameter count."""
+    from rnncalc.frameworks.adapter import probe_spec
+    from rnncalc.summary.render import describe_spec
+
+    if spec.input_size is None:
+        raise SpecError("input_size", "is required to write code that builds the model")
+    reason = convention.unsupported(spec)
+    if reason:
+        return f"# Flax NNX cannot build this model ({describe_spec(spec)}):\n# {reason}.\n"
+    layers = []
+    size = spec.input_size
+    for _ in range(spec.num_layers):
+        layers.append(_layer_source(spec, size))
+        size = layer_features(spec)
+    if spec.num_layers == 1:
+        model = [f"model = {layers[0][0]}", *layers[0][1:]]
+    else:
+        model = [f"model = {STACK_CLASS}(", "    ["]
+        for layer in layers:
+            model += [f"        {line}" for line in layer[:-1]] + [f"        {layer[-1]},"]
+        model += ["    ]", ")"]
+    probe = probe_spec(spec)
+    if spec.unbatched:
+        zeros = f"x = jnp.zeros(({probe.seq_len}, {spec.input_size}))  # (time, features): unbatched"
+    else:
+        shape = f"({probe.batch_size}, {probe.seq_len}, {spec.input_size})"
+        zeros = f"x = jnp.zeros({shape})  # (batch, time, features)"
+    body = [
+        "rngs = nnx.Rngs(0)",
+        *model,
+        "",
+        "for path, param in nnx.to_flat_state(nnx.state(model, nnx.Param)):",
+        '    print(".".join(map(str, path)), tuple(param.shape))',
+        zeros,
+        "carry, outputs = model(x, return_carry=True)",
+        'print("outputs", tuple(outputs.shape))',
+        "for path, leaf in jax.tree_util.tree_flatten_with_path(carry)[0]:",
+        '    print("carry" + jax.tree_util.keystr(path), tuple(leaf.shape))',
+        "print(sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param))))",
+    ]
+    header = f'"""Flax NNX: {describe_spec(spec)}. Written by rnncalc."""\n\n'
+    imports = "import jax\nimport jax.numpy as jnp\nfrom flax import nnx\n\n"
+    stack = STACK_SOURCE + "\n" if spec.num_layers > 1 else ""
+    return header + imports + stack + "\n".join(body) + "\n"
+
+
+def _layer_source(spec: Spec, input_size: int) -> list[str]:
+    """Source lines of one ``nnx.RNN`` or ``nnx.Bidirectional`` (indented from the second)."""
+    args = [str(input_size), str(spec.hidden_size)]
+    if spec.cell is Cell.RNN and spec.nonlinearity is Nonlinearity.RELU:
+        args.append("activation_fn=nnx.relu")
+    rnn = f"nnx.RNN(nnx.{CELL_CLASSES[spec.cell]}({', '.join(args)}, rngs=rngs))"
+    if not spec.bidirectional:
+        return [rnn]
+    lines = ["nnx.Bidirectional(", f"    {rnn},", f"    {rnn},"]
+    if spec.merge_mode in MERGE_FUNCTIONS:
+        lines.append(f"    merge_fn={MERGE_FUNCTIONS[spec.merge_mode]},")
+    return [*lines, ")"]
+
+
+# --- Building the real model (imports flax) ---------------------------------------------------
+
+
+def _build_layer(spec: Spec, input_size: int, rngs: Any) -> Any:
+    """One ``nnx.RNN`` or ``nnx.Bidirectional`` on ``input_size`` features."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    def rnn() -> Any:
+        cell_class = getattr(nnx, CELL_CLASSES[spec.cell])
+        kwargs: dict[str, Any] = {"rngs": rngs}
+        if spec.cell is Cell.RNN and spec.nonlinearity is Nonlinearity.RELU:
+            kwargs["activation_fn"] = nnx.relu
+        return nnx.RNN(cell_class(input_size, spec.hidden_size, **kwargs))
+
+    if not spec.bidirectional:
+        return rnn()
+    merge: dict[MergeMode, Any] = {
+        MergeMode.CONCAT: None,
+        MergeMode.SUM: jnp.add,
+        MergeMode.MUL: jnp.multiply,
+        MergeMode.AVE: lambda forward, backward: (forward + backward) / 2,
+    }
+    merge_fn = merge[spec.merge_mode]
+    if merge_fn is None:
+        return nnx.Bidirectional(rnn(), rnn())
+    return nnx.Bidirectional(rnn(), rnn(), merge_fn=merge_fn)
+
+
+@cache
+def _stack_class() -> type:
+    """The ``nnx.Module`` holding a stack; defined once, at first use, as snippets define it."""
+    from flax import nnx
+
+    class RecurrentStack(nnx.Module):  # type: ignore[misc]
+        """Recurrent layers run in order; returns every layer's final carry and the outputs."""
+
+        def __init__(self, layers: list[Any]) -> None:
+            self.layers = nnx.List(layers)
+
+        def __call__(self, x: Any, *, return_carry: bool = False) -> Any:
+            carries = []
+            for layer in self.layers:
+                carry, x = layer(x, return_carry=True)
+                carries.append(carry)
+            return (tuple(carries), x) if return_carry else x
+
+    RecurrentStack.__name__ = RecurrentStack.__qualname__ = STACK_CLASS
+    return RecurrentStack
+
+
+@cache
+def _model_class() -> type:
+    """The ``nnx.Module`` running a heterogeneous model's modules in order, defined at first use."""
+    from flax import nnx
+
+    class SequenceModel(nnx.Module):  # type: ignore[misc]
+        """Modules run in order (``nnx.Sequential`` would too; a named class says what it is)."""
+
+        def __init__(self, layers: list[Any]) -> None:
+            self.layers = nnx.List(layers)
+
+        def __call__(self, x: Any) -> Any:
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    SequenceModel.__name__ = SequenceModel.__qualname__ = MODEL_CLASS
+    return SequenceModel
+
+
+def _call(model: Any, x: Any) -> tuple[Any, Any]:
+    """``(carry, outputs)`` of the model on ``x``."""
+    carry, outputs = model(x, return_carry=True)
+    return carry, outputs
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count
+
+
+CONVENTION = FlaxConvention()

@@ -1,0 +1,841 @@
+"""ONNX: the ``RNN``, ``LSTM`` and ``GRU`` operators of the default domain, one per layer.
+
+Source: the ONNX operator specification (``onnx.defs.get_schema("LSTM")``, onnx 1.23; the
+operators are unchanged in their inputs since opset 14, which added ``layout``), checked
+against ``onnx.reference`` and onnxruntime 1.32. Each operator holds one layer, both
+directions::
+
+    W  [num_directions, G*hidden_size, input_size]    gate blocks stacked on axis 1
+    R  [num_directions, G*hidden_size, hidden_size]
+    B  [num_directions, 2*G*hidden_size]              [Wb, Rb] per direction; optional
+    Y  [seq_length, num_directions, batch_size, hidden_size]       (layout 0)
+    Y_h, Y_c  [num_directions, batch_size, hidden_size]
+
+Gate orders: RNN ``i``; LSTM ``i, o, f, c``; GRU ``z, r, h``. GRU's ``linear_before_reset=1``
+applies the reset gate to ``R_h h + Rb_h`` (PyTorch's GRU, Keras ``reset_after=True``); ``0``
+applies it to ``h`` before ``R_h`` and still adds ``Rb_h`` outside, so ``B`` keeps both biases
+either way. The LSTM's peepholes ``P`` ``[num_directions, 3*hidden_size]`` exist in ONNX only:
+neither PyTorch nor Keras has them, so rnncalc never writes them. ONNX has no projection
+(PyTorch's ``proj_size``).
+
+rnncalc's canonical ONNX model for a spec (what :meth:`OnnxConvention.report` describes, the
+adapter builds and :meth:`OnnxConvention.snippet` writes):
+
+* one operator per layer, named ``lstm_0``, ``lstm_1``... (``rnn_k``, ``gru_k``), with
+  initializers ``lstm_0.W``, ``lstm_0.R`` and (with a bias) ``lstm_0.B``: the initializers are
+  the weights and nothing else, so their sizes sum to the parameter count;
+* ``layout=0`` (time-major) everywhere: onnxruntime 1.32 refuses ``layout=1`` ("Batchwise
+  recurrent operations (layout == 1) are not supported"). With ``batch_first`` the graph takes
+  ``X`` as ``[N, T, I]`` and Transposes around the operators, so its outputs are what a
+  ``layout=1`` operator returns: ``Y`` ``[N, T, D, H]`` and ``Y_h`` ``[N, D, H]``;
+* between layers ``Y`` ``[T, D, N, H]`` is Transposed to ``[T, N, D, H]`` and Reshaped to
+  ``[T, N, D*H]``: both directions concatenated, as PyTorch and ``torch.onnx.export`` do;
+* graph outputs ``Y`` (the last operator's, directions on their own axis), ``Y_h`` and, for
+  LSTM, ``Y_c``: every layer's final states concatenated on axis 0, ``[layers*D, N, H]``, in
+  PyTorch's ``h_n`` order (layer 0 forward, layer 0 backward, layer 1 forward...). With one
+  layer they are the operator's own outputs; ``torch.onnx.export`` writes the same Concat.
+
+The graph declares opset 17 (what onnxruntime 1.17, the oldest the extra allows, runs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
+
+from rnncalc.core.calc import GATES
+from rnncalc.core.convention import Convention
+from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecError
+from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
+from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape, shape_count
+from rnncalc.frameworks.base import WeightSlot
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+    from rnncalc.core.model import Model
+    from rnncalc.frameworks.adapter import Measured
+    from rnncalc.reference import StackWeights
+
+    Arrays = dict[str, np.ndarray[Any, Any]]
+
+
+#: The registry name reports and :class:`~rnncalc.frameworks.adapter.Measured` carry.
+FRAMEWORK = "onnx"
+
+#: The opset the graphs declare.
+OPSET = 17
+#: A serialized ModelProto must stay under 2 GiB (protobuf); larger weights go to external data.
+PROTOBUF_LIMIT = 2**31
+#: Operator names, and the base of rnncalc's node names (``lstm_0``).
+OP_TYPES: dict[Cell, str] = {Cell.RNN: "RNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
+NODE_BASES: dict[Cell, str] = {Cell.RNN: "rnn", Cell.LSTM: "lstm", Cell.GRU: "gru"}
+#: ``WeightRow.direction`` of a tensor holding both directions of a bidirectional operator.
+BOTH_DIRECTIONS = "both"
+#: Canonical gate order (:data:`rnncalc.reference.CANONICAL_GATES`, PyTorch's), repeated here so
+#: the analytic path does not import the numpy reference.
+_CANONICAL_GATES: dict[Cell, tuple[str, ...]] = {
+    Cell.RNN: ("h",),
+    Cell.LSTM: ("i", "f", "g", "o"),
+    Cell.GRU: ("r", "z", "n"),
+}
+
+
+def onnx_slots(
+    cell: Cell, input_size: Dim, hidden_size: int, bias: bool, directions: int
+) -> list[WeightSlot]:
+    """One operator's initializers in input order ``W, R, B``, named without the node prefix."""
+    rows = GATES[cell] * hidden_size
+    slots = [
+        WeightSlot("W", (directions, rows, input_size), Role.INPUT_KERNEL),
+        WeightSlot("R", (directions, rows, hidden_size), Role.RECURRENT_KERNEL),
+    ]
+    if bias:
+        slots.append(WeightSlot("B", (directions, 2 * rows), Role.BIAS))
+    return slots
+
+
+@lru_cache(maxsize=4096)
+def _layer_formula(cell: Cell, hidden_size: int, bias: bool, directions: int) -> Count:
+    """One operator's elements as ``a*I + b`` in its input size: the sum of its slot shapes."""
+    counts = [shape_count(slot.shape) for slot in onnx_slots(cell, INPUT, hidden_size, bias, directions)]
+    return Count(sum(c.per_input for c in counts), sum(c.constant for c in counts))
+
+
+class _Names:
+    """Node names numbered per base across a whole graph: ``lstm_0``, ``lstm_1``, ``gru_0``."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def next(self, base: str) -> str:
+        count = self._seen.get(base, 0)
+        self._seen[base] = count + 1
+        return f"{base}_{count}"
+
+
+def _operator_kind(spec: Spec) -> str:
+    """``LSTM``, ``GRU (bidirectional, linear_before_reset=0)``: the operator and its attributes."""
+    details = ["bidirectional"] if spec.bidirectional else []
+    if spec.cell is Cell.GRU:
+        details.append(f"linear_before_reset={int(spec.reset_after)}")
+    if spec.cell is Cell.RNN and spec.nonlinearity is Nonlinearity.RELU:
+        details.append("activations=Relu")
+    op = OP_TYPES[spec.cell]
+    return f"{op} ({', '.join(details)})" if details else op
+
+
+def _time_major(spec: Spec, *rest: Dim) -> Shape:
+    return (spec.seq_len, spec.batch_size, *rest)
+
+
+# --- The graph as data: what the adapter builds and the snippet writes -------------------------
+
+
+class Node(NamedTuple):
+    """One ONNX node: ``helper.make_node(op_type, inputs, outputs, name=name, **attributes)``."""
+
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    name: str
+    attributes: tuple[tuple[str, Any], ...] = ()
+
+
+class Tensor(NamedTuple):
+    """A graph input, output or initializer: name, shape and (inputs only) element type."""
+
+    name: str
+    shape: Shape
+    dtype: str = "float32"
+
+
+class GraphPlan(NamedTuple):
+    """Everything of rnncalc's canonical graph but the weight values."""
+
+    inputs: tuple[Tensor, ...]
+    initializers: tuple[Tensor, ...]
+    nodes: tuple[Node, ...]
+    outputs: tuple[Tensor, ...]
+
+
+class _GraphBuilder:
+    """Accumulates nodes and initializers; the shapes are those :class:`OnnxConvention` reports."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.initializers: list[Tensor] = []
+        self.names = _Names()
+        self._flatten_shape: str | None = None
+
+    def add(
+        self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], name: str, **attributes: Any
+    ) -> None:
+        self.nodes.append(Node(op_type, tuple(inputs), tuple(outputs), name, tuple(attributes.items())))
+
+    def recurrent_block(self, spec: Spec, x: str, input_size: int) -> list[str]:
+        """``num_layers`` operators on the time-major ``x``; returns their node names."""
+        nodes = []
+        for index in range(spec.num_layers):
+            node = self.names.next(NODE_BASES[spec.cell])
+            size = input_size if index == 0 else spec.num_directions * spec.hidden_size
+            slots = onnx_slots(spec.cell, size, spec.hidden_size, spec.bias, spec.num_directions)
+            self.initializers += [Tensor(f"{node}.{slot.name}", slot.shape) for slot in slots]
+            outputs = [f"{node}.Y", f"{node}.Y_h"] + ([f"{node}.Y_c"] if spec.cell is Cell.LSTM else [])
+            attributes: dict[str, Any] = {
+                "hidden_size": spec.hidden_size,
+                "direction": "bidirectional" if spec.bidirectional else "forward",
+            }
+            if spec.cell is Cell.GRU:
+                attributes["linear_before_reset"] = int(spec.reset_after)
+            if spec.cell is Cell.RNN and spec.nonlinearity is Nonlinearity.RELU:
+                attributes["activations"] = ["Relu"] * spec.num_directions
+            inputs = [x] + [f"{node}.{slot.name}" for slot in slots]
+            self.add(OP_TYPES[spec.cell], inputs, outputs, node, **attributes)
+            nodes.append(node)
+            if index < spec.num_layers - 1:
+                x = self.flatten(node)
+        return nodes
+
+    def flatten(self, node: str) -> str:
+        """``node.Y`` ``[T, D, N, H]`` → ``[T, N, D*H]``: the directions concatenated per step."""
+        if self._flatten_shape is None:
+            self._flatten_shape = "flatten_shape"
+            # Reshape's 0 keeps that axis (T and N); -1 takes the rest (D*H).
+            self.add("Constant", [], [self._flatten_shape], "flatten_shape", value_ints=[0, 0, -1])
+        self.add("Transpose", [f"{node}.Y"], [f"{node}.Y_TNDH"], f"{node}.transpose", perm=[0, 2, 1, 3])
+        self.add("Reshape", [f"{node}.Y_TNDH", self._flatten_shape], [f"{node}.output"], f"{node}.reshape")
+        return f"{node}.output"
+
+
+def spec_graph(spec: Spec) -> GraphPlan:
+    """rnncalc's canonical graph for ``spec`` (input size, batch and time known)."""
+    assert spec.input_size is not None
+    builder = _GraphBuilder()
+    x = "X"
+    if spec.batch_first:
+        builder.add("Transpose", ["X"], ["X_TNI"], "input_transpose", perm=[1, 0, 2])
+        x = "X_TNI"
+    nodes = builder.recurrent_block(spec, x, spec.input_size)
+    last = nodes[-1]
+    states = ["Y_h", "Y_c"] if spec.cell is Cell.LSTM else ["Y_h"]
+    for state in states:
+        parts = [f"{node}.{state}" for node in nodes]
+        source = parts[0]
+        if len(parts) > 1:  # every layer's states, in PyTorch's h_n order
+            source = f"{state}_time_major" if spec.batch_first else state
+            builder.add("Concat", parts, [source], f"{state}_concat", axis=0)
+        if spec.batch_first:
+            builder.add("Transpose", [source], [state], f"{state}_transpose", perm=[1, 0, 2])
+        elif len(parts) == 1:  # the operator's own output, passed on unchanged
+            builder.add("Identity", [source], [state], f"{state}_identity")
+    if spec.batch_first:
+        builder.add("Transpose", [f"{last}.Y"], ["Y"], "Y_transpose", perm=[2, 0, 1, 3])
+    else:
+        builder.add("Identity", [f"{last}.Y"], ["Y"], "Y_identity")
+    x_shape = (
+        (spec.batch_size, spec.seq_len, spec.input_size)
+        if spec.batch_first
+        else (spec.seq_len, spec.batch_size, spec.input_size)
+    )
+    outputs = tuple(Tensor(name, shape) for name, shape in _outputs(spec))
+    return GraphPlan((Tensor("X", x_shape),), tuple(builder.initializers), tuple(builder.nodes), outputs)
+
+
+def model_graph(model: Model) -> GraphPlan:
+    """The canonical graph of a heterogeneous model: ``Gather`` for the embedding, the blocks'
+    operators, ``MatMul`` + ``Add`` per dense head; ``output`` is ``[T, N, F]`` (batch-first with
+    ``batch_first``), every time step, as the PyTorch adapter's model returns."""
+    builder = _GraphBuilder()
+    first = model.layers[0]
+    lead = (first.batch_size, first.seq_len) if model.batch_first else (first.seq_len, first.batch_size)
+    if model.embedding is not None:
+        graph_input = Tensor("ids", lead, "int64")
+    else:
+        assert model.input_size is not None
+        graph_input = Tensor("X", (*lead, model.input_size))
+    x = graph_input.name
+    if model.batch_first:
+        perm = [1, 0] if model.embedding is not None else [1, 0, 2]
+        builder.add("Transpose", [x], [f"{x}_time_major"], "input_transpose", perm=perm)
+        x = f"{x}_time_major"
+    if model.embedding is not None:
+        emb = model.embedding
+        builder.initializers.append(Tensor("embedding.weight", (emb.vocab_size, emb.dim)))
+        builder.add("Gather", ["embedding.weight", x], ["embedding.output"], "embedding", axis=0)
+        x = "embedding.output"
+    size = model.input_size
+    assert size is not None
+    for spec in model.layers:
+        nodes = builder.recurrent_block(spec, x, size)
+        x = builder.flatten(nodes[-1])
+        size = spec.num_directions * spec.hidden_size
+    for head in model.dense:
+        node = builder.names.next("dense")
+        builder.initializers.append(Tensor(f"{node}.W", (size, head.units)))
+        builder.add("MatMul", [x, f"{node}.W"], [f"{node}.MatMul"], f"{node}.matmul")
+        x = f"{node}.MatMul"
+        if head.bias:
+            builder.initializers.append(Tensor(f"{node}.B", (head.units,)))
+            builder.add("Add", [x, f"{node}.B"], [f"{node}.output"], f"{node}.add")
+            x = f"{node}.output"
+        size = head.units
+    if model.batch_first:
+        builder.add("Transpose", [x], ["output"], "output_transpose", perm=[1, 0, 2])
+    else:
+        builder.add("Identity", [x], ["output"], "output_identity")
+    output = Tensor("output", (*lead, size))
+    return GraphPlan((graph_input,), tuple(builder.initializers), tuple(builder.nodes), (output,))
+
+
+def _outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
+    """``Y`` ``[T, D, N, H]`` and ``Y_h`` (``Y_c``) ``[layers*D, N, H]``; with ``batch_first``
+    the batch axis goes first (``layout=1``'s shapes)."""
+    directions, hidden = spec.num_directions, spec.hidden_size
+    stacked = spec.num_layers * directions
+    if spec.batch_first:
+        y: Shape = (spec.batch_size, spec.seq_len, directions, hidden)
+        state: Shape = (spec.batch_size, stacked, hidden)
+    else:
+        y = (spec.seq_len, directions, spec.batch_size, hidden)
+        state = (stacked, spec.batch_size, hidden)
+    names = ("Y_h", "Y_c") if spec.cell is Cell.LSTM else ("Y_h",)
+    return (("Y", y), *((name, state) for name in names))
+
+
+# --- The convention ----------------------------------------------------------------------------
+
+
+class OnnxConvention(Convention):
+    """ONNX's recurrent operators, run by onnxruntime; see the module docstring for the graph."""
+
+    name = "onnx"
+    title = "ONNX"
+    # measure and run_real need onnxruntime (and onnx to build the graph; the extra has both).
+    module = "onnxruntime"
+    install_hint = "pip install 'rnncalc[onnx]'"
+    gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
+        Cell.RNN: ("i",),
+        Cell.LSTM: ("i", "o", "f", "c"),
+        Cell.GRU: ("z", "r", "h"),
+    }
+    gate_aliases: ClassVar[Mapping[Cell, Mapping[str, str]]] = {
+        Cell.RNN: {"i": "h"},
+        Cell.LSTM: {"c": "g"},
+        Cell.GRU: {"h": "n"},
+    }
+
+    def is_installed(self) -> bool:
+        """Both onnxruntime (:attr:`module`) and onnx, which builds the graph; neither needs the other."""
+        import importlib.util
+
+        try:
+            return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+        except (ImportError, ValueError):
+            return False
+
+    # --- analytic ----------------------------------------------------------------------
+
+    def unsupported(self, spec: Spec) -> str | None:
+        if spec.proj_size:
+            return (
+                "the ONNX LSTM operator has no projection (proj_size is PyTorch only; "
+                "torch.onnx.export refuses it too)"
+            )
+        if spec.unbatched:
+            return (
+                "the ONNX recurrent operators need a batch axis (X must have rank 3); "
+                "exporters add one with Unsqueeze"
+            )
+        if spec.bidirectional and spec.merge_mode is not MergeMode.CONCAT:
+            return (
+                "the ONNX operators return the two directions apart on Y's direction axis and the "
+                f"next layer reads them concatenated; merge_mode {spec.merge_mode.value} would need "
+                "extra nodes, not an operator attribute"
+            )
+        return None
+
+    def _model_name(self, spec: Spec) -> str:
+        kind = _operator_kind(spec)
+        return f"graph of {spec.num_layers} × {kind}" if spec.num_layers > 1 else kind
+
+    def report(self, spec: Spec) -> FrameworkReport:
+        model = self._model_name(spec)
+        reason = self.unsupported(spec)
+        if reason:
+            return FrameworkReport(FRAMEWORK, model, reason=reason)
+        first: Dim = spec.input_size if spec.input_size is not None else INPUT
+        layers = self._block_layers(spec, first, _Names())
+        return FrameworkReport(FRAMEWORK, model, layers, _outputs(spec))
+
+    def _block_layers(self, spec: Spec, input_size: Dim, names: _Names) -> tuple[LayerReport, ...]:
+        """One :class:`LayerReport` per operator; its output shape is the operator's ``Y``."""
+        kind = _operator_kind(spec)
+        direction = BOTH_DIRECTIONS if spec.bidirectional else "forward"
+        y = (spec.seq_len, spec.num_directions, spec.batch_size, spec.hidden_size)
+        layers = []
+        for _ in range(spec.num_layers):
+            node = names.next(NODE_BASES[spec.cell])
+            slots = onnx_slots(spec.cell, input_size, spec.hidden_size, spec.bias, spec.num_directions)
+            weights = tuple(
+                WeightRow(slot.name, f"{node}.{slot.name}", slot.shape, slot.role, direction)
+                for slot in slots
+            )
+            layers.append(LayerReport(node, kind, y, weights))
+            input_size = spec.num_directions * spec.hidden_size
+        return tuple(layers)
+
+    def totals(self, spec: Spec) -> FrameworkTotals:
+        model = self._model_name(spec)
+        reason = self.unsupported(spec)
+        if reason:
+            return FrameworkTotals(FRAMEWORK, model, reason=reason)
+        per_input, constant = _layer_formula(spec.cell, spec.hidden_size, spec.bias, spec.num_directions)
+        first = (
+            Count(per_input, constant)
+            if spec.input_size is None
+            else Count(0, per_input * spec.input_size + constant)
+        )
+        later = Count(0, per_input * spec.num_directions * spec.hidden_size + constant)
+        return FrameworkTotals(FRAMEWORK, model, first + later * (spec.num_layers - 1), _outputs(spec))
+
+    def model_report(self, model: Model) -> FrameworkReport:
+        kinds = (["Gather"] if model.embedding else []) + [_operator_kind(spec) for spec in model.layers]
+        kinds += ["MatMul + Add" if head.bias else "MatMul" for head in model.dense]
+        title = "graph: " + " → ".join(kinds)
+        for index, spec in enumerate(model.layers):
+            reason = self.unsupported(spec)
+            if reason:
+                return FrameworkReport(FRAMEWORK, title, reason=f"layers[{index}]: {reason}")
+        first = model.layers[0]
+        names = _Names()
+        layers: list[LayerReport] = []
+        size: Dim = model.input_size if model.input_size is not None else INPUT
+        if model.embedding is not None:
+            emb = model.embedding
+            row = WeightRow("weight", "embedding.weight", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")
+            layers.append(LayerReport("embedding", "Gather", _time_major(first, emb.dim), (row,)))
+        for spec in model.layers:
+            layers.extend(self._block_layers(spec, size, names))
+            size = spec.num_directions * spec.hidden_size
+        for head in model.dense:
+            node = names.next("dense")
+            rows = [WeightRow("W", f"{node}.W", (size, head.units), Role.DENSE, "")]
+            if head.bias:
+                rows.append(WeightRow("B", f"{node}.B", (head.units,), Role.DENSE, ""))
+            kind = "MatMul + Add" if head.bias else "MatMul"
+            layers.append(LayerReport(node, kind, _time_major(first, head.units), tuple(rows)))
+            size = head.units
+        lead = (first.batch_size, first.seq_len) if model.batch_first else (first.seq_len, first.batch_size)
+        return FrameworkReport(FRAMEWORK, title, tuple(layers), (("output", (*lead, size)),))
+
+    def bias_note(self, spec: Spec) -> str:
+        """Named here, not counted from the report: one ``B`` tensor holds both vectors, and a
+        bidirectional operator's rows belong to no single direction."""
+        if not spec.bias:
+            return "ONNX keeps no bias vector (no B input)"
+        return "ONNX keeps two bias vectors per layer and direction (B = [Wb, Rb])"
+
+    def model_notes(self, model: Model) -> tuple[str, ...]:
+        return (
+            ("ONNX's MatMul heads act on every time step of the last recurrent output",)
+            if model.dense
+            else ()
+        )
+
+    def snippet(self, spec: Spec) -> str:
+        from rnncalc.frameworks.adapter import probe_spec
+        from rnncalc.summary.render import describe_spec
+
+        if spec.input_size is None:
+            raise SpecError("input_size", "is required to write code that builds the model")
+        reason = self.unsupported(spec)
+        if reason:
+            return f"# ONNX cannot build this model ({describe_spec(spec)}):\n# {reason}.\n"
+        return _snippet(spec_graph(probe_spec(spec)), describe_spec(spec), spec.batch_first)
+
+    def explain_notes(self, spec: Spec) -> tuple[str, ...]:
+        gates = ", ".join(self.gate_order[spec.cell])
+        rows = f"{GATES[spec.cell]}*H" if GATES[spec.cell] > 1 else "H"
+        notes = [
+            f"ONNX keeps one {OP_TYPES[spec.cell]} operator per layer, both directions in the same "
+            f"tensors: W [num_directions, {rows}, input_size], R [num_directions, {rows}, H] and "
+            f"B [num_directions, 2*{rows}], which is [Wb, Rb] per direction: an input and a "
+            "recurrent bias, as PyTorch keeps. Matrices are (out, in), PyTorch's orientation.",
+        ]
+        if GATES[spec.cell] > 1:
+            canonical = ", ".join(_CANONICAL_GATES[spec.cell])
+            notes.append(f"Gate blocks are stacked {gates} (PyTorch: {canonical}).")
+        if spec.cell is Cell.GRU:
+            notes.append(
+                "linear_before_reset=1 applies the reset gate to R_h h + Rb_h (PyTorch's GRU, Keras "
+                "reset_after=True); 0 applies it to h before R_h (Keras reset_after=False) and still "
+                "adds Rb_h, so B has 2*3*H values either way, one vector more than Keras keeps."
+            )
+        if spec.cell is Cell.LSTM:
+            notes.append(
+                "The LSTM operator also takes peepholes P [num_directions, 3*H]; neither PyTorch nor "
+                "Keras has them, so rnncalc leaves them out. ONNX has no projection (proj_size)."
+            )
+        notes.append(
+            "Y is [T, num_directions, N, H], the directions on their own axis; between layers rnncalc's "
+            "graph Transposes and Reshapes it to [T, N, num_directions*H]. onnxruntime runs only "
+            "layout=0 (time-major), so batch_first adds Transpose nodes around the operators."
+        )
+        return tuple(notes)
+
+    # --- adapter -------------------------------------------------------------------------
+
+    def _require(self) -> None:
+        if not self.is_installed():
+            raise FrameworkMissingError(
+                f"onnx or onnxruntime is not installed; install them with: {self.install_hint}"
+            )
+
+    def input_shape(self, spec: Spec) -> tuple[int, ...]:
+        assert spec.input_size is not None and spec.seq_len is not None and spec.batch_size is not None
+        if spec.batch_first:
+            return (spec.batch_size, spec.seq_len, spec.input_size)
+        return (spec.seq_len, spec.batch_size, spec.input_size)
+
+    def _checked_plan(self, spec: Spec) -> GraphPlan:
+        reason = self.unsupported(spec)
+        if reason:
+            raise SpecError("framework", f"ONNX cannot express this spec: {reason}")
+        if spec.input_size is None:
+            raise SpecError("input_size", "is required to build a real model")
+        return spec_graph(spec)
+
+    def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
+        """Build the canonical graph with zero weights, check it with ``onnx.checker`` (full
+        check: shape inference too), run it once in onnxruntime and report the initializers'
+        names, shapes and total size and the arrays onnxruntime returns."""
+        import numpy as np
+
+        from rnncalc.frameworks.adapter import probe_spec
+
+        if device != "cpu":
+            raise ValueError(f"onnxruntime runs on the CPU here; device {device!r} is PyTorch only")
+        self._require()
+        probe = probe_spec(spec)
+        plan = self._checked_plan(probe)
+        model = build(plan, {})
+        outputs = run(model, {"X": np.zeros(self.input_shape(probe), dtype=np.float32)})
+        return _measured(model, outputs, probe)
+
+    def measure_model(self, model: Model) -> Measured:
+        import dataclasses
+
+        import numpy as np
+
+        from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN
+
+        self._require()
+        for index, spec in enumerate(model.layers):
+            reason = self.unsupported(spec)
+            if reason:
+                raise SpecError("framework", f"ONNX cannot express this model: layers[{index}]: {reason}")
+        if model.input_size is None:
+            raise SpecError("input_size", "is required to build a real model")
+        batch = model.batch_size or PROBE_BATCH
+        seq_len = model.seq_len or PROBE_SEQ_LEN
+        probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
+        sized = dataclasses.replace(
+            model,
+            layers=tuple(spec.replace(batch_size=batch, seq_len=seq_len) for spec in model.layers),
+            batch_size=batch,
+            seq_len=seq_len,
+        )
+        plan = model_graph(sized)
+        (graph_input,) = plan.inputs
+        built = build(plan, {})
+        zeros = np.zeros(_concrete(graph_input), dtype=graph_input.dtype)
+        outputs = run(built, {graph_input.name: zeros})
+        return _measured(built, outputs, probe)
+
+    def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """onnxruntime's ``Y``, ``Y_h`` (``Y_c``) for ``x`` with these initializers; a batch or
+        length the spec leaves unknown is read from ``x``."""
+        import numpy as np
+
+        self._require()
+        xs = np.asarray(x, dtype=np.float32)
+        if xs.ndim == 3:
+            batch, seq_len = (xs.shape[0], xs.shape[1]) if spec.batch_first else (xs.shape[1], xs.shape[0])
+            spec = spec.replace(batch_size=spec.batch_size or batch, seq_len=spec.seq_len or seq_len)
+        return run(build(self._checked_plan(spec), weights), {"X": xs})
+
+    # --- weights -------------------------------------------------------------------------
+
+    def _permutation(self, cell: Cell) -> list[int]:
+        """For each canonical gate, the index of its block in ONNX's stacking."""
+        aliases = self.gate_aliases.get(cell, {})
+        names = [aliases.get(gate, gate) for gate in self.gate_order[cell]]
+        return [names.index(gate) for gate in _CANONICAL_GATES[cell]]
+
+    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
+        """ONNX ``W``/``R``/``B`` per operator → canonical: rows reordered to canonical gates,
+        ``B[d]`` split into the input bias ``Wb`` and the recurrent bias ``Rb``."""
+        import numpy as np
+
+        from rnncalc.reference import DirectionWeights, StackWeights
+
+        order = self._permutation(spec.cell)
+        gates = GATES[spec.cell]
+
+        def canonical(matrix: Any) -> Any:
+            blocks = np.split(np.asarray(matrix, dtype=np.float32), gates, axis=0)
+            return np.ascontiguousarray(np.concatenate([blocks[i] for i in order]))
+
+        layers = []
+        for layer in self.report(spec).layers:
+            named = {row.name: _lookup(weights, row.path) for row in layer.weights}
+            directions = []
+            for d in range(spec.num_directions):
+                rows = named["W"].shape[1]
+                bias = named["B"][d] if "B" in named else np.zeros(2 * rows, dtype=np.float32)
+                directions.append(
+                    DirectionWeights(
+                        canonical(named["W"][d]),
+                        canonical(named["R"][d]),
+                        canonical(bias[:rows]),
+                        canonical(bias[rows:]),
+                    )
+                )
+            layers.append(tuple(directions))
+        return StackWeights(tuple(layers))
+
+    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
+        """Canonical → ONNX; raises :class:`ConversionError` for a projection, and for nonzero
+        biases when the spec has none."""
+        import numpy as np
+
+        inverse = [0] * GATES[spec.cell]
+        for canonical_index, onnx_index in enumerate(self._permutation(spec.cell)):
+            inverse[onnx_index] = canonical_index
+
+        def stacked(matrix: Any) -> Any:
+            blocks = np.split(matrix, GATES[spec.cell], axis=0)
+            return np.concatenate([blocks[i] for i in inverse])
+
+        arrays: dict[str, Any] = {}
+        for layer, directions in zip(self.report(spec).layers, weights.layers, strict=True):
+            if any(d.w_hr is not None for d in directions):
+                raise ConversionError("ONNX has no projection: these weights hold W_hr")
+            arrays[f"{layer.name}.W"] = np.stack([stacked(d.w_x) for d in directions]).astype(np.float32)
+            arrays[f"{layer.name}.R"] = np.stack([stacked(d.w_h) for d in directions]).astype(np.float32)
+            biases = [np.concatenate([stacked(d.b_x), stacked(d.b_h)]) for d in directions]
+            if spec.bias:
+                arrays[f"{layer.name}.B"] = np.stack(biases).astype(np.float32)
+            elif any(np.any(b != 0) for b in biases):
+                raise ConversionError(
+                    f"{layer.name} has no B (bias=False) but the weights hold nonzero biases"
+                )
+        return arrays
+
+    def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
+        """The numpy reference in ONNX's layout: ``Y`` with the directions on axis 1 of the last
+        layer's output, ``Y_h`` (``Y_c``) stacking every layer's directions; batch first with
+        ``batch_first``."""
+        import numpy as np
+
+        from rnncalc.reference import run_stack
+
+        reason = self.unsupported(spec)
+        if reason:
+            raise SpecError("framework", f"ONNX cannot express this spec: {reason}")
+        xs = np.asarray(x, dtype=np.float32)
+        if spec.batch_first:
+            xs = xs.transpose(1, 0, 2)
+        results = run_stack(spec, weights, xs)
+        named = {
+            "Y": np.stack([r.sequence for r in results[-1]], axis=1),
+            "Y_h": np.stack([r.h for layer in results for r in layer]),
+        }
+        if spec.cell is Cell.LSTM:
+            named["Y_c"] = np.stack([r.c for layer in results for r in layer if r.c is not None])
+        if spec.batch_first:
+            named["Y"] = named["Y"].transpose(2, 0, 1, 3)
+            for state in ("Y_h", "Y_c"):
+                if state in named:
+                    named[state] = named[state].transpose(1, 0, 2)
+        return {name: np.ascontiguousarray(value) for name, value in named.items()}
+
+
+def _lookup(weights: Mapping[str, Any], name: str) -> Any:
+    import numpy as np
+
+    if name not in weights:
+        raise KeyError(f"initializer {name!r} is missing (have: {', '.join(weights)})")
+    return np.asarray(weights[name], dtype=np.float32)
+
+
+# --- Building and running (imports onnx / onnxruntime) -------------------------------------------
+
+
+def build(plan: GraphPlan, weights: Mapping[str, Any]) -> onnx.ModelProto:
+    """The checked ``onnx.ModelProto`` of ``plan``; initializers take ``weights[name]`` (zeros
+    for a name not given). ``onnx.checker`` runs with ``full_check`` (shape inference too)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    size = sum(math.prod(_concrete(tensor)) for tensor in plan.initializers)
+    if size * 4 >= PROTOBUF_LIMIT:
+        raise ValueError(
+            f"{size:,} float32 weights do not fit in one ONNX file (protobuf's 2 GiB limit); "
+            "exporters write them as external data instead"
+        )
+    types = {"float32": onnx.TensorProto.FLOAT, "int64": onnx.TensorProto.INT64}
+    initializers = []
+    for tensor in plan.initializers:
+        shape = _concrete(tensor)
+        value = np.asarray(weights[tensor.name], dtype=np.float32) if tensor.name in weights else None
+        if value is None:
+            value = np.zeros(shape, dtype=np.float32)
+        elif value.shape != shape:
+            raise ValueError(f"initializer {tensor.name!r} has shape {value.shape}, the graph needs {shape}")
+        initializers.append(numpy_helper.from_array(value, tensor.name))
+    graph = helper.make_graph(
+        [
+            helper.make_node(n.op_type, list(n.inputs), list(n.outputs), n.name, **dict(n.attributes))
+            for n in plan.nodes
+        ],
+        "rnncalc",
+        [helper.make_tensor_value_info(t.name, types[t.dtype], list(t.shape)) for t in plan.inputs],
+        [helper.make_tensor_value_info(t.name, types[t.dtype], list(t.shape)) for t in plan.outputs],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnncalc")
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def run(model: onnx.ModelProto, feeds: Mapping[str, Any]) -> Arrays:
+    """Run ``model`` in onnxruntime (CPU) on ``feeds``; outputs by graph output name."""
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    arrays = session.run(None, {name: np.ascontiguousarray(value) for name, value in feeds.items()})
+    return {
+        output.name: np.asarray(array) for output, array in zip(session.get_outputs(), arrays, strict=True)
+    }
+
+
+def _concrete(tensor: Tensor) -> tuple[int, ...]:
+    """``tensor``'s shape, which must hold numbers only (no unknown batch, time or input size)."""
+    if not all(isinstance(dim, int) for dim in tensor.shape):
+        raise ValueError(f"{tensor.name} has the unknown dimensions of {format_shape(tensor.shape)}")
+    return cast(tuple[int, ...], tensor.shape)
+
+
+def _measured(model: onnx.ModelProto, outputs: Arrays, probe: Spec) -> Measured:
+    """The initializers (name, shape, total size) and the arrays onnxruntime returned."""
+    from rnncalc.frameworks.adapter import Measured
+
+    weights = tuple((init.name, tuple(int(d) for d in init.dims)) for init in model.graph.initializer)
+    total = sum(math.prod(shape) for _, shape in weights)
+    shapes = tuple((name, tuple(int(d) for d in array.shape)) for name, array in outputs.items())
+    return Measured(FRAMEWORK, total, weights, shapes, probe)
+
+
+# --- The snippet ---------------------------------------------------------------------------------
+
+
+def _literal(value: Any) -> str:
+    """A Python literal with strings in double quotes (names here never hold quotes)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    return repr(value)
+
+
+#: The line length of ruff's and black's defaults: the scripts come out already formatted.
+LINE_LENGTH = 88
+
+
+def _call(name: str, args: list[str], indent: str, after: str = "") -> list[str]:
+    """``name(a, b)`` on one line, or one argument per line when that is too long."""
+    line = f"{indent}{name}({', '.join(args)}){after}"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    return [f"{indent}{name}(", *(f"{indent}    {arg}," for arg in args), f"{indent}){after}"]
+
+
+def _snippet(plan: GraphPlan, description: str, first_is_batch: bool) -> str:
+    """A script building ``plan`` with ``onnx.helper``: checker, one onnxruntime run on zeros,
+    then initializer names and shapes, output shapes and (last line) the parameter count."""
+    lines = [
+        f'"""ONNX: {description}. Written by rnncalc."""',
+        "",
+        "import numpy as np",
+        "import onnx",
+        "import onnxruntime",
+        "from onnx import TensorProto, helper, numpy_helper",
+        "",
+        "# The weights: W [directions, gates*H, in], R [directions, gates*H, H], B [directions, 2*gates*H].",
+        "initializers = [",
+    ]
+    for tensor in plan.initializers:
+        zeros = f"np.zeros({format_shape(tensor.shape)}, np.float32)"
+        lines += _call("numpy_helper.from_array", [zeros, _literal(tensor.name)], "    ", ",")
+    lines += [
+        "]",
+        *(
+            [
+                "# One operator per layer, time-major (layout 0: onnxruntime runs no other), between",
+                "# Transposes: the outputs are layout 1's, the last layer's Y [N, T, D, H] and every",
+                "# layer's final states stacked in PyTorch's h_n order, Y_h [N, layers*D, H].",
+            ]
+            if first_is_batch
+            else [
+                "# One operator per layer, time-major (layout 0). Outputs: the last layer's Y [T, D, N, H]",
+                "# and every layer's final states stacked like PyTorch's h_n: Y_h [layers*D, N, H].",
+            ]
+        ),
+        "nodes = [",
+    ]
+    for node in plan.nodes:
+        args = [_literal(node.op_type), _literal(node.inputs), _literal(node.outputs)]
+        args.append(f"name={_literal(node.name)}")
+        args += [f"{key}={_literal(value)}" for key, value in node.attributes]
+        lines += _call("helper.make_node", args, "    ", ",")
+    lines += ["]"]
+    (graph_input,) = plan.inputs
+    layout = "(batch, time, features)" if first_is_batch else "(time, batch, features)"
+    elem = "TensorProto.INT64" if graph_input.dtype == "int64" else "TensorProto.FLOAT"
+    lines.append(
+        f'inputs = [helper.make_tensor_value_info("{graph_input.name}", {elem}, {list(graph_input.shape)})]'
+    )
+    lines.append("outputs = [")
+    for tensor in plan.outputs:
+        lines.append(
+            f'    helper.make_tensor_value_info("{tensor.name}", TensorProto.FLOAT, {list(tensor.shape)}),'
+        )
+    lines += [
+        "]",
+        'graph = helper.make_graph(nodes, "rnncalc", inputs, outputs, initializers)',
+        f'model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", {OPSET})])',
+        "onnx.checker.check_model(model, full_check=True)",
+        "",
+        "for initializer in model.graph.initializer:",
+        "    print(initializer.name, tuple(initializer.dims))",
+        "session = onnxruntime.InferenceSession(",
+        '    model.SerializeToString(), providers=["CPUExecutionProvider"]',
+        ")",
+        f"x = np.zeros({format_shape(graph_input.shape)}, np.{graph_input.dtype})  # {layout}",
+        f'results = session.run(None, {{"{graph_input.name}": x}})',
+        "for output, result in zip(session.get_outputs(), results):",
+        "    print(output.name, result.shape)",
+        "print(sum(int(np.prod(initializer.dims)) for initializer in model.graph.initializer))",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+CONVENTION = OnnxConvention()
