@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.errors import SpecError
 from rnncalc.core.spec import Cell, Spec, spec_from_mapping
 from rnncalc.inspect.model import Inspection, RecurrentLayer
 from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError
+
+if TYPE_CHECKING:
+    from rnncalc.io.keras_json import KerasLayer
 
 #: Gate blocks stacked along a recurrent weight's gate axis → the cell (PyTorch's and ONNX's
 #: ``gates*hidden`` rows, Keras's ``gates*units`` columns).
@@ -213,6 +216,9 @@ def find_keras(file: str, contents: FileContents) -> Found:
     for tensor in contents.tensors:
         parts = tensor.name.split("/")
         by_layer[parts[1] if len(parts) > 2 else ""].append(tensor)
+    keys = (
+        archive_keys(config_layers) if contents.format == "keras" else [layer.name for layer in config_layers]
+    )
     from_config = contents.format == "keras json"
     tensors: list[Tensor] = list(contents.tensors)
     layers, notes = [], []
@@ -223,7 +229,8 @@ def find_keras(file: str, contents: FileContents) -> Found:
         except SpecError as error:
             notes.append(f"{layer.class_name} {layer.name!r} not read: {error.message}")
             continue
-        held = tuple(by_layer.get(layer.name, ()))
+        key = keys[index]
+        held = tuple(by_layer.get(key, ())) if key is not None else ()
         if fields is not None:
             if from_config:
                 spec = _spec({**fields, "input_size": features})
@@ -245,7 +252,7 @@ def find_keras(file: str, contents: FileContents) -> Found:
                     continue
             layers.append(layer_for(layer.name, spec, held))
             continue
-        if layer.class_name in weightless:
+        if layer.class_name in weightless or layer.is_operation:
             continue
         if not from_config:
             if held and layer.class_name not in KERAS_CONFIG_WEIGHTS and layer.class_name != "Embedding":
@@ -262,6 +269,26 @@ def find_keras(file: str, contents: FileContents) -> Found:
             continue
         tensors.extend(Tensor(f"{layer.name}/{name}", shape, "float32") for name, shape in synthesized)
     return layers, notes, tuple(tensors)
+
+
+def archive_keys(config_layers: Sequence[KerasLayer]) -> list[str | None]:
+    """Where a ``.keras`` archive keeps each layer's variables: not under the layer's name but
+    under the snake_case of its class, numbered from the second layer of a class on (``dense``,
+    ``dense_1``), in the order of ``model.layers`` (keras/src/saving/saving_lib.py,
+    ``_save_container_state``; keras/src/utils/naming.py, ``to_snake_case``). Operation nodes
+    are not layers and get no key."""
+    used: dict[str, int] = {}
+    keys: list[str | None] = []
+    for layer in config_layers:
+        if layer.is_operation:
+            keys.append(None)
+            continue
+        name = re.sub(r"\W+", "", layer.class_name)
+        name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+        name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+        used[name] = used.get(name, -1) + 1
+        keys.append(f"{name}_{used[name]}" if used[name] else name)
+    return keys
 
 
 def _keras_spec_matching(

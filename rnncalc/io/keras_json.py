@@ -30,7 +30,8 @@ PASS_THROUGH = frozenset(
 )  # fmt: skip
 #: Operation nodes a Keras 3 Functional model records for a mask: ``Embedding(mask_zero=True)``
 #: computes its mask as ``ops.not_equal(inputs, 0)``, saved as a ``NotEqual`` node on the input.
-MASK_OPS = frozenset({"NotEqual"})
+#: ``Masking`` computes ``ops.any(ops.not_equal(inputs, mask_value), axis=-1)``: ``Any`` too.
+MASK_OPS = frozenset({"NotEqual", "Any"})
 
 
 def model_from_keras_json(data: Mapping[str, Any]) -> Model:
@@ -189,13 +190,21 @@ def _recurrent(
 class KerasLayer:
     """One top-level layer of a Keras model config, as :mod:`rnncalc.inspect` walks it.
 
-    ``input_shape`` is the shape Keras built the layer for (``build_config``), when recorded.
+    ``input_shape`` is the shape Keras built the layer for (``build_config``), when recorded;
+    ``module`` the Python module Keras records for its class.
     """
 
     name: str
     class_name: str
     config: Mapping[str, Any]
     input_shape: tuple[int | None, ...] | None
+    module: str | None = None
+
+    @property
+    def is_operation(self) -> bool:
+        """True for an operation node (``keras.ops``), which Keras 3 writes into a Functional
+        config beside its layers but which is no ``Layer``: it owns no weights."""
+        return (self.module or "").startswith(("keras.src.ops.", "keras.ops"))
 
 
 def keras_layers(data: Mapping[str, Any]) -> tuple[KerasLayer, ...]:
@@ -221,7 +230,8 @@ def keras_layers(data: Mapping[str, Any]) -> tuple[KerasLayer, ...]:
             if isinstance(built, list)
             else None
         )
-        found.append(KerasLayer(name, layer["class_name"], layer_config, shape))
+        module = layer.get("module") if isinstance(layer.get("module"), str) else None
+        found.append(KerasLayer(name, layer["class_name"], layer_config, shape, module))
     return tuple(found)
 
 

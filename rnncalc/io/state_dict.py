@@ -34,8 +34,9 @@ def read_state_dict(path: str) -> FileContents:
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
     except (RuntimeError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightFileError(path, f"not a readable PyTorch file: {first}") from None
+        raise WeightFileError(
+            path, f"not a readable PyTorch file: {_first_sentence(str(error)) or type(error).__name__}"
+        ) from None
     state, notes = _state_dict(path, loaded, torch.Tensor)
     tensors = tuple(
         Tensor(name, tuple(int(d) for d in value.shape), str(value.dtype).removeprefix("torch."))
@@ -45,15 +46,22 @@ def read_state_dict(path: str) -> FileContents:
 
 
 def _unpickling_message(text: str) -> str:
+    """A pickled object outside the allow-list is named by the unpickler (``GLOBAL module.Class``);
+    any other failure (``Unsupported operand``, truncation) means the bytes are not a pickle."""
     found = re.search(r"GLOBAL ([\w.]+)", text)
-    if "Weights only load failed" in text:
-        what = f" ({found.group(1)})" if found else ""
+    if found:
         return (
-            f"holds pickled Python objects{what}, such as a whole module saved with torch.save(model); "
-            "rnncalc reads state dicts only: save model.state_dict() instead"
+            f"holds pickled Python objects ({found.group(1)}), such as a whole module saved with "
+            "torch.save(model); rnncalc reads state dicts only: save model.state_dict() instead"
         )
-    first = text.strip().splitlines()[0] if text.strip() else "unpickling failed"
-    return f"not a readable PyTorch file: {first}"
+    reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    return f"not a readable PyTorch file: {reason.group(1).strip() if reason else _first_sentence(text)}"
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a library's message, which may run to a paragraph."""
+    text = " ".join(text.split())
+    return text.split(". ")[0].rstrip(".") if text else "unreadable"
 
 
 def _state_dict(path: str, loaded: Any, tensor_type: type) -> tuple[Mapping[str, Any], tuple[str, ...]]:
