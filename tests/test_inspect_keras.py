@@ -244,3 +244,7 @@ def test_layers_of_one_class_are_told_apart_in_a_keras_archive(
         name: model.get_layer(name).count_params() for name in ("first", "second", "third")
     }
     assert [found[name]["spec"]["input_size"] for name in found] == [3, 7, 2]
+    layer_of = {t["name"]: t["layer"] for t in document["tensors"]}
+    assert layer_of["layers/dense/vars/0"] == "hidden (Dense)"
+    assert layer_of["layers/dense_1/vars/0"] == "out (Dense)"
+    assert layer_of["layers/lstm_2/cell/vars/0"] == "third (LSTM)"

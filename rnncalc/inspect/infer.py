@@ -38,18 +38,21 @@ ONNX_WEIGHT_INPUTS: dict[int, str] = {1: "W", 2: "R", 3: "B", 7: "P"}
 ONNX_CELLS: dict[str, Cell] = {"RNN": Cell.RNN, "GRU": Cell.GRU, "LSTM": Cell.LSTM}
 ONNX_ACTIVATIONS: dict[str, str] = {"tanh": "tanh", "relu": "relu"}
 
-Found = tuple[list[RecurrentLayer], list[str], tuple[Tensor, ...]]
+#: What a finder returns: recurrent layers, notes, every tensor, and the layer (name and class)
+#: holding each tensor where the tensor's own name does not say it (Keras archives).
+Found = tuple[list[RecurrentLayer], list[str], tuple[Tensor, ...], dict[str, str]]
 
 
 def inspect_contents(file: str, contents: FileContents) -> Inspection:
     """The inspection of one file's contents (see :mod:`rnncalc.io.tensors`)."""
     finder = FINDERS[contents.convention]
-    recurrent, notes, tensors = finder(file, contents)
+    recurrent, notes, tensors, owners = finder(file, contents)
     return Inspection(
         file=file,
         format=contents.format,
         convention=contents.convention,
         tensors=tensors,
+        layer_of=owners,
         recurrent=tuple(recurrent),
         notes=(*contents.notes, *notes),
         from_config=contents.format == "keras json",
@@ -123,7 +126,7 @@ def find_torch(file: str, contents: FileContents) -> Found:
             layer_notes = ("nonlinearity (tanh or relu) is not recorded in the weights; tanh assumed",)
         ordered = tuple(named[name] for name in expected)
         layers.append(layer_for(prefix.rstrip("."), spec, ordered, layer_notes))
-    return layers, notes, contents.tensors
+    return layers, notes, contents.tensors, {}
 
 
 def _torch_fields(named: Mapping[str, Tensor]) -> tuple[dict[str, Any] | None, str | None]:
@@ -221,6 +224,7 @@ def find_keras(file: str, contents: FileContents) -> Found:
     )
     from_config = contents.format == "keras json"
     tensors: list[Tensor] = list(contents.tensors)
+    owners: dict[str, str] = {}
     layers, notes = [], []
     for index, layer in enumerate(config_layers):
         features = layer.input_shape[-1] if layer.input_shape else None
@@ -231,6 +235,7 @@ def find_keras(file: str, contents: FileContents) -> Found:
             continue
         key = keys[index]
         held = tuple(by_layer.get(key, ())) if key is not None else ()
+        owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in held)
         if fields is not None:
             if from_config:
                 spec = _spec({**fields, "input_size": features})
@@ -241,6 +246,7 @@ def find_keras(file: str, contents: FileContents) -> Found:
                     Tensor(path, shape, "float32") for path, shape in expected_weights(spec, "keras")
                 )
                 tensors.extend(held)
+                owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in held)
             else:
                 spec = _keras_spec_matching(fields, features, held)
                 if spec is None:
@@ -267,8 +273,10 @@ def find_keras(file: str, contents: FileContents) -> Found:
                 f"{layer.class_name} {layer.name!r}: weights unknown without a weight file; not counted"
             )
             continue
-        tensors.extend(Tensor(f"{layer.name}/{name}", shape, "float32") for name, shape in synthesized)
-    return layers, notes, tuple(tensors)
+        made = [Tensor(f"{layer.name}/{name}", shape, "float32") for name, shape in synthesized]
+        tensors.extend(made)
+        owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in made)
+    return layers, notes, tuple(tensors), owners
 
 
 def archive_keys(config_layers: Sequence[KerasLayer]) -> list[str | None]:
@@ -349,7 +357,7 @@ def find_onnx(file: str, contents: FileContents) -> Found:
             layer_notes.append("direction=reverse: one direction, run from the last step to the first")
         held = tuple(weights[role] for role in ("W", "R", "B", "P") if role in weights)
         layers.append(layer_for(label, spec, held, tuple(layer_notes)))
-    return layers, notes, contents.tensors
+    return layers, notes, contents.tensors, {}
 
 
 def _onnx_spec(node: Node, weights: Mapping[str, Tensor]) -> tuple[Spec | None, str]:

@@ -7,7 +7,8 @@ initializers); ``other_params`` is what the recurrent layers leave of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from rnncalc.core.model import LAYER_FIELDS
@@ -62,6 +63,8 @@ class Inspection:
     notes: tuple[str, ...] = ()
     #: True when the tensors were derived from a config (a Keras JSON), not read from weights.
     from_config: bool = False
+    #: Tensor name → the layer holding it (``"head (Dense)"``), where the name does not say it.
+    layer_of: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def total_params(self) -> int:
@@ -90,6 +93,7 @@ class Inspection:
                     "shape": list(tensor.shape),
                     "dtype": tensor.dtype,
                     "params": tensor.numel,
+                    "layer": self.layer_of.get(tensor.name),
                     "recurrent": owner.get(tensor.name),
                 }
                 for tensor in self.tensors

@@ -48,10 +48,12 @@ def render_inspection(inspection: Inspection, markdown: bool) -> str:
     if others:
         title = f"Other tensors: {inspection.other_params:,} parameters"
         rows = [[t.name, "×".join(map(str, t.shape)) or "scalar", t.dtype, f"{t.numel:,}"] for t in others]
+        headers = ["tensor", "shape", "dtype", "params"]
+        if inspection.layer_of:
+            rows = [[inspection.layer_of.get(t.name, ""), *row] for t, row in zip(others, rows, strict=True)]
+            headers = ["layer", *headers]
         parts.append(
-            (f"### {title}" if markdown else title)
-            + "\n"
-            + table(rows, ["tensor", "shape", "dtype", "params"], markdown, numeric=1)
+            (f"### {title}" if markdown else title) + "\n" + table(rows, headers, markdown, numeric=1)
         )
     if inspection.notes:
         parts.append("\n".join(f"Note: {note}" for note in inspection.notes))
@@ -60,7 +62,8 @@ def render_inspection(inspection: Inspection, markdown: bool) -> str:
 
 def _recurrent_table(inspection: Inspection, markdown: bool) -> str:
     names = list(inspection.recurrent[0].conventions)
-    headers = ["layer", "spec", "params in file", *(f"as {_title(name)}" for name in names)]
+    counted = "params" if inspection.from_config else "params in file"
+    headers = ["layer", "spec", counted, *(f"as {_title(name)}" for name in names)]
     rows = []
     for layer in inspection.recurrent:
         counts = [layer.conventions[name]["total_params"] for name in names]
