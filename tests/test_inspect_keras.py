@@ -248,3 +248,17 @@ def test_layers_of_one_class_are_told_apart_in_a_keras_archive(
     assert layer_of["layers/dense/vars/0"] == "hidden (Dense)"
     assert layer_of["layers/dense_1/vars/0"] == "out (Dense)"
     assert layer_of["layers/lstm_2/cell/vars/0"] == "third (LSTM)"
+
+
+def test_a_keras_archive_recompressed_with_deflate_reads_the_same(
+    tmp_path: Path, model: Any, run_cli: Callable[..., Result]
+) -> None:
+    import zipfile
+
+    stored, deflated = tmp_path / "stored.keras", tmp_path / "deflated.keras"
+    model.save(stored)
+    with zipfile.ZipFile(stored) as source, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    assert _inspect(run_cli, deflated)["total_params"] == model.count_params()
+    assert _inspect(run_cli, deflated)["tensors"] == _inspect(run_cli, stored)["tensors"]

@@ -10,10 +10,12 @@ h5py reads the HDF5 metadata only: shapes and dtypes, no tensor data.
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 import zipfile
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
 
@@ -44,13 +46,72 @@ def read_keras_archive(path: str) -> FileContents:
                 format="keras", convention="keras", tensors=(), config=config,
                 notes=("the archive holds no model.weights.h5: counts come from the config",),
             )  # fmt: skip
+        member = archive.getinfo("model.weights.h5")
         h5py = require_module("h5py", H5PY_HINT)
         try:
-            with archive.open("model.weights.h5") as member, h5py.File(member, "r") as weights:
+            with _open_member(path, archive, member) as handle, h5py.File(handle, "r") as weights:
                 tensors = _datasets(weights, KERAS_WEIGHTS_GROUP)
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise WeightFileError(path, f"model.weights.h5 is not readable HDF5: {error}") from None
     return FileContents(format="keras", convention="keras", tensors=tensors, config=config)
+
+
+def _open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> IO[bytes] | io.RawIOBase:
+    """A seekable view of an archive member for h5py, which seeks back and forth through the
+    metadata. Keras stores members uncompressed; for those, the view is a window on the file
+    itself, so a seek costs nothing (Python 3.11's zip member reads again from the start of
+    the member on every backward seek: time grew with the file's size). A compressed member
+    falls back to the zip module."""
+    if member.compress_type != zipfile.ZIP_STORED:
+        return archive.open(member)
+    raw = open(path, "rb")  # noqa: SIM115 (closed by the window)
+    raw.seek(member.header_offset)
+    local = raw.read(LOCAL_HEADER_BYTES)
+    if len(local) < LOCAL_HEADER_BYTES or local[:4] != b"PK\x03\x04":
+        raw.close()
+        raise zipfile.BadZipFile("bad local file header for model.weights.h5")
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    return _Window(
+        raw, member.header_offset + LOCAL_HEADER_BYTES + name_length + extra_length, member.file_size
+    )
+
+
+#: The fixed part of a zip local file header (APPNOTE.TXT 4.3.7): signature to extra length.
+LOCAL_HEADER_BYTES = 30
+
+
+class _Window(io.RawIOBase):
+    """Bytes ``start`` to ``start + size`` of an open file, as a seekable read-only file."""
+
+    def __init__(self, raw: IO[bytes], start: int, size: int) -> None:
+        super().__init__()
+        self._raw, self._start, self._size, self._position = raw, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        count = max(0, min(len(buffer), self._size - self._position))
+        self._raw.seek(self._start + self._position)
+        data = self._raw.read(count)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def read_keras_h5(path: str) -> FileContents:
