@@ -5,7 +5,9 @@ A Keras 3 ``.keras`` file is a zip (stored, not compressed) of ``config.json`` (
 live under ``layers/<layer name>/...`` (an ``optimizer/`` group holds the optimizer's state,
 which ``count_params()`` leaves out). A legacy ``.h5`` (``model.save("m.h5")``) keeps the config
 as the ``model_config`` attribute and the variables under ``model_weights/<layer name>/...``.
-h5py reads the HDF5 metadata only: shapes and dtypes, no tensor data.
+Only metadata is read: shapes and dtypes, no tensor data. A ``.keras`` archive's weights are
+read by :mod:`rnncalc.io.hdf5_meta` (standard library) when Keras stored them as it does by
+default, else, like a legacy ``.h5``, by h5py.
 """
 
 from __future__ import annotations
@@ -47,13 +49,43 @@ def read_keras_archive(path: str) -> FileContents:
                 notes=("the archive holds no model.weights.h5: counts come from the config",),
             )  # fmt: skip
         member = archive.getinfo("model.weights.h5")
-        h5py = require_module("h5py", H5PY_HINT)
-        try:
-            with _open_member(path, archive, member) as handle, h5py.File(handle, "r") as weights:
-                tensors = _datasets(weights, KERAS_WEIGHTS_GROUP)
-        except (OSError, ValueError, zipfile.BadZipFile) as error:
-            raise WeightFileError(path, f"model.weights.h5 is not readable HDF5: {error}") from None
+        tensors = _stored_datasets(path, member)
+        if tensors is None:
+            h5py = require_module("h5py", H5PY_HINT)
+            try:
+                with _open_member(path, archive, member) as handle, h5py.File(handle, "r") as weights:
+                    tensors = _datasets(weights, KERAS_WEIGHTS_GROUP)
+            except (OSError, ValueError, zipfile.BadZipFile) as error:
+                raise WeightFileError(path, f"model.weights.h5 is not readable HDF5: {error}") from None
     return FileContents(format="keras", convention="keras", tensors=tensors, config=config)
+
+
+def _stored_datasets(path: str, member: zipfile.ZipInfo) -> tuple[Tensor, ...] | None:
+    """The weights of a stored member read by :mod:`rnncalc.io.hdf5_meta` (no h5py, no numpy);
+    None when the member is compressed or outside that reader's subset of HDF5."""
+    from rnncalc.io.hdf5_meta import Unsupported, read_datasets
+
+    if member.compress_type != zipfile.ZIP_STORED:
+        return None
+    try:
+        with open(path, "rb") as raw:
+            start = _member_start(raw, member)
+            return read_datasets(raw, KERAS_WEIGHTS_GROUP, origin=start)
+    except (Unsupported, zipfile.BadZipFile):
+        return None
+    except OSError as error:
+        raise WeightFileError(path, error.strerror or str(error)) from None
+
+
+def _member_start(raw: IO[bytes], member: zipfile.ZipInfo) -> int:
+    """Where a stored member's bytes begin: after its local header, whose name and extra
+    fields may differ in length from the central directory's (APPNOTE.TXT 4.3.7)."""
+    raw.seek(member.header_offset)
+    local = raw.read(LOCAL_HEADER_BYTES)
+    if len(local) < LOCAL_HEADER_BYTES or local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local file header for {member.filename}")
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    return int(member.header_offset + LOCAL_HEADER_BYTES + name_length + extra_length)
 
 
 def _open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> IO[bytes] | io.RawIOBase:
@@ -65,15 +97,12 @@ def _open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -
     if member.compress_type != zipfile.ZIP_STORED:
         return archive.open(member)
     raw = open(path, "rb")  # noqa: SIM115 (closed by the window)
-    raw.seek(member.header_offset)
-    local = raw.read(LOCAL_HEADER_BYTES)
-    if len(local) < LOCAL_HEADER_BYTES or local[:4] != b"PK\x03\x04":
+    try:
+        start = _member_start(raw, member)
+    except zipfile.BadZipFile:
         raw.close()
-        raise zipfile.BadZipFile("bad local file header for model.weights.h5")
-    name_length, extra_length = struct.unpack("<HH", local[26:30])
-    return _Window(
-        raw, member.header_offset + LOCAL_HEADER_BYTES + name_length + extra_length, member.file_size
-    )
+        raise
+    return _Window(raw, start, member.file_size)
 
 
 #: The fixed part of a zip local file header (APPNOTE.TXT 4.3.7): signature to extra length.
