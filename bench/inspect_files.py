@@ -186,7 +186,7 @@ def main() -> None:
         compare("safetensors", small_st, large_st, "import click", args.reps)
         small_keras, large_keras, expected = write_keras_pair(directory, vocab)
         assert inspect_total(large_keras) == expected
-        compare(".keras", small_keras, large_keras, "import click, h5py", args.reps)
+        compare(".keras", small_keras, large_keras, "import click", args.reps)
 
 
 if __name__ == "__main__":

@@ -263,3 +263,38 @@ def test_a_keras_archive_recompressed_with_deflate_reads_the_same(
             target.writestr(info.filename, source.read(info))
     assert _inspect(run_cli, deflated)["total_params"] == model.count_params()
     assert _inspect(run_cli, deflated)["tensors"] == _inspect(run_cli, stored)["tensors"]
+
+
+#: Constructor arguments and an input shape (batch left out) for each pass-through layer.
+PASS_THROUGH_CASES: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
+    "Dropout": ({"rate": 0.1}, (5, 3)),
+    "SpatialDropout1D": ({"rate": 0.1}, (5, 3)),
+    "SpatialDropout2D": ({"rate": 0.1}, (5, 6, 3)),
+    "SpatialDropout3D": ({"rate": 0.1}, (4, 5, 6, 3)),
+    "AlphaDropout": ({"rate": 0.1}, (5, 3)),
+    "GaussianDropout": ({"rate": 0.1}, (5, 3)),
+    "GaussianNoise": ({"stddev": 0.1}, (5, 3)),
+    "ActivityRegularization": ({}, (5, 3)),
+    "Masking": ({}, (5, 3)),
+    "Activation": ({"activation": "relu"}, (5, 3)),
+    "ReLU": ({}, (5, 3)),
+    "LeakyReLU": ({}, (5, 3)),
+    "ELU": ({}, (5, 3)),
+    "Softmax": ({}, (5, 3)),
+    "Identity": ({}, (5, 3)),
+}
+
+
+def test_every_pass_through_layer_has_a_case_here() -> None:
+    from rnncalc.io.keras_json import PASS_THROUGH
+
+    assert set(PASS_THROUGH) == set(PASS_THROUGH_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(PASS_THROUGH_CASES))
+def test_a_pass_through_layer_has_no_weights_and_keeps_the_shape_in_keras(name: str) -> None:
+    arguments, shape = PASS_THROUGH_CASES[name]
+    layer = getattr(layers, name)(**arguments)
+    layer.build((None, *shape))
+    assert layer.weights == []
+    assert tuple(layer.compute_output_shape((None, *shape))) == (None, *shape)

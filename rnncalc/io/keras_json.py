@@ -25,7 +25,7 @@ PASS_THROUGH = frozenset(
     {
         "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
         "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Masking", "Activation",
-        "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Identity",
+        "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity",
     }
 )  # fmt: skip
 #: Operation nodes a Keras 3 Functional model records for a mask: ``Embedding(mask_zero=True)``
