@@ -298,3 +298,33 @@ def test_a_pass_through_layer_has_no_weights_and_keeps_the_shape_in_keras(name: 
     layer.build((None, *shape))
     assert layer.weights == []
     assert tuple(layer.compute_output_shape((None, *shape))) == (None, *shape)
+
+
+def test_summary_reads_a_functional_model_masked_by_a_masking_layer(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    inputs = keras.Input((9, 4))
+    x = layers.Masking()(inputs)
+    x = layers.LSTM(6)(x)
+    model = keras.Model(inputs, layers.Dense(2)(x))
+    assert '"Any"' in model.to_json()  # Masking's mask is an operation node beside the chain
+    assert _summary(run_cli, tmp_path, model)["total_params"] == model.count_params()
+
+
+def test_a_hostile_model_json_with_negative_sizes_is_noted_not_counted(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    inputs = keras.Input((5, 3))
+    x = layers.LSTM(4)(inputs)
+    document = json.loads(keras.Model(inputs, layers.Dense(2, name="head")(x)).to_json())
+    document["config"]["layers"][-1]["config"]["units"] = -2
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(document))
+    result = _inspect(run_cli, path)
+    assert result["total_params"] == model_params(keras.layers.LSTM(4), (None, 5, 3))
+    assert any("Dense 'head'" in note for note in result["notes"])
+
+
+def model_params(layer: Any, shape: tuple[int | None, ...]) -> int:
+    layer.build(shape)
+    return int(layer.count_params())

@@ -253,3 +253,63 @@ def test_a_missing_file_is_named(tmp_path: Path, run_cli: Callable[..., Result])
     result = run_cli("inspect", str(tmp_path / "absent.pt"))
     assert result.exit_code == 2
     assert result.stderr == f"rnncalc: error: {tmp_path / 'absent.pt'}: no such file\n"
+
+
+def test_several_files_give_a_json_list_in_their_order(
+    tmp_path: Path, tagger: Any, run_cli: Callable[..., Result]
+) -> None:
+    save_file = pytest.importorskip("safetensors.torch").save_file
+    first, second = tmp_path / "a.pt", tmp_path / "b.safetensors"
+    torch.save(tagger.decoder.state_dict(), first)
+    save_file(tagger.refine.state_dict(), str(second))
+    documents = _inspect(run_cli, first, second)
+    assert [d["file"] for d in documents] == [str(first), str(second)]
+    assert [d["total_params"] for d in documents] == [_numel(tagger.decoder), _numel(tagger.refine)]
+    assert [d["recurrent"][0]["prefix"] for d in documents] == ["", ""]
+
+
+def test_an_onnx_gru_without_linear_before_reset_is_keras_reset_after_false(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    onnx = pytest.importorskip("onnx")
+    np = pytest.importorskip("numpy")
+    keras = pytest.importorskip("rnncalc.frameworks.keras").keras
+    helper, hidden, features = onnx.helper, 5, 3
+    weights = {
+        "W": np.zeros((1, 3 * hidden, features), "float32"),
+        "R": np.zeros((1, 3 * hidden, hidden), "float32"),
+        "B": np.zeros((1, 6 * hidden), "float32"),
+    }
+    node = helper.make_node(
+        "GRU", ["X", "W", "R", "B"], ["Y"], name="gru", hidden_size=hidden, direction="reverse"
+    )  # linear_before_reset left at its default, 0
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [7, 2, features])],
+        [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(value, name) for name, value in weights.items()],
+    )
+    path = tmp_path / "gru.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    (layer,) = _inspect(run_cli, path)["recurrent"]
+    assert layer["spec"]["reset_after"] is False and layer["spec"]["bidirectional"] is False
+    assert layer["params"] == sum(value.size for value in weights.values())
+    assert any("reverse" in note for note in layer["notes"])
+    real = keras.layers.GRU(hidden, reset_after=False)
+    real.build((None, None, features))
+    assert layer["conventions"]["keras"]["total_params"] == real.count_params()
+    assert layer["conventions"]["torch"]["supported"] is False
+
+
+def test_an_onnx_initializer_with_a_negative_dimension_is_refused(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    onnx = pytest.importorskip("onnx")
+    bad = onnx.TensorProto(name="w", dims=[-2, 3], data_type=onnx.TensorProto.FLOAT)
+    graph = onnx.helper.make_graph([], "g", [], [], [bad])
+    path = tmp_path / "bad.onnx"
+    onnx.save(onnx.helper.make_model(graph), str(path))
+    result = run_cli("inspect", str(path))
+    assert result.exit_code == 2
+    assert result.stderr == f"rnncalc: error: {path}: initializer 'w' has a negative dimension (-2, 3)\n"

@@ -318,11 +318,17 @@ def _config_weights(layer: Any, features: int | None) -> list[tuple[str, tuple[i
     """The weights a known layer builds, from its config; None when they cannot be known."""
     if layer.class_name == "Embedding":
         vocab, dim = layer.config.get("input_dim"), layer.config.get("output_dim")
-        return [("embeddings", (vocab, dim))] if isinstance(vocab, int) and isinstance(dim, int) else None
+        return [("embeddings", (vocab, dim))] if _sizes((vocab, dim)) else None
     rule = KERAS_CONFIG_WEIGHTS.get(layer.class_name)
     if rule is None or features is None:
         return None
-    return rule(layer.config, features) or None
+    weights = rule(layer.config, features)
+    return weights if weights and all(_sizes(shape) for _, shape in weights) else None
+
+
+def _sizes(shape: tuple[Any, ...]) -> bool:
+    """True when every dimension is a positive integer (a config may say anything)."""
+    return all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
 
 
 # --- ONNX ---------------------------------------------------------------------------------------

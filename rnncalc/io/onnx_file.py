@@ -33,6 +33,11 @@ def read_onnx(path: str) -> FileContents:
         )
         for init in graph.initializer
     )
+    negative = next((tensor for tensor in tensors if any(d < 0 for d in tensor.shape)), None)
+    if negative is not None:
+        raise WeightFileError(
+            path, f"initializer {negative.name!r} has a negative dimension {negative.shape}"
+        )
     nodes = tuple(
         Node(
             name=node.name,
