@@ -313,3 +313,18 @@ def test_an_onnx_initializer_with_a_negative_dimension_is_refused(
     result = run_cli("inspect", str(path))
     assert result.exit_code == 2
     assert result.stderr == f"rnncalc: error: {path}: initializer 'w' has a negative dimension (-2, 3)\n"
+
+
+def test_an_onnx_model_with_external_data_is_read_without_its_data_file(
+    tmp_path: Path, tagger: Any, run_cli: Callable[..., Result]
+) -> None:
+    onnx = pytest.importorskip("onnx")
+    exported = tmp_path / "exported.onnx"
+    torch.onnx.export(tagger.decoder, (torch.zeros(3, 2, 6),), str(exported), dynamo=False)
+    model = onnx.load(str(exported))
+    path = tmp_path / "external.onnx"
+    onnx.save(model, str(path), save_as_external_data=True, location="weights.bin", size_threshold=0)
+    (tmp_path / "weights.bin").unlink()  # dims live in the graph; the bytes are not needed
+    document = _inspect(run_cli, path)
+    assert document["total_params"] == _numel(tagger.decoder)
+    assert document["recurrent"][0]["params"] == _numel(tagger.decoder)
