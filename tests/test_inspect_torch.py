@@ -328,3 +328,19 @@ def test_an_onnx_model_with_external_data_is_read_without_its_data_file(
     document = _inspect(run_cli, path)
     assert document["total_params"] == _numel(tagger.decoder)
     assert document["recurrent"][0]["params"] == _numel(tagger.decoder)
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_the_human_formats_are_unchanged(
+    tmp_path: Path,
+    tagger: Any,
+    fmt: str,
+    run_cli: Callable[..., Result],
+    golden: Callable[[str, str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    torch.save(tagger.state_dict(), "tagger.pt")
+    result = run_cli("inspect", "tagger.pt", "-f", fmt)
+    assert result.exit_code == 0, result.stderr
+    golden(f"inspect/tagger.{'md' if fmt == 'markdown' else 'txt'}", result.stdout)

@@ -40,7 +40,7 @@ def render_inspection(inspection: Inspection, markdown: bool) -> str:
         parts.append(_recurrent_table(inspection, markdown))
         reasons = _reasons(inspection)
         if reasons:
-            parts.append("\n".join(reasons))
+            parts.append("\n".join(f"- {line}" if markdown else line for line in reasons))
     else:
         parts.append("No recurrent layer found.")
     owner = inspection.owner()
@@ -56,7 +56,7 @@ def render_inspection(inspection: Inspection, markdown: bool) -> str:
             (f"### {title}" if markdown else title) + "\n" + table(rows, headers, markdown, numeric=1)
         )
     if inspection.notes:
-        parts.append("\n".join(f"Note: {note}" for note in inspection.notes))
+        parts.append("\n".join(f"{'- ' if markdown else ''}Note: {note}" for note in inspection.notes))
     return "\n\n".join(parts)
 
 
