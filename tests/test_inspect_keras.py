@@ -328,3 +328,29 @@ def test_a_hostile_model_json_with_negative_sizes_is_noted_not_counted(
 def model_params(layer: Any, shape: tuple[int | None, ...]) -> int:
     layer.build(shape)
     return int(layer.count_params())
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ".json"])
+def test_a_model_nested_in_a_model_is_looked_into(
+    tmp_path: Path, suffix: str, run_cli: Callable[..., Result]
+) -> None:
+    encoder = keras.Sequential(
+        [keras.Input((5, 3)), layers.LSTM(4, return_sequences=True, name="enc"), layers.Dropout(0.1)],
+        name="encoder",
+    )
+    inputs = keras.Input((5, 3))
+    x = layers.GRU(2, name="dec")(encoder(inputs))
+    model = keras.Model(inputs, layers.Dense(1)(x))
+    path = tmp_path / f"nested{suffix}"
+    if suffix == ".json":
+        path.write_text(model.to_json())
+    else:
+        model.save(path)
+    document = _inspect(run_cli, path)
+    assert document["total_params"] == model.count_params()
+    found = {layer["prefix"]: layer["params"] for layer in document["recurrent"]}
+    assert found == {
+        "encoder/enc": encoder.get_layer("enc").count_params(),
+        "dec": model.get_layer("dec").count_params(),
+    }
+    assert document["notes"] == []

@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 from rnncalc.core.errors import SpecError
 from rnncalc.core.spec import Cell, Spec, spec_from_mapping
 from rnncalc.inspect.model import Inspection, RecurrentLayer
+from rnncalc.io.keras_json import KerasLayer
 from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError
-
-if TYPE_CHECKING:
-    from rnncalc.io.keras_json import KerasLayer
 
 #: Gate blocks stacked along a recurrent weight's gate axis → the cell (PyTorch's and ONNX's
 #: ``gates*hidden`` rows, Keras's ``gates*units`` columns).
@@ -207,34 +206,27 @@ KERAS_WEIGHTLESS = frozenset(
 
 def find_keras(file: str, contents: FileContents) -> Found:
     """Recurrent layers from the config, checked against (and counted from) the weight file."""
-    from rnncalc.io.keras_json import MASK_OPS, PASS_THROUGH, keras_layers, recurrent_fields
+    from rnncalc.io.keras_json import MASK_OPS, PASS_THROUGH, recurrent_fields
 
     assert contents.config is not None  # every Keras reader returns the config
     try:
-        config_layers = keras_layers(contents.config)
+        flat = flatten_keras(contents.config, contents.format)
     except SpecError as error:
         raise WeightFileError(file, f"Keras config: {error}") from None
     weightless = KERAS_WEIGHTLESS | PASS_THROUGH | MASK_OPS
-    by_layer: dict[str, list[Tensor]] = defaultdict(list)
-    for tensor in contents.tensors:
-        parts = tensor.name.split("/")
-        by_layer[parts[1] if len(parts) > 2 else ""].append(tensor)
-    keys = (
-        archive_keys(config_layers) if contents.format == "keras" else [layer.name for layer in config_layers]
-    )
+    by_prefix = _tensors_by_prefix(contents.tensors, {prefix for *_, prefix in flat if prefix})
     from_config = contents.format == "keras json"
     tensors: list[Tensor] = list(contents.tensors)
     owners: dict[str, str] = {}
     layers, notes = [], []
-    for index, layer in enumerate(config_layers):
+    for path, layer, prefix in flat:
         features = layer.input_shape[-1] if layer.input_shape else None
         try:
-            fields = recurrent_fields(("config", "layers", index), layer)
+            fields = recurrent_fields(path, layer)
         except SpecError as error:
             notes.append(f"{layer.class_name} {layer.name!r} not read: {error.message}")
             continue
-        key = keys[index]
-        held = tuple(by_layer.get(key, ())) if key is not None else ()
+        held = tuple(by_prefix.get(prefix, ())) if prefix else ()
         owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in held)
         if fields is not None:
             if from_config:
@@ -277,6 +269,62 @@ def find_keras(file: str, contents: FileContents) -> Found:
         tensors.extend(made)
         owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in made)
     return layers, notes, tuple(tensors), owners
+
+
+#: Keras model classes, whose config nests layers of their own.
+KERAS_MODELS = frozenset({"Sequential", "Functional", "Model"})
+
+
+def flatten_keras(
+    config: Mapping[str, Any], file_format: str
+) -> list[tuple[tuple[str | int, ...], KerasLayer, str | None]]:
+    """Every layer of a Keras config, nested models' layers included (named ``outer/inner``),
+    with its config path and the prefix of its variables in the weight file (None when it has
+    none there). ``.keras`` archives: ``layers/<key>/`` (:func:`archive_keys`), nested
+    ``layers/<key>/layers/<inner key>/``; legacy ``.h5``: ``model_weights/<top name>/<the
+    layer's variable path>/``, e.g. ``model_weights/encoder/encoder/lstm/``."""
+    from rnncalc.io.keras_json import keras_layers
+
+    found: list[tuple[tuple[str | int, ...], KerasLayer, str | None]] = []
+
+    def walk(data: Mapping[str, Any], path: tuple[str | int, ...], keys: list[str], names: list[str]) -> None:
+        members = keras_layers(data)
+        own = archive_keys(members) if file_format == "keras" else [m.name for m in members]
+        for index, (layer, key) in enumerate(zip(members, own, strict=True)):
+            at = (*path, "config", "layers", index)
+            if key is None:
+                found.append((at, layer, None))
+                continue
+            chain = [*keys, key]
+            if file_format == "keras":
+                prefix = "layers/" + "/layers/".join(chain) + "/"
+            else:
+                prefix = f"model_weights/{chain[0]}/{'/'.join(chain)}/"
+            if layer.class_name in KERAS_MODELS and isinstance(layer.config.get("layers"), list):
+                walk(
+                    {"class_name": layer.class_name, "config": layer.config}, at, chain, [*names, layer.name]
+                )
+                continue
+            shown = layer if not names else replace(layer, name="/".join([*names, layer.name]))
+            found.append((at, shown, prefix))
+
+    walk(config, (), [], [])
+    return found
+
+
+def _tensors_by_prefix(tensors: Sequence[Tensor], prefixes: set[str]) -> dict[str, list[Tensor]]:
+    """Each tensor under the longest of ``prefixes`` its name starts with."""
+    grouped: dict[str, list[Tensor]] = defaultdict(list)
+    for tensor in tensors:
+        cut = len(tensor.name)
+        while cut > 0:
+            cut = tensor.name.rfind("/", 0, cut)
+            if cut < 0:
+                break
+            if tensor.name[: cut + 1] in prefixes:
+                grouped[tensor.name[: cut + 1]].append(tensor)
+                break
+    return grouped
 
 
 def archive_keys(config_layers: Sequence[KerasLayer]) -> list[str | None]:
