@@ -344,3 +344,25 @@ def test_the_human_formats_are_unchanged(
     result = run_cli("inspect", "tagger.pt", "-f", fmt)
     assert result.exit_code == 0, result.stderr
     golden(f"inspect/tagger.{'md' if fmt == 'markdown' else 'txt'}", result.stdout)
+
+
+def test_rnn_cells_are_found_as_one_step_of_a_one_layer_stack(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    cells = nn.ModuleDict(
+        {"lstm": nn.LSTMCell(3, 4), "gru": nn.GRUCell(4, 2, bias=False), "rnn": nn.RNNCell(2, 5)}
+    )
+    path = tmp_path / "cells.pt"
+    torch.save(cells.state_dict(), path)
+    document = _inspect(run_cli, path)
+    assert document["total_params"] == _numel(cells) and document["other_params"] == 0
+    found = {layer["prefix"]: layer for layer in document["recurrent"]}
+    for name, cell in cells.items():
+        assert found[name]["params"] == _numel(cell)
+        assert found[name]["spec"]["cell"] == name
+        assert (found[name]["spec"]["input_size"], found[name]["spec"]["hidden_size"]) == (
+            cell.input_size,
+            cell.hidden_size,
+        )
+        assert found[name]["spec"]["bias"] is cell.bias
+        assert any(f"nn.{name.upper()}Cell" in note for note in found[name]["notes"])

@@ -27,8 +27,12 @@ GATES: dict[int, Cell] = {1: Cell.RNN, 3: Cell.GRU, 4: Cell.LSTM}
 #: PyTorch's parameter names in ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (torch/nn/modules/rnn.py,
 #: ``RNNBase.__init__``): ``{kind}_l{layer}`` plus ``_reverse`` for the backward direction.
 TORCH_NAME = re.compile(
-    r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)(?P<reverse>_reverse)?$"
+    r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
+    r"(?P<suffix>_l\d+(?:_reverse)?)$"
 )
+#: ``nn.RNNCell``/``nn.LSTMCell``/``nn.GRUCell`` name the same tensors without the suffix
+#: (torch/nn/modules/rnn.py, ``RNNCellBase.__init__``): one step of a 1-layer stack.
+TORCH_CELL_NAME = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh)$")
 
 #: ONNX recurrent operators (onnx.ai/onnx/operators/onnx__LSTM.html and GRU, RNN): the
 #: positions of the inputs holding weights: W [dirs, gates*hidden, input], R [dirs,
@@ -94,13 +98,17 @@ def expected_weights(spec: Spec, framework: str) -> list[tuple[str, tuple[int, .
 
 def find_torch(file: str, contents: FileContents) -> Found:
     """Group ``*weight_ih_l0``-style names by their prefix; each group is one nn.RNN/LSTM/GRU."""
-    groups: dict[str, dict[str, Tensor]] = defaultdict(dict)
+    groups: dict[tuple[str, bool], dict[str, Tensor]] = defaultdict(dict)
     for tensor in contents.tensors:
         match = TORCH_NAME.match(tensor.name)
         if match:
-            groups[match["prefix"]][tensor.name[len(match["prefix"]) :]] = tensor
+            groups[match["prefix"], False][match["kind"] + match["suffix"]] = tensor
+            continue
+        match = TORCH_CELL_NAME.match(tensor.name)
+        if match:  # named as the stack's layer 0, so that one set of rules reads both
+            groups[match["prefix"], True][match["kind"] + "_l0"] = tensor
     layers, notes = [], []
-    for prefix, named in groups.items():
+    for (prefix, is_cell), named in groups.items():
         label = prefix.rstrip(".") or "(top level)"
         fields, why = _torch_fields(named)
         spec = _spec(fields) if fields else None
@@ -121,8 +129,13 @@ def find_torch(file: str, contents: FileContents) -> Found:
             )
             continue
         layer_notes: tuple[str, ...] = ()
+        if is_cell:
+            layer_notes += (
+                f"an nn.{spec.cell.name}Cell: one step of a 1-layer nn.{spec.cell.name}, "
+                "whose weights are the same without the _l0 suffix",
+            )
         if spec.cell is Cell.RNN:
-            layer_notes = ("nonlinearity (tanh or relu) is not recorded in the weights; tanh assumed",)
+            layer_notes += ("nonlinearity (tanh or relu) is not recorded in the weights; tanh assumed",)
         ordered = tuple(named[name] for name in expected)
         layers.append(layer_for(prefix.rstrip("."), spec, ordered, layer_notes))
     return layers, notes, contents.tensors, {}
