@@ -366,3 +366,17 @@ def test_rnn_cells_are_found_as_one_step_of_a_one_layer_stack(
         )
         assert found[name]["spec"]["bias"] is cell.bias
         assert any(f"nn.{name.upper()}Cell" in note for note in found[name]["notes"])
+
+
+def test_a_hostile_layer_index_is_noted_without_describing_every_layer(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    state = nn.LSTM(3, 4).state_dict()
+    state["weight_ih_l99999999"] = state["weight_ih_l0"].clone()
+    path = tmp_path / "hostile.pt"
+    torch.save(state, path)
+    document = _inspect(run_cli, path)
+    assert document["recurrent"] == []
+    assert document["total_params"] == sum(value.numel() for value in state.values())
+    (note,) = document["notes"]
+    assert note.endswith("not counted as a layer: 2 weight_ih tensors for 100000000 layers")

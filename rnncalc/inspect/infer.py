@@ -156,12 +156,18 @@ def _torch_fields(named: Mapping[str, Tensor]) -> tuple[dict[str, Any] | None, s
     if hidden < 1 or rows % hidden or rows // hidden not in GATES:
         return None, f"weight_hh_l0 has {rows} rows, not 1, 3 or 4 gate blocks of {hidden}"
     layers = 1 + max(int(re.search(r"_l(\d+)", name)[1]) for name in named)  # type: ignore[index]
+    bidirectional = any(name.endswith("_reverse") for name in named)
+    inputs = sum(name.startswith("weight_ih_l") for name in named)
+    if inputs != layers * (2 if bidirectional else 1):
+        # Checked before the spec is analysed: a name such as weight_ih_l99999999 alone must
+        # not make rnncalc describe a hundred million layers.
+        return None, f"{inputs} weight_ih tensors for {layers} layers"
     return {
         "cell": GATES[rows // hidden],
         "hidden_size": hidden,
         "input_size": first_ih.shape[1],
         "num_layers": layers,
-        "bidirectional": any(name.endswith("_reverse") for name in named),
+        "bidirectional": bidirectional,
         "bias": "bias_ih_l0" in named,
         "proj_size": proj_size,
     }, None
