@@ -92,7 +92,7 @@ def _read_keras_json(path: str) -> FileContents:
             config = json.load(handle)
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise WeightFileError(path, f"not a Keras model JSON: {error}") from None
     if not isinstance(config, dict):
         raise WeightFileError(path, "not a Keras model JSON: the document is not an object")

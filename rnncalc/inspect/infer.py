@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from rnncalc.core.errors import SpecError
+from rnncalc.core.model import FieldPathError
 from rnncalc.core.spec import Cell, Spec, spec_from_mapping
 from rnncalc.inspect.model import Inspection, RecurrentLayer
 from rnncalc.io.keras_json import KerasLayer
@@ -292,6 +293,8 @@ def find_keras(file: str, contents: FileContents) -> Found:
 
 #: Keras model classes, whose config nests layers of their own.
 KERAS_MODELS = frozenset({"Sequential", "Functional", "Model"})
+#: Models within models deeper than this are refused (real ones nest one or two levels).
+MAX_NESTING = 16
 
 
 def flatten_keras(
@@ -307,6 +310,8 @@ def flatten_keras(
     found: list[tuple[tuple[str | int, ...], KerasLayer, str | None]] = []
 
     def walk(data: Mapping[str, Any], path: tuple[str | int, ...], keys: list[str], names: list[str]) -> None:
+        if len(keys) > MAX_NESTING:
+            raise FieldPathError(path, f"models nested more than {MAX_NESTING} deep")
         members = keras_layers(data)
         own = archive_keys(members) if file_format == "keras" else [m.name for m in members]
         for index, (layer, key) in enumerate(zip(members, own, strict=True)):

@@ -39,7 +39,13 @@ def read_keras_archive(path: str) -> FileContents:
             raise WeightFileError(path, "not a .keras file: the archive has no config.json")
         try:
             config = json.loads(archive.read("config.json"))
-        except (json.JSONDecodeError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as error:
+        except (
+            json.JSONDecodeError,
+            UnicodeDecodeError,
+            zipfile.BadZipFile,
+            OSError,
+            RecursionError,
+        ) as error:
             raise WeightFileError(path, f"config.json is not readable JSON: {error}") from None
         if not isinstance(config, Mapping):
             raise WeightFileError(path, "config.json is not a Keras model config")
@@ -158,7 +164,7 @@ def read_keras_h5(path: str) -> FileContents:
         raise WeightFileError(path, f"not a readable HDF5 file: {error}") from None
     try:
         config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError) as error:
         raise WeightFileError(path, f"model_config is not JSON: {error}") from None
     if not isinstance(config, Mapping):
         raise WeightFileError(path, "model_config is not a Keras model config")

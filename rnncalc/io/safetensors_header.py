@@ -48,7 +48,7 @@ def read_safetensors(path: str) -> FileContents:
         raise WeightFileError(path, f"truncated: header says {length} bytes, the file has {len(raw)}")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise WeightFileError(path, f"not a safetensors file: header is not JSON ({error})") from None
     if not isinstance(header, dict):
         raise WeightFileError(path, "not a safetensors file: header is not a JSON object")
