@@ -354,3 +354,35 @@ def test_a_model_nested_in_a_model_is_looked_into(
         "dec": model.get_layer("dec").count_params(),
     }
     assert document["notes"] == []
+
+
+def test_an_archive_without_weights_is_counted_from_its_config_and_says_so(
+    tmp_path: Path, model: Any, run_cli: Callable[..., Result]
+) -> None:
+    import zipfile
+
+    full, config_only = tmp_path / "full.keras", tmp_path / "config_only.keras"
+    model.save(full)
+    with zipfile.ZipFile(full) as source, zipfile.ZipFile(config_only, "w") as target:
+        target.writestr("config.json", source.read("config.json"))
+    document = _inspect(run_cli, config_only)
+    assert document["from_config"] is True
+    conv = model.get_layer("conv").count_params()
+    assert document["total_params"] == model.count_params() - conv
+    assert any("no model.weights.h5" in note for note in document["notes"])
+
+
+def test_an_archive_with_garbage_weights_is_one_line_naming_the_file(
+    tmp_path: Path, model: Any, run_cli: Callable[..., Result]
+) -> None:
+    import zipfile
+
+    full, broken = tmp_path / "full.keras", tmp_path / "broken.keras"
+    model.save(full)
+    with zipfile.ZipFile(full) as source, zipfile.ZipFile(broken, "w") as target:
+        target.writestr("config.json", source.read("config.json"))
+        target.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(100))
+    result = run_cli("inspect", str(broken))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"rnncalc: error: {broken}: model.weights.h5 is not readable HDF5")
+    assert result.stderr.count("\n") == 1

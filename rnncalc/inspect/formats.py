@@ -96,7 +96,7 @@ def _read_keras_json(path: str) -> FileContents:
         raise WeightFileError(path, f"not a Keras model JSON: {error}") from None
     if not isinstance(config, dict):
         raise WeightFileError(path, "not a Keras model JSON: the document is not an object")
-    return FileContents(format="keras json", convention="keras", tensors=(), config=config)
+    return FileContents(format="keras json", convention="keras", tensors=(), config=config, from_config=True)
 
 
 READERS: dict[str, Callable[[str], FileContents]] = {

@@ -59,7 +59,7 @@ def inspect_contents(file: str, contents: FileContents) -> Inspection:
         layer_of=owners,
         recurrent=tuple(recurrent),
         notes=(*contents.notes, *notes),
-        from_config=contents.format == "keras json",
+        from_config=contents.from_config,
     )
 
 
@@ -235,7 +235,7 @@ def find_keras(file: str, contents: FileContents) -> Found:
         raise WeightFileError(file, f"Keras config: {error}") from None
     weightless = KERAS_WEIGHTLESS | PASS_THROUGH | MASK_OPS
     by_prefix = _tensors_by_prefix(contents.tensors, {prefix for *_, prefix in flat if prefix})
-    from_config = contents.format == "keras json"
+    from_config = contents.from_config
     tensors: list[Tensor] = list(contents.tensors)
     owners: dict[str, str] = {}
     layers, notes = [], []

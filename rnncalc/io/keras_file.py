@@ -51,7 +51,7 @@ def read_keras_archive(path: str) -> FileContents:
             raise WeightFileError(path, "config.json is not a Keras model config")
         if "model.weights.h5" not in names:
             return FileContents(
-                format="keras", convention="keras", tensors=(), config=config,
+                format="keras", convention="keras", tensors=(), config=config, from_config=True,
                 notes=("the archive holds no model.weights.h5: counts come from the config",),
             )  # fmt: skip
         member = archive.getinfo("model.weights.h5")

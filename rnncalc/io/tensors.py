@@ -52,7 +52,8 @@ class FileContents:
 
     ``convention`` names whose names the tensors follow: ``torch``, ``keras`` or ``onnx``.
     ``config`` is a Keras model config (``model.to_json()``'s document) when the file has one;
-    ``nodes`` the recurrent nodes of an ONNX graph.
+    ``nodes`` the recurrent nodes of an ONNX graph. ``from_config`` is True when the file holds
+    a config but no weights (a Keras model JSON), so weights must be derived from the config.
     """
 
     format: str
@@ -61,6 +62,7 @@ class FileContents:
     config: Mapping[str, Any] | None = None
     nodes: tuple[Node, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    from_config: bool = False
 
 
 def require_module(module: str, hint: str) -> Any:
