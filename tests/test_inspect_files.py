@@ -98,3 +98,25 @@ def test_json_nested_past_the_parser_s_limit_is_refused(
 
 def test_a_directory_is_not_a_file(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
     assert _refused(run_cli, tmp_path) == "not a regular file"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "module", "extra"),
+    [(".pt", "torch", "torch"), (".h5", "h5py", "inspect"), (".onnx", "onnx", "inspect")],
+)
+def test_a_missing_reader_package_is_one_line_with_the_install_command(
+    tmp_path: Path, suffix: str, module: str, extra: str
+) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"whatever")
+    code = (
+        f"import sys; sys.modules[{module!r}] = None  # as if not installed\n"
+        "from rnncalc.cli import main; sys.argv = ['rnncalc', 'inspect', sys.argv[1]]; main()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    hint = f"pip install 'rnncalc[{extra}]' (or pip install {module})"
+    assert proc.stderr == f"rnncalc: error: {path}: reading it needs {module}: {hint}\n"

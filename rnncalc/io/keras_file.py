@@ -57,7 +57,7 @@ def read_keras_archive(path: str) -> FileContents:
         member = archive.getinfo("model.weights.h5")
         tensors = _stored_datasets(path, member)
         if tensors is None:
-            h5py = require_module("h5py", H5PY_HINT)
+            h5py = require_module("h5py", H5PY_HINT, path)
             try:
                 with _open_member(path, archive, member) as handle, h5py.File(handle, "r") as weights:
                     tensors = _datasets(weights, KERAS_WEIGHTS_GROUP)
@@ -151,7 +151,7 @@ class _Window(io.RawIOBase):
 
 def read_keras_h5(path: str) -> FileContents:
     """Config and variables of a legacy Keras ``.h5`` model file."""
-    h5py = require_module("h5py", H5PY_HINT)
+    h5py = require_module("h5py", H5PY_HINT, path)
     try:
         with h5py.File(path, "r") as weights:
             raw = weights.attrs.get("model_config")

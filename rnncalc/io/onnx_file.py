@@ -15,7 +15,7 @@ RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 
 def read_onnx(path: str) -> FileContents:
     """The initializers (as tensors) and the LSTM/GRU/RNN nodes of an ONNX model."""
-    onnx = require_module("onnx", ONNX_HINT)
+    onnx = require_module("onnx", ONNX_HINT, path)
     try:
         model = onnx.load(path, load_external_data=False)
     except OSError as error:

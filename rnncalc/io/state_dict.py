@@ -22,7 +22,7 @@ CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
 
 def read_state_dict(path: str) -> FileContents:
     """The tensors of a state dict (or of the one state dict inside a checkpoint dict)."""
-    torch = require_module("torch", TORCH_HINT)
+    torch = require_module("torch", TORCH_HINT, path)
     try:
         mmap = zipfile.is_zipfile(path)
     except OSError as error:

@@ -65,11 +65,12 @@ class FileContents:
     from_config: bool = False
 
 
-def require_module(module: str, hint: str) -> Any:
-    """Import ``module`` (a package a reader needs), or fail with a one-line install hint."""
+def require_module(module: str, hint: str, file: str) -> Any:
+    """Import ``module`` (a package the reader of ``file`` needs), or fail with a one-line
+    install hint naming the file."""
     from importlib import import_module
 
     try:
         return import_module(module)
     except ImportError:
-        raise FrameworkMissingError(f"reading this file needs {module}: {hint}") from None
+        raise FrameworkMissingError(f"{file}: reading it needs {module}: {hint}") from None
