@@ -120,3 +120,15 @@ def test_a_missing_reader_package_is_one_line_with_the_install_command(
     assert proc.returncode == 2 and proc.stdout == ""
     hint = f"pip install 'rnncalc[{extra}]' (or pip install {module})"
     assert proc.stderr == f"rnncalc: error: {path}: reading it needs {module}: {hint}\n"
+
+
+def test_a_keras_archive_whose_config_would_inflate_past_the_bound_is_refused(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    import zipfile
+
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", b" " * 100_000_001)  # deflates to about 100 kB
+    assert path.stat().st_size < 1_000_000
+    assert _refused(run_cli, path) == "config.json holds 100,000,001 bytes, over 100,000,000"

@@ -25,6 +25,8 @@ H5PY_HINT = "pip install 'rnncalc[inspect]' (or pip install h5py)"
 #: Groups of a weight file holding the model's variables, by format.
 KERAS_WEIGHTS_GROUP = "layers"
 LEGACY_WEIGHTS_GROUP = "model_weights"
+#: A model config is kilobytes; a bound keeps a hostile archive from inflating gigabytes.
+MAX_CONFIG_BYTES = 100_000_000
 
 
 def read_keras_archive(path: str) -> FileContents:
@@ -37,6 +39,9 @@ def read_keras_archive(path: str) -> FileContents:
         names = set(archive.namelist())
         if "config.json" not in names:
             raise WeightFileError(path, "not a .keras file: the archive has no config.json")
+        size = archive.getinfo("config.json").file_size
+        if size > MAX_CONFIG_BYTES:
+            raise WeightFileError(path, f"config.json holds {size:,} bytes, over {MAX_CONFIG_BYTES:,}")
         try:
             config = json.loads(archive.read("config.json"))
         except (
