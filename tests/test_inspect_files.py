@@ -132,3 +132,27 @@ def test_a_keras_archive_whose_config_would_inflate_past_the_bound_is_refused(
         archive.writestr("config.json", b" " * 100_000_001)  # deflates to about 100 kB
     assert path.stat().st_size < 1_000_000
     assert _refused(run_cli, path) == "config.json holds 100,000,001 bytes, over 100,000,000"
+
+
+def test_a_model_json_without_input_shapes_notes_the_layer_instead_of_guessing(
+    tmp_path: Path, run_json: Callable[..., Any]
+) -> None:
+    # What an unbuilt Sequential (no Input, never called) serialises: no build_config anywhere.
+    document = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "unbuilt",
+            "layers": [
+                {"class_name": "LSTM", "config": {"name": "lstm", "units": 4}},
+                {"class_name": "Dense", "config": {"name": "head", "units": 2}},
+            ],
+        },
+    }
+    path = tmp_path / "unbuilt.json"
+    path.write_text(json.dumps(document))
+    result = run_json("inspect", str(path))
+    assert result["total_params"] == 0 and result["recurrent"] == []
+    assert result["notes"] == [
+        "LSTM 'lstm': its config records no input shape; not counted",
+        "Dense 'head': its config records no input shape; not counted",
+    ]

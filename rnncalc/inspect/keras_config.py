@@ -82,8 +82,9 @@ def find_keras(file: str, contents: FileContents) -> Found:
         if fields is not None:
             if from_config:
                 spec = spec_or_none({**fields, "input_size": features})
-                if spec is None:
-                    notes.append(f"{layer.class_name} {layer.name!r}: its config is not a valid spec")
+                if spec is None or features is None:
+                    why = "records no input shape" if spec else "is not a valid spec"
+                    notes.append(f"{layer.class_name} {layer.name!r}: its config {why}; not counted")
                     continue
                 held = tuple(
                     Tensor(path, shape, "float32") for path, shape in expected_weights(spec, "keras")
@@ -112,9 +113,9 @@ def find_keras(file: str, contents: FileContents) -> Found:
             continue
         synthesized = _config_weights(layer, features)
         if synthesized is None:
-            notes.append(
-                f"{layer.class_name} {layer.name!r}: weights unknown without a weight file; not counted"
-            )
+            known = layer.class_name in KERAS_CONFIG_WEIGHTS and features is None
+            why = "its config records no input shape" if known else "weights unknown without a weight file"
+            notes.append(f"{layer.class_name} {layer.name!r}: {why}; not counted")
             continue
         made = [Tensor(f"{layer.name}/{name}", shape, "float32") for name, shape in synthesized]
         tensors.extend(made)
