@@ -127,6 +127,8 @@ def test_the_model_json_is_counted_from_its_config_alone_except_the_unknown_laye
     path.write_text(model.to_json())
     document = _inspect(run_cli, path)
     assert document["from_config"] is True
+    for layer in document["recurrent"]:  # derived tensors are named after the config's layers
+        assert all(name.startswith(f"{layer['prefix']}/") for name in layer["tensors"])
     conv = model.get_layer("conv").count_params()
     assert any("Conv1D 'conv'" in note and "not counted" in note for note in document["notes"])
     # Everything but the Conv1D, whose weights need the weight file.
@@ -367,6 +369,8 @@ def test_an_archive_without_weights_is_counted_from_its_config_and_says_so(
         target.writestr("config.json", source.read("config.json"))
     document = _inspect(run_cli, config_only)
     assert document["from_config"] is True
+    for layer in document["recurrent"]:  # derived tensors are named after the config's layers
+        assert all(name.startswith(f"{layer['prefix']}/") for name in layer["tensors"])
     conv = model.get_layer("conv").count_params()
     assert document["total_params"] == model.count_params() - conv
     assert any("no model.weights.h5" in note for note in document["notes"])

@@ -86,8 +86,11 @@ def find_keras(file: str, contents: FileContents) -> Found:
                     why = "records no input shape" if spec else "is not a valid spec"
                     notes.append(f"{layer.class_name} {layer.name!r}: its config {why}; not counted")
                     continue
+                # Keras's report names the variables after a default layer name ("gru/gru_cell/
+                # kernel"); the config's own name replaces it.
                 held = tuple(
-                    Tensor(path, shape, "float32") for path, shape in expected_weights(spec, "keras")
+                    Tensor(f"{layer.name}/{weight.split('/', 1)[1]}", shape, "float32")
+                    for weight, shape in expected_weights(spec, "keras")
                 )
                 tensors.extend(held)
                 owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in held)
