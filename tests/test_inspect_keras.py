@@ -390,3 +390,32 @@ def test_an_archive_with_garbage_weights_is_one_line_naming_the_file(
     assert result.exit_code == 2
     assert result.stderr.startswith(f"rnncalc: error: {broken}: model.weights.h5 is not readable HDF5")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_stored_archive_in_the_newer_hdf5_format_is_read_by_h5py_through_a_window(
+    tmp_path: Path, model: Any, run_cli: Callable[..., Result]
+) -> None:
+    import zipfile
+
+    h5py = pytest.importorskip("h5py")
+    original, rewritten, latest = tmp_path / "original.keras", tmp_path / "latest.keras", tmp_path / "w.h5"
+    model.save(original)
+
+    def copy(name: str, item: Any) -> None:  # visititems stops at the first non-None return
+        if isinstance(item, h5py.Dataset):
+            new.create_dataset(name, data=item[()])
+
+    with zipfile.ZipFile(original) as source:
+        # libver="latest" writes superblock 3 and link-message groups: outside hdf5_meta's subset.
+        with (
+            source.open("model.weights.h5") as member,
+            h5py.File(member, "r") as old,
+            h5py.File(latest, "w", libver="latest") as new,
+        ):
+            old.visititems(copy)
+        with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_STORED) as target:
+            target.writestr("config.json", source.read("config.json"))
+            target.write(latest, "model.weights.h5")
+    document = _inspect(run_cli, rewritten)
+    assert document["total_params"] == model.count_params()
+    assert document["tensors"] == _inspect(run_cli, original)["tensors"]
