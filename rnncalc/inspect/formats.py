@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os.path
 from collections.abc import Callable
-from pathlib import Path
 
 from rnncalc.io.tensors import FileContents, WeightFileError
 
@@ -27,9 +27,9 @@ MAGIC = ((b"\x89HDF\r\n\x1a\n", "keras_h5"), (b"PK\x03\x04", "zip"), (b"{", "ker
 
 def read_file(path: str) -> FileContents:
     """The contents of the weight file at ``path``, read by the reader its format needs."""
-    if not Path(path).is_file():
-        raise WeightFileError(path, "no such file" if not Path(path).exists() else "not a regular file")
-    kind = EXTENSIONS.get(Path(path).suffix.lower()) or _sniff(path)
+    if not os.path.isfile(path):
+        raise WeightFileError(path, "no such file" if not os.path.exists(path) else "not a regular file")
+    kind = EXTENSIONS.get(os.path.splitext(path)[1].lower()) or _sniff(path)
     return READERS[kind](path)
 
 
