@@ -3,9 +3,9 @@
 Supported: ``Sequential`` and ``Functional`` models whose layers form one chain of
 ``InputLayer``, ``Embedding``, ``SimpleRNN``/``LSTM``/``GRU`` (optionally in ``Bidirectional``)
 and ``Dense`` (optionally in ``TimeDistributed``). Layers without weights that keep the shape
-(:data:`PASS_THROUGH`: dropout, masking, activations) pass through, and so do the ``NotEqual``
-operation nodes Keras 3 writes for an ``Embedding(mask_zero=True)``'s mask. Anything else is an
-error naming the layer, never skipped.
+(:data:`PASS_THROUGH`: dropout, masking, activations) pass through, and so do the operation
+nodes Keras 3 writes for a mask (:data:`MASK_OPS`). Anything else is an error naming the layer,
+never skipped.
 """
 
 from __future__ import annotations
