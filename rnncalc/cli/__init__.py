@@ -23,6 +23,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "solve": "rnncalc.cli.cost:solve",
     "sweep": "rnncalc.cli.cost:sweep",
     "diagram": "rnncalc.cli.diagram:diagram",
+    "inspect": "rnncalc.cli.inspect:inspect",
 }
 
 

@@ -1,1 +1,2 @@
-"""Readers for config files and Keras model JSON; errors name file, line and key."""
+"""Readers: config files and Keras model JSON (errors name file, line and key), and weight files
+(state dicts, safetensors, Keras archives and .h5, ONNX), read for names, shapes and dtypes only."""

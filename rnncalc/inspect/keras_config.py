@@ -1,0 +1,236 @@
+"""Keras: recurrent layers from the model config, checked against (and counted from) the weight
+file's variables; for a model JSON without weights, the weights the config implies."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from rnncalc.core.errors import SpecError
+from rnncalc.core.model import FieldPathError
+from rnncalc.core.spec import Spec
+from rnncalc.inspect.common import Found, expected_weights, layer_for, spec_or_none
+from rnncalc.io.keras_json import MASK_OPS, PASS_THROUGH, KerasLayer, keras_layers, recurrent_fields
+from rnncalc.io.tensors import FileContents, Tensor, WeightFileError
+
+
+def _dense_weights(config: Mapping[str, Any], features: int) -> list[tuple[str, tuple[int, ...]]]:
+    units = config.get("units")
+    if not isinstance(units, int):
+        return []
+    return [("kernel", (features, units))] + ([("bias", (units,))] if config.get("use_bias", True) else [])
+
+
+def _normalization_weights(kinds: tuple[str, ...]) -> Callable[[Mapping[str, Any], int], list[Any]]:
+    def weights(config: Mapping[str, Any], features: int) -> list[tuple[str, tuple[int, ...]]]:
+        flags = {"gamma": config.get("scale", True), "beta": config.get("center", True)}
+        return [(kind, (features,)) for kind in kinds if flags.get(kind, True)]
+
+    return weights
+
+
+def _time_distributed_weights(config: Mapping[str, Any], features: int) -> list[tuple[str, tuple[int, ...]]]:
+    inner = config.get("layer")
+    if isinstance(inner, Mapping) and inner.get("class_name") == "Dense":
+        return _dense_weights(inner.get("config") or {}, features)
+    return []
+
+
+#: Weighted Keras layers whose weights follow from their config and input features, for a
+#: model JSON without a weight file (keras/src/layers/...: each layer's ``build``).
+KERAS_CONFIG_WEIGHTS: dict[str, Callable[[Mapping[str, Any], int], list[tuple[str, tuple[int, ...]]]]] = {
+    "Dense": _dense_weights,
+    "TimeDistributed": _time_distributed_weights,
+    "LayerNormalization": _normalization_weights(("gamma", "beta")),
+    "BatchNormalization": _normalization_weights(("gamma", "beta", "moving_mean", "moving_variance")),
+}
+#: Layers holding no weights at all, beside :data:`rnncalc.io.keras_json.PASS_THROUGH`.
+KERAS_WEIGHTLESS = frozenset(
+    {
+        "InputLayer", "Flatten", "Reshape", "Permute", "RepeatVector", "Concatenate", "Add", "Subtract",
+        "Multiply", "Average", "Maximum", "Minimum", "Lambda", "Cropping1D", "ZeroPadding1D",
+        "GlobalMaxPooling1D", "GlobalAveragePooling1D", "MaxPooling1D", "AveragePooling1D",
+    }
+)  # fmt: skip
+
+
+def find_keras(file: str, contents: FileContents) -> Found:
+    """Recurrent layers from the config, checked against (and counted from) the weight file."""
+    assert contents.config is not None  # every Keras reader returns the config
+    try:
+        flat = flatten_keras(contents.config, contents.format)
+    except SpecError as error:
+        raise WeightFileError(file, f"Keras config: {error}") from None
+    weightless = KERAS_WEIGHTLESS | PASS_THROUGH | MASK_OPS
+    by_prefix = _tensors_by_prefix(contents.tensors, {prefix for *_, prefix in flat if prefix})
+    from_config = contents.from_config
+    tensors: list[Tensor] = list(contents.tensors)
+    owners: dict[str, str] = {}
+    layers, notes = [], []
+    for path, layer, prefix in flat:
+        features = layer.input_shape[-1] if layer.input_shape else None
+        try:
+            fields = recurrent_fields(path, layer)
+        except SpecError as error:
+            notes.append(f"{layer.class_name} {layer.name!r} not read: {error.message}")
+            continue
+        held = tuple(by_prefix.get(prefix, ())) if prefix else ()
+        owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in held)
+        if fields is not None:
+            if from_config:
+                spec = spec_or_none({**fields, "input_size": features})
+                if spec is None or features is None:
+                    why = "records no input shape" if spec else "is not a valid spec"
+                    notes.append(f"{layer.class_name} {layer.name!r}: its config {why}; not counted")
+                    continue
+                # Keras's report names the variables after a default layer name ("gru/gru_cell/
+                # kernel"); the config's own name replaces it.
+                held = tuple(
+                    Tensor(f"{layer.name}/{weight.split('/', 1)[1]}", shape, "float32")
+                    for weight, shape in expected_weights(spec, "keras")
+                )
+                tensors.extend(held)
+                owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in held)
+            else:
+                spec = _keras_spec_matching(fields, features, held)
+                if spec is None:
+                    notes.append(
+                        f"{layer.class_name} {layer.name!r}: the weight file's shapes "
+                        f"{sorted(t.shape for t in held)} do not match its config; "
+                        "left among the other tensors"
+                    )
+                    continue
+            layers.append(layer_for(layer.name, spec, held))
+            continue
+        if layer.class_name in weightless or layer.is_operation:
+            continue
+        if not from_config:
+            if held and layer.class_name not in KERAS_CONFIG_WEIGHTS and layer.class_name != "Embedding":
+                count = sum(t.numel for t in held)
+                notes.append(
+                    f"{layer.class_name} {layer.name!r}: {count:,} parameters counted from the weight file"
+                )
+            continue
+        synthesized = _config_weights(layer, features)
+        if synthesized is None:
+            known = layer.class_name in KERAS_CONFIG_WEIGHTS and features is None
+            why = "its config records no input shape" if known else "weights unknown without a weight file"
+            notes.append(f"{layer.class_name} {layer.name!r}: {why}; not counted")
+            continue
+        made = [Tensor(f"{layer.name}/{name}", shape, "float32") for name, shape in synthesized]
+        tensors.extend(made)
+        owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in made)
+    return layers, notes, tuple(tensors), owners
+
+
+#: Keras model classes, whose config nests layers of their own.
+KERAS_MODELS = frozenset({"Sequential", "Functional", "Model"})
+#: Models within models deeper than this are refused (real ones nest one or two levels).
+MAX_NESTING = 16
+
+
+def flatten_keras(
+    config: Mapping[str, Any], file_format: str
+) -> list[tuple[tuple[str | int, ...], KerasLayer, str | None]]:
+    """Every layer of a Keras config, nested models' layers included (named ``outer/inner``),
+    with its config path and the prefix of its variables in the weight file (None when it has
+    none there). ``.keras`` archives: ``layers/<key>/`` (:func:`archive_keys`), nested
+    ``layers/<key>/layers/<inner key>/``; legacy ``.h5``: ``model_weights/<top name>/<the
+    layer's variable path>/``, e.g. ``model_weights/encoder/encoder/lstm/``."""
+    found: list[tuple[tuple[str | int, ...], KerasLayer, str | None]] = []
+
+    def walk(data: Mapping[str, Any], path: tuple[str | int, ...], keys: list[str], names: list[str]) -> None:
+        if len(keys) > MAX_NESTING:
+            raise FieldPathError(path, f"models nested more than {MAX_NESTING} deep")
+        members = keras_layers(data)
+        own = archive_keys(members) if file_format == "keras" else [m.name for m in members]
+        for index, (layer, key) in enumerate(zip(members, own, strict=True)):
+            at = (*path, "config", "layers", index)
+            if key is None:
+                found.append((at, layer, None))
+                continue
+            chain = [*keys, key]
+            if file_format == "keras":
+                prefix = "layers/" + "/layers/".join(chain) + "/"
+            else:
+                prefix = f"model_weights/{chain[0]}/{'/'.join(chain)}/"
+            if layer.class_name in KERAS_MODELS and isinstance(layer.config.get("layers"), list):
+                walk(
+                    {"class_name": layer.class_name, "config": layer.config}, at, chain, [*names, layer.name]
+                )
+                continue
+            shown = layer if not names else replace(layer, name="/".join([*names, layer.name]))
+            found.append((at, shown, prefix))
+
+    walk(config, (), [], [])
+    return found
+
+
+def _tensors_by_prefix(tensors: Sequence[Tensor], prefixes: set[str]) -> dict[str, list[Tensor]]:
+    """Each tensor under the longest of ``prefixes`` its name starts with."""
+    grouped: dict[str, list[Tensor]] = defaultdict(list)
+    for tensor in tensors:
+        cut = len(tensor.name)
+        while cut > 0:
+            cut = tensor.name.rfind("/", 0, cut)
+            if cut < 0:
+                break
+            if tensor.name[: cut + 1] in prefixes:
+                grouped[tensor.name[: cut + 1]].append(tensor)
+                break
+    return grouped
+
+
+def archive_keys(config_layers: Sequence[KerasLayer]) -> list[str | None]:
+    """Where a ``.keras`` archive keeps each layer's variables: not under the layer's name but
+    under the snake_case of its class, numbered from the second layer of a class on (``dense``,
+    ``dense_1``), in the order of ``model.layers`` (keras/src/saving/saving_lib.py,
+    ``_save_container_state``; keras/src/utils/naming.py, ``to_snake_case``). Operation nodes
+    are not layers and get no key."""
+    used: dict[str, int] = {}
+    keys: list[str | None] = []
+    for layer in config_layers:
+        if layer.is_operation:
+            keys.append(None)
+            continue
+        name = re.sub(r"\W+", "", layer.class_name)
+        name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+        name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+        used[name] = used.get(name, -1) + 1
+        keys.append(f"{name}_{used[name]}" if used[name] else name)
+    return keys
+
+
+def _keras_spec_matching(
+    fields: Mapping[str, Any], features: int | None, held: tuple[Tensor, ...]
+) -> Spec | None:
+    """The spec whose Keras weights have exactly the shapes ``held``; the input size comes from
+    ``build_config`` or, when the config does not record it, from the kernels' first axis."""
+    found = sorted(tensor.shape for tensor in held)
+    kernels = {t.shape[0] for t in held if len(t.shape) == 2}
+    candidates = [features] if features is not None else sorted(kernels)
+    for input_size in candidates:
+        spec = spec_or_none({**fields, "input_size": input_size})
+        if spec is not None and sorted(shape for _, shape in expected_weights(spec, "keras")) == found:
+            return spec
+    return None
+
+
+def _config_weights(layer: Any, features: int | None) -> list[tuple[str, tuple[int, ...]]] | None:
+    """The weights a known layer builds, from its config; None when they cannot be known."""
+    if layer.class_name == "Embedding":
+        vocab, dim = layer.config.get("input_dim"), layer.config.get("output_dim")
+        return [("embeddings", (vocab, dim))] if _sizes((vocab, dim)) else None
+    rule = KERAS_CONFIG_WEIGHTS.get(layer.class_name)
+    if rule is None or features is None:
+        return None
+    weights = rule(layer.config, features)
+    return weights if weights and all(_sizes(shape) for _, shape in weights) else None
+
+
+def _sizes(shape: tuple[Any, ...]) -> bool:
+    """True when every dimension is a positive integer (a config may say anything)."""
+    return all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)

@@ -1,0 +1,82 @@
+"""ONNX: one recurrent layer per ``LSTM``/``GRU``/``RNN`` node, from its weight initializers and
+attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rnncalc.core.spec import Cell, Spec
+from rnncalc.inspect.common import Found, layer_for, spec_or_none
+from rnncalc.io.tensors import FileContents, Node, Tensor
+
+#: ONNX recurrent operators (onnx.ai/onnx/operators/onnx__LSTM.html and GRU, RNN): the
+#: positions of the inputs holding weights: W [dirs, gates*hidden, input], R [dirs,
+#: gates*hidden, hidden], B [dirs, 2*gates*hidden] (input and recurrent biases), P (peepholes).
+ONNX_WEIGHT_INPUTS: dict[int, str] = {1: "W", 2: "R", 3: "B", 7: "P"}
+ONNX_CELLS: dict[str, Cell] = {"RNN": Cell.RNN, "GRU": Cell.GRU, "LSTM": Cell.LSTM}
+ONNX_ACTIVATIONS: dict[str, str] = {"tanh": "tanh", "relu": "relu"}
+
+
+def find_onnx(file: str, contents: FileContents) -> Found:
+    """One recurrent layer per ONNX LSTM/GRU/RNN node, from its W/R/B initializers."""
+    initializers = {tensor.name: tensor for tensor in contents.tensors}
+    layers, notes = [], []
+    for index, node in enumerate(contents.nodes):
+        label = node.name or f"{node.op_type}#{index}"
+        named = {
+            role: node.inputs[position]
+            for position, role in ONNX_WEIGHT_INPUTS.items()
+            if position < len(node.inputs) and node.inputs[position]
+        }
+        weights = {role: initializers[name] for role, name in named.items() if name in initializers}
+        if len(weights) != len(named) or "W" not in weights or "R" not in weights:
+            notes.append(f"{label}: its weights are computed in the graph, not initializers; not inferred")
+            continue
+        spec, why = _onnx_spec(node, weights)
+        if spec is None:
+            notes.append(f"{label}: {why}; left among the other tensors")
+            continue
+        layer_notes = []
+        if "P" in weights:
+            layer_notes.append("P (peephole weights) has no counterpart in PyTorch or Keras")
+        for attribute in ("clip", "input_forget"):
+            if node.attributes.get(attribute):
+                layer_notes.append(f"{attribute}={node.attributes[attribute]} changes the computation")
+        if node.attributes.get("direction") == "reverse":
+            layer_notes.append("direction=reverse: one direction, run from the last step to the first")
+        held = tuple(weights[role] for role in ("W", "R", "B", "P") if role in weights)
+        layers.append(layer_for(label, spec, held, tuple(layer_notes)))
+    return layers, notes, contents.tensors, {}
+
+
+def _onnx_spec(node: Node, weights: Mapping[str, Tensor]) -> tuple[Spec | None, str]:
+    w, r, b = weights["W"], weights["R"], weights.get("B")
+    if len(w.shape) != 3 or len(r.shape) != 3:
+        return None, "W and R are not 3-D"
+    directions, rows, features = w.shape
+    hidden = r.shape[2]
+    cell = ONNX_CELLS[node.op_type]
+    gates = {Cell.RNN: 1, Cell.GRU: 3, Cell.LSTM: 4}[cell]
+    if node.attributes.get("hidden_size", hidden) != hidden or rows != gates * hidden:
+        return None, f"W has {rows} rows, not {gates} gate blocks of hidden_size {hidden}"
+    if r.shape != (directions, rows, hidden) or (b is not None and b.shape != (directions, 2 * rows)):
+        return None, "W, R and B shapes disagree"
+    fields: dict[str, Any] = {
+        "cell": cell,
+        "hidden_size": hidden,
+        "input_size": features,
+        "bidirectional": directions == 2,
+        "bias": b is not None,
+    }
+    if cell is Cell.GRU:
+        # linear_before_reset=1 applies the reset gate after the recurrent matmul: Keras's
+        # reset_after=True, PyTorch's only GRU; the ONNX default is 0.
+        fields["reset_after"] = bool(node.attributes.get("linear_before_reset", 0))
+    if cell is Cell.RNN:
+        activations = [str(a).lower() for a in node.attributes.get("activations", ["Tanh"])]
+        if activations[0] not in ONNX_ACTIVATIONS:
+            return None, f"activation {activations[0]} is neither tanh nor relu"
+        fields["nonlinearity"] = ONNX_ACTIVATIONS[activations[0]]
+    spec = spec_or_none(fields)
+    return spec, "" if spec else "its sizes are not a valid spec"

@@ -1,0 +1,100 @@
+"""PyTorch names: ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (and their cells) in state dicts and
+safetensors files, found by their parameter names and sized by their shapes."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from rnncalc.core.spec import Cell
+from rnncalc.inspect.common import GATES, Found, expected_weights, layer_for, spec_or_none
+from rnncalc.io.tensors import FileContents, Tensor
+
+#: PyTorch's parameter names in ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (torch/nn/modules/rnn.py,
+#: ``RNNBase.__init__``): ``{kind}_l{layer}`` plus ``_reverse`` for the backward direction.
+TORCH_NAME = re.compile(
+    r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
+    r"(?P<suffix>_l\d+(?:_reverse)?)$"
+)
+#: ``nn.RNNCell``/``nn.LSTMCell``/``nn.GRUCell`` name the same tensors without the suffix
+#: (torch/nn/modules/rnn.py, ``RNNCellBase.__init__``): one step of a 1-layer stack.
+TORCH_CELL_NAME = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh)$")
+
+
+def find_torch(file: str, contents: FileContents) -> Found:
+    """Group ``*weight_ih_l0``-style names by their prefix; each group is one nn.RNN/LSTM/GRU."""
+    groups: dict[tuple[str, bool], dict[str, Tensor]] = defaultdict(dict)
+    for tensor in contents.tensors:
+        match = TORCH_NAME.match(tensor.name)
+        if match:
+            groups[match["prefix"], False][match["kind"] + match["suffix"]] = tensor
+            continue
+        match = TORCH_CELL_NAME.match(tensor.name)
+        if match:  # named as the stack's layer 0, so that one set of rules reads both
+            groups[match["prefix"], True][match["kind"] + "_l0"] = tensor
+    layers, notes = [], []
+    for (prefix, is_cell), named in groups.items():
+        label = prefix.rstrip(".") or "(top level)"
+        fields, why = _torch_fields(named)
+        spec = spec_or_none(fields) if fields else None
+        if spec is None:
+            notes.append(
+                f"{label}: recurrent-looking tensors not counted as a layer: {why or 'invalid spec'}"
+            )
+            continue
+        found = {name: tensor.shape for name, tensor in named.items()}
+        expected = dict(expected_weights(spec, "torch"))
+        if found != expected:
+            missing = sorted(set(expected) - set(found))
+            odd = sorted(name for name in found if expected.get(name) != found[name])
+            notes.append(
+                f"{label}: tensors do not match an nn.{spec.cell.name} "
+                f"({'missing ' + ', '.join(missing) if missing else 'unexpected ' + ', '.join(odd)}); "
+                "left among the other tensors"
+            )
+            continue
+        layer_notes: tuple[str, ...] = ()
+        if is_cell:
+            layer_notes += (
+                f"an nn.{spec.cell.name}Cell: one step of a 1-layer nn.{spec.cell.name}, "
+                "whose weights are the same without the _l0 suffix",
+            )
+        if spec.cell is Cell.RNN:
+            layer_notes += ("nonlinearity (tanh or relu) is not recorded in the weights; tanh assumed",)
+        ordered = tuple(named[name] for name in expected)
+        layers.append(layer_for(prefix.rstrip("."), spec, ordered, layer_notes))
+    return layers, notes, contents.tensors, {}
+
+
+def _torch_fields(named: Mapping[str, Tensor]) -> tuple[dict[str, Any] | None, str | None]:
+    """Spec fields from one prefix's tensors: hidden and projection sizes from ``weight_hh`` and
+    ``weight_hr``, gates from ``weight_hh``'s rows, input size from ``weight_ih_l0``."""
+    first_ih, first_hh = named.get("weight_ih_l0"), named.get("weight_hh_l0")
+    if first_ih is None or first_hh is None or len(first_ih.shape) != 2 or len(first_hh.shape) != 2:
+        return None, "no 2-D weight_ih_l0 and weight_hh_l0"
+    projection = named.get("weight_hr_l0")
+    if projection is not None and len(projection.shape) == 2:
+        proj_size, hidden = projection.shape
+    else:
+        proj_size, hidden = 0, first_hh.shape[1]
+    rows = first_hh.shape[0]
+    if hidden < 1 or rows % hidden or rows // hidden not in GATES:
+        return None, f"weight_hh_l0 has {rows} rows, not 1, 3 or 4 gate blocks of {hidden}"
+    layers = 1 + max(int(re.search(r"_l(\d+)", name)[1]) for name in named)  # type: ignore[index]
+    bidirectional = any(name.endswith("_reverse") for name in named)
+    inputs = sum(name.startswith("weight_ih_l") for name in named)
+    if inputs != layers * (2 if bidirectional else 1):
+        # Checked before the spec is analysed: a name such as weight_ih_l99999999 alone must
+        # not make rnncalc describe a hundred million layers.
+        return None, f"{inputs} weight_ih tensors for {layers} layers"
+    return {
+        "cell": GATES[rows // hidden],
+        "hidden_size": hidden,
+        "input_size": first_ih.shape[1],
+        "num_layers": layers,
+        "bidirectional": bidirectional,
+        "bias": "bias_ih_l0" in named,
+        "proj_size": proj_size,
+    }, None
