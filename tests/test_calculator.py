@@ -151,7 +151,7 @@ def test_unsupported_field_makes_only_that_framework_not_expressible(run_cli: Ca
 
 def test_json_document_has_the_documented_top_level_schema(run_json: Callable[..., Any]) -> None:
     doc = run_json("summary", "-c", "lstm", "-i", "300", "-H", "512", "-l", "2", "-b", "32", "-t", "100")
-    assert list(doc) == ["schema_version", "spec", "defaults_used", "frameworks", "difference"]
+    assert list(doc) == ["schema_version", "spec", "defaults_used", "frameworks", "difference", "differences"]
     assert doc["schema_version"] == 1
     for framework in doc["frameworks"].values():
         assert list(framework) == [
@@ -170,8 +170,10 @@ def test_json_document_has_the_documented_top_level_schema(run_json: Callable[..
     assert doc["frameworks"]["torch"]["outputs"]["output"] == [100, 32, 512]
 
 
-def test_library_analyze_returns_exactly_what_json_prints(run_json: Callable[..., Any]) -> None:
-    doc = run_json("summary", "-c", "gru", "-i", "10", "-H", "3")
+def test_library_analyze_returns_exactly_what_json_prints_for_every_framework(
+    run_json: Callable[..., Any],
+) -> None:
+    doc = run_json("summary", "-c", "gru", "-i", "10", "-H", "3", "-F", "all")
     assert analyze({"cell": "gru", "input_size": 10, "hidden_size": 3}) == doc
     assert analyze(spec_from_mapping({"cell": "gru", "input_size": 10, "hidden_size": 3})) == doc
 

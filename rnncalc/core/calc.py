@@ -44,15 +44,17 @@ _APPLIES: dict[str, Any] = {
 
 def analyze(spec: Spec | Mapping[str, Any], conventions: Sequence[Convention]) -> Analysis:
     """Each convention's report for ``spec`` (a :class:`Spec` or a plain mapping), in order,
-    and why the first two differ."""
+    and why the first one's total differs from each other one's."""
     if not isinstance(spec, Spec):
         spec = spec_from_mapping(spec)
     reports = tuple(convention.report(spec) for convention in conventions)
     defaults = tuple(name for name in spec.defaults_used if _APPLIES.get(name, lambda s: True)(spec))
-    difference = None
-    if len(conventions) >= 2:
-        difference = explain_difference(spec, conventions[0], conventions[1], reports[0], reports[1])
-    return Analysis(spec, reports, difference, defaults)
+    pairs = [
+        explain_difference(spec, conventions[0], other, reports[0], report)
+        for other, report in zip(conventions[1:], reports[1:], strict=True)
+    ]
+    difference = pairs[0] if pairs else None
+    return Analysis(spec, reports, difference, defaults, tuple(d for d in pairs if d is not None))
 
 
 def analyze_totals(
@@ -69,12 +71,15 @@ def analyze_totals(
 
 
 def analyze_model(model: Model, conventions: Sequence[Convention]) -> ModelAnalysis:
-    """Each convention's report for a model, and why the first two differ."""
+    """Each convention's report for a model, and why the first one's total differs from each
+    other one's."""
     reports = tuple(convention.model_report(model) for convention in conventions)
-    difference = None
-    if len(conventions) >= 2:
-        difference = explain_model_difference(model, conventions[0], conventions[1], reports[0], reports[1])
-    return ModelAnalysis(model, reports, difference)
+    pairs = [
+        explain_model_difference(model, conventions[0], other, reports[0], report)
+        for other, report in zip(conventions[1:], reports[1:], strict=True)
+    ]
+    difference = pairs[0] if pairs else None
+    return ModelAnalysis(model, reports, difference, tuple(d for d in pairs if d is not None))
 
 
 # --- Why the totals differ -----------------------------------------------------------------

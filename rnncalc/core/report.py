@@ -214,17 +214,22 @@ class Difference(Frozen):
             "reason": self.reason,
         }
 
+    def pair_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with the two frameworks compared, for the ``differences`` list."""
+        return {"frameworks": [self.first, self.second], **self.to_dict()}
+
 
 class Analysis(Frozen):
     """The full answer for one spec: each framework's report and how they differ."""
 
-    _fields = ("spec", "frameworks", "difference", "defaults_used")
+    _fields = ("spec", "frameworks", "difference", "defaults_used", "differences")
     __slots__ = _fields
 
     spec: Spec
     frameworks: tuple[FrameworkReport, ...]
-    difference: Difference | None
+    difference: Difference | None  # the first two frameworks (schema v1: torch minus keras)
     defaults_used: tuple[str, ...]
+    differences: tuple[Difference, ...]  # the first framework against each other one
 
     def __init__(
         self,
@@ -232,8 +237,9 @@ class Analysis(Frozen):
         frameworks: tuple[FrameworkReport, ...],
         difference: Difference | None,
         defaults_used: tuple[str, ...],
+        differences: tuple[Difference, ...] = (),
     ) -> None:
-        self._assign(spec, frameworks, difference, defaults_used)
+        self._assign(spec, frameworks, difference, defaults_used, differences)
 
     def framework(self, name: str) -> FrameworkReport:
         """The report of the framework registered as ``name``."""
@@ -246,6 +252,7 @@ class Analysis(Frozen):
             "defaults_used": list(self.defaults_used),
             "frameworks": {r.framework: r.to_dict() for r in self.frameworks},
             "difference": self.difference.to_dict() if self.difference else None,
+            "differences": [difference.pair_dict() for difference in self.differences],
         }
 
 
@@ -256,17 +263,22 @@ class ModelAnalysis(Frozen):
     ``params``, ``weights``; ``outputs``), with ``model`` in place of ``spec``.
     """
 
-    _fields = ("model", "frameworks", "difference")
+    _fields = ("model", "frameworks", "difference", "differences")
     __slots__ = _fields
 
     model: Model
     frameworks: tuple[FrameworkReport, ...]
-    difference: Difference | None
+    difference: Difference | None  # the first two frameworks
+    differences: tuple[Difference, ...]  # the first framework against each other one
 
     def __init__(
-        self, model: Model, frameworks: tuple[FrameworkReport, ...], difference: Difference | None
+        self,
+        model: Model,
+        frameworks: tuple[FrameworkReport, ...],
+        difference: Difference | None,
+        differences: tuple[Difference, ...] = (),
     ) -> None:
-        self._assign(model, frameworks, difference)
+        self._assign(model, frameworks, difference, differences)
 
     def framework(self, name: str) -> FrameworkReport:
         """The report of the framework registered as ``name``."""
@@ -279,6 +291,7 @@ class ModelAnalysis(Frozen):
             "model": self.model.to_dict(),
             "frameworks": {r.framework: r.to_dict() for r in self.frameworks},
             "difference": self.difference.to_dict() if self.difference else None,
+            "differences": [difference.pair_dict() for difference in self.differences],
         }
 
 

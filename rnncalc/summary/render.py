@@ -54,9 +54,7 @@ def render_model(analysis: ModelAnalysis, fmt: Format) -> str:
     parts = [_heading(describe_model(analysis.model), markdown, level=2)]
     for report in analysis.frameworks:
         parts.append(_framework_section(report, markdown, kinds=True))
-    lines = []
-    if analysis.difference is not None:
-        lines.append(_difference_line(analysis.difference, analysis.framework))
+    lines = [_difference_line(difference, analysis.framework) for difference in analysis.differences]
     model = analysis.model
     if model.input_size is None:
         lines.append("Input size unknown: counts are formulas in I; set input_size on the first layer.")
@@ -159,9 +157,7 @@ def _outputs_table(report: FrameworkReport, markdown: bool) -> str:
 
 
 def _footer(analysis: Analysis, markdown: bool) -> str:
-    lines = []
-    if analysis.difference is not None:
-        lines.append(_difference_line(analysis.difference, analysis.framework))
+    lines = [_difference_line(difference, analysis.framework) for difference in analysis.differences]
     spec = analysis.spec
     if analysis.defaults_used:
         defaults = ", ".join(f"{name}={_value(getattr(spec, name))}" for name in analysis.defaults_used)
