@@ -59,8 +59,8 @@ def test_choices_complete(args: list[str], incomplete: str, expected: list[str])
     [
         (["check", "--format"], "", ["table", "json", "lines", "jsonl", "github"]),
         (["check", "--format"], "js", ["json", "jsonl"]),
-        (["check", "--against"], "", ["torch", "keras", "all", "none"]),
-        (["check", "--against"], "torch,", ["torch,keras"]),
+        (["check", "--against"], "", ["torch", "keras", "flax", "onnx", "all", "none"]),
+        (["check", "--against"], "torch,", ["torch,keras", "torch,flax", "torch,onnx"]),
         (["check", "--cell"], "g", ["gru"]),
     ],
 )

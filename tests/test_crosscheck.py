@@ -123,7 +123,7 @@ def rnn_bi_target(expect: Expectations) -> CheckTarget:
 
 def test_a_budget_between_keras_224_and_torch_240_fails_torch_only() -> None:
     target = rnn_bi_target(Expectations.budget(230))
-    result = evaluate(target, analyze(target.spec).frameworks)
+    result = evaluate(target, analyze(target.spec, ("torch", "keras")).frameworks)
     assert result.framework(TORCH).status is Status.OVER_BUDGET
     assert result.framework(KERAS).status is Status.OK
     assert result.failures() == ["torch: over budget: params 240 > max_params 230 (+10)"]

@@ -49,10 +49,12 @@ def test_totals_match_the_full_analysis_for_every_variant(spec: dict[str, Any]) 
             assert totals.total == report.total == sum((w.params for w in report.weights), Count())
 
 
-def test_one_lstm_layer_total_is_the_closed_form_in_both_frameworks() -> None:
-    torch, keras = analyze_totals({"cell": "lstm", "hidden_size": 10, "input_size": 3})
-    assert torch.total.value == 4 * (10 * 3 + 10 * 10 + 2 * 10)
-    assert keras.total.value == 4 * (10 * 3 + 10 * 10 + 10)
+def test_one_lstm_layer_total_is_the_closed_form_in_every_framework() -> None:
+    torch, keras, flax, onnx = analyze_totals({"cell": "lstm", "hidden_size": 10, "input_size": 3})
+    assert torch.total.value == 4 * (10 * 3 + 10 * 10 + 2 * 10)  # bias_ih and bias_hh
+    assert keras.total.value == 4 * (10 * 3 + 10 * 10 + 10)  # one bias
+    assert flax.total.value == 4 * (10 * 3 + 10 * 10 + 10)  # hi/hf/hg/ho carry the only bias
+    assert onnx.total.value == 4 * (10 * 3 + 10 * 10 + 2 * 10)  # B = [Wb, Rb]
 
 
 def test_count_arithmetic_is_linear_not_tuple_concatenation() -> None:

@@ -355,10 +355,12 @@ def sweep(
     else:
         bases = [(None, {"cell": cell}) for cell in cells]
     tables: list[tuple[str, list[SweepRow]]] = []
+    total = len(bases) * len(sizes)
     with progress(quiet) as status:
-        for base, fields in bases:
+        for block, (base, fields) in enumerate(bases):
             rows = []
-            for size in status.track(sizes, "specs"):
+            for index, size in enumerate(sizes, start=block * len(sizes) + 1):
+                status.count(index, total, what="specs")
                 try:
                     if base is None:
                         subject: Any = spec_from_flags({**flags, **fields, "hidden_size": size})

@@ -8,6 +8,7 @@ erase to end of line) and erased when the command is done, so it never mixes wit
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -19,8 +20,9 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
-#: Counts appear only once a batch has run this long, so quick runs never flash a line.
-COUNT_DELAY = 0.3
+#: Counts appear only once a batch has run this long (seconds), so quick runs never flash a
+#: line; ``RNNCALC_PROGRESS_DELAY`` overrides it (0 shows every batch's count).
+COUNT_DELAY = float(os.environ.get("RNNCALC_PROGRESS_DELAY", "0.3"))
 #: At most this many count redraws per second.
 REDRAW_INTERVAL = 0.1
 ERASE_LINE = "\r\x1b[K"
