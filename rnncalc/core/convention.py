@@ -18,6 +18,12 @@ Three groups of methods, with different import rules:
   the framework's named tensors and :class:`rnncalc.reference.StackWeights` (canonical: PyTorch
   orientation, PyTorch gate order, an input and a recurrent bias per direction), and run the
   numpy reference in the framework's layout. They import numpy inside the method.
+
+One optional group, for ``rnncalc inspect``:
+
+* **Files** (``weight_formats``, ``reads``, ``find_layers``): the weight-file formats whose
+  tensors follow the framework's names, and how its recurrent layers are found among them. The
+  defaults read no file; a convention that reads some imports its finder inside the method.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ if TYPE_CHECKING:
     from rnncalc.core.report import FrameworkReport, FrameworkTotals
     from rnncalc.core.spec import Cell, Spec
     from rnncalc.frameworks.adapter import Measured
+    from rnncalc.inspect.common import Found
+    from rnncalc.io.tensors import FileContents
+    from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
@@ -178,3 +187,23 @@ class Convention(ABC):
     @abstractmethod
     def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
         """The numpy reference's outputs for ``x`` in this framework's layout and names."""
+
+    # --- files (optional: ``rnncalc inspect``) -------------------------------------------------
+
+    def weight_formats(self) -> tuple[WeightFormat, ...]:
+        """The weight-file formats whose tensor names follow this convention, each with its
+        suffixes, how to recognise it and its reader in :mod:`rnncalc.io`. None by default: the
+        convention reads no file."""
+        return ()
+
+    def reads(self, contents: FileContents) -> bool:
+        """True when ``contents`` were read as one of :meth:`weight_formats`."""
+        return any(found.name == contents.format for found in self.weight_formats())
+
+    def find_layers(self, file: str, contents: FileContents) -> Found:
+        """The recurrent layers among the tensors of ``file`` (which this convention
+        :meth:`reads`), each with the spec its names, shapes or config imply, checked against
+        what :meth:`report` says the spec holds; see :data:`rnncalc.inspect.common.Found`."""
+        from rnncalc.io.tensors import WeightFileError
+
+        raise WeightFileError(file, f"{self.title} reads no weight file")

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
+    from rnncalc.inspect.common import Found
+    from rnncalc.io.tensors import FileContents
+    from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
@@ -411,6 +414,18 @@ class KerasConvention(Convention):
                 ),
             ),
         )
+
+    # --- files (``rnncalc inspect``: .keras archives, legacy .h5 models and model JSON) ------
+
+    def weight_formats(self) -> tuple[WeightFormat, ...]:
+        from rnncalc.frameworks.keras_files import weight_formats
+
+        return weight_formats()
+
+    def find_layers(self, file: str, contents: FileContents) -> Found:
+        from rnncalc.frameworks.keras_files import find_layers
+
+        return find_layers(file, contents)
 
     # --- adapter (imports keras) -------------------------------------------------------------
 

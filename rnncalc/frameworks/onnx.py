@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
+    from rnncalc.inspect.common import Found
+    from rnncalc.io.tensors import FileContents
+    from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
@@ -487,6 +490,18 @@ class OnnxConvention(Convention):
             "layout=0 (time-major), so batch_first adds Transpose nodes around the operators."
         )
         return tuple(notes)
+
+    # --- files (``rnncalc inspect``: ONNX models) ----------------------------------------
+
+    def weight_formats(self) -> tuple[WeightFormat, ...]:
+        from rnncalc.frameworks.onnx_files import weight_formats
+
+        return weight_formats()
+
+    def find_layers(self, file: str, contents: FileContents) -> Found:
+        from rnncalc.frameworks.onnx_files import find_layers
+
+        return find_layers(file, contents)
 
     # --- adapter -------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """What every convention's finder shares: the result type, the spec check, the other conventions.
 
-A finder (one module per convention: :mod:`~rnncalc.inspect.pytorch_names`,
-:mod:`~rnncalc.inspect.keras_config`, :mod:`~rnncalc.inspect.onnx_nodes`) takes a file's contents
-and returns the recurrent layers it found. Each checks an inferred spec the other way round:
-:func:`expected_weights` (what :func:`rnncalc.analyze` says the framework holds for the spec)
-must be exactly the tensors found, or the tensors stay "other" with a note saying why.
+A finder (:meth:`rnncalc.core.convention.Convention.find_layers`, which each framework module
+implements for the files it reads) takes a file's contents and returns the recurrent layers it
+found. Each checks an inferred spec the other way round: :func:`expected_weights` (what
+:func:`rnncalc.analyze` says the convention holds for the spec) must be exactly the tensors
+found, or the tensors stay "other" with a note saying why.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def layer_for(
 
 
 def expected_weights(spec: Spec, framework: str) -> list[tuple[str, tuple[int, ...]]]:
-    """``(path, shape)`` of every weight ``framework`` holds for ``spec``, as analyze reports."""
+    """``(path, shape)`` of every weight the convention registered as ``framework`` holds for
+    ``spec``, as analyze reports."""
     from rnncalc import analyze
 
     report = analyze(spec)["frameworks"][framework]

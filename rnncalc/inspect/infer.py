@@ -1,36 +1,38 @@
-"""Find the recurrent layers among a file's tensors: each convention's finder, chosen by the
-convention whose names the file's tensors follow."""
+"""Find the recurrent layers among a file's tensors: asked of the registered convention that
+reads the file's format (:meth:`~rnncalc.core.convention.Convention.find_layers`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from rnncalc.inspect.common import Found
-from rnncalc.inspect.keras_config import find_keras
 from rnncalc.inspect.model import Inspection
-from rnncalc.inspect.onnx_nodes import find_onnx
-from rnncalc.inspect.pytorch_names import find_torch
 from rnncalc.io.tensors import FileContents
+
+if TYPE_CHECKING:
+    from rnncalc.core.convention import Convention
+
+
+def convention_for(contents: FileContents) -> Convention:
+    """The registered convention whose names the tensors of ``contents`` follow."""
+    from rnncalc.frameworks import CONVENTIONS
+
+    found = next((convention for convention in CONVENTIONS if convention.reads(contents)), None)
+    if found is None:
+        raise ValueError(f"no registered convention reads the format {contents.format!r}")
+    return found
 
 
 def inspect_contents(file: str, contents: FileContents) -> Inspection:
     """The inspection of one file's contents (see :mod:`rnncalc.io.tensors`)."""
-    finder = FINDERS[contents.convention]
-    recurrent, notes, tensors, owners = finder(file, contents)
+    convention = convention_for(contents)
+    recurrent, notes, tensors, owners = convention.find_layers(file, contents)
     return Inspection(
         file=file,
         format=contents.format,
-        convention=contents.convention,
+        convention=convention.name,
         tensors=tensors,
         layer_of=owners,
         recurrent=tuple(recurrent),
         notes=(*contents.notes, *notes),
         from_config=contents.from_config,
     )
-
-
-FINDERS: dict[str, Callable[[str, FileContents], Found]] = {
-    "torch": find_torch,
-    "keras": find_keras,
-    "onnx": find_onnx,
-}

@@ -6,18 +6,9 @@ from collections.abc import Sequence
 
 from rnncalc.core.errors import SpecError
 from rnncalc.core.spec import Cell, Nonlinearity, Spec
+from rnncalc.inspect.formats import format_title
 from rnncalc.inspect.model import Inspection
 from rnncalc.summary.render import Format, describe_spec, table, to_json
-
-#: How each format is named in a table's heading.
-FORMAT_TITLES = {
-    "safetensors": "safetensors file",
-    "pytorch state dict": "PyTorch state dict",
-    "keras": "Keras 3 .keras file",
-    "keras h5": "legacy Keras .h5 file",
-    "keras json": "Keras model JSON",
-    "onnx": "ONNX model",
-}
 
 
 def render_inspections(inspections: Sequence[Inspection], fmt: Format) -> str:
@@ -30,7 +21,7 @@ def render_inspections(inspections: Sequence[Inspection], fmt: Format) -> str:
 
 def render_inspection(inspection: Inspection, markdown: bool) -> str:
     """Heading, recurrent layers with every convention's count, the other tensors, notes."""
-    kind = FORMAT_TITLES.get(inspection.format, inspection.format)
+    kind = format_title(inspection.format)
     source = " (weights derived from the config)" if inspection.from_config else ""
     heading = (
         f"{inspection.file}: {kind}, {inspection.total_params:,} parameters "

@@ -1,4 +1,4 @@
-"""Read Keras weight files without importing Keras: ``.keras`` archives and legacy ``.h5``.
+"""Read Keras files without importing Keras: ``.keras`` archives, legacy ``.h5``, model JSON.
 
 A Keras 3 ``.keras`` file is a zip (stored, not compressed) of ``config.json`` (the document
 ``model.to_json()`` prints), ``metadata.json`` and ``model.weights.h5``, whose model variables
@@ -56,7 +56,7 @@ def read_keras_archive(path: str) -> FileContents:
             raise WeightFileError(path, "config.json is not a Keras model config")
         if "model.weights.h5" not in names:
             return FileContents(
-                format="keras", convention="keras", tensors=(), config=config, from_config=True,
+                tensors=(), config=config, from_config=True,
                 notes=("the archive holds no model.weights.h5: counts come from the config",),
             )  # fmt: skip
         member = archive.getinfo("model.weights.h5")
@@ -68,7 +68,7 @@ def read_keras_archive(path: str) -> FileContents:
                     tensors = _datasets(weights, KERAS_WEIGHTS_GROUP)
             except (OSError, ValueError, zipfile.BadZipFile) as error:
                 raise WeightFileError(path, f"model.weights.h5 is not readable HDF5: {error}") from None
-    return FileContents(format="keras", convention="keras", tensors=tensors, config=config)
+    return FileContents(tensors=tensors, config=config)
 
 
 def _stored_datasets(path: str, member: zipfile.ZipInfo) -> tuple[Tensor, ...] | None:
@@ -154,6 +154,20 @@ class _Window(io.RawIOBase):
         super().close()
 
 
+def read_keras_json(path: str) -> FileContents:
+    """A Keras model JSON (``model.to_json()``): a config and no weights."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except OSError as error:
+        raise WeightFileError(path, error.strerror or str(error)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise WeightFileError(path, f"not a Keras model JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise WeightFileError(path, "not a Keras model JSON: the document is not an object")
+    return FileContents(tensors=(), config=config, from_config=True)
+
+
 def read_keras_h5(path: str) -> FileContents:
     """Config and variables of a legacy Keras ``.h5`` model file."""
     h5py = require_module("h5py", H5PY_HINT, path)
@@ -173,7 +187,7 @@ def read_keras_h5(path: str) -> FileContents:
         raise WeightFileError(path, f"model_config is not JSON: {error}") from None
     if not isinstance(config, Mapping):
         raise WeightFileError(path, "model_config is not a Keras model config")
-    return FileContents(format="keras h5", convention="keras", tensors=tensors, config=config)
+    return FileContents(tensors=tensors, config=config)
 
 
 def _datasets(weights: Any, group: str) -> tuple[Tensor, ...]:

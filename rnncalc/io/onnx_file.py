@@ -6,16 +6,17 @@ are in the graph itself, so its size is known without its bytes.
 
 from __future__ import annotations
 
-from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError, require_module
+from typing import Any
 
-ONNX_HINT = "pip install 'rnncalc[inspect]' (or pip install onnx)"
+from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError
+
 #: ONNX operators holding a recurrent layer (https://onnx.ai/onnx/operators/).
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 
 
-def read_onnx(path: str) -> FileContents:
-    """The initializers (as tensors) and the LSTM/GRU/RNN nodes of an ONNX model."""
-    onnx = require_module("onnx", ONNX_HINT, path)
+def read_onnx(path: str, onnx: Any) -> FileContents:
+    """The initializers (as tensors) and the LSTM/GRU/RNN nodes of an ONNX model, read with
+    ``onnx``, the imported package (its convention imports it and says how to install it)."""
     try:
         model = onnx.load(path, load_external_data=False)
     except OSError as error:
@@ -48,7 +49,7 @@ def read_onnx(path: str) -> FileContents:
         for node in graph.node
         if node.op_type in RECURRENT_OPS and node.domain in ("", "ai.onnx")
     )
-    return FileContents(format="onnx", convention="onnx", tensors=tensors, nodes=nodes)
+    return FileContents(tensors=tensors, nodes=nodes)
 
 
 def _attribute(value: object) -> object:

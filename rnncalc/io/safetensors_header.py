@@ -56,7 +56,13 @@ def read_safetensors(path: str) -> FileContents:
     tensors = [
         _tensor(path, name, entry, data_bytes) for name, entry in header.items() if name != "__metadata__"
     ]
-    return FileContents(format="safetensors", convention="torch", tensors=tuple(tensors))
+    return FileContents(tensors=tuple(tensors))
+
+
+def looks_like_safetensors(path: str, head: bytes) -> bool:
+    """True when a file's first 8 bytes can be a safetensors header length (the format has no
+    magic number: this is tried only after every format that has one)."""
+    return len(head) == 8 and int.from_bytes(head, "little") < MAX_HEADER_BYTES
 
 
 def _tensor(path: str, name: str, entry: Any, data_bytes: int) -> Tensor:

@@ -13,16 +13,15 @@ import zipfile
 from collections.abc import Mapping
 from typing import Any
 
-from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
+from rnncalc.io.tensors import FileContents, Tensor, WeightFileError
 
-TORCH_HINT = "pip install 'rnncalc[torch]' (or pip install torch)"
 #: Keys under which training scripts commonly nest the state dict of a checkpoint.
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
 
 
-def read_state_dict(path: str) -> FileContents:
-    """The tensors of a state dict (or of the one state dict inside a checkpoint dict)."""
-    torch = require_module("torch", TORCH_HINT, path)
+def read_state_dict(path: str, torch: Any) -> FileContents:
+    """The tensors of a state dict (or of the one state dict inside a checkpoint dict), loaded
+    with ``torch``, the imported library (its convention imports it and says how to install it)."""
     try:
         mmap = zipfile.is_zipfile(path)
     except OSError as error:
@@ -42,7 +41,7 @@ def read_state_dict(path: str) -> FileContents:
         Tensor(name, tuple(int(d) for d in value.shape), str(value.dtype).removeprefix("torch."))
         for name, value in state.items()
     )
-    return FileContents(format="pytorch state dict", convention="torch", tensors=tensors, notes=notes)
+    return FileContents(tensors=tensors, notes=notes)
 
 
 def _unpickling_message(text: str) -> str:

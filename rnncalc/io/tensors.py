@@ -1,7 +1,8 @@
 """What a weight file holds, independent of its format: named tensor shapes, and read errors.
 
-Every reader in :mod:`rnncalc.io` returns a :class:`FileContents`; :mod:`rnncalc.inspect` finds
-the recurrent layers in it. No reader keeps tensor data: names, shapes and dtypes only.
+Every reader in :mod:`rnncalc.io` returns a :class:`FileContents`; the convention whose names
+the tensors follow finds the recurrent layers in it (:mod:`rnncalc.inspect.infer`). No reader keeps tensor
+data: names, shapes and dtypes only.
 """
 
 from __future__ import annotations
@@ -50,15 +51,16 @@ class Node:
 class FileContents:
     """A weight file's tensors, with what else its format records about the model.
 
-    ``convention`` names whose names the tensors follow: ``torch``, ``keras`` or ``onnx``.
+    ``format`` names the format the file was read as (a
+    :class:`~rnncalc.io.weight_format.WeightFormat`'s name, set by
+    :func:`rnncalc.inspect.formats.read_file`: a reader knows its bytes, not its name).
     ``config`` is a Keras model config (``model.to_json()``'s document) when the file has one;
     ``nodes`` the recurrent nodes of an ONNX graph. ``from_config`` is True when the file holds
     a config but no weights (a Keras model JSON), so weights must be derived from the config.
     """
 
-    format: str
-    convention: str
     tensors: tuple[Tensor, ...]
+    format: str = ""
     config: Mapping[str, Any] | None = None
     nodes: tuple[Node, ...] = ()
     notes: tuple[str, ...] = field(default=())

@@ -1,5 +1,9 @@
-"""PyTorch names: ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (and their cells) in state dicts and
-safetensors files, found by their parameter names and sized by their shapes."""
+"""PyTorch's weight files: ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (and their cells) in state dicts
+and safetensors files, found by their parameter names and sized by their shapes.
+
+Imported by :class:`~rnncalc.frameworks.torch.TorchConvention`'s file methods only, so that
+importing the registry stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,33 @@ from typing import Any
 
 from rnncalc.core.spec import Cell
 from rnncalc.inspect.common import GATES, Found, expected_weights, layer_for, spec_or_none
-from rnncalc.io.tensors import FileContents, Tensor
+from rnncalc.io.tensors import FileContents, Tensor, require_module
+from rnncalc.io.weight_format import ZIP_MAGIC, WeightFormat, zip_members
+
+#: What ``torch.load`` needs, in the words of a missing-package error.
+TORCH_HINT = "pip install 'rnncalc[torch]' (or pip install torch)"
+
+
+def weight_formats() -> tuple[WeightFormat, ...]:
+    """Safetensors (header only, no library) and ``torch.save``d state dicts; ``.bin`` is what
+    Hugging Face calls a ``torch.save``d state dict. A state dict saved in the zip format (the
+    default since PyTorch 1.6) is told from a ``.keras`` archive by its lack of ``config.json``."""
+    from rnncalc.io.safetensors_header import looks_like_safetensors, read_safetensors
+
+    return (
+        WeightFormat("safetensors", "safetensors file", (".safetensors",), read_safetensors,
+                     sniff=looks_like_safetensors),
+        WeightFormat("pytorch state dict", "PyTorch state dict", (".pt", ".pth", ".bin", ".ckpt"),
+                     _read_state_dict, magic=ZIP_MAGIC,
+                     sniff=lambda path, head: "config.json" not in zip_members(path)),
+    )  # fmt: skip
+
+
+def _read_state_dict(path: str) -> FileContents:
+    from rnncalc.io.state_dict import read_state_dict
+
+    return read_state_dict(path, require_module("torch", TORCH_HINT, path))
+
 
 #: PyTorch's parameter names in ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (torch/nn/modules/rnn.py,
 #: ``RNNBase.__init__``): ``{kind}_l{layer}`` plus ``_reverse`` for the backward direction.
@@ -23,7 +53,7 @@ TORCH_NAME = re.compile(
 TORCH_CELL_NAME = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh)$")
 
 
-def find_torch(file: str, contents: FileContents) -> Found:
+def find_layers(file: str, contents: FileContents) -> Found:
     """Group ``*weight_ih_l0``-style names by their prefix; each group is one nn.RNN/LSTM/GRU."""
     groups: dict[tuple[str, bool], dict[str, Tensor]] = defaultdict(dict)
     for tensor in contents.tensors:

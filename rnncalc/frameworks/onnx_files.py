@@ -1,5 +1,9 @@
-"""ONNX: one recurrent layer per ``LSTM``/``GRU``/``RNN`` node, from its weight initializers and
-attributes."""
+"""ONNX models: one recurrent layer per ``LSTM``/``GRU``/``RNN`` node, from its weight
+initializers and attributes.
+
+Imported by :class:`~rnncalc.frameworks.onnx.OnnxConvention`'s file methods only, so that
+importing the registry stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,23 @@ from typing import Any
 
 from rnncalc.core.spec import Cell, Spec
 from rnncalc.inspect.common import Found, layer_for, spec_or_none
-from rnncalc.io.tensors import FileContents, Node, Tensor
+from rnncalc.io.tensors import FileContents, Node, Tensor, require_module
+from rnncalc.io.weight_format import WeightFormat
+
+#: What reading an ONNX model needs, in the words of a missing-package error.
+ONNX_HINT = "pip install 'rnncalc[inspect]' (or pip install onnx)"
+
+
+def weight_formats() -> tuple[WeightFormat, ...]:
+    """``.onnx`` protobuf models, known by their suffix only (protobuf has no magic number)."""
+    return (WeightFormat("onnx", "ONNX model", (".onnx",), _read_onnx),)
+
+
+def _read_onnx(path: str) -> FileContents:
+    from rnncalc.io.onnx_file import read_onnx
+
+    return read_onnx(path, require_module("onnx", ONNX_HINT, path))
+
 
 #: ONNX recurrent operators (onnx.ai/onnx/operators/onnx__LSTM.html and GRU, RNN): the
 #: positions of the inputs holding weights: W [dirs, gates*hidden, input], R [dirs,
@@ -18,7 +38,7 @@ ONNX_CELLS: dict[str, Cell] = {"RNN": Cell.RNN, "GRU": Cell.GRU, "LSTM": Cell.LS
 ONNX_ACTIVATIONS: dict[str, str] = {"tanh": "tanh", "relu": "relu"}
 
 
-def find_onnx(file: str, contents: FileContents) -> Found:
+def find_layers(file: str, contents: FileContents) -> Found:
     """One recurrent layer per ONNX LSTM/GRU/RNN node, from its W/R/B initializers."""
     initializers = {tensor.name: tensor for tensor in contents.tensors}
     layers, notes = [], []

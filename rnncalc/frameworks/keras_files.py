@@ -1,5 +1,9 @@
-"""Keras: recurrent layers from the model config, checked against (and counted from) the weight
-file's variables; for a model JSON without weights, the weights the config implies."""
+"""Keras files: recurrent layers from the model config, checked against (and counted from) the
+weight file's variables; for a model JSON without weights, the weights the config implies.
+
+Imported by :class:`~rnncalc.frameworks.keras.KerasConvention`'s file methods only, so that
+importing the registry stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,23 @@ from rnncalc.core.spec import Spec
 from rnncalc.inspect.common import Found, expected_weights, layer_for, spec_or_none
 from rnncalc.io.keras_json import MASK_OPS, PASS_THROUGH, KerasLayer, keras_layers, recurrent_fields
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError
+from rnncalc.io.weight_format import ZIP_MAGIC, WeightFormat, zip_members
+
+#: First bytes of an HDF5 file (HDF5 File Format Specification, "Format Signature").
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def weight_formats() -> tuple[WeightFormat, ...]:
+    """Keras 3 ``.keras`` archives (a zip holding ``config.json``), legacy ``.h5`` models and
+    model JSON (``model.to_json()``, a config without weights)."""
+    from rnncalc.io.keras_file import read_keras_archive, read_keras_h5, read_keras_json
+
+    return (
+        WeightFormat("keras", "Keras 3 .keras file", (".keras",), read_keras_archive, magic=ZIP_MAGIC,
+                     sniff=lambda path, head: "config.json" in zip_members(path)),
+        WeightFormat("keras h5", "legacy Keras .h5 file", (".h5", ".hdf5"), read_keras_h5, magic=HDF5_MAGIC),
+        WeightFormat("keras json", "Keras model JSON", (".json",), read_keras_json, magic=b"{"),
+    )  # fmt: skip
 
 
 def _dense_weights(config: Mapping[str, Any], features: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -57,7 +78,7 @@ KERAS_WEIGHTLESS = frozenset(
 )  # fmt: skip
 
 
-def find_keras(file: str, contents: FileContents) -> Found:
+def find_layers(file: str, contents: FileContents) -> Found:
     """Recurrent layers from the config, checked against (and counted from) the weight file."""
     assert contents.config is not None  # every Keras reader returns the config
     try:
