@@ -1,8 +1,8 @@
 """Keras 3: ``SimpleRNN``/``LSTM``/``GRU`` (and ``Bidirectional``) as one
 :class:`~rnncalc.core.convention.Convention`.
 
-Sources: Keras 3 ``keras/src/layers/rnn/{simple_rnn,lstm,gru,bidirectional}.py`` (``build`` of
-each cell, ``call`` of the wrappers). Everything Keras-specific lives here: class, layer and
+Sources: Keras 3 ``keras/src/layers/rnn/{simple_rnn,lstm,gru,bidirectional,rnn}.py`` (``build``
+of each cell, ``call`` of the wrappers and of ``RNN``). Everything Keras-specific lives here: class, layer and
 variable names, shapes, output and state shapes, what Keras cannot express, the snippet, the
 adapter (TensorFlow backend) and the weight conversions. keras and numpy are imported inside
 the methods that need them.
@@ -18,7 +18,7 @@ from rnncalc.core.calc import merged_features
 from rnncalc.core.convention import Convention
 from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
-from rnncalc.core.spec import Cell, MergeMode, Spec
+from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
 from rnncalc.core.symbolic import INPUT, Dim, Shape
 from rnncalc.frameworks.base import (
     DIRECTIONS,
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "SimpleRNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
 #: Keras's automatic layer names (``SimpleRNN`` → ``simple_rnn``); its cells add ``_cell``.
 LAYER_NAMES: dict[Cell, str] = {Cell.RNN: "simple_rnn", Cell.LSTM: "lstm", Cell.GRU: "gru"}
+#: One time step (``spec.step``): the bare cell classes, called as ``cell(x, states)``.
+CELL_CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "SimpleRNNCell", Cell.LSTM: "LSTMCell", Cell.GRU: "GRUCell"}
 #: Keras's name for the first ``Sequential`` of a session; Keras 3 scopes the variable paths
 #: of a Sequential's layers under it (``sequential/embedding/embeddings``), unlike a Functional
 #: model's.
@@ -139,8 +141,12 @@ def block_layers(
 
 
 def outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
-    """The returned tensors in Keras order: output(s), then each direction's states."""
+    """The returned tensors in Keras order: output(s), then each direction's states. A cell
+    returns ``(output, new_states)``: ``output`` (its new ``h``), then ``state_h`` (, ``state_c``)."""
     hidden = spec.hidden_size
+    if spec.step:
+        names = ("output", "state_h", "state_c") if spec.cell is Cell.LSTM else ("output", "state_h")
+        return tuple((name, (spec.batch_size, hidden)) for name in names)
     if spec.bidirectional and spec.merge_mode is MergeMode.NONE:
         single = _shape(spec, hidden, spec.return_sequences)
         result: list[tuple[str, Shape]] = [("output_forward", single), ("output_backward", single)]
@@ -151,6 +157,26 @@ def outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
         prefixes = [f"{d}_" for d in DIRECTIONS] if spec.bidirectional else [""]
         result += [(prefix + state, (spec.batch_size, hidden)) for prefix in prefixes for state in states]
     return tuple(result)
+
+
+def cell_options(spec: Spec) -> dict[str, Any]:
+    """Keyword arguments of the cell's equations (and of the layer wrapping it) where they differ
+    from Keras's defaults; a SimpleRNN always names its activation (the nonlinearity)."""
+    kwargs: dict[str, Any] = {}
+    if spec.cell is Cell.RNN or spec.cell_activation is not Activation.TANH:
+        kwargs["activation"] = spec.cell_activation.value
+    if spec.cell is not Cell.RNN and spec.gate_activation is not Activation.SIGMOID:
+        kwargs["recurrent_activation"] = spec.gate_activation.value
+    if spec.cell is Cell.LSTM and not spec.unit_forget_bias:
+        kwargs["unit_forget_bias"] = False
+    return kwargs
+
+
+def layer_options(spec: Spec) -> dict[str, Any]:
+    """:func:`cell_options` plus the layer-over-time flags that are set (go_backwards,
+    stateful, unroll)."""
+    flags = {name: True for name in ("go_backwards", "stateful", "unroll") if getattr(spec, name)}
+    return {**cell_options(spec), **flags}
 
 
 class KerasConvention(Convention):
@@ -177,6 +203,11 @@ class KerasConvention(Convention):
     # --- analytic ---------------------------------------------------------------------------
 
     def unsupported(self, spec: Spec) -> str | None:
+        if spec.step and spec.num_layers > 1:
+            return (
+                "rnncalc describes one Keras cell per step; several layers for one step are "
+                "keras.layers.StackedRNNCells, which rnncalc does not model yet"
+            )
         if spec.proj_size:
             return "Keras LSTM has no projection (proj_size is PyTorch only)"
         if spec.unbatched:
@@ -184,6 +215,8 @@ class KerasConvention(Convention):
         return None
 
     def model_name(self, spec: Spec) -> str:
+        if spec.step:
+            return CELL_CLASS_NAMES[spec.cell]
         kind = layer_kind(spec)
         return f"Sequential of {spec.num_layers} × {kind}" if spec.num_layers > 1 else kind
 
@@ -192,6 +225,13 @@ class KerasConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             return FrameworkReport(self.name, model, reason=reason)
+        if spec.step:
+            name = f"{LAYER_NAMES[spec.cell]}_cell"
+            weights = rows(slots(geometry(spec, first_input(spec))), "forward", f"{name}/")
+            cell = LayerReport(
+                name, CELL_CLASS_NAMES[spec.cell], (spec.batch_size, spec.hidden_size), weights
+            )
+            return FrameworkReport(self.name, model, (cell,), outputs(spec))
         layers = block_layers(spec, first_input(spec), LayerNames(), spec.return_sequences)
         return FrameworkReport(self.name, model, layers, outputs(spec))
 
@@ -271,6 +311,8 @@ class KerasConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             return unsupported_comment(self.title, spec, reason)
+        if spec.step:
+            return self._cell_snippet(spec)
         seq_len = "None" if spec.seq_len is None else str(spec.seq_len)
         if spec.batch_size is not None:
             input_line = (
@@ -289,10 +331,12 @@ class KerasConvention(Convention):
             if spec.bidirectional:
                 inner_name = layer.name.replace("bidirectional", LAYER_NAMES[spec.cell])
             args = [str(spec.hidden_size)]
-            if spec.cell is Cell.RNN:
-                args.append(f"activation={quote(spec.nonlinearity.value)}")
+            options = layer_options(spec)
+            if "activation" in options:
+                args.append(f"activation={quote(options.pop('activation'))}")
             if spec.cell is Cell.GRU:
                 args.append(f"reset_after={spec.reset_after}")
+            args += [f"{name}={quote(v) if isinstance(v, str) else v}" for name, v in options.items()]
             if not spec.bias:
                 args.append("use_bias=False")
             if spec.return_sequences or not last:
@@ -319,7 +363,9 @@ class KerasConvention(Convention):
         if len(unpack) > LINE_LENGTH:
             unpack = "(\n" + "".join(f"    {name},\n" for name in names) + ") = model(zeros)"
         run_lines.append(unpack)
-        body = "\n".join(
+        return _snippet_text(
+            self.title,
+            spec,
             [
                 *lines,
                 "",
@@ -328,31 +374,87 @@ class KerasConvention(Convention):
                 *run_lines,
                 *(f"print({quote(name)}, tuple({name}.shape))" for name in names),
                 "print(model.count_params())",
-            ]
+            ],
         )
-        return (
-            header(self.title, spec)
-            + "import os\n\n"
-            + "# Silence TensorFlow's start-up logs; both must be set before keras is imported.\n"
-            + 'os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
-            + 'os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"\n'
-            + 'os.environ.setdefault("KERAS_BACKEND", "tensorflow")\n\n'
-            + "import keras\n\n"
-            + body
-            + "\n"
+
+    def _cell_snippet(self, spec: Spec) -> str:
+        """A bare cell called once, ``cell(x, states)``, from zero states."""
+        from rnncalc.frameworks.adapter import probe_spec
+
+        name = f"{LAYER_NAMES[spec.cell]}_cell"
+        args = [str(spec.hidden_size)]
+        if spec.cell is Cell.GRU:
+            args.append(f"reset_after={spec.reset_after}")
+        args += [f"{key}={quote(v) if isinstance(v, str) else v}" for key, v in cell_options(spec).items()]
+        if not spec.bias:
+            args.append("use_bias=False")
+        args.append(f"name={quote(name)}")
+        probe = probe_spec(spec)
+        states = ["h_0", "c_0"] if spec.cell is Cell.LSTM else ["h_0"]
+        new_states = ["state_h", "state_c"] if spec.cell is Cell.LSTM else ["state_h"]
+        return _snippet_text(
+            self.title,
+            spec,
+            [
+                call(f"keras.layers.{CELL_CLASS_NAMES[spec.cell]}", args, before="cell = "),
+                f"x = keras.ops.zeros(({probe.batch_size}, {spec.input_size}))  # (batch, features)",
+                *(f"{state} = keras.ops.zeros(({probe.batch_size}, {spec.hidden_size}))" for state in states),
+                f"output, [{', '.join(new_states)}] = cell(x, [{', '.join(states)}])",
+                "",
+                "for weight in cell.weights:",
+                "    print(weight.path, tuple(weight.shape))",
+                *(f"print({quote(n)}, tuple({n}.shape))" for n in ["output", *new_states]),
+                "print(cell.count_params())",
+            ],
         )
 
     def explain_notes(self, spec: Spec) -> tuple[str, ...]:
-        # Its single bias is the equation's b; the (2, 3*units) GRU bias is explained by the
-        # symbols of the table (b_x; b_h).
-        return ()
+        """What the layer options change (``keras/src/layers/rnn/rnn.py`` and ``lstm.py``); its
+        single bias is the equation's ``b`` and the ``(2, 3*units)`` GRU bias is explained by
+        the symbols of the table (``b_x; b_h``), so neither needs a note."""
+        notes = []
+        if spec.go_backwards:
+            notes.append(
+                "`go_backwards=True`: each layer reads its input from the last step to the first "
+                "and returns its sequence in that order, reversed in time (`output[:, 0]` belongs "
+                "to the last input step); the returned state is the one after the first input step."
+            )
+        if spec.stateful:
+            notes.append(
+                "`stateful=True`: the last states of each batch row become the initial states of the "
+                "same row in the next call, so the batch size is fixed; the first call starts from "
+                "zeros and returns what a stateless layer returns."
+            )
+        if spec.unroll:
+            notes.append(
+                "`unroll=True`: the loop over time is unrolled into the graph (a fixed number of "
+                "steps); the weights, shapes and results are the same."
+            )
+        if spec.cell is Cell.LSTM and spec.bias and "unit_forget_bias" in spec.given:
+            forget = "ones" if spec.unit_forget_bias else "zeros"
+            notes.append(
+                f"`unit_forget_bias={spec.unit_forget_bias}` only initializes the forget gate's "
+                f"bias block with {forget}; it changes no shape, count or equation."
+            )
+        return tuple(notes)
 
     # --- adapter (imports keras) -------------------------------------------------------------
 
     def input_shape(self, spec: Spec) -> tuple[int, ...]:
-        """Keras is always batch-major: ``(N, L, I)``."""
-        assert spec.batch_size is not None and spec.seq_len is not None and spec.input_size is not None
+        """Keras is always batch-major: ``(N, L, I)``; a cell's one step is ``(N, I)``."""
+        assert spec.batch_size is not None and spec.input_size is not None
+        if spec.step:
+            return (spec.batch_size, spec.input_size)
+        assert spec.seq_len is not None
         return (spec.batch_size, spec.seq_len, spec.input_size)
+
+    def step_states(self, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The states list a cell is called with: ``[h_0]`` or ``[h_0, c_0]``, each ``(N, H)``."""
+        if not spec.step:
+            return ()
+        assert spec.batch_size is not None
+        shape = (spec.batch_size, spec.hidden_size)
+        return (("h_0", shape), ("c_0", shape)) if spec.cell is Cell.LSTM else (("h_0", shape),)
 
     def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
         if device != "cpu":
@@ -370,7 +472,7 @@ class KerasConvention(Convention):
         model = build(spec)
         for variable in model.weights:
             variable.assign(weights[variable.path])
-        return run(model, spec, x)
+        return run_cell(model, spec, x) if spec.step else run(model, spec, x)
 
     # --- weights (imports numpy) -------------------------------------------------------------
 
@@ -452,6 +554,11 @@ class KerasConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             raise SpecError("framework", f"Keras cannot express this spec: {reason}")
+        if spec.step:
+            c_0 = x["c_0"] if spec.cell is Cell.LSTM else None
+            (result,) = reference.run_step(spec, weights, x["x"], ((x["h_0"], c_0),))
+            states = (result.h, result.c) if result.c is not None else (result.h,)
+            return dict(zip(output_names(spec), (result.h, *states), strict=True))
         xs = reference.f32(x).transpose(1, 0, 2)
         last = reference.run_stack(spec, weights, xs, spec.merge_mode)[-1]
         if spec.return_sequences:
@@ -473,6 +580,21 @@ class KerasConvention(Convention):
 
 
 CONVENTION = KerasConvention()
+
+
+def _snippet_text(title: str, spec: Spec, lines: list[str]) -> str:
+    """A Keras snippet: the header, TensorFlow silenced, ``import keras`` and ``lines``."""
+    return (
+        header(title, spec)
+        + "import os\n\n"
+        + "# Silence TensorFlow's start-up logs; both must be set before keras is imported.\n"
+        + 'os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
+        + 'os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"\n'
+        + 'os.environ.setdefault("KERAS_BACKEND", "tensorflow")\n\n'
+        + "import keras\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def _require(convention: Convention) -> None:
@@ -516,6 +638,8 @@ def build(spec: Spec) -> keras.Model:
         raise SpecError("framework", f"Keras cannot express this spec: {reason}")
     if spec.input_size is None:
         raise SpecError("input_size", "is required to build a real model")
+    if spec.step:
+        return build_cell(spec)
     names = [layer.name for layer in CONVENTION.report(spec).layers]
     inputs = keras.Input(batch_shape=(spec.batch_size, spec.seq_len, spec.input_size))
     x: Any = inputs
@@ -528,8 +652,7 @@ def build(spec: Spec) -> keras.Model:
             "use_bias": spec.bias,
             "name": inner_name,
         }
-        if spec.cell is Cell.RNN:
-            kwargs["activation"] = spec.nonlinearity.value
+        kwargs.update(layer_options(spec))
         if spec.cell is Cell.GRU:
             kwargs["reset_after"] = spec.reset_after
         layer = _layer_class(spec.cell)(spec.hidden_size, **kwargs)
@@ -538,6 +661,32 @@ def build(spec: Spec) -> keras.Model:
             layer = keras.layers.Bidirectional(layer, merge_mode=merge, name=name)
         x = layer(x)
     return keras.Model(inputs, x)
+
+
+def build_cell(spec: Spec) -> Any:
+    """The bare cell of a step spec, built for ``(N, I)`` input; its weight paths are
+    ``lstm_cell/kernel``."""
+    kwargs: dict[str, Any] = {"use_bias": spec.bias, "name": f"{LAYER_NAMES[spec.cell]}_cell"}
+    kwargs.update(cell_options(spec))
+    if spec.cell is Cell.GRU:
+        kwargs["reset_after"] = spec.reset_after
+    cell = getattr(_keras().layers, CELL_CLASS_NAMES[spec.cell])(spec.hidden_size, **kwargs)
+    cell.build((spec.batch_size, spec.input_size))
+    return cell
+
+
+def run_cell(cell: Any, spec: Spec, x: Mapping[str, Any]) -> Arrays:
+    """``cell(x, states)`` once; ``x`` maps ``"x"`` ``(N, I)``, ``"h_0"`` (, ``"c_0"``)."""
+    import numpy as np
+
+    keras = _keras()
+    states = [np.ascontiguousarray(x[name], dtype=np.float32) for name, _ in CONVENTION.step_states(spec)]
+    output, new_states = cell(np.ascontiguousarray(x["x"], dtype=np.float32), states)
+    tensors = [output, *new_states]
+    return {
+        name: np.asarray(keras.ops.convert_to_numpy(t))
+        for name, t in zip(output_names(spec), tensors, strict=True)
+    }
 
 
 def output_names(spec: Spec) -> list[str]:
@@ -552,6 +701,11 @@ def measure(spec: Spec) -> Measured:
     probe = probe_spec(spec)
     model = build(probe)
     weights = tuple((w.path, tuple(w.shape)) for w in model.weights)
+    if probe.step:
+        zeros = {name: np.zeros(shape, dtype="float32") for name, shape in CONVENTION.step_states(probe)}
+        zeros["x"] = np.zeros(CONVENTION.input_shape(probe), dtype="float32")
+        shapes = tuple((name, tuple(t.shape)) for name, t in run_cell(model, probe, zeros).items())
+        return Measured(CONVENTION.name, model.count_params(), weights, shapes, probe)
     assert probe.batch_size is not None and probe.seq_len is not None and probe.input_size is not None
     result = model(np.zeros((probe.batch_size, probe.seq_len, probe.input_size), dtype="float32"))
     tensors = result if isinstance(result, (list, tuple)) else [result]
@@ -587,8 +741,7 @@ def build_model(model: Model) -> keras.Sequential:
                 "return_sequences": model.return_sequences or not last,
                 "use_bias": spec.bias,
             }
-            if spec.cell is Cell.RNN:
-                kwargs["activation"] = spec.nonlinearity.value
+            kwargs.update(layer_options(spec))
             if spec.cell is Cell.GRU:
                 kwargs["reset_after"] = spec.reset_after
             if spec.bidirectional:
