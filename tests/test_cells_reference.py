@@ -79,7 +79,7 @@ def test_the_reference_runs_one_pytorch_cell_step_from_given_states(cell: Cell, 
 )
 def test_the_reference_runs_one_keras_cell_step_from_given_states(options: dict[str, Any]) -> None:
     spec = spec_from_mapping({"input_size": 5, "hidden_size": 4, "step": True, "batch_size": 3, **options})
-    kwargs = {
+    kwargs: dict[str, Any] = {
         name: getattr(spec, name).value for name in ("activation", "recurrent_activation") if name in options
     }
     if "unit_forget_bias" in options:
