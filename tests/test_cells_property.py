@@ -55,6 +55,7 @@ def step_specs(draw: st.DrawFn, framework: str) -> Spec:
         if draw(st.booleans()):
             fields["unbatched"], fields["batch_size"] = True, None
     else:
+        fields["num_layers"] = draw(st.integers(1, 3))  # StackedRNNCells beyond one
         fields.update(draw(_keras_cell_options(cell)))
     return _spec(fields)
 
@@ -138,6 +139,18 @@ def test_an_unbatched_pytorch_cell_returns_states_without_a_batch_axis() -> None
         {"cell": "gru", "input_size": 4, "hidden_size": 3, "step": True, "unbatched": True}
     )
     assert dict(backends.measure(spec, "torch").outputs) == {"h_1": (3,)}
+
+
+def test_stacked_keras_cells_are_scoped_under_stacked_rnn_cells() -> None:
+    spec = spec_from_mapping(
+        {"cell": "gru", "input_size": 4, "hidden_size": 3, "step": True, "num_layers": 2}
+    )
+    measured = backends.measure(spec, "keras")
+    assert [path for path, _ in measured.weights][::3] == [
+        "stacked_rnn_cells/gru_cell/kernel",
+        "stacked_rnn_cells/gru_cell_1/kernel",
+    ]
+    assert [name for name, _ in measured.outputs] == ["output", "state_h_l0", "state_h_l1"]
 
 
 def test_a_bare_keras_cell_is_named_by_its_own_name_not_a_layers() -> None:

@@ -150,6 +150,46 @@ def test_the_reference_follows_keras_activations_and_go_backwards_over_time(opti
         np.testing.assert_allclose(expected[name], value, atol=ATOL)
 
 
+@pytest.mark.parametrize("cell", list(Cell))
+def test_the_reference_runs_keras_stacked_cells_one_step_from_given_states(cell: Cell) -> None:
+    spec = spec_from_mapping(
+        {
+            "cell": cell.value,
+            "input_size": 5,
+            "hidden_size": 4,
+            "step": True,
+            "num_layers": 2,
+            "batch_size": 3,
+        }
+    )
+    cell_class = getattr(keras.layers, KERAS_CELLS[cell])
+    stacked = keras.layers.StackedRNNCells([cell_class(4), cell_class(4)])
+    stacked.build((3, 5))
+    rng = np.random.default_rng(9)
+    for variable in stacked.weights:
+        variable.assign(_draw(rng, *variable.shape) * 0.5)
+    x = _draw(rng, 3, 5)
+    per_cell = 2 if cell is Cell.LSTM else 1
+    states = [[_draw(rng, 3, 4) for _ in range(per_cell)] for _ in range(2)]
+    output, new_states = stacked(x, states)
+    letters = ["h", "c"][:per_cell]
+    real = {"output": np.asarray(output)}
+    real.update(
+        {
+            f"state_{letter}_l{k}": np.asarray(new_states[k][i])
+            for k in range(2)
+            for i, letter in enumerate(letters)
+        }
+    )
+    given = {f"{letter}_0_l{k}": states[k][i] for k in range(2) for i, letter in enumerate(letters)}
+    analysed = frameworks.get("keras").report(spec).weights
+    weights = {row.path: np.asarray(w) for row, w in zip(analysed, stacked.weights, strict=True)}
+    expected = _reference(spec, "keras", weights, {"x": x, **given})
+    assert set(expected) == set(real)
+    for name, value in real.items():
+        np.testing.assert_allclose(expected[name], value, atol=ATOL)
+
+
 def test_the_notebooks_hand_loop_over_a_cell_is_the_layer_with_the_same_weights() -> None:
     """What ``explain --step`` says: ``for t: h, c = cell(x[t], (h, c))`` is ``nn.LSTM``."""
     torch.manual_seed(6)

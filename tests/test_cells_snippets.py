@@ -54,6 +54,16 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "recurrent_activation": "hard_sigmoid",
         "unit_forget_bias": False,
     },
+    "lstm_step_2_layers": {"cell": "lstm", "input_size": 4, "hidden_size": 3, "step": True, "num_layers": 2},
+    "gru_step_3_layers_options": {
+        "cell": "gru",
+        "input_size": 2,
+        "hidden_size": 3,
+        "step": True,
+        "num_layers": 3,
+        "recurrent_activation": "linear",
+        "bias": False,
+    },
     "gru_keras_options": {
         "cell": "gru",
         "input_size": 3,

@@ -140,12 +140,31 @@ def block_layers(
     return tuple(layers)
 
 
+#: What ``StackedRNNCells`` is called in a fresh session; its cells' paths are scoped under it.
+STACKED_NAME = "stacked_rnn_cells"
+
+
+def cell_names(spec: Spec) -> list[str]:
+    """A step's cell names in a fresh session: ``lstm_cell``, ``lstm_cell_1``, ..."""
+    names = LayerNames()
+    return [names.next(f"{LAYER_NAMES[spec.cell]}_cell") for _ in range(spec.num_layers)]
+
+
+def _state_names(spec: Spec, prefix: str) -> list[str]:
+    """``{prefix}h`` (, ``{prefix}c``) per cell; with several cells (``StackedRNNCells``) each
+    name ends in ``_l{k}``, as PyTorch suffixes its layers."""
+    letters = ("h", "c") if spec.cell is Cell.LSTM else ("h",)
+    suffixes = [f"_l{k}" for k in range(spec.num_layers)] if spec.num_layers > 1 else [""]
+    return [f"{prefix.format(letter)}{suffix}" for suffix in suffixes for letter in letters]
+
+
 def outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
     """The returned tensors in Keras order: output(s), then each direction's states. A cell
-    returns ``(output, new_states)``: ``output`` (its new ``h``), then ``state_h`` (, ``state_c``)."""
+    returns ``(output, new_states)``: ``output`` (its new ``h``), then ``state_h`` (, ``state_c``),
+    for each cell of a ``StackedRNNCells`` in turn."""
     hidden = spec.hidden_size
     if spec.step:
-        names = ("output", "state_h", "state_c") if spec.cell is Cell.LSTM else ("output", "state_h")
+        names = ["output", *_state_names(spec, "state_{}")]
         return tuple((name, (spec.batch_size, hidden)) for name in names)
     if spec.bidirectional and spec.merge_mode is MergeMode.NONE:
         single = _shape(spec, hidden, spec.return_sequences)
@@ -203,11 +222,6 @@ class KerasConvention(Convention):
     # --- analytic ---------------------------------------------------------------------------
 
     def unsupported(self, spec: Spec) -> str | None:
-        if spec.step and spec.num_layers > 1:
-            return (
-                "rnncalc describes one Keras cell per step; several layers for one step are "
-                "keras.layers.StackedRNNCells, which rnncalc does not model yet"
-            )
         if spec.proj_size:
             return "Keras LSTM has no projection (proj_size is PyTorch only)"
         if spec.unbatched:
@@ -216,7 +230,8 @@ class KerasConvention(Convention):
 
     def model_name(self, spec: Spec) -> str:
         if spec.step:
-            return CELL_CLASS_NAMES[spec.cell]
+            cell = CELL_CLASS_NAMES[spec.cell]
+            return f"StackedRNNCells of {spec.num_layers} × {cell}" if spec.num_layers > 1 else cell
         kind = layer_kind(spec)
         return f"Sequential of {spec.num_layers} × {kind}" if spec.num_layers > 1 else kind
 
@@ -226,12 +241,16 @@ class KerasConvention(Convention):
         if reason:
             return FrameworkReport(self.name, model, reason=reason)
         if spec.step:
-            name = f"{LAYER_NAMES[spec.cell]}_cell"
-            weights = rows(slots(geometry(spec, first_input(spec))), "forward", f"{name}/")
-            cell = LayerReport(
-                name, CELL_CLASS_NAMES[spec.cell], (spec.batch_size, spec.hidden_size), weights
-            )
-            return FrameworkReport(self.name, model, (cell,), outputs(spec))
+            # One cell: "lstm_cell/kernel"; StackedRNNCells: "stacked_rnn_cells/lstm_cell_1/kernel".
+            scope = f"{STACKED_NAME}/" if spec.num_layers > 1 else ""
+            cells = []
+            size = first_input(spec)
+            for name in cell_names(spec):
+                weights = rows(slots(geometry(spec, size)), "forward", f"{scope}{name}/")
+                kind = CELL_CLASS_NAMES[spec.cell]
+                cells.append(LayerReport(name, kind, (spec.batch_size, spec.hidden_size), weights))
+                size = spec.hidden_size
+            return FrameworkReport(self.name, model, tuple(cells), outputs(spec))
         layers = block_layers(spec, first_input(spec), LayerNames(), spec.return_sequences)
         return FrameworkReport(self.name, model, layers, outputs(spec))
 
@@ -381,25 +400,57 @@ class KerasConvention(Convention):
         """A bare cell called once, ``cell(x, states)``, from zero states."""
         from rnncalc.frameworks.adapter import probe_spec
 
-        name = f"{LAYER_NAMES[spec.cell]}_cell"
         args = [str(spec.hidden_size)]
         if spec.cell is Cell.GRU:
             args.append(f"reset_after={spec.reset_after}")
         args += [f"{key}={quote(v) if isinstance(v, str) else v}" for key, v in cell_options(spec).items()]
         if not spec.bias:
             args.append("use_bias=False")
-        args.append(f"name={quote(name)}")
         probe = probe_spec(spec)
-        states = ["h_0", "c_0"] if spec.cell is Cell.LSTM else ["h_0"]
-        new_states = ["state_h", "state_c"] if spec.cell is Cell.LSTM else ["state_h"]
+        states = [name for name, _ in self.step_states(probe)]
+        new_states = _state_names(spec, "state_{}")
+        per_cell = len(states) // spec.num_layers
+        if spec.num_layers == 1:
+            (name,) = cell_names(spec)
+            build = [
+                call(
+                    f"keras.layers.{CELL_CLASS_NAMES[spec.cell]}",
+                    [*args, f"name={quote(name)}"],
+                    before="cell = ",
+                )
+            ]
+            called = f"output, [{', '.join(new_states)}] = cell(x, [{', '.join(states)}])"
+        else:
+            # StackedRNNCells takes and returns one list of states per cell.
+            build = [
+                call(
+                    f"keras.layers.{CELL_CLASS_NAMES[spec.cell]}",
+                    [*args, f"name={quote(name)}"],
+                    before=f"{name} = ",
+                )
+                for name in cell_names(spec)
+            ]
+            build.append(
+                call(
+                    "keras.layers.StackedRNNCells",
+                    [f"[{', '.join(cell_names(spec))}]", f"name={quote(STACKED_NAME)}"],
+                    before="cell = ",
+                )
+            )
+
+            def nested(names: list[str]) -> str:
+                groups = [names[k : k + per_cell] for k in range(0, len(names), per_cell)]
+                return "[" + ", ".join(f"[{', '.join(group)}]" for group in groups) + "]"
+
+            called = f"output, {nested(new_states)} = cell(x, {nested(states)})"
         return _snippet_text(
             self.title,
             spec,
             [
-                call(f"keras.layers.{CELL_CLASS_NAMES[spec.cell]}", args, before="cell = "),
+                *build,
                 f"x = keras.ops.zeros(({probe.batch_size}, {spec.input_size}))  # (batch, features)",
                 *(f"{state} = keras.ops.zeros(({probe.batch_size}, {spec.hidden_size}))" for state in states),
-                f"output, [{', '.join(new_states)}] = cell(x, [{', '.join(states)}])",
+                called,
                 "",
                 "for weight in cell.weights:",
                 "    print(weight.path, tuple(weight.shape))",
@@ -449,12 +500,12 @@ class KerasConvention(Convention):
         return (spec.batch_size, spec.seq_len, spec.input_size)
 
     def step_states(self, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
-        """The states list a cell is called with: ``[h_0]`` or ``[h_0, c_0]``, each ``(N, H)``."""
+        """The states list a cell is called with: ``[h_0]`` or ``[h_0, c_0]``, each ``(N, H)``;
+        ``StackedRNNCells`` takes one such list per cell (``h_0_l0``, ``h_0_l1``, ...)."""
         if not spec.step:
             return ()
         assert spec.batch_size is not None
-        shape = (spec.batch_size, spec.hidden_size)
-        return (("h_0", shape), ("c_0", shape)) if spec.cell is Cell.LSTM else (("h_0", shape),)
+        return tuple((name, (spec.batch_size, spec.hidden_size)) for name in _state_names(spec, "{}_0"))
 
     def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
         if device != "cpu":
@@ -555,10 +606,14 @@ class KerasConvention(Convention):
         if reason:
             raise SpecError("framework", f"Keras cannot express this spec: {reason}")
         if spec.step:
-            c_0 = x["c_0"] if spec.cell is Cell.LSTM else None
-            (result,) = reference.run_step(spec, weights, x["x"], ((x["h_0"], c_0),))
-            states = (result.h, result.c) if result.c is not None else (result.h,)
-            return dict(zip(output_names(spec), (result.h, *states), strict=True))
+            names = iter(_state_names(spec, "{}_0"))
+            lstm = spec.cell is Cell.LSTM
+            initial = tuple(
+                (x[next(names)], x[next(names)] if lstm else None) for _ in range(spec.num_layers)
+            )
+            results = reference.run_step(spec, weights, x["x"], initial)
+            states = [state for r in results for state in ((r.h, r.c) if r.c is not None else (r.h,))]
+            return dict(zip(output_names(spec), (results[-1].h, *states), strict=True))
         xs = reference.f32(x).transpose(1, 0, 2)
         last = reference.run_stack(spec, weights, xs, spec.merge_mode)[-1]
         if spec.return_sequences:
@@ -666,11 +721,13 @@ def build(spec: Spec) -> keras.Model:
 def build_cell(spec: Spec) -> Any:
     """The bare cell of a step spec, built for ``(N, I)`` input; its weight paths are
     ``lstm_cell/kernel``."""
-    kwargs: dict[str, Any] = {"use_bias": spec.bias, "name": f"{LAYER_NAMES[spec.cell]}_cell"}
-    kwargs.update(cell_options(spec))
+    keras = _keras()
+    kwargs: dict[str, Any] = {"use_bias": spec.bias, **cell_options(spec)}
     if spec.cell is Cell.GRU:
         kwargs["reset_after"] = spec.reset_after
-    cell = getattr(_keras().layers, CELL_CLASS_NAMES[spec.cell])(spec.hidden_size, **kwargs)
+    cell_class = getattr(keras.layers, CELL_CLASS_NAMES[spec.cell])
+    cells = [cell_class(spec.hidden_size, name=name, **kwargs) for name in cell_names(spec)]
+    cell = cells[0] if len(cells) == 1 else keras.layers.StackedRNNCells(cells, name=STACKED_NAME)
     cell.build((spec.batch_size, spec.input_size))
     return cell
 
@@ -681,7 +738,12 @@ def run_cell(cell: Any, spec: Spec, x: Mapping[str, Any]) -> Arrays:
 
     keras = _keras()
     states = [np.ascontiguousarray(x[name], dtype=np.float32) for name, _ in CONVENTION.step_states(spec)]
+    if spec.num_layers > 1:  # StackedRNNCells: one list of states per cell, in and out
+        per_cell = len(states) // spec.num_layers
+        states = [states[k : k + per_cell] for k in range(0, len(states), per_cell)]  # type: ignore[misc]
     output, new_states = cell(np.ascontiguousarray(x["x"], dtype=np.float32), states)
+    if spec.num_layers > 1:
+        new_states = [state for group in new_states for state in group]
     tensors = [output, *new_states]
     return {
         name: np.asarray(keras.ops.convert_to_numpy(t))
