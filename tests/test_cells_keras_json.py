@@ -104,3 +104,10 @@ def test_stacked_cells_going_backwards_are_refused_not_misread() -> None:
     data, _ = _written([L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.LSTMCell(3)]), go_backwards=True)])
     with pytest.raises(FieldPathError, match="go_backwards"):
         model_from_keras_json(data)
+
+
+def test_a_layer_flag_that_is_not_a_boolean_is_an_error_not_a_guess() -> None:
+    data, _ = _written([L.LSTM(3)])
+    data["config"]["layers"][1]["config"]["go_backwards"] = "false"
+    with pytest.raises(FieldPathError, match="go_backwards must be true or false"):
+        model_from_keras_json(data)

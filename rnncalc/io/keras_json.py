@@ -191,7 +191,12 @@ def _options(path: tuple[str | int, ...], class_name: str, config: Mapping[str, 
             options["recurrent_activation"] = gate
     if class_name == "LSTM" and config.get("unit_forget_bias", True) is False:
         options["unit_forget_bias"] = False
-    options.update({name: True for name in ("go_backwards", "stateful", "unroll") if config.get(name)})
+    for name in ("go_backwards", "stateful", "unroll"):
+        value = config.get(name, False)
+        if not isinstance(value, bool):
+            raise FieldPathError(path, f"{class_name} {name} must be true or false, got {value!r}")
+        if value:
+            options[name] = True
     return options
 
 
