@@ -157,3 +157,28 @@ def test_a_bare_keras_cell_is_named_by_its_own_name_not_a_layers() -> None:
     spec = spec_from_mapping({"cell": "rnn", "input_size": 4, "hidden_size": 3, "step": True})
     paths = [path for path, _ in backends.measure(spec, "keras").weights]
     assert paths == ["simple_rnn_cell/kernel", "simple_rnn_cell/recurrent_kernel", "simple_rnn_cell/bias"]
+
+
+def test_the_fast_totals_equal_the_full_report_for_every_small_step_spec() -> None:
+    import itertools
+
+    checked = 0
+    for cell, layers, unbatched, bias in itertools.product(Cell, (1, 2, 3), (False, True), (True, False)):
+        spec = spec_from_mapping(
+            {
+                "cell": cell.value,
+                "hidden_size": 3,
+                "input_size": None if layers == 3 else 5,
+                "num_layers": layers,
+                "step": True,
+                "unbatched": unbatched,
+                "bias": bias,
+            }
+        )
+        for convention in backends.CONVENTIONS:
+            report, totals = convention.report(spec), convention.totals(spec)
+            assert (report.reason, report.model) == (totals.reason, totals.model)
+            if report.supported:
+                assert (report.total, report.outputs) == (totals.total, totals.outputs)
+                checked += 1
+    assert checked == 3 * 2 * 2 + 3 * 3 * 2  # PyTorch: one layer only; Keras: batched only
