@@ -9,7 +9,9 @@ recurrent bias. Each framework module (:mod:`rnncalc.frameworks`) converts its o
 (``to_canonical``/``from_canonical``) and arranges :func:`run_stack`'s results as its real
 model returns them (``reference_forward``).
 
-Equations (PyTorch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` docs; Keras 3 ``layers/rnn/*.py``)::
+Equations (PyTorch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` docs; Keras 3 ``layers/rnn/*.py``), with
+Keras's ``activation`` in place of tanh (relu for a relu rnn) and its ``recurrent_activation``
+in place of σ (:func:`activate`)::
 
     RNN   h = act(W_x x + b_x + W_h h + b_h)                     act = tanh | relu
     LSTM  i, f, o = σ(·), g = tanh(·) of W_x x + b_x + W_h h + b_h
@@ -37,7 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 from rnncalc.core.calc import GATES
 from rnncalc.core.errors import SpecError
 from rnncalc.core.report import FrameworkReport, WeightRow
-from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
+from rnncalc.core.spec import Activation, Cell, MergeMode, Nonlinearity, Spec
 
 if TYPE_CHECKING:
     from rnncalc.core.convention import Convention
@@ -196,8 +198,17 @@ def run_direction(
     reverse: bool = False,
     nonlinearity: Nonlinearity = Nonlinearity.TANH,
     reset_after: bool = True,
+    activation: Activation | None = None,
+    recurrent_activation: Activation = Activation.SIGMOID,
+    h0: ArrayLike | None = None,
+    c0: ArrayLike | None = None,
 ) -> DirectionResult:
-    """Run one direction over a time-major sequence ``x`` ``(L, N, I)`` from zero states.
+    """Run one direction over a time-major sequence ``x`` ``(L, N, I)`` from the states ``h0``
+    ``(N, R)`` and ``c0`` ``(N, H)`` (zeros when None).
+
+    ``activation`` (Keras; default: ``nonlinearity`` for rnn, tanh otherwise) and
+    ``recurrent_activation`` (the gates'; default sigmoid) other than the defaults take a plain
+    per-step loop (:func:`_run_general`); the defaults take the tuned loops below.
 
     The loops work feature-major: gates are ``(G*H, N)`` and states ``(H, N)``, so the products
     are ``W @ h`` with the weights as stored and each gate is a contiguous block of rows. For
@@ -208,13 +219,28 @@ def run_direction(
     if xs.shape[2] != weights.w_x.shape[1]:
         raise ValueError(f"input has {xs.shape[2]} features, weights expect {weights.w_x.shape[1]}")
     order = range(xs.shape[0] - 1, -1, -1) if reverse else range(xs.shape[0])
+    batch = xs.shape[1]
+    h_start = np.zeros((batch, weights.output_size), dtype=DTYPE) if h0 is None else f32(h0)
+    c_start = np.zeros((batch, weights.hidden_size), dtype=DTYPE) if c0 is None else f32(c0)
+    default = Activation(nonlinearity.value) if cell is Cell.RNN else Activation.TANH
+    act = activation or default
+    if act is not default or recurrent_activation is not Activation.SIGMOID:
+        return _run_general(
+            cell, xs, weights, order, (act, recurrent_activation), reset_after, h_start, c_start
+        )
     if cell is Cell.GRU:
-        return _run_gru(xs, weights, order, reset_after)
-    return _run_rnn_or_lstm(cell, xs, weights, order, nonlinearity)
+        return _run_gru(xs, weights, order, reset_after, h_start)
+    return _run_rnn_or_lstm(cell, xs, weights, order, nonlinearity, h_start, c_start)
 
 
 def _run_rnn_or_lstm(
-    cell: Cell, xs: Array, w: DirectionWeights, order: range, nonlinearity: Nonlinearity
+    cell: Cell,
+    xs: Array,
+    w: DirectionWeights,
+    order: range,
+    nonlinearity: Nonlinearity,
+    h0: Array,
+    c0: Array,
 ) -> DirectionResult:
     """RNN and LSTM: one product per step, ``[W_h | W_x | b] @ [h; x_t; 1]``.
 
@@ -233,12 +259,12 @@ def _run_rnn_or_lstm(
     # The step operand [h; x_t; 1]; h is its first rows, written in place by each step.
     operand = np.empty((recurrent + features + 1, batch), dtype=DTYPE)
     h = operand[:recurrent]
-    h[...] = 0.0
+    h[...] = h0.T
     operand[-1] = 1.0
     inputs = xs.transpose(0, 2, 1)  # (L, I, N) views of each step's input, feature-major
     out = np.empty((steps, batch, recurrent), dtype=DTYPE)
     gates = np.empty((w.w_h.shape[0], batch), dtype=DTYPE)
-    c = np.zeros((hidden, batch), dtype=DTYPE)  # the LSTM's cell state
+    c = np.array(c0.T, dtype=DTYPE)  # the LSTM's cell state
     tmp = np.empty((hidden, batch), dtype=DTYPE)
     i, f, g, o = (gates[k * hidden : (k + 1) * hidden] for k in range(4))  # LSTM gate blocks
     for t in order:
@@ -266,7 +292,7 @@ def _run_rnn_or_lstm(
     return DirectionResult(out, h.T.copy(), c.T.copy() if cell is Cell.LSTM else None)
 
 
-def _run_gru(xs: Array, w: DirectionWeights, order: range, reset_after: bool) -> DirectionResult:
+def _run_gru(xs: Array, w: DirectionWeights, order: range, reset_after: bool, h0: Array) -> DirectionResult:
     """GRU: the candidate needs its input and recurrent parts apart, so every step's input
     projection is computed at once, ``(3H, L*N)``, and added per step; ``b_h`` stays apart."""
     steps, batch, features = xs.shape
@@ -276,7 +302,7 @@ def _run_gru(xs: Array, w: DirectionWeights, order: range, reset_after: bool) ->
     projected += w.b_x[:, None]
     b_h = w.b_h[:, None]
     out = np.empty((steps, batch, hidden), dtype=DTYPE)
-    h = np.zeros((hidden, batch), dtype=DTYPE)
+    h = np.array(h0.T, dtype=DTYPE)
     gates = np.empty((w.w_h.shape[0], batch), dtype=DTYPE)
     tmp = np.empty((hidden, batch), dtype=DTYPE)
     rz, n = gates[: 2 * hidden], gates[2 * hidden :]
@@ -304,6 +330,62 @@ def _run_gru(xs: Array, w: DirectionWeights, order: range, reset_after: bool) ->
     return DirectionResult(out, h.T.copy(), None)
 
 
+def activate(name: Activation, a: Array) -> Array:
+    """``keras.activations.<name>`` (Keras 3 ``activations/activations.py``) on float32 ``a``;
+    hard_sigmoid is ``relu6(x + 3) / 6``."""
+    if name is Activation.TANH:
+        return np.tanh(a)
+    if name is Activation.RELU:
+        return np.maximum(a, DTYPE(0))
+    if name is Activation.SIGMOID:
+        result = np.array(a, dtype=DTYPE)
+        _sigmoid_(result)
+        return result
+    if name is Activation.HARD_SIGMOID:
+        return f32(np.clip((a + DTYPE(3)) / DTYPE(6), DTYPE(0), DTYPE(1)))
+    return np.array(a, dtype=DTYPE)  # linear
+
+
+def _run_general(
+    cell: Cell,
+    xs: Array,
+    w: DirectionWeights,
+    order: range,
+    activations: tuple[Activation, Activation],
+    reset_after: bool,
+    h0: Array,
+    c0: Array,
+) -> DirectionResult:
+    """Any activation and gate activation: the equations written out, one step at a time."""
+    act, gate = activations
+    hidden = w.hidden_size
+    h, c = np.array(h0.T, dtype=DTYPE), np.array(c0.T, dtype=DTYPE)
+    out = np.empty((xs.shape[0], xs.shape[1], w.output_size), dtype=DTYPE)
+    for t in order:
+        px = w.w_x @ xs[t].T + w.b_x[:, None]
+        if cell is Cell.RNN:
+            h = activate(act, px + w.w_h @ h + w.b_h[:, None])
+        elif cell is Cell.LSTM:
+            z = px + w.w_h @ h + w.b_h[:, None]
+            i, f, o = (activate(gate, z[k * hidden : (k + 1) * hidden]) for k in (0, 1, 3))
+            c = f * c + i * activate(act, z[2 * hidden : 3 * hidden])
+            h = o * activate(act, c)
+            if w.w_hr is not None:
+                h = w.w_hr @ h
+        else:
+            ph = w.w_h @ h + w.b_h[:, None]
+            r = activate(gate, px[:hidden] + ph[:hidden])
+            update = activate(gate, px[hidden : 2 * hidden] + ph[hidden : 2 * hidden])
+            if reset_after:
+                recurrent = r * ph[2 * hidden :]
+            else:
+                recurrent = w.w_h[2 * hidden :] @ (r * h) + w.b_h[2 * hidden :, None]
+            n = activate(act, px[2 * hidden :] + recurrent)
+            h = (1 - update) * n + update * h
+        out[t] = h.T
+    return DirectionResult(out, f32(h.T), f32(c.T) if cell is Cell.LSTM else None)
+
+
 # --- Stacks ----------------------------------------------------------------------------------
 
 
@@ -328,6 +410,10 @@ def run_stack(
 ) -> list[tuple[DirectionResult, ...]]:
     """Every layer's directions on a time-major ``x`` ``(L, N, I)``.
 
+    With ``spec.go_backwards`` (Keras) each layer reads its input from the last step back and
+    its ``sequence`` is in that order, reversed in time, as Keras returns it and the next
+    layer reads it.
+
     Each layer's directions are merged with ``merge`` before feeding the next layer.
     """
     if len(weights.layers) != spec.num_layers:
@@ -340,15 +426,50 @@ def run_stack(
                 spec.cell,
                 sequence,
                 direction,
-                reverse=d == 1,
+                reverse=(d == 1) != spec.go_backwards,
                 nonlinearity=spec.nonlinearity,
                 reset_after=spec.reset_after,
+                activation=spec.cell_activation,
+                recurrent_activation=spec.gate_activation,
             )
             for d, direction in enumerate(layer)
         )
+        if spec.go_backwards:
+            # Keras go_backwards returns the sequence in the order it ran: reversed in time.
+            directions = tuple(DirectionResult(r.sequence[::-1], r.h, r.c) for r in directions)
         results.append(directions)
         if index < len(weights.layers) - 1:
             sequence = merge_directions(tuple(r.sequence for r in directions), merge)
+    return results
+
+
+def run_step(
+    spec: Spec,
+    weights: StackWeights,
+    x: ArrayLike,
+    states: tuple[tuple[ArrayLike, ArrayLike | None], ...],
+) -> list[DirectionResult]:
+    """One time step of each layer's cell (``spec.step``) on ``x`` ``(N, I)`` from the given
+    states, ``states[k] = (h0, c0)`` (``c0`` for LSTM only); layer ``k+1`` takes layer ``k``'s
+    new ``h``. Each result's ``sequence`` is ``(1, N, R)``."""
+    if len(weights.layers) != len(states):
+        raise ValueError(f"weights have {len(weights.layers)} layers, states {len(states)}")
+    results = []
+    step_input = f32(x)
+    for (direction,), (h0, c0) in zip(weights.layers, states, strict=True):
+        result = run_direction(
+            spec.cell,
+            step_input[None],
+            direction,
+            nonlinearity=spec.nonlinearity,
+            reset_after=spec.reset_after,
+            activation=spec.cell_activation,
+            recurrent_activation=spec.gate_activation,
+            h0=h0,
+            c0=c0,
+        )
+        results.append(result)
+        step_input = result.h
     return results
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from rnncalc.analysis import analyze
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import SPEC_FIELDS, Cell, MergeMode, Nonlinearity, Spec, spec_from_mapping
+from rnncalc.core.spec import SPEC_FIELDS, Activation, Cell, MergeMode, Nonlinearity, Spec, spec_from_mapping
 
 
 def test_a_spec_refuses_assignment_and_deletion() -> None:
@@ -40,6 +40,13 @@ def test_every_spec_field_keeps_the_value_it_was_given() -> None:
         "batch_size": 5,
         "seq_len": 6,
         "unbatched": False,
+        "step": False,
+        "activation": Activation.RELU,
+        "recurrent_activation": Activation.HARD_SIGMOID,
+        "go_backwards": False,
+        "unit_forget_bias": False,
+        "stateful": True,
+        "unroll": True,
     }
     assert set(values) == set(SPEC_FIELDS)
     spec = Spec(**values, given=frozenset({"cell"}))

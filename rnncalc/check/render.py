@@ -90,7 +90,8 @@ def _check_framework(result: FrameworkResult) -> str:
 
 def _probe_line(check: CrossCheck) -> str:
     batch = "unbatched" if check.batch_size is None else f"batch {check.batch_size}"
-    return f"one forward pass on zeros, {batch}, {check.seq_len} time steps"
+    steps = "one step of the cell" if check.seq_len is None else f"{check.seq_len} time steps"
+    return f"one forward pass on zeros, {batch}, {steps}"
 
 
 def _expected(item: ItemResult) -> str:

@@ -73,8 +73,9 @@ class MemoryNeed:
 
 def memory_need(probe: Spec, params: int) -> MemoryNeed:
     """Weights exactly; activations as ``B*T`` times (input + per layer: gates*H*dirs + outputs)."""
-    assert probe.seq_len is not None and probe.input_size is not None
-    steps = probe.seq_len * (1 if probe.unbatched else (probe.batch_size or 1))
+    assert (probe.seq_len is not None or probe.step) and probe.input_size is not None
+    seq_len = 1 if probe.step else probe.seq_len or 1  # a cell runs one step
+    steps = seq_len * (1 if probe.unbatched else (probe.batch_size or 1))
     out = probe.num_directions * (probe.proj_size or probe.hidden_size)
     per_layer = probe.num_directions * GATES[probe.cell] * probe.hidden_size + out
     values = steps * (probe.input_size + probe.num_layers * per_layer)

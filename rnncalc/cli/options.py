@@ -10,6 +10,7 @@ import click
 from rnncalc.core.errors import SpecError
 from rnncalc.core.spec import (
     CELL_ALIASES,
+    Activation,
     Cell,
     MergeMode,
     Nonlinearity,
@@ -42,6 +43,13 @@ FIELD_FLAGS: dict[str, str] = {
     "batch_size": "--batch",
     "seq_len": "--seq-len",
     "unbatched": "--unbatched",
+    "step": "--step",
+    "activation": "--activation",
+    "recurrent_activation": "--recurrent-activation",
+    "go_backwards": "--go-backwards",
+    "unit_forget_bias": "--unit-forget-bias/--no-unit-forget-bias",
+    "stateful": "--stateful",
+    "unroll": "--unroll",
 }
 
 
@@ -150,6 +158,33 @@ SPEC_OPTIONS_BY_FIELD: dict[str, Callable[[F], F]] = {
     ),
     "unbatched": click.option(
         "--unbatched", is_flag=True, default=None, help="PyTorch unbatched input (L, I)."
+    ),
+    "step": click.option(
+        "--step", is_flag=True, default=None, help="One time step of a cell (nn.LSTMCell, keras LSTMCell)."
+    ),
+    "activation": click.option(
+        "--activation",
+        type=_choice(Activation),
+        help="Keras activation (rnn: the nonlinearity)  [default: tanh]",
+    ),
+    "recurrent_activation": click.option(
+        "--recurrent-activation",
+        type=_choice(Activation),
+        help="Keras gate activation (lstm, gru)  [default: sigmoid]",
+    ),
+    "go_backwards": click.option(
+        "--go-backwards", is_flag=True, default=None, help="Keras go_backwards=True (reversed output)."
+    ),
+    "unit_forget_bias": click.option(
+        "--unit-forget-bias/--no-unit-forget-bias",
+        default=None,
+        help="Keras LSTM forget-bias init  [default: unit-forget-bias]",
+    ),
+    "stateful": click.option(
+        "--stateful", is_flag=True, default=None, help="Keras stateful=True (needs --batch)."
+    ),
+    "unroll": click.option(
+        "--unroll", is_flag=True, default=None, help="Keras unroll=True (needs --seq-len)."
     ),
 }
 

@@ -31,14 +31,27 @@ GATES: dict[Cell, int] = {Cell.RNN: 1, Cell.GRU: 3, Cell.LSTM: 4}
 
 #: Fields that only matter for some configurations; others are left out of "defaults used".
 _APPLIES: dict[str, Any] = {
-    "proj_size": lambda s: s.cell is Cell.LSTM,
+    "proj_size": lambda s: s.cell is Cell.LSTM and not s.step,
     "reset_after": lambda s: s.cell is Cell.GRU,
     "nonlinearity": lambda s: s.cell is Cell.RNN,
     "merge_mode": lambda s: s.bidirectional,
     "unbatched": lambda s: False,
+    # A cell (step) has no time axis, directions or returned sequence.
+    "bidirectional": lambda s: not s.step,
+    "batch_first": lambda s: not s.step,
+    "return_sequences": lambda s: not s.step,
+    "return_state": lambda s: not s.step,
     "input_size": lambda s: False,
     "batch_size": lambda s: False,
     "seq_len": lambda s: False,
+    # Keras-only options and the one-step mode: named when given, never as defaults.
+    "step": lambda s: False,
+    "activation": lambda s: False,
+    "recurrent_activation": lambda s: False,
+    "go_backwards": lambda s: False,
+    "unit_forget_bias": lambda s: False,
+    "stateful": lambda s: False,
+    "unroll": lambda s: False,
 }
 
 

@@ -144,7 +144,9 @@ class Convention(ABC):
         * ``"stacking"``: paragraphs on how it stacks ``num_layers`` layers;
         * ``"outputs"``: clauses on the layout of what it returns;
         * ``"difference"``: why it keeps the bias it keeps, when compared with another framework:
-          a clause ("PyTorch adds two bias vectors, ... as cuDNN's weight layout does").
+          a clause ("PyTorch adds two bias vectors, ... as cuDNN's weight layout does");
+        * ``"step"``: paragraphs naming its one-step cell and how its names differ from the
+          layer's (``spec.step``).
         """
         return ()
 
@@ -170,7 +172,15 @@ class Convention(ABC):
 
     @abstractmethod
     def input_shape(self, spec: Spec) -> tuple[int, ...]:
-        """The input tensor's shape in this framework's layout (batch and time known)."""
+        """The input tensor's shape in this framework's layout (batch and time known); for a
+        step (``spec.step``) one time step's input, e.g. ``(N, I)``."""
+
+    def step_states(self, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The initial states one step of a cell (``spec.step``) is called with, named and
+        shaped in this framework's layout (``h_0``, and ``c_0`` for LSTM); empty for a layer
+        over time or a framework without cells. For a step, :meth:`run_real` and
+        :meth:`reference_forward` take ``x`` as a mapping of ``"x"`` and these names."""
+        return ()
 
     # --- weights (imports numpy) ------------------------------------------------------------
 

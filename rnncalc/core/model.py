@@ -27,11 +27,17 @@ LAYER_FIELDS: tuple[str, ...] = (
     "proj_size",
     "reset_after",
     "merge_mode",
+    "activation",
+    "recurrent_activation",
+    "unit_forget_bias",
+    "go_backwards",
+    "stateful",
+    "unroll",
 )
 #: Fields shared by the whole model (the input it runs on and how the last block returns).
 MODEL_SHAPE_FIELDS: tuple[str, ...] = ("batch_size", "seq_len", "batch_first", "return_sequences")
 #: Flat-spec fields that have no meaning in a model with an embedding or dense heads.
-FLAT_ONLY_FIELDS: tuple[str, ...] = ("return_state", "unbatched")
+FLAT_ONLY_FIELDS: tuple[str, ...] = ("return_state", "unbatched", "step")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,17 @@ class Nonlinearity(str, Enum):
     RELU = "relu"
 
 
+class Activation(str, Enum):
+    """Keras ``activation``/``recurrent_activation`` values rnncalc models (``keras.activations``
+    by name); the numpy reference implements each (:mod:`rnncalc.reference`)."""
+
+    TANH = "tanh"
+    RELU = "relu"
+    SIGMOID = "sigmoid"
+    HARD_SIGMOID = "hard_sigmoid"
+    LINEAR = "linear"
+
+
 class MergeMode(str, Enum):
     """Keras ``Bidirectional(merge_mode=...)``; ``NONE`` returns both directions separately."""
 
@@ -70,6 +81,13 @@ class Spec(Frozen):
         "batch_size",
         "seq_len",
         "unbatched",
+        "step",
+        "activation",
+        "recurrent_activation",
+        "go_backwards",
+        "unit_forget_bias",
+        "stateful",
+        "unroll",
     )
     __slots__ = (*_fields, "given")
 
@@ -89,6 +107,13 @@ class Spec(Frozen):
     batch_size: int | None
     seq_len: int | None
     unbatched: bool
+    step: bool
+    activation: Activation | None
+    recurrent_activation: Activation | None
+    go_backwards: bool
+    unit_forget_bias: bool
+    stateful: bool
+    unroll: bool
     given: frozenset[str]
 
     def __init__(
@@ -110,8 +135,18 @@ class Spec(Frozen):
         batch_size: int | None = None,
         seq_len: int | None = None,
         unbatched: bool = False,
+        step: bool = False,
+        activation: Activation | None = None,
+        recurrent_activation: Activation | None = None,
+        go_backwards: bool = False,
+        unit_forget_bias: bool = True,
+        stateful: bool = False,
+        unroll: bool = False,
         given: frozenset[str] = frozenset(),
     ) -> None:
+        if cell is Cell.RNN and activation in _NONLINEARITIES and "nonlinearity" not in given:
+            # For rnn, Keras's ``activation`` tanh/relu is PyTorch's ``nonlinearity``: one value.
+            nonlinearity = Nonlinearity(activation.value)
         self._assign(
             cell,
             hidden_size,
@@ -129,6 +164,13 @@ class Spec(Frozen):
             batch_size,
             seq_len,
             unbatched,
+            step,
+            activation,
+            recurrent_activation,
+            go_backwards,
+            unit_forget_bias,
+            stateful,
+            unroll,
             given,
         )
         _validate(self)
@@ -136,6 +178,19 @@ class Spec(Frozen):
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    @property
+    def cell_activation(self) -> Activation:
+        """The activation of the candidate (and of LSTM's ``tanh(c)``; the whole update of a
+        rnn): ``activation`` when given, else ``nonlinearity`` for rnn and tanh otherwise."""
+        if self.activation is not None:
+            return self.activation
+        return Activation(self.nonlinearity.value) if self.cell is Cell.RNN else Activation.TANH
+
+    @property
+    def gate_activation(self) -> Activation:
+        """LSTM's and GRU's gate activation: ``recurrent_activation`` when given, else sigmoid."""
+        return self.recurrent_activation or Activation.SIGMOID
 
     @property
     def defaults_used(self) -> tuple[str, ...]:
@@ -150,7 +205,7 @@ class Spec(Frozen):
         """The normalized spec as JSON-ready values (enums as their strings)."""
         data = {name: getattr(self, name) for name in SPEC_FIELDS}
         for name in _ENUM_VALUED:
-            data[name] = data[name].value
+            data[name] = None if data[name] is None else data[name].value
         return data
 
 
@@ -165,11 +220,22 @@ _BOOL_FIELDS = {
     "return_sequences",
     "return_state",
     "unbatched",
+    "step",
+    "go_backwards",
+    "unit_forget_bias",
+    "stateful",
+    "unroll",
 }
 _ENUM_FIELDS: dict[str, type[Enum]] = {
     "nonlinearity": Nonlinearity,
     "merge_mode": MergeMode,
+    "activation": Activation,
+    "recurrent_activation": Activation,
 }
+#: Enum fields whose null means "the cell's default" (``Spec.cell_activation``, ...).
+_NULLABLE_ENUMS = frozenset({"activation", "recurrent_activation"})
+#: Activations that are also a PyTorch ``nonlinearity`` of ``nn.RNN``.
+_NONLINEARITIES = frozenset({Activation.TANH, Activation.RELU})
 #: Fields holding an enum, which JSON gets as its string.
 _ENUM_VALUED: tuple[str, ...] = ("cell", *_ENUM_FIELDS)
 _FIELD_SET = frozenset(SPEC_FIELDS)
@@ -201,6 +267,8 @@ def _coerce(name: str, value: Any) -> Any:
     enum_type = _ENUM_FIELDS[name]
     if isinstance(value, enum_type):
         return value
+    if value is None and name in _NULLABLE_ENUMS:
+        return None
     if value is None and enum_type is MergeMode:
         return MergeMode.NONE
     try:
@@ -235,6 +303,15 @@ def describe_spec(spec: Spec) -> str:
         words.append("bidirectional")
     if not spec.bias:
         words.append("no bias")
+    if spec.step:
+        words.append("one step of a cell")
+    if spec.activation is not None and not (spec.cell is Cell.RNN and spec.activation in _NONLINEARITIES):
+        words.append(f"activation {spec.activation.value}")
+    if spec.recurrent_activation is not None:
+        words.append(f"recurrent_activation {spec.recurrent_activation.value}")
+    words += [name for name in ("go_backwards", "stateful", "unroll") if getattr(spec, name)]
+    if not spec.unit_forget_bias:
+        words.append("no unit_forget_bias")
     return ", ".join(words)
 
 
@@ -276,3 +353,54 @@ def _validate(spec: Spec) -> None:
         )
     if spec.unbatched and spec.batch_size is not None:
         raise SpecError("unbatched", "contradicts batch_size; give one or the other")
+    _validate_keras_options(spec)
+    if spec.step:
+        _validate_step(spec)
+
+
+def _validate_keras_options(spec: Spec) -> None:
+    """Keras layer options (``keras/src/layers/rnn/{rnn,lstm,gru,simple_rnn}.py``)."""
+    if spec.cell is Cell.RNN and spec.recurrent_activation is not None:
+        raise SpecError("recurrent_activation", "applies to lstm and gru only (a rnn has no gates)")
+    if (
+        spec.cell is Cell.RNN
+        and spec.activation in _NONLINEARITIES
+        and spec.activation is not Activation(spec.nonlinearity.value)
+    ):
+        raise SpecError(
+            "activation",
+            f"{spec.activation.value} contradicts nonlinearity {spec.nonlinearity.value}; "
+            "for rnn they are one setting (Keras activation, PyTorch nonlinearity): give one",
+        )
+    if not spec.unit_forget_bias and spec.cell is not Cell.LSTM:
+        raise SpecError("unit_forget_bias", f"applies to lstm only, not {spec.cell.value}")
+    if spec.stateful and spec.batch_size is None:
+        raise SpecError(
+            "stateful", "needs batch_size: Keras keeps one state per batch row, so the batch is fixed"
+        )
+    if spec.unroll and spec.seq_len is None:
+        raise SpecError("unroll", "needs seq_len: Keras unrolls a fixed number of time steps")
+    if spec.go_backwards and spec.bidirectional:
+        raise SpecError(
+            "go_backwards",
+            "contradicts bidirectional: Bidirectional runs its backward copy with go_backwards itself",
+        )
+
+
+#: Layer-over-time fields that have no meaning for one step of a cell.
+_NOT_FOR_STEP: tuple[tuple[str, str], ...] = (
+    ("bidirectional", "a cell runs one step in one direction; bidirectional needs the whole sequence"),
+    ("seq_len", "a cell runs exactly one time step"),
+    ("batch_first", "a cell takes (N, I); there is no time axis to put second"),
+    ("return_sequences", "a cell returns its new states itself; return_sequences is a layer's"),
+    ("return_state", "a cell returns its new states itself; return_state is a layer's"),
+    ("go_backwards", "one step has no direction to reverse"),
+    ("stateful", "a cell keeps no state between calls; pass the states back yourself"),
+    ("unroll", "one step has no loop to unroll"),
+)
+
+
+def _validate_step(spec: Spec) -> None:
+    for name, why in _NOT_FOR_STEP:
+        if getattr(spec, name) not in (None, False):
+            raise SpecError(name, f"does not apply with step: {why}")

@@ -264,6 +264,8 @@ class Workload:
 def workload(spec: Spec, lengths: tuple[int, ...] | None = None) -> Workload:
     """The batch and lengths a cost refers to; unknown batch or time default to 1 (and say so)."""
     assumed: list[str] = []
+    if lengths and spec.step:
+        raise SpecError("lengths", "does not apply with step: a cell runs exactly one time step")
     if lengths:
         if spec.unbatched and len(lengths) != 1:
             raise SpecError("lengths", f"unbatched input is one sequence, got {len(lengths)} lengths")
@@ -280,7 +282,8 @@ def workload(spec: Spec, lengths: tuple[int, ...] | None = None) -> Workload:
     seq_len = spec.seq_len
     if seq_len is None:
         seq_len = 1
-        assumed.append("seq_len")
+        if not spec.step:  # a cell's one step is exactly one time step, not an assumption
+            assumed.append("seq_len")
     return Workload(batch, seq_len, None, tuple(assumed))
 
 
@@ -471,7 +474,7 @@ class CostReport:
 def concrete_spec(spec: Spec, wl: Workload) -> Spec:
     """``spec`` with the workload's batch and (longest) length filled in, so shapes are numbers."""
     changes: dict[str, Any] = {}
-    if spec.seq_len != wl.seq_len:
+    if spec.seq_len != wl.seq_len and not spec.step:
         changes["seq_len"] = wl.seq_len
     if not spec.unbatched and spec.batch_size != wl.batch:
         changes["batch_size"] = wl.batch

@@ -17,7 +17,7 @@ from rnncalc import frameworks
 from rnncalc.analysis import analyze
 from rnncalc.core.convention import Convention
 from rnncalc.core.report import Analysis, FrameworkReport, LayerReport, Role, WeightRow
-from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec, describe_spec
+from rnncalc.core.spec import Activation, Cell, MergeMode, Nonlinearity, Spec, describe_spec
 from rnncalc.core.symbolic import Count, Dim, Shape, format_shape
 
 # --- The content model: sections of prose, equations, tables and code ----------------------
@@ -86,6 +86,7 @@ def explain_analysis(analysis: Analysis) -> Explanation:
     """The explanation of an analysis; every number comes from ``analysis``."""
     sections = [
         _equations_section(analysis),
+        *_step_section(analysis),
         *_directions_section(analysis),
         *_stacking_section(analysis),
         *(_framework_section(analysis.spec, report) for report in analysis.frameworks),
@@ -109,7 +110,13 @@ def with_code(explanation: Explanation, snippets: Mapping[str, str]) -> Explanat
 
 
 def _activation(spec: Spec) -> str:
-    return "relu" if spec.nonlinearity is Nonlinearity.RELU else "tanh"
+    """The candidate's activation: tanh unless ``--nonlinearity``/``--activation`` say otherwise."""
+    return spec.cell_activation.value
+
+
+def _gate(spec: Spec) -> str:
+    """The gates' activation: σ unless ``--recurrent-activation`` says otherwise."""
+    return "σ" if spec.gate_activation is Activation.SIGMOID else spec.gate_activation.value
 
 
 def _two_biases_in_equation(spec: Spec) -> bool:
@@ -129,12 +136,13 @@ def cell_equations(spec: Spec) -> tuple[str, ...]:
             b = f" + b_{name}" if bias else ""
             return f"{name}_t = {fn}(W_x{name} x_t + W_h{name} h_{{t-1}}{b})"
 
-        last = "h_t = W_hr (o_t * tanh(c_t))" if spec.proj_size else "h_t = o_t * tanh(c_t)"
+        act, sigma = _activation(spec), _gate(spec)
+        last = f"h_t = W_hr (o_t * {act}(c_t))" if spec.proj_size else f"h_t = o_t * {act}(c_t)"
         return (
-            gate("i", "σ"),
-            gate("f", "σ"),
-            gate("g", "tanh"),
-            gate("o", "σ"),
+            gate("i", sigma),
+            gate("f", sigma),
+            gate("g", act),
+            gate("o", sigma),
             "c_t = f_t * c_{t-1} + i_t * g_t",
             last,
         )
@@ -148,16 +156,16 @@ def cell_equations(spec: Spec) -> tuple[str, ...]:
             return f" + b_h{name}" if bias else ""
 
         return (
-            f"r_t = σ(W_xr x_t{xb('r')} + W_hr h_{{t-1}}{hb('r')})",
-            f"z_t = σ(W_xz x_t{xb('z')} + W_hz h_{{t-1}}{hb('z')})",
-            f"n_t = tanh(W_xn x_t{xb('n')} + r_t * (W_hn h_{{t-1}}{hb('n')}))",
+            f"r_t = {_gate(spec)}(W_xr x_t{xb('r')} + W_hr h_{{t-1}}{hb('r')})",
+            f"z_t = {_gate(spec)}(W_xz x_t{xb('z')} + W_hz h_{{t-1}}{hb('z')})",
+            f"n_t = {_activation(spec)}(W_xn x_t{xb('n')} + r_t * (W_hn h_{{t-1}}{hb('n')}))",
             update,
         )
     terms = {name: (f" + b_{name}" if bias else "") for name in "zrn"}
     return (
-        f"z_t = σ(W_xz x_t + W_hz h_{{t-1}}{terms['z']})",
-        f"r_t = σ(W_xr x_t + W_hr h_{{t-1}}{terms['r']})",
-        f"n_t = tanh(W_xn x_t + W_hn (r_t * h_{{t-1}}){terms['n']})",
+        f"z_t = {_gate(spec)}(W_xz x_t + W_hz h_{{t-1}}{terms['z']})",
+        f"r_t = {_gate(spec)}(W_xr x_t + W_hr h_{{t-1}}{terms['r']})",
+        f"n_t = {_activation(spec)}(W_xn x_t + W_hn (r_t * h_{{t-1}}){terms['n']})",
         update,
     )
 
@@ -267,6 +275,31 @@ def _equations_section(analysis: Analysis) -> Section:
     return Section("The equations", tuple(blocks))
 
 
+def _step_section(analysis: Analysis) -> list[Section]:
+    """``--step``: what one call of a cell computes, and that the notebooks' hand loop is this
+    cell applied over time; each framework names its cell (topic ``"step"``)."""
+    spec = analysis.spec
+    if not spec.step:
+        return []
+    states = "`h_{t-1}` and `c_{t-1}`" if spec.cell is Cell.LSTM else "`h_{t-1}`"
+    new = "`(h_t, c_t)`" if spec.cell is Cell.LSTM else "`h_t`"
+    loop = "h, c = cell(x[t], (h, c))" if spec.cell is Cell.LSTM else "h = cell(x[t], h)"
+    blocks: list[Block] = [
+        Prose(
+            "`--step` describes the cell alone: one call computes the equations above once, for one "
+            f"time step, from the states it is given ({states}; zeros when omitted) to {new}. Its "
+            "input has no time axis: `(N, I)`."
+        ),
+        Prose(
+            f"The notebooks' hand loop, `for t in range(T): {loop}`, is exactly this cell applied "
+            "over time: the recurrent layer runs the same loop with the same weights, so the counts "
+            "are the same; only the names differ."
+        ),
+    ]
+    blocks += [Prose(p) for c in _conventions(analysis) for p in c.explain_extra("step", spec)]
+    return [Section("One step of a cell", tuple(blocks))]
+
+
 def _cell_name(spec: Spec) -> str:
     """The cell's name with its article: ``a simple RNN (tanh)``, ``an LSTM``, ``a GRU``."""
     if spec.cell is Cell.RNN:
@@ -277,12 +310,19 @@ def _cell_name(spec: Spec) -> str:
 def _notation(spec: Spec) -> str:
     words = []
     if spec.cell is not Cell.RNN:
-        words.append("`σ` is the logistic sigmoid `1 / (1 + e^-x)`")
+        if spec.gate_activation is Activation.SIGMOID:
+            words.append("`σ` is the logistic sigmoid `1 / (1 + e^-x)`")
         words.append("`*` multiplies element by element")
     elif spec.nonlinearity is Nonlinearity.RELU:
         words.append("`relu(v) = max(0, v)` element by element (`--nonlinearity relu`)")
-    else:
+    elif spec.cell_activation is Activation.TANH:
         words.append("`tanh` acts element by element")
+    custom = {spec.cell_activation, spec.gate_activation} - {Activation.TANH, Activation.SIGMOID}
+    if spec.cell is Cell.RNN:
+        custom -= {Activation.RELU}
+    if custom:
+        names = ", ".join(f"`{a.value}`" for a in sorted(custom, key=list(Activation).index))
+        words.append(f"{names}: Keras's activations of that name (`keras.activations`)")
     return "; ".join(words) + "."
 
 
@@ -571,7 +611,7 @@ def _outputs_section(analysis: Analysis) -> Section:
             flag
             for flag, unknown in (
                 ("`--batch`", spec.batch_size is None and not spec.unbatched),
-                ("`--seq-len`", spec.seq_len is None),
+                ("`--seq-len`", spec.seq_len is None and not spec.step),
             )
             if unknown
         ]

@@ -55,7 +55,7 @@ def probe_spec(spec: Spec) -> Spec:
     changes: dict[str, int] = {}
     if spec.batch_size is None and not spec.unbatched:
         changes["batch_size"] = PROBE_BATCH
-    if spec.seq_len is None:
+    if spec.seq_len is None and not spec.step:  # a cell runs one step: no time axis
         changes["seq_len"] = PROBE_SEQ_LEN
     return spec.replace(**changes) if changes else spec
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from rnncalc.core.calc import GATES
 from rnncalc.core.frozen import Frozen
 from rnncalc.core.report import Role, WeightRow
-from rnncalc.core.spec import Cell, Spec
+from rnncalc.core.spec import Activation, Cell, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
 
 if TYPE_CHECKING:
@@ -141,3 +141,12 @@ def model_unsupported(model: Model, unsupported: Callable[[Spec], str | None]) -
 
 def arrow(kinds: list[str]) -> str:
     return " → ".join(kinds)
+
+
+def custom_activations(spec: Spec) -> bool:
+    """Activations other than the usual ones: tanh (relu for a rnn) and sigmoid gates, all that
+    frameworks without Keras's ``activation`` options (ONNX's defaults, Flax's cells) model here."""
+    allowed = {Activation.TANH, Activation.RELU} if spec.cell is Cell.RNN else {Activation.TANH}
+    return spec.cell_activation not in allowed or (
+        spec.cell is not Cell.RNN and spec.gate_activation is not Activation.SIGMOID
+    )

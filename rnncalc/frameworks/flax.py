@@ -37,7 +37,7 @@ from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecErro
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
-from rnncalc.frameworks.base import WeightSlot
+from rnncalc.frameworks.base import WeightSlot, custom_activations
 
 if TYPE_CHECKING:
     import numpy as np
@@ -156,6 +156,19 @@ class FlaxConvention(Convention):
     def unsupported(self, spec: Spec) -> str | None:
         if spec.proj_size:
             return "nnx.LSTMCell has no projection (proj_size is PyTorch only)"
+        if spec.step:
+            return (
+                "rnncalc describes Flax NNX's recurrent layers only; its cells (nnx.LSTMCell ...) "
+                "called one step at a time are not modelled yet"
+            )
+        if custom_activations(spec):
+            return (
+                "rnncalc models Flax NNX's cells with their default activations (tanh, sigmoid "
+                "gates; relu for SimpleCell); other activation_fn/gate_fn are not modelled"
+            )
+        if spec.go_backwards or spec.stateful:
+            option = "go_backwards" if spec.go_backwards else "stateful"
+            return f"{option} is a Keras layer option; rnncalc does not model a Flax NNX equivalent"
         if spec.cell is Cell.GRU and not spec.reset_after:
             return (
                 "nnx.GRUCell applies the reset gate to the recurrent product, r * (h @ W_hn), "

@@ -1,8 +1,8 @@
 """Keras 3: ``SimpleRNN``/``LSTM``/``GRU`` (and ``Bidirectional``) as one
 :class:`~rnncalc.core.convention.Convention`.
 
-Sources: Keras 3 ``keras/src/layers/rnn/{simple_rnn,lstm,gru,bidirectional}.py`` (``build`` of
-each cell, ``call`` of the wrappers). Everything Keras-specific lives here: class, layer and
+Sources: Keras 3 ``keras/src/layers/rnn/{simple_rnn,lstm,gru,bidirectional,rnn}.py`` (``build``
+of each cell, ``call`` of the wrappers and of ``RNN``). Everything Keras-specific lives here: class, layer and
 variable names, shapes, output and state shapes, what Keras cannot express, the snippet, the
 adapter (TensorFlow backend) and the weight conversions. keras and numpy are imported inside
 the methods that need them.
@@ -18,7 +18,7 @@ from rnncalc.core.calc import merged_features
 from rnncalc.core.convention import Convention
 from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
-from rnncalc.core.spec import Cell, MergeMode, Spec
+from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
 from rnncalc.core.symbolic import INPUT, Dim, Shape
 from rnncalc.frameworks.base import (
     DIRECTIONS,
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "SimpleRNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
 #: Keras's automatic layer names (``SimpleRNN`` → ``simple_rnn``); its cells add ``_cell``.
 LAYER_NAMES: dict[Cell, str] = {Cell.RNN: "simple_rnn", Cell.LSTM: "lstm", Cell.GRU: "gru"}
+#: One time step (``spec.step``): the bare cell classes, called as ``cell(x, states)``.
+CELL_CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "SimpleRNNCell", Cell.LSTM: "LSTMCell", Cell.GRU: "GRUCell"}
 #: Keras's name for the first ``Sequential`` of a session; Keras 3 scopes the variable paths
 #: of a Sequential's layers under it (``sequential/embedding/embeddings``), unlike a Functional
 #: model's.
@@ -141,9 +143,32 @@ def block_layers(
     return tuple(layers)
 
 
+#: What ``StackedRNNCells`` is called in a fresh session; its cells' paths are scoped under it.
+STACKED_NAME = "stacked_rnn_cells"
+
+
+def cell_names(spec: Spec) -> list[str]:
+    """A step's cell names in a fresh session: ``lstm_cell``, ``lstm_cell_1``, ..."""
+    names = LayerNames()
+    return [names.next(f"{LAYER_NAMES[spec.cell]}_cell") for _ in range(spec.num_layers)]
+
+
+def _state_names(spec: Spec, prefix: str) -> list[str]:
+    """``{prefix}h`` (, ``{prefix}c``) per cell; with several cells (``StackedRNNCells``) each
+    name ends in ``_l{k}``, as PyTorch suffixes its layers."""
+    letters = ("h", "c") if spec.cell is Cell.LSTM else ("h",)
+    suffixes = [f"_l{k}" for k in range(spec.num_layers)] if spec.num_layers > 1 else [""]
+    return [f"{prefix.format(letter)}{suffix}" for suffix in suffixes for letter in letters]
+
+
 def outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
-    """The returned tensors in Keras order: output(s), then each direction's states."""
+    """The returned tensors in Keras order: output(s), then each direction's states. A cell
+    returns ``(output, new_states)``: ``output`` (its new ``h``), then ``state_h`` (, ``state_c``),
+    for each cell of a ``StackedRNNCells`` in turn."""
     hidden = spec.hidden_size
+    if spec.step:
+        names = ["output", *_state_names(spec, "state_{}")]
+        return tuple((name, (spec.batch_size, hidden)) for name in names)
     if spec.bidirectional and spec.merge_mode is MergeMode.NONE:
         single = _shape(spec, hidden, spec.return_sequences)
         result: list[tuple[str, Shape]] = [("output_forward", single), ("output_backward", single)]
@@ -154,6 +179,26 @@ def outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
         prefixes = [f"{d}_" for d in DIRECTIONS] if spec.bidirectional else [""]
         result += [(prefix + state, (spec.batch_size, hidden)) for prefix in prefixes for state in states]
     return tuple(result)
+
+
+def cell_options(spec: Spec) -> dict[str, Any]:
+    """Keyword arguments of the cell's equations (and of the layer wrapping it) where they differ
+    from Keras's defaults; a SimpleRNN always names its activation (the nonlinearity)."""
+    kwargs: dict[str, Any] = {}
+    if spec.cell is Cell.RNN or spec.cell_activation is not Activation.TANH:
+        kwargs["activation"] = spec.cell_activation.value
+    if spec.cell is not Cell.RNN and spec.gate_activation is not Activation.SIGMOID:
+        kwargs["recurrent_activation"] = spec.gate_activation.value
+    if spec.cell is Cell.LSTM and not spec.unit_forget_bias:
+        kwargs["unit_forget_bias"] = False
+    return kwargs
+
+
+def layer_options(spec: Spec) -> dict[str, Any]:
+    """:func:`cell_options` plus the layer-over-time flags that are set (go_backwards,
+    stateful, unroll)."""
+    flags = {name: True for name in ("go_backwards", "stateful", "unroll") if getattr(spec, name)}
+    return {**cell_options(spec), **flags}
 
 
 class KerasConvention(Convention):
@@ -188,6 +233,9 @@ class KerasConvention(Convention):
         return None
 
     def model_name(self, spec: Spec) -> str:
+        if spec.step:
+            cell = CELL_CLASS_NAMES[spec.cell]
+            return f"StackedRNNCells of {spec.num_layers} × {cell}" if spec.num_layers > 1 else cell
         kind = layer_kind(spec)
         return f"Sequential of {spec.num_layers} × {kind}" if spec.num_layers > 1 else kind
 
@@ -196,6 +244,17 @@ class KerasConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             return FrameworkReport(self.name, model, reason=reason)
+        if spec.step:
+            # One cell: "lstm_cell/kernel"; StackedRNNCells: "stacked_rnn_cells/lstm_cell_1/kernel".
+            scope = f"{STACKED_NAME}/" if spec.num_layers > 1 else ""
+            cells = []
+            size = first_input(spec)
+            for name in cell_names(spec):
+                weights = rows(slots(geometry(spec, size)), "forward", f"{scope}{name}/")
+                kind = CELL_CLASS_NAMES[spec.cell]
+                cells.append(LayerReport(name, kind, (spec.batch_size, spec.hidden_size), weights))
+                size = spec.hidden_size
+            return FrameworkReport(self.name, model, tuple(cells), outputs(spec))
         layers = block_layers(spec, first_input(spec), LayerNames(), spec.return_sequences)
         return FrameworkReport(self.name, model, layers, outputs(spec))
 
@@ -275,6 +334,8 @@ class KerasConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             return unsupported_comment(self.title, spec, reason)
+        if spec.step:
+            return self._cell_snippet(spec)
         seq_len = "None" if spec.seq_len is None else str(spec.seq_len)
         if spec.batch_size is not None:
             input_line = (
@@ -293,10 +354,12 @@ class KerasConvention(Convention):
             if spec.bidirectional:
                 inner_name = layer.name.replace("bidirectional", LAYER_NAMES[spec.cell])
             args = [str(spec.hidden_size)]
-            if spec.cell is Cell.RNN:
-                args.append(f"activation={quote(spec.nonlinearity.value)}")
+            options = layer_options(spec)
+            if "activation" in options:
+                args.append(f"activation={quote(options.pop('activation'))}")
             if spec.cell is Cell.GRU:
                 args.append(f"reset_after={spec.reset_after}")
+            args += [f"{name}={quote(v) if isinstance(v, str) else v}" for name, v in options.items()]
             if not spec.bias:
                 args.append("use_bias=False")
             if spec.return_sequences or not last:
@@ -323,7 +386,9 @@ class KerasConvention(Convention):
         if len(unpack) > LINE_LENGTH:
             unpack = "(\n" + "".join(f"    {name},\n" for name in names) + ") = model(zeros)"
         run_lines.append(unpack)
-        body = "\n".join(
+        return _snippet_text(
+            self.title,
+            spec,
             [
                 *lines,
                 "",
@@ -332,26 +397,112 @@ class KerasConvention(Convention):
                 *run_lines,
                 *(f"print({quote(name)}, tuple({name}.shape))" for name in names),
                 "print(model.count_params())",
-            ]
+            ],
         )
-        return (
-            header(self.title, spec)
-            + "import os\n\n"
-            + "# Silence TensorFlow's start-up logs; both must be set before keras is imported.\n"
-            + 'os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
-            + 'os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"\n'
-            + 'os.environ.setdefault("KERAS_BACKEND", "tensorflow")\n\n'
-            + "import keras\n\n"
-            + body
-            + "\n"
+
+    def _cell_snippet(self, spec: Spec) -> str:
+        """A bare cell called once, ``cell(x, states)``, from zero states."""
+        from rnncalc.frameworks.adapter import probe_spec
+
+        args = [str(spec.hidden_size)]
+        if spec.cell is Cell.GRU:
+            args.append(f"reset_after={spec.reset_after}")
+        args += [f"{key}={quote(v) if isinstance(v, str) else v}" for key, v in cell_options(spec).items()]
+        if not spec.bias:
+            args.append("use_bias=False")
+        probe = probe_spec(spec)
+        states = [name for name, _ in self.step_states(probe)]
+        new_states = _state_names(spec, "state_{}")
+        per_cell = len(states) // spec.num_layers
+        if spec.num_layers == 1:
+            (name,) = cell_names(spec)
+            build = [
+                call(
+                    f"keras.layers.{CELL_CLASS_NAMES[spec.cell]}",
+                    [*args, f"name={quote(name)}"],
+                    before="cell = ",
+                )
+            ]
+            called = f"output, [{', '.join(new_states)}] = cell(x, [{', '.join(states)}])"
+        else:
+            # StackedRNNCells takes and returns one list of states per cell.
+            build = [
+                call(
+                    f"keras.layers.{CELL_CLASS_NAMES[spec.cell]}",
+                    [*args, f"name={quote(name)}"],
+                    before=f"{name} = ",
+                )
+                for name in cell_names(spec)
+            ]
+            build.append(
+                call(
+                    "keras.layers.StackedRNNCells",
+                    [f"[{', '.join(cell_names(spec))}]", f"name={quote(STACKED_NAME)}"],
+                    before="cell = ",
+                )
+            )
+
+            def nested(names: list[str]) -> str:
+                groups = [names[k : k + per_cell] for k in range(0, len(names), per_cell)]
+                return "[" + ", ".join(f"[{', '.join(group)}]" for group in groups) + "]"
+
+            called = f"output, {nested(new_states)} = cell(x, {nested(states)})"
+        return _snippet_text(
+            self.title,
+            spec,
+            [
+                *build,
+                f"x = keras.ops.zeros(({probe.batch_size}, {spec.input_size}))  # (batch, features)",
+                *(f"{state} = keras.ops.zeros(({probe.batch_size}, {spec.hidden_size}))" for state in states),
+                called,
+                "",
+                "for weight in cell.weights:",
+                "    print(weight.path, tuple(weight.shape))",
+                *(f"print({quote(n)}, tuple({n}.shape))" for n in ["output", *new_states]),
+                "print(cell.count_params())",
+            ],
         )
 
     def explain_notes(self, spec: Spec) -> tuple[str, ...]:
-        # Its single bias is the equation's b; the (2, 3*units) GRU bias is explained by the
-        # symbols of the table (b_x; b_h).
-        return ()
+        """What the layer options change (``keras/src/layers/rnn/rnn.py`` and ``lstm.py``); its
+        single bias is the equation's ``b`` and the ``(2, 3*units)`` GRU bias is explained by
+        the symbols of the table (``b_x; b_h``), so neither needs a note."""
+        notes = []
+        if spec.go_backwards:
+            notes.append(
+                "`go_backwards=True`: each layer reads its input from the last step to the first "
+                "and returns its sequence in that order, reversed in time (`output[:, 0]` belongs "
+                "to the last input step); the returned state is the one after the first input step."
+            )
+        if spec.stateful:
+            notes.append(
+                "`stateful=True`: the last states of each batch row become the initial states of the "
+                "same row in the next call, so the batch size is fixed; the first call starts from "
+                "zeros and returns what a stateless layer returns."
+            )
+        if spec.unroll:
+            notes.append(
+                "`unroll=True`: the loop over time is unrolled into the graph (a fixed number of "
+                "steps); the weights, shapes and results are the same."
+            )
+        if spec.cell is Cell.LSTM and spec.bias and "unit_forget_bias" in spec.given:
+            forget = "ones" if spec.unit_forget_bias else "zeros"
+            notes.append(
+                f"`unit_forget_bias={spec.unit_forget_bias}` only initializes the forget gate's "
+                f"bias block with {forget}; it changes no shape, count or equation."
+            )
+        return tuple(notes)
 
     def explain_extra(self, topic: str, spec: Spec) -> tuple[str, ...]:
+        if topic == "step" and self.unsupported(spec) is None:
+            layer = CLASS_NAMES[spec.cell]
+            cell = f"{layer}Cell"
+            path = LAYER_NAMES[spec.cell]
+            return (
+                f"Keras: `keras.layers.{cell}`, which `keras.layers.RNN({cell}(...))` (the same as "
+                f"`{layer}`) loops; a bare cell's variable paths lack the layer's name "
+                f"(`{path}_cell/kernel`, not `{path}/{path}_cell/kernel`).",
+            )
         if topic == "equations" and spec.cell is Cell.GRU and not spec.reset_after:
             return (
                 "This is Keras's GRU with `reset_after=False` (\"before\" in Keras's docs): the reset "
@@ -376,8 +527,8 @@ class KerasConvention(Convention):
 
     def explain_sections(self, spec: Spec) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """Keras 2 spellings of the input shape, which course notebooks still use and Keras 3
-        rejects."""
-        if self.unsupported(spec) is not None:
+        rejects (a layer's, so not for a bare cell)."""
+        if self.unsupported(spec) is not None or spec.step:
             return ()
         layer = CLASS_NAMES[spec.cell]
         units = spec.hidden_size
@@ -430,9 +581,20 @@ class KerasConvention(Convention):
     # --- adapter (imports keras) -------------------------------------------------------------
 
     def input_shape(self, spec: Spec) -> tuple[int, ...]:
-        """Keras is always batch-major: ``(N, L, I)``."""
-        assert spec.batch_size is not None and spec.seq_len is not None and spec.input_size is not None
+        """Keras is always batch-major: ``(N, L, I)``; a cell's one step is ``(N, I)``."""
+        assert spec.batch_size is not None and spec.input_size is not None
+        if spec.step:
+            return (spec.batch_size, spec.input_size)
+        assert spec.seq_len is not None
         return (spec.batch_size, spec.seq_len, spec.input_size)
+
+    def step_states(self, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The states list a cell is called with: ``[h_0]`` or ``[h_0, c_0]``, each ``(N, H)``;
+        ``StackedRNNCells`` takes one such list per cell (``h_0_l0``, ``h_0_l1``, ...)."""
+        if not spec.step:
+            return ()
+        assert spec.batch_size is not None
+        return tuple((name, (spec.batch_size, spec.hidden_size)) for name in _state_names(spec, "{}_0"))
 
     def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
         if device != "cpu":
@@ -450,7 +612,7 @@ class KerasConvention(Convention):
         model = build(spec)
         for variable in model.weights:
             variable.assign(weights[variable.path])
-        return run(model, spec, x)
+        return run_cell(model, spec, x) if spec.step else run(model, spec, x)
 
     # --- weights (imports numpy) -------------------------------------------------------------
 
@@ -532,6 +694,15 @@ class KerasConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             raise SpecError("framework", f"Keras cannot express this spec: {reason}")
+        if spec.step:
+            names = iter(_state_names(spec, "{}_0"))
+            lstm = spec.cell is Cell.LSTM
+            initial = tuple(
+                (x[next(names)], x[next(names)] if lstm else None) for _ in range(spec.num_layers)
+            )
+            results = reference.run_step(spec, weights, x["x"], initial)
+            states = [state for r in results for state in ((r.h, r.c) if r.c is not None else (r.h,))]
+            return dict(zip(output_names(spec), (results[-1].h, *states), strict=True))
         xs = reference.f32(x).transpose(1, 0, 2)
         last = reference.run_stack(spec, weights, xs, spec.merge_mode)[-1]
         if spec.return_sequences:
@@ -553,6 +724,21 @@ class KerasConvention(Convention):
 
 
 CONVENTION = KerasConvention()
+
+
+def _snippet_text(title: str, spec: Spec, lines: list[str]) -> str:
+    """A Keras snippet: the header, TensorFlow silenced, ``import keras`` and ``lines``."""
+    return (
+        header(title, spec)
+        + "import os\n\n"
+        + "# Silence TensorFlow's start-up logs; both must be set before keras is imported.\n"
+        + 'os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
+        + 'os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"\n'
+        + 'os.environ.setdefault("KERAS_BACKEND", "tensorflow")\n\n'
+        + "import keras\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
 def _require(convention: Convention) -> None:
@@ -596,6 +782,8 @@ def build(spec: Spec) -> keras.Model:
         raise SpecError("framework", f"Keras cannot express this spec: {reason}")
     if spec.input_size is None:
         raise SpecError("input_size", "is required to build a real model")
+    if spec.step:
+        return build_cell(spec)
     names = [layer.name for layer in CONVENTION.report(spec).layers]
     inputs = keras.Input(batch_shape=(spec.batch_size, spec.seq_len, spec.input_size))
     x: Any = inputs
@@ -608,8 +796,7 @@ def build(spec: Spec) -> keras.Model:
             "use_bias": spec.bias,
             "name": inner_name,
         }
-        if spec.cell is Cell.RNN:
-            kwargs["activation"] = spec.nonlinearity.value
+        kwargs.update(layer_options(spec))
         if spec.cell is Cell.GRU:
             kwargs["reset_after"] = spec.reset_after
         layer = _layer_class(spec.cell)(spec.hidden_size, **kwargs)
@@ -618,6 +805,39 @@ def build(spec: Spec) -> keras.Model:
             layer = keras.layers.Bidirectional(layer, merge_mode=merge, name=name)
         x = layer(x)
     return keras.Model(inputs, x)
+
+
+def build_cell(spec: Spec) -> Any:
+    """The bare cell of a step spec, built for ``(N, I)`` input; its weight paths are
+    ``lstm_cell/kernel``."""
+    keras = _keras()
+    kwargs: dict[str, Any] = {"use_bias": spec.bias, **cell_options(spec)}
+    if spec.cell is Cell.GRU:
+        kwargs["reset_after"] = spec.reset_after
+    cell_class = getattr(keras.layers, CELL_CLASS_NAMES[spec.cell])
+    cells = [cell_class(spec.hidden_size, name=name, **kwargs) for name in cell_names(spec)]
+    cell = cells[0] if len(cells) == 1 else keras.layers.StackedRNNCells(cells, name=STACKED_NAME)
+    cell.build((spec.batch_size, spec.input_size))
+    return cell
+
+
+def run_cell(cell: Any, spec: Spec, x: Mapping[str, Any]) -> Arrays:
+    """``cell(x, states)`` once; ``x`` maps ``"x"`` ``(N, I)``, ``"h_0"`` (, ``"c_0"``)."""
+    import numpy as np
+
+    keras = _keras()
+    states = [np.ascontiguousarray(x[name], dtype=np.float32) for name, _ in CONVENTION.step_states(spec)]
+    if spec.num_layers > 1:  # StackedRNNCells: one list of states per cell, in and out
+        per_cell = len(states) // spec.num_layers
+        states = [states[k : k + per_cell] for k in range(0, len(states), per_cell)]  # type: ignore[misc]
+    output, new_states = cell(np.ascontiguousarray(x["x"], dtype=np.float32), states)
+    if spec.num_layers > 1:
+        new_states = [state for group in new_states for state in group]
+    tensors = [output, *new_states]
+    return {
+        name: np.asarray(keras.ops.convert_to_numpy(t))
+        for name, t in zip(output_names(spec), tensors, strict=True)
+    }
 
 
 def output_names(spec: Spec) -> list[str]:
@@ -632,6 +852,11 @@ def measure(spec: Spec) -> Measured:
     probe = probe_spec(spec)
     model = build(probe)
     weights = tuple((w.path, tuple(w.shape)) for w in model.weights)
+    if probe.step:
+        zeros = {name: np.zeros(shape, dtype="float32") for name, shape in CONVENTION.step_states(probe)}
+        zeros["x"] = np.zeros(CONVENTION.input_shape(probe), dtype="float32")
+        shapes = tuple((name, tuple(t.shape)) for name, t in run_cell(model, probe, zeros).items())
+        return Measured(CONVENTION.name, model.count_params(), weights, shapes, probe)
     assert probe.batch_size is not None and probe.seq_len is not None and probe.input_size is not None
     result = model(np.zeros((probe.batch_size, probe.seq_len, probe.input_size), dtype="float32"))
     tensors = result if isinstance(result, (list, tuple)) else [result]
@@ -667,8 +892,7 @@ def build_model(model: Model) -> keras.Sequential:
                 "return_sequences": model.return_sequences or not last,
                 "use_bias": spec.bias,
             }
-            if spec.cell is Cell.RNN:
-                kwargs["activation"] = spec.nonlinearity.value
+            kwargs.update(layer_options(spec))
             if spec.cell is Cell.GRU:
                 kwargs["reset_after"] = spec.reset_after
             if spec.bidirectional:

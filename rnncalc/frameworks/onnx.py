@@ -51,7 +51,7 @@ from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecErro
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape, shape_count
-from rnncalc.frameworks.base import WeightSlot
+from rnncalc.frameworks.base import WeightSlot, custom_activations
 
 if TYPE_CHECKING:
     import numpy as np
@@ -349,6 +349,24 @@ class OnnxConvention(Convention):
                 "the ONNX LSTM operator has no projection (proj_size is PyTorch only; "
                 "torch.onnx.export refuses it too)"
             )
+        if spec.step:
+            return (
+                "ONNX has no cell operator; an RNN/LSTM/GRU node over a sequence of length 1 with "
+                "initial_h (and initial_c) is the same computation with a time axis"
+            )
+        if custom_activations(spec):
+            return (
+                "rnncalc writes the operators' default activations (tanh, sigmoid gates; Relu for "
+                "RNN); other activations attributes are not modelled (ONNX's HardSigmoid defaults "
+                "to Keras 2's 0.2x + 0.5, not Keras 3's)"
+            )
+        if spec.go_backwards:
+            return (
+                "direction=reverse returns Y in input time order, while Keras's go_backwards returns "
+                "the sequence reversed; the same output needs an extra ReverseSequence node"
+            )
+        if spec.stateful:
+            return "stateful is a Keras layer option; an ONNX graph keeps no state between runs"
         if spec.unbatched:
             return (
                 "the ONNX recurrent operators need a batch axis (X must have rank 3); "

@@ -1,6 +1,7 @@
 """PyTorch: ``torch.nn.RNN``/``LSTM``/``GRU`` as one :class:`~rnncalc.core.convention.Convention`.
 
-Sources: PyTorch ``torch.nn.RNN``/``LSTM``/``GRU`` docs ("Variables" and "Outputs" sections).
+Sources: PyTorch ``torch.nn.RNN``/``LSTM``/``GRU`` and ``RNNCell``/``LSTMCell``/``GRUCell`` docs
+("Variables", "Inputs" and "Outputs" sections).
 Everything PyTorch-specific lives here: class and weight names, shapes per layer and direction,
 output and state shapes, what ``torch.nn`` cannot express, the snippet, the adapter and the
 weight conversions. torch and numpy are imported inside the methods that need them, so the
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rnncalc.core.convention import Convention
 from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
-from rnncalc.core.spec import Cell, MergeMode, Spec
+from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
 from rnncalc.core.symbolic import INPUT, Dim, Shape
 from rnncalc.frameworks.base import (
     DIRECTIONS,
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
 
 #: Class names in ``torch.nn``.
 CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "RNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
+#: One time step (``spec.step``): the cell classes in ``torch.nn``.
+CELL_CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "RNNCell", Cell.LSTM: "LSTMCell", Cell.GRU: "GRUCell"}
 
 
 # --- Weight layout (data) ----------------------------------------------------------------------
@@ -60,7 +63,16 @@ def slots(geometry: CellGeometry, layer: int, reverse: bool) -> list[WeightSlot]
     the orientation of ``W x``; PyTorch always keeps two bias vectors, ``bias_ih`` and
     ``bias_hh``; the reverse direction adds the ``_reverse`` suffix.
     """
-    suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+    return _slots(geometry, f"_l{layer}" + ("_reverse" if reverse else ""))
+
+
+def cell_slots(geometry: CellGeometry) -> list[WeightSlot]:
+    """``nn.RNNCell``/``LSTMCell``/``GRUCell``: the layer's parameters without the ``_l0``
+    suffix (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``); a cell has no projection."""
+    return _slots(geometry, "")
+
+
+def _slots(geometry: CellGeometry, suffix: str) -> list[WeightSlot]:
     gate_rows = geometry.gate_rows
     result = [
         WeightSlot(f"weight_ih{suffix}", (gate_rows, geometry.input_size), Role.INPUT_KERNEL),
@@ -95,7 +107,12 @@ def sequence_shape(spec: Spec, features: Dim) -> Shape:
 
 
 def outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
-    """``output, h_n`` (and ``c_n`` for LSTM); states ignore ``batch_first``."""
+    """``output, h_n`` (and ``c_n`` for LSTM); states ignore ``batch_first``. A cell returns
+    ``h_1`` (and ``c_1``), ``(N, H)`` or unbatched ``(H,)`` (the ``LSTMCell`` docs' names)."""
+    if spec.step:
+        batch_axis: tuple[Dim, ...] = () if spec.unbatched else (spec.batch_size,)
+        names = ("h_1", "c_1") if spec.cell is Cell.LSTM else ("h_1",)
+        return tuple((name, (*batch_axis, spec.hidden_size)) for name in names)
     out_size = spec.proj_size or spec.hidden_size
     stacked = spec.num_directions * spec.num_layers
     batch: tuple[Dim, ...] = () if spec.unbatched else (spec.batch_size,)
@@ -131,6 +148,33 @@ def block_layers(spec: Spec, input_size: Dim) -> tuple[LayerReport, ...]:
     return tuple(layers)
 
 
+def _keras_only(spec: Spec) -> str | None:
+    """Keras options ``torch.nn`` has no equivalent for; ``unroll`` (no effect on the numbers)
+    and ``unit_forget_bias`` (initialization only) are not among them."""
+    module = CONVENTION.model_name(spec)
+    if spec.cell is Cell.RNN and spec.cell_activation not in (Activation.TANH, Activation.RELU):
+        return (
+            f"{module}'s nonlinearity is tanh or relu; activation "
+            f"{spec.cell_activation.value} has no PyTorch equivalent"
+        )
+    if spec.cell is not Cell.RNN and (
+        spec.cell_activation is not Activation.TANH or spec.gate_activation is not Activation.SIGMOID
+    ):
+        return (
+            f"{module} fixes tanh and sigmoid; activation "
+            f"{spec.cell_activation.value} / recurrent_activation {spec.gate_activation.value} "
+            "have no PyTorch equivalent"
+        )
+    if spec.go_backwards:
+        return (
+            "nn.RNN has no go_backwards: it reads the sequence forward and returns it in input "
+            "order (flip input and output along time with torch.flip to get Keras's result)"
+        )
+    if spec.stateful:
+        return "nn.RNN keeps no state between calls (stateful is Keras's); pass h_n back as h_0 yourself"
+    return None
+
+
 class TorchConvention(Convention):
     """PyTorch 2: ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``num_layers`` and ``bidirectional``."""
 
@@ -150,6 +194,16 @@ class TorchConvention(Convention):
     # --- analytic ---------------------------------------------------------------------------
 
     def unsupported(self, spec: Spec) -> str | None:
+        reason = _keras_only(spec)
+        if reason:
+            return reason
+        if spec.step and spec.num_layers > 1:
+            return (
+                "PyTorch has no stacked cell: nn.RNNCell/LSTMCell/GRUCell are one layer; stack "
+                "them in an nn.ModuleList and feed each one's h_1 to the next yourself"
+            )
+        if spec.step and spec.proj_size:
+            return "nn.LSTMCell has no proj_size (only nn.LSTM projects its hidden state)"
         if spec.cell is Cell.GRU and not spec.reset_after:
             return (
                 "nn.GRU always applies the reset gate after the recurrent product "
@@ -163,13 +217,17 @@ class TorchConvention(Convention):
         return None
 
     def model_name(self, spec: Spec) -> str:
-        return f"nn.{CLASS_NAMES[spec.cell]}"
+        return f"nn.{(CELL_CLASS_NAMES if spec.step else CLASS_NAMES)[spec.cell]}"
 
     def report(self, spec: Spec) -> FrameworkReport:
         model = self.model_name(spec)
         reason = self.unsupported(spec)
         if reason:
             return FrameworkReport(self.name, model, reason=reason)
+        if spec.step:
+            weights = rows(cell_slots(geometry(spec, first_input(spec))), "forward")
+            cell = LayerReport("cell", CELL_CLASS_NAMES[spec.cell], outputs(spec)[0][1], weights)
+            return FrameworkReport(self.name, model, (cell,), outputs(spec))
         return FrameworkReport(self.name, model, block_layers(spec, first_input(spec)), outputs(spec))
 
     def totals(self, spec: Spec) -> FrameworkTotals:
@@ -245,6 +303,8 @@ class TorchConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             return unsupported_comment(self.title, spec, reason)
+        if spec.step:
+            return self._cell_snippet(spec)
         args = [
             f"input_size={spec.input_size}",
             f"hidden_size={spec.hidden_size}",
@@ -287,6 +347,37 @@ class TorchConvention(Convention):
         )
         return header(self.title, spec) + "import torch\nfrom torch import nn\n\n" + body + "\n"
 
+    def _cell_snippet(self, spec: Spec) -> str:
+        """``nn.RNNCell``/``LSTMCell``/``GRUCell`` run for one step from zero states."""
+        from rnncalc.frameworks.adapter import probe_spec
+
+        args = [f"input_size={spec.input_size}", f"hidden_size={spec.hidden_size}", f"bias={spec.bias}"]
+        if spec.cell is Cell.RNN:
+            args.append(f"nonlinearity={quote(spec.nonlinearity.value)}")
+        probe = probe_spec(spec)
+        if spec.unbatched:
+            shape, state, layout = f"({spec.input_size},)", f"({spec.hidden_size},)", "(features,): unbatched"
+        else:
+            shape = f"({probe.batch_size}, {spec.input_size})"
+            state, layout = f"({probe.batch_size}, {spec.hidden_size})", "(batch, features): one time step"
+        lstm = spec.cell is Cell.LSTM
+        states = "h_0, c_0" if lstm else "h_0"
+        body = [
+            call(f"nn.{CELL_CLASS_NAMES[spec.cell]}", args, before="cell = "),
+            "",
+            "for name, parameter in cell.named_parameters():",
+            "    print(name, tuple(parameter.shape))",
+            f"x = torch.zeros{shape}  # {layout}",
+            f"h_0 = torch.zeros{state}",
+            *([f"c_0 = torch.zeros{state}"] if lstm else []),
+            "with torch.no_grad():",
+            f"    h_1, c_1 = cell(x, ({states}))" if lstm else f"    h_1 = cell(x, {states})",
+            'print("h_1", tuple(h_1.shape))',
+            *(['print("c_1", tuple(c_1.shape))'] if lstm else []),
+            "print(sum(p.numel() for p in cell.parameters()))",
+        ]
+        return header(self.title, spec) + "import torch\nfrom torch import nn\n\n" + "\n".join(body) + "\n"
+
     def explain_notes(self, spec: Spec) -> tuple[str, ...]:
         # Only where the equation has one bias: GRU with reset_after keeps b_hn apart anyway.
         if spec.bias and not (spec.cell is Cell.GRU and spec.reset_after):
@@ -315,7 +406,13 @@ class TorchConvention(Convention):
             return tuple(paragraphs)
         if topic == "merge" and spec.merge_mode is MergeMode.CONCAT:
             return ("PyTorch always does",)
-        if topic == "outputs" and self.unsupported(spec) is None and not spec.unbatched:
+        if topic == "step" and self.unsupported(spec) is None:
+            layer = {Cell.RNN: "RNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}[spec.cell]
+            return (
+                f"PyTorch: `nn.{layer}Cell` is the cell `nn.{layer}` loops; its parameters drop the "
+                "layer's `_l0` suffix (`weight_ih`, `bias_hh`), and it also takes an unbatched `(I,)`.",
+            )
+        if topic == "outputs" and self.unsupported(spec) is None and not spec.unbatched and not spec.step:
             order = "(batch, time, features)" if spec.batch_first else "(time, batch, features)"
             unless = "" if spec.batch_first else " unless `batch_first=True`"
             return (f"PyTorch's output is {order}{unless}; its `h_n` stacks layers × directions first",)
@@ -342,6 +439,13 @@ class TorchConvention(Convention):
 
     def input_shape(self, spec: Spec) -> tuple[int, ...]:
         return input_shape(spec)
+
+    def step_states(self, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """``h_0`` (and ``c_0``) as the cell takes them: ``(N, H)``, or ``(H,)`` unbatched."""
+        if not spec.step:
+            return ()
+        shape = (spec.hidden_size,) if spec.unbatched else (_batch(spec), spec.hidden_size)
+        return (("h_0", shape), ("c_0", shape)) if spec.cell is Cell.LSTM else (("h_0", shape),)
 
     def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
         _require(self)
@@ -436,6 +540,8 @@ class TorchConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             raise SpecError("framework", f"PyTorch cannot express this spec: {reason}")
+        if spec.step:
+            return _reference_step(spec, weights, x)
         xs = reference.f32(x)
         if spec.unbatched:
             xs = xs[:, None, :]
@@ -457,6 +563,29 @@ class TorchConvention(Convention):
 CONVENTION = TorchConvention()
 
 
+def _batch(spec: Spec) -> int:
+    assert spec.batch_size is not None
+    return spec.batch_size
+
+
+def _reference_step(spec: Spec, weights: StackWeights, x: Mapping[str, Any]) -> Arrays:
+    """The reference's ``h_1`` (and ``c_1``) for one step from ``x["h_0"]`` (and ``c_0``)."""
+    import numpy as np
+
+    from rnncalc import reference
+
+    def batched(name: str) -> Any:
+        value = reference.f32(x[name])
+        return value[None] if spec.unbatched else value
+
+    c_0 = batched("c_0") if spec.cell is Cell.LSTM else None
+    (result,) = reference.run_step(spec, weights, batched("x"), ((batched("h_0"), c_0),))
+    named: Arrays = {"h_1": result.h}
+    if result.c is not None:
+        named["c_1"] = result.c
+    return {name: np.ascontiguousarray(v[0] if spec.unbatched else v) for name, v in named.items()}
+
+
 def _require(convention: Convention) -> None:
     from rnncalc.frameworks.adapter import require
 
@@ -472,7 +601,7 @@ def _numpy(value: Any) -> Any:
 # --- Adapter: the real modules (each function imports torch) -------------------------------------
 
 
-def build(spec: Spec, device: str | torch.device = "cpu") -> nn.RNNBase:
+def build(spec: Spec, device: str | torch.device = "cpu") -> nn.RNNBase | nn.RNNCellBase:
     """The ``nn`` module for ``spec`` (``input_size`` must be known)."""
     from torch import nn
 
@@ -481,6 +610,8 @@ def build(spec: Spec, device: str | torch.device = "cpu") -> nn.RNNBase:
         raise SpecError("framework", f"PyTorch cannot express this spec: {reason}")
     if spec.input_size is None:
         raise SpecError("input_size", "is required to build a real model")
+    if spec.step:
+        return build_cell(spec, device)
     kwargs: dict[str, Any] = {
         "input_size": spec.input_size,
         "hidden_size": spec.hidden_size,
@@ -498,8 +629,24 @@ def build(spec: Spec, device: str | torch.device = "cpu") -> nn.RNNBase:
     return module_class(**kwargs)
 
 
+def build_cell(spec: Spec, device: str | torch.device = "cpu") -> nn.RNNCellBase:
+    """``nn.RNNCell``/``LSTMCell``/``GRUCell`` for a step spec (``input_size`` known)."""
+    from torch import nn
+
+    assert spec.input_size is not None
+    kwargs: dict[str, Any] = {"bias": spec.bias, "device": device}
+    if spec.cell is Cell.RNN:
+        kwargs["nonlinearity"] = spec.nonlinearity.value
+    cell_class = {Cell.RNN: nn.RNNCell, Cell.LSTM: nn.LSTMCell, Cell.GRU: nn.GRUCell}[spec.cell]
+    return cell_class(spec.input_size, spec.hidden_size, **kwargs)
+
+
 def input_shape(spec: Spec) -> tuple[int, ...]:
-    """The input tensor's shape for a spec whose batch and time are known."""
+    """The input tensor's shape for a spec whose batch and time are known: one step's
+    ``(N, I)`` or ``(I,)`` for a cell."""
+    if spec.step:
+        assert spec.input_size is not None
+        return (spec.input_size,) if spec.unbatched else (_batch(spec), spec.input_size)
     assert spec.input_size is not None and spec.seq_len is not None
     if spec.unbatched:
         return (spec.seq_len, spec.input_size)
@@ -509,11 +656,19 @@ def input_shape(spec: Spec) -> tuple[int, ...]:
     return (spec.seq_len, spec.batch_size, spec.input_size)
 
 
-def forward_shapes(module: nn.RNNBase, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """Run ``module`` on zeros and name its outputs as the docs do: output, h_n, c_n."""
+def forward_shapes(
+    module: nn.RNNBase | nn.RNNCellBase, spec: Spec
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Run ``module`` on zeros and name its outputs as the docs do: output, h_n, c_n (a cell:
+    h_1, c_1, from its default zero states)."""
     import torch
 
     device = next(module.parameters()).device
+    if spec.step:
+        with torch.no_grad():
+            result = module(torch.zeros(input_shape(spec), device=device))
+        tensors = result if isinstance(result, tuple) else (result,)
+        return tuple((name, tuple(t.shape)) for name, t in zip(("h_1", "c_1"), tensors, strict=False))
     with torch.no_grad(), warnings.catch_warnings():
         # e.g. "LSTM with projections is not supported with oneDNN": noise, not a result.
         warnings.simplefilter("ignore")
@@ -633,7 +788,7 @@ def measure_model(model: Model) -> Measured:
     return Measured(CONVENTION.name, total, weights, (("output", tuple(output.shape)),), probe)
 
 
-def build_seeded(spec: Spec, seed: int) -> nn.RNNBase:
+def build_seeded(spec: Spec, seed: int) -> nn.RNNBase | nn.RNNCellBase:
     """The module for ``spec`` with weights initialised after ``torch.manual_seed(seed)``."""
     import torch
 
@@ -641,17 +796,29 @@ def build_seeded(spec: Spec, seed: int) -> nn.RNNBase:
     return build(spec)
 
 
-def weights_numpy(module: nn.RNNBase) -> Arrays:
+def weights_numpy(module: nn.RNNBase | nn.RNNCellBase) -> Arrays:
     """The module's ``state_dict`` as float32 numpy arrays, keyed by parameter name."""
     import numpy as np
 
     return {name: t.detach().cpu().numpy().astype(np.float32) for name, t in module.state_dict().items()}
 
 
-def run(module: nn.RNNBase, spec: Spec, x: Any) -> Arrays:
-    """Forward ``x`` (in the spec's input layout) and name the results: output, h_n (, c_n)."""
+def run(module: nn.RNNBase | nn.RNNCellBase, spec: Spec, x: Any) -> Arrays:
+    """Forward ``x`` (in the spec's input layout) and name the results: output, h_n (, c_n).
+    For a cell ``x`` maps ``"x"``, ``"h_0"`` (, ``"c_0"``) and the results are h_1 (, c_1)."""
     import numpy as np
     import torch
+
+    def tensor(value: Any) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+
+    if spec.step:
+        h_0 = tensor(x["h_0"])
+        with torch.no_grad():
+            if spec.cell is Cell.LSTM:
+                h_1, c_1 = module(tensor(x["x"]), (h_0, tensor(x["c_0"])))
+                return {"h_1": h_1.numpy(), "c_1": c_1.numpy()}
+            return {"h_1": module(tensor(x["x"]), h_0).numpy()}
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

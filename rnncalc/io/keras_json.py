@@ -1,8 +1,11 @@
 """Read the recurrent stack from a Keras ``model.to_json()`` document, without importing Keras.
 
 Supported: ``Sequential`` and ``Functional`` models whose layers form one chain of
-``InputLayer``, ``Embedding``, ``SimpleRNN``/``LSTM``/``GRU`` (optionally in ``Bidirectional``)
-and ``Dense`` (optionally in ``TimeDistributed``). Layers without weights that keep the shape
+``InputLayer``, ``Embedding``, ``SimpleRNN``/``LSTM``/``GRU`` or ``RNN`` of a
+``SimpleRNNCell``/``LSTMCell``/``GRUCell`` (optionally in ``Bidirectional``), ``RNN`` of
+``StackedRNNCells`` (one recurrent layer per cell: running the cells one after the other at
+every step computes what a stack of layers computes, with the same weights), and ``Dense``
+(optionally in ``TimeDistributed``). Layers without weights that keep the shape
 (:data:`PASS_THROUGH`: dropout, masking, activations) pass through, and so do the operation
 nodes Keras 3 writes for a mask (:data:`MASK_OPS`). Anything else is an error naming the layer,
 never skipped.
@@ -15,9 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnncalc.core.model import FieldPathError, Model, build_model
+from rnncalc.core.spec import Activation
 
-SUPPORTED = ("InputLayer", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Dense")
+SUPPORTED = ("InputLayer", "Embedding", "SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional", "Dense")
 _CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
+#: ``keras.layers.RNN(cell)``: the cell classes and the layer each one is equivalent to.
+_CELL_LAYERS = {"SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
+_ACTIVATIONS = tuple(a.value for a in Activation)
 _MODELS = ("Sequential", "Functional", "Model")
 #: Layers without weights whose output has their input's shape: they change no count and no
 #: shape, so a model reads the same with or without them (keras.io/api/layers).
@@ -106,6 +113,10 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
             continue
         if dense:
             raise FieldPathError(path, f"{label} after a Dense layer is not supported")
+        if class_name == "RNN" and _cell_class(layer_config) == "StackedRNNCells":
+            stacked, sequences = _stacked(path, layer_config)
+            layers.extend(stacked)
+            continue
         recurrent, sequences = _recurrent(path, class_name, layer_config)
         layers.append(recurrent)
     if not layers:
@@ -155,6 +166,75 @@ def _activation(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _cell_class(config: Mapping[str, Any]) -> Any:
+    cell = config.get("cell")
+    return cell.get("class_name") if isinstance(cell, Mapping) else None
+
+
+def _unwrap_cell(path: tuple[str | int, ...], config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``RNN(cell)`` read as the layer of that cell (``RNN(LSTMCell(n))`` is ``LSTM(n)``): the
+    cell's config with the RNN's own options (return_sequences, go_backwards, ...) on top."""
+    cell_class = _cell_class(config)
+    if cell_class not in _CELL_LAYERS:
+        raise FieldPathError(
+            path,
+            f"RNN of {cell_class!r}; rnncalc reads RNN of {', '.join(_CELL_LAYERS)} or StackedRNNCells",
+        )
+    cell_config = config["cell"].get("config") or {}
+    wrapper = {key: value for key, value in config.items() if key != "cell"}
+    return _CELL_LAYERS[cell_class], {**cell_config, **wrapper}
+
+
+def _stacked(path: tuple[str | int, ...], config: Mapping[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """``RNN(StackedRNNCells([...]))``: one layer per cell; the RNN's options apply to each."""
+    cells = (config.get("cell") or {}).get("config", {}).get("cells")
+    if not isinstance(cells, list) or not cells:
+        raise FieldPathError(path, "StackedRNNCells without cells")
+    if config.get("go_backwards"):
+        raise FieldPathError(
+            path, "RNN(StackedRNNCells) with go_backwards is not a stack of go_backwards layers"
+        )
+    wrapper = {key: value for key, value in config.items() if key != "cell"}
+    layers = []
+    for cell in cells:
+        single = {**wrapper, "cell": cell}
+        layer, sequences = _recurrent(path, "RNN", single)
+        layers.append(layer)
+    return layers, sequences
+
+
+def _options(path: tuple[str | int, ...], class_name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Activations and layer options that differ from Keras's defaults (so that a default layer
+    reads as it always did); a SimpleRNN's tanh or relu is its ``nonlinearity``."""
+    options: dict[str, Any] = {}
+    activation = _activation(config.get("activation", "tanh"))
+    if activation not in _ACTIVATIONS:
+        raise FieldPathError(
+            path, f"{class_name} activation {activation!r}; rnncalc reads {', '.join(_ACTIVATIONS)}"
+        )
+    if class_name == "SimpleRNN" and activation in ("tanh", "relu"):
+        options["nonlinearity"] = activation
+    elif activation != "tanh" or class_name == "SimpleRNN":
+        options["activation"] = activation
+    if class_name != "SimpleRNN":
+        gate = _activation(config.get("recurrent_activation", "sigmoid"))
+        if gate not in _ACTIVATIONS:
+            raise FieldPathError(
+                path, f"{class_name} recurrent_activation {gate!r}; rnncalc reads {', '.join(_ACTIVATIONS)}"
+            )
+        if gate != "sigmoid":
+            options["recurrent_activation"] = gate
+    if class_name == "LSTM" and config.get("unit_forget_bias", True) is False:
+        options["unit_forget_bias"] = False
+    for name in ("go_backwards", "stateful", "unroll"):
+        value = config.get(name, False)
+        if not isinstance(value, bool):
+            raise FieldPathError(path, f"{class_name} {name} must be true or false, got {value!r}")
+        if value:
+            options[name] = True
+    return options
+
+
 def _recurrent(
     path: tuple[str | int, ...], class_name: str, config: Mapping[str, Any]
 ) -> tuple[dict[str, Any], bool]:
@@ -163,24 +243,25 @@ def _recurrent(
     if class_name == "Bidirectional":
         inner = config.get("layer") or {}
         inner_class = inner.get("class_name")
-        if inner_class not in _CELLS:
+        inner_config = inner.get("config") or {}
+        if inner_class == "RNN" and _cell_class(inner_config) in _CELL_LAYERS:
+            inner_class = "RNN"
+        elif inner_class not in _CELLS:
             raise FieldPathError(
-                path, f"Bidirectional wraps {inner_class}; rnncalc reads SimpleRNN, LSTM, GRU"
+                path, f"Bidirectional wraps {inner_class}; rnncalc reads SimpleRNN, LSTM, GRU, RNN(cell)"
             )
         layer["bidirectional"] = True
         merge = config.get("merge_mode", "concat")
         layer["merge_mode"] = "none" if merge is None else merge
-        class_name, config = inner_class, inner.get("config") or {}
+        class_name, config = inner_class, inner_config
+    if class_name == "RNN":
+        class_name, config = _unwrap_cell(path, config)
     layer["cell"] = _CELLS[class_name]
     layer["hidden_size"] = config.get("units")
     layer["bias"] = bool(config.get("use_bias", True))
     if class_name == "GRU":
         layer["reset_after"] = bool(config.get("reset_after", True))
-    if class_name == "SimpleRNN":
-        activation = _activation(config.get("activation"))
-        if activation not in ("tanh", "relu"):
-            raise FieldPathError(path, f"SimpleRNN activation {activation!r}; rnncalc reads tanh or relu")
-        layer["nonlinearity"] = activation
+    layer.update(_options(path, class_name, config))
     if config.get("return_state"):
         raise FieldPathError(path, f"{class_name} with return_state inside a model is not supported")
     return layer, bool(config.get("return_sequences", False))

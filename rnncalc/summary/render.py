@@ -164,7 +164,9 @@ def _footer(analysis: Analysis, markdown: bool) -> str:
         lines.append(f"Defaults used: {defaults}.")
     if spec.input_size is None:
         lines.append("Input size unknown: counts are formulas in I; pass --input N for plain numbers.")
-    if spec.batch_size is None or spec.seq_len is None:
+    if spec.step and spec.batch_size is None and not spec.unbatched:
+        lines.append("None = dimension unknown; pass --batch to fix it.")
+    elif not spec.step and (spec.batch_size is None or spec.seq_len is None):
         lines.append("None = dimension unknown; pass --batch and --seq-len to fix it.")
     if markdown:
         return "\n\n".join(lines)

@@ -22,8 +22,10 @@ def render_verification(verification: Verification, fmt: VerifyFormat) -> str:
         return to_json(verification.to_dict())
     spec = verification.spec
     batch = "unbatched" if spec.unbatched else f"batch {spec.batch_size}"
+    # A step runs from random nonzero initial states (verify.run.random_input), not zeros.
+    steps = "one step from random initial states" if spec.step else f"seq_len {spec.seq_len}"
     heading = (
-        f"verify: {describe_spec(spec)}; {batch}, seq_len {spec.seq_len}, "
+        f"verify: {describe_spec(spec)}; {batch}, {steps}, "
         f"seed {verification.seed}, atol {verification.atol:g}"
     )
     rows: list[list[Any]] = []

@@ -52,11 +52,23 @@ def _array_or_none(value: Any) -> np.ndarray[Any, Any] | None:
     return None if value is None else np.asarray(value)
 
 
-def random_input(spec: Spec, framework: str, seed: int) -> np.ndarray[Any, Any]:
+def random_input(spec: Spec, framework: str, seed: int) -> Any:
     """Standard-normal float32 input in ``framework``'s layout (its convention's
-    ``input_shape``) for a spec of known sizes, drawn from ``seed``."""
-    shape = registry.get(framework).input_shape(spec)
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    ``input_shape``) for a spec of known sizes, drawn from ``seed``.
+
+    For a step (``spec.step``) a mapping of ``"x"`` and the initial states the cell is called
+    with (``step_states``: ``h_0``, ``c_0``), all drawn nonzero, so the check covers how the
+    cell uses the states it is given and not only zeros.
+    """
+    convention = registry.get(framework)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(convention.input_shape(spec)).astype(np.float32)
+    if not spec.step:
+        return x
+    states = {
+        name: rng.standard_normal(shape).astype(np.float32) for name, shape in convention.step_states(spec)
+    }
+    return {"x": x, **states}
 
 
 def random_weights(spec: Spec, framework: str, seed: int) -> dict[str, np.ndarray[Any, Any]]:
