@@ -15,7 +15,7 @@ from rnncalc.cli.options import (
     frameworks_option,
     given_fields,
     spec_from_flags,
-    spec_options,
+    spec_options_without,
 )
 from rnncalc.core.errors import SpecError
 from rnncalc.diagram import DiagramFormat
@@ -46,7 +46,8 @@ def subject_from(files: tuple[str, ...], flags: dict[str, Any]) -> Any:
 
 @click.command(cls=RnncalcCommand)
 @files_argument
-@spec_options
+# --unroll here is the picture's STEPS; Keras's unroll flag changes nothing a diagram shows.
+@spec_options_without("unroll")
 @click.option(
     "--unroll",
     type=click.IntRange(1, MAX_STEPS),
