@@ -162,12 +162,16 @@ def test_json_document_has_the_documented_top_level_schema(run_json: Callable[..
             "total_params_formula",
             "layers",
             "outputs",
+            "input_shape",
         ]
         layer = framework["layers"][0]
         assert list(layer) == ["name", "type", "params", "params_formula", "output_shape", "weights"]
         assert list(layer["weights"][0]) == ["name", "path", "shape", "params", "direction", "role"]
     assert list(doc["frameworks"]["torch"]["outputs"]) == ["output", "h_n", "c_n"]
     assert doc["frameworks"]["torch"]["outputs"]["output"] == [100, 32, 512]
+    # The input each framework takes: PyTorch (L, N, H_in), Keras batch first.
+    assert doc["frameworks"]["torch"]["input_shape"] == [100, 32, 300]
+    assert doc["frameworks"]["keras"]["input_shape"] == [32, 100, 300]
 
 
 def test_library_analyze_returns_exactly_what_json_prints_for_every_framework(

@@ -99,7 +99,7 @@ class LayerReport(Frozen):
 class FrameworkReport(Frozen):
     """Everything one framework's conventions say about a spec, or why it cannot express it."""
 
-    _fields = ("framework", "model", "layers", "outputs", "reason")
+    _fields = ("framework", "model", "layers", "outputs", "reason", "input_shape")
     __slots__ = (*_fields, "total", "weights")
 
     framework: str  # the convention's registry name (``rnncalc.frameworks.names()``)
@@ -107,6 +107,7 @@ class FrameworkReport(Frozen):
     layers: tuple[LayerReport, ...]
     outputs: tuple[tuple[str, Shape], ...]
     reason: str | None  # set when the framework cannot express the spec
+    input_shape: Shape | None  # the input tensor in the framework's layout (None: not stated)
     total: Count  # derived: the sum of the layers' counts
     weights: tuple[WeightRow, ...]  # derived: every layer's weights, in order
 
@@ -117,6 +118,7 @@ class FrameworkReport(Frozen):
         layers: tuple[LayerReport, ...] = (),
         outputs: tuple[tuple[str, Shape], ...] = (),
         reason: str | None = None,
+        input_shape: Shape | None = None,
     ) -> None:
         self._assign(
             framework,
@@ -124,6 +126,7 @@ class FrameworkReport(Frozen):
             layers,
             outputs,
             reason,
+            input_shape,
             total(layer.params for layer in layers),
             tuple(w for layer in layers for w in layer.weights),
         )
@@ -145,6 +148,7 @@ class FrameworkReport(Frozen):
                 "total_params_formula": None,
                 "layers": [],
                 "outputs": {},
+                "input_shape": None,
             }
         return {
             "supported": True,
@@ -154,6 +158,7 @@ class FrameworkReport(Frozen):
             "total_params_formula": _formula_json(self.total),
             "layers": [layer.to_dict() for layer in self.layers],
             "outputs": {name: shape_to_json(shape) for name, shape in self.outputs},
+            "input_shape": None if self.input_shape is None else shape_to_json(self.input_shape),
         }
 
 

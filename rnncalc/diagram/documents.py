@@ -30,8 +30,8 @@ def analyze_subject(subject: Spec | Model, names: Sequence[str]) -> Documents:
     if isinstance(subject, Spec):
         main = analyze(subject, names).to_dict()
         sequences = (
-            main
-            if subject.return_sequences
+            main  # a cell (step) has no sequence to return
+            if subject.return_sequences or subject.step
             else analyze(subject.replace(return_sequences=True), names).to_dict()
         )
         return Documents(main, sequences)

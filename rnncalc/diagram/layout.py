@@ -209,6 +209,8 @@ def input_shape(sequences: Mapping[str, Any], key: str, features: int | None) ->
     report = sequences["frameworks"].get(key)
     if not report or not report["supported"] or not report["layers"]:
         return "?"
+    if report.get("input_shape") is not None:  # the convention states it (flat specs)
+        return dims_text(report["input_shape"])
     first = report["layers"][0]
     axes = list(first["output_shape"][:-1])
     if EMBEDDING_ROLE in _roles(first):

@@ -196,7 +196,7 @@ class FlaxConvention(Convention):
         rnn = f"RNN({CELL_CLASSES[spec.cell]})"
         return f"Bidirectional({rnn})" if spec.bidirectional else rnn
 
-    def _sequence_shape(self, spec: Spec, features: int) -> Shape:
+    def _sequence_shape(self, spec: Spec, features: Dim) -> Shape:
         """Batch-major ``(N, T, F)``, or ``(T, F)`` unbatched: ``nnx.RNN``'s default layout."""
         if spec.unbatched:
             return (spec.seq_len, features)
@@ -239,7 +239,9 @@ class FlaxConvention(Convention):
         if reason:
             return FrameworkReport(FLAX, model, reason=reason)
         first: Dim = spec.input_size if spec.input_size is not None else INPUT
-        return FrameworkReport(FLAX, model, self.block_layers(spec, first), self.outputs(spec))
+        layers = self.block_layers(spec, first)
+        sequence = self._sequence_shape(spec, first)
+        return FrameworkReport(FLAX, model, layers, self.outputs(spec), input_shape=sequence)
 
     def totals(self, spec: Spec) -> FrameworkTotals:
         model = self.model_name(spec)

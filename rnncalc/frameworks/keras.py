@@ -254,9 +254,11 @@ class KerasConvention(Convention):
                 kind = CELL_CLASS_NAMES[spec.cell]
                 cells.append(LayerReport(name, kind, (spec.batch_size, spec.hidden_size), weights))
                 size = spec.hidden_size
-            return FrameworkReport(self.name, model, tuple(cells), outputs(spec))
+            step_input = _shape(spec, first_input(spec), sequences=False)
+            return FrameworkReport(self.name, model, tuple(cells), outputs(spec), input_shape=step_input)
         layers = block_layers(spec, first_input(spec), LayerNames(), spec.return_sequences)
-        return FrameworkReport(self.name, model, layers, outputs(spec))
+        sequence = _shape(spec, first_input(spec), sequences=True)
+        return FrameworkReport(self.name, model, layers, outputs(spec), input_shape=sequence)
 
     def totals(self, spec: Spec) -> FrameworkTotals:
         model = self.model_name(spec)

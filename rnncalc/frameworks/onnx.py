@@ -391,7 +391,13 @@ class OnnxConvention(Convention):
             return FrameworkReport(FRAMEWORK, model, reason=reason)
         first: Dim = spec.input_size if spec.input_size is not None else INPUT
         layers = self._block_layers(spec, first, _Names())
-        return FrameworkReport(FRAMEWORK, model, layers, _outputs(spec))
+        # The graph input X: [T, N, I], or [N, T, I] with batch_first (Transposed in the graph).
+        x: Shape = (
+            (spec.batch_size, spec.seq_len, first)
+            if spec.batch_first
+            else (spec.seq_len, spec.batch_size, first)
+        )
+        return FrameworkReport(FRAMEWORK, model, layers, _outputs(spec), input_shape=x)
 
     def _block_layers(self, spec: Spec, input_size: Dim, names: _Names) -> tuple[LayerReport, ...]:
         """One :class:`LayerReport` per operator; its output shape is the operator's ``Y``."""

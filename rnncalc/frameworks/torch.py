@@ -227,8 +227,13 @@ class TorchConvention(Convention):
         if spec.step:
             weights = rows(cell_slots(geometry(spec, first_input(spec))), "forward")
             cell = LayerReport("cell", CELL_CLASS_NAMES[spec.cell], outputs(spec)[0][1], weights)
-            return FrameworkReport(self.name, model, (cell,), outputs(spec))
-        return FrameworkReport(self.name, model, block_layers(spec, first_input(spec)), outputs(spec))
+            batch: Shape = () if spec.unbatched else (spec.batch_size,)
+            step_input = (*batch, first_input(spec))
+            return FrameworkReport(self.name, model, (cell,), outputs(spec), input_shape=step_input)
+        layers = block_layers(spec, first_input(spec))
+        return FrameworkReport(
+            self.name, model, layers, outputs(spec), input_shape=sequence_shape(spec, first_input(spec))
+        )
 
     def totals(self, spec: Spec) -> FrameworkTotals:
         model = self.model_name(spec)
