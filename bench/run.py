@@ -32,6 +32,9 @@ RNNCALC = [SCRIPT] if SCRIPT else [PY, "-m", "rnncalc"]
 QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "KERAS_BACKEND": "tensorflow"}
 
 SUMMARY_ARGS = ["summary", "--cell", "rnn", "--hidden", "8", "--bi", "--input", "5"]
+#: Start-up target: ``rnncalc summary`` over its import floor (issue 9 raised it from 1.15 when
+#: Flax NNX and ONNX joined the registry and the hand-written JSON writer went back to ``json``).
+STARTUP_TARGET = 1.25
 
 
 #: Installed packages run from bytecode that pip compiled at install time; an environment with
@@ -126,8 +129,8 @@ def bench_startup(reps: int, anchor_reps: int) -> None:
         row(
             f"rnncalc summary {label} / python -c '{floor_argv[-1]}'",
             f"{ms(ours)} / {ms(floor)} = {ratio:.2f}×",
-            "≤ 1.15×",
-            f"{verdict(ratio, 1.15)} {cpu_note()}",
+            f"≤ {STARTUP_TARGET}×",
+            f"{verdict(ratio, STARTUP_TARGET)} {cpu_note()}",
         )
     json_time = ours  # the anchors below are compared with the JSON path
     # The console script freezes the garbage collector (rnncalc.cli.main), which also spares
