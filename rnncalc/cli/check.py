@@ -15,11 +15,13 @@ from rnncalc.cli.options import (
     files_argument,
     flag_for,
     given_fields,
+    max_file_size_option,
     message,
     spec_options_many,
     specs_from_flags,
 )
 from rnncalc.core.errors import SpecError
+from rnncalc.core.limits import DEFAULT_MAX_FILE_SIZE
 from rnncalc.core.spec import Framework
 from rnncalc.core.units import parse_bytes, parse_count
 
@@ -118,6 +120,7 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
     "document), jsonl (one object per model, streamed), github (Actions annotations)  "
     "[default: table for flags, lines for files]",
 )
+@max_file_size_option
 def check(
     files: tuple[str, ...],
     against: tuple[Framework, ...] | None,
@@ -125,6 +128,7 @@ def check(
     max_params: int | None,
     max_memory: int,
     fmt: str | None,
+    max_file_size: int,
     **flags: Any,
 ) -> None:
     """Check a recurrent stack: budgets analytically, then every number against the real
@@ -157,7 +161,7 @@ def check(
         against = tuple(Framework) if require else tuple(backends.installed())
     if files:
         options = CheckOptions(against, require, max_memory)
-        code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"))
+        code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"), max_file_size)
         click.get_current_context().exit(code)
     fmt = fmt or "table"
     targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
@@ -204,6 +208,7 @@ def check_files(
     budget: Any,
     options: Any,
     fmt: CheckFormat,
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> int:
     """Check every model of every file in one process; return the exit status (0, 1 or 2).
 
@@ -229,7 +234,7 @@ def check_files(
     # batches (one flush per batch, not per line as click.echo does); with a framework, each
     # line as soon as its model is checked.
     pending: list[str] = []
-    batched = streaming and not options.against
+    batched = streaming and not options.against and "-" not in files  # stdin: as results come
 
     def write(text: str) -> None:
         if not batched:
@@ -255,7 +260,7 @@ def check_files(
 
     for source in files:
         try:
-            entries = iter_source(source)
+            entries = iter_source(source, max_bytes=max_file_size)
         except ConfigError as error:
             bad(error)
             continue

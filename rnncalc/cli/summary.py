@@ -13,6 +13,7 @@ from rnncalc.cli.options import (
     flag_for,
     format_option,
     given_fields,
+    max_file_size_option,
     spec_from_flags,
     spec_options,
 )
@@ -24,7 +25,8 @@ from rnncalc.summary.render import Format, render_analysis
 @files_argument
 @spec_options
 @format_option(Format)
-def summary(files: tuple[str, ...], fmt: str, **flags: Any) -> None:
+@max_file_size_option
+def summary(files: tuple[str, ...], fmt: str, max_file_size: int, **flags: Any) -> None:
     """Parameters, weights and output shapes of a recurrent stack in PyTorch and Keras.
 
     FILES are config files (YAML, JSON, TOML, JSONL, Keras model JSON; - for stdin). Flags
@@ -50,8 +52,8 @@ def summary(files: tuple[str, ...], fmt: str, **flags: Any) -> None:
 
     fields = given_fields(flags)
     documents: list[Any] = []
-    texts: list[str] = []
-    for entry in read_sources(list(files)):
+    first = True
+    for entry in read_sources(list(files), max_file_size):
         if isinstance(entry, BadEntry):
             raise entry.error
         try:
@@ -64,9 +66,10 @@ def summary(files: tuple[str, ...], fmt: str, **flags: Any) -> None:
         else:
             analysis = analyze_model(model)
             text = render_model(analysis, fmt_enum)
-        documents.append(analysis.to_dict())
-        texts.append(text)
+        if fmt_enum is Format.JSON:
+            documents.append(analysis.to_dict())
+        else:  # written as each model is read: a long JSONL stream is never held
+            emit(text if first else f"\n{text}")
+        first = False
     if fmt_enum is Format.JSON:
         emit(to_json(documents[0] if len(documents) == 1 else documents))
-    else:
-        emit("\n\n".join(texts))

@@ -8,12 +8,55 @@ from typing import Any
 import click
 
 from rnncalc.cli.command import RnncalcCommand
-from rnncalc.cli.options import emit, format_option, spec_from_flags, spec_options
+from rnncalc.cli.options import ByteSizeType, emit, format_option, spec_from_flags, spec_options
 from rnncalc.core.errors import FrameworkMissingError
 from rnncalc.core.spec import Framework, did_you_mean
 from rnncalc.frameworks import module_available
 from rnncalc.verify.model import DEFAULT_ATOL
 from rnncalc.verify.render import VerifyFormat, render_verification
+
+#: Largest seed: NumPy's legacy seeding and ``torch.manual_seed`` both take 32-bit unsigned seeds
+#: here, and a negative seed is an error in NumPy.
+MAX_SEED = 2**32 - 1
+#: Copies of the weights and activations ``verify`` holds at once: the framework's float32
+#: tensors, the reference's float64 conversion (twice the bytes) and the float64 comparison.
+VERIFY_MEMORY_FACTOR = 5
+
+
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
+    """A finite number at least 0: ``nan`` would make every comparison fail, ``inf`` none."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number < 0:
+            self.fail(f"must be a finite number at least 0, got {value!r}", param, ctx)
+        return number
+
+
+def _check_memory(spec: Any, frameworks: list[Framework], limit: int) -> None:
+    """Refuse (exit 2) a verification whose estimated memory exceeds ``--max-memory``."""
+    from rnncalc.check.run import memory_need
+    from rnncalc.core.calc import analyze
+    from rnncalc.core.units import format_bytes
+    from rnncalc.frameworks import probe_spec
+
+    probe = probe_spec(spec)
+    analysis = analyze(probe)
+    reports = [analysis.framework(framework) for framework in frameworks]
+    params = max((report.total.value for report in reports if report.supported), default=0)
+    need = VERIFY_MEMORY_FACTOR * memory_need(probe, params).total
+    if need > limit:
+        raise click.UsageError(
+            f"--max-memory: verifying needs about {format_bytes(need)} > {format_bytes(limit)}; "
+            "use smaller sizes or raise --max-memory"
+        )
 
 
 def parse_against(text: str | None) -> list[Framework]:
@@ -50,17 +93,32 @@ def parse_against(text: str | None) -> list[Framework]:
     metavar="FRAMEWORKS",
     help="Comma-separated: torch, keras.  [default: every installed framework]",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the weights and the input.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Seed for the weights and the input (0 to 2**32 - 1, as NumPy takes it).",
+)
 @click.option(
     "--atol",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(),
     default=DEFAULT_ATOL,
     show_default=True,
     help="Largest absolute difference that still agrees.",
 )
+@click.option(
+    "--max-memory",
+    type=ByteSizeType(),
+    default="1GiB",
+    show_default=True,
+    help="Refuse to run when the estimated memory (weights and forward passes) exceeds this.",
+)
 @click.option("--require", is_flag=True, help="Fail (exit 1) when a requested framework is not installed.")
 @format_option(VerifyFormat)
-def verify(fmt: str, against: str | None, seed: int, atol: float, require: bool, **flags: Any) -> None:
+def verify(
+    fmt: str, against: str | None, seed: int, atol: float, max_memory: int, require: bool, **flags: Any
+) -> None:
     """Run the real framework and rnncalc's numpy forward pass on the same weights and input.
 
     Builds the model in each framework with --seed, takes its initialised weights, runs both
@@ -81,6 +139,7 @@ def verify(fmt: str, against: str | None, seed: int, atol: float, require: bool,
             "numpy is not installed; the reference forward pass needs it: pip install 'rnncalc[numpy]'"
         )
 
+    _check_memory(spec, frameworks, max_memory)
     from rnncalc.verify.run import verify as run_verification
 
     result = run_verification(spec, frameworks, seed=seed, atol=atol, require=require)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rnncalc.core.errors import RnncalcError, SpecError
+from rnncalc.core.limits import DEFAULT_MAX_FILE_SIZE, MAX_DEPTH
 from rnncalc.core.model import (
     FLAT_ONLY_FIELDS,
     LAYER_FIELDS,
@@ -26,6 +27,9 @@ from rnncalc.core.model import (
     model_from_spec,
 )
 from rnncalc.core.spec import SPEC_FIELDS, did_you_mean, spec_from_mapping
+from rnncalc.core.text import printable, shown
+from rnncalc.io.lines import LineIndex
+from rnncalc.io.text import InputError, decode, iter_lines, open_regular_file, read_text_file, too_large
 
 if TYPE_CHECKING:  # check code is imported only when a file has an expect: block
     from rnncalc.check.model import Expectations
@@ -36,15 +40,21 @@ STDIN = "<stdin>"
 
 
 class ConfigError(RnncalcError, ValueError):
-    """A bad config: ``file:line: key: message`` (line and key when known)."""
+    """A bad config: ``file:line: key: message`` (line and key when known), on one line."""
 
     def __init__(self, file: str, line: int | None, key: str | None, message: str) -> None:
         where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        if key is not None and len(key) > _MAX_KEY_SHOWN:
+            key = key[:_MAX_KEY_SHOWN] + "..."
+        super().__init__(printable(f"{where}: {key}: {message}" if key else f"{where}: {message}"))
         self.file = file
         self.line = line
         self.key = key
         self.message = message
+
+
+#: Characters of a key path shown in a message (a key may be as long as the file).
+_MAX_KEY_SHOWN = 200
 
 
 @dataclass(frozen=True)
@@ -107,14 +117,58 @@ class _Located:
         return ConfigError(self.file, self.line(path), format_path(path) or None, message)
 
 
+def _too_deep(file: str, line: int | None, path: Path_) -> ConfigError:
+    return ConfigError(
+        file, line, format_path(path[:3]) + "..." if path else None, f"nests deeper than {MAX_DEPTH} levels"
+    )
+
+
+def _yaml_loader() -> type[Any]:
+    """The C loader when PyYAML has libyaml (10x faster, nesting bounded by libyaml), else the
+    pure-Python one; either way with YAML 1.2 numbers: YAML 1.1 reads ``1:30`` as 90 (base 60)
+    and ``010`` as 8 (octal), which here stay strings and so are reported, not misread."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        base = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+        resolvers = {
+            first: [(tag, pattern) for tag, pattern in entries if tag not in (_INT_TAG, _FLOAT_TAG)]
+            for first, entries in base.yaml_implicit_resolvers.items()
+        }
+        loader: Any = type("StrictYamlLoader", (base,), {"yaml_implicit_resolvers": resolvers})
+        loader.add_implicit_resolver(_INT_TAG, re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789"))
+        loader.add_implicit_resolver(
+            _FLOAT_TAG,
+            re.compile(
+                r"^[-+]?(?:[0-9][0-9_]*)?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$|^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"
+            ),
+            list("-+0123456789."),
+        )
+        _LOADER = loader
+    return _LOADER
+
+
+_LOADER: type[Any] | None = None
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _yaml_located(file: str, text: str) -> _Located:
-    """``yaml.safe_load`` semantics; lines from the composed node tree's start marks."""
+    """``yaml.safe_load`` semantics (YAML 1.2 numbers); lines from the node tree's start marks.
+
+    The node tree is walked once per node, not once per alias, so an alias bomb (nine levels
+    of ten aliases: 10**9 paths in 380 bytes) costs what its text costs; a recursive alias
+    (``&a [*a]``), a key that is not a string and nesting beyond MAX_DEPTH are errors.
+    """
     import yaml
 
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _yaml_loader()(text)
         try:
             node = loader.get_single_node()
+            lines = _yaml_lines(file, node) if node is not None else {}
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -123,52 +177,112 @@ def _yaml_located(file: str, text: str) -> _Located:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(file, line, None, f"invalid YAML: {problem}") from None
-    lines: dict[Path_, int] = {}
+    except RecursionError:  # the pure-Python composer recurses per nesting level
+        raise _too_deep(file, None, ()) from None
+    except ConfigError:
+        raise
+    except ValueError as error:  # e.g. an integer of more digits than Python reads
+        raise ConfigError(file, None, None, f"invalid YAML: {error}") from None
+    return _Located(file, data, lines)
+
+
+def _yaml_lines(file: str, root: Any) -> dict[Path_, int]:
+    import yaml
+
+    lines: dict[Path_, int] = {(): root.start_mark.line + 1}
+    done: set[int] = set()  # nodes walked (an alias is the same node object again)
+    open_nodes: set[int] = set()  # nodes on the current path: meeting one again is a cycle
 
     def walk(current: Any, path: Path_) -> None:
+        if id(current) in open_nodes:
+            raise ConfigError(
+                file,
+                current.start_mark.line + 1,
+                format_path(path) or None,
+                "recursive alias (contains itself)",
+            )
+        if id(current) in done or not isinstance(current, yaml.CollectionNode):
+            return
+        if len(path) > MAX_DEPTH:
+            raise _too_deep(file, current.start_mark.line + 1, path)
+        done.add(id(current))
+        open_nodes.add(id(current))
         if isinstance(current, yaml.MappingNode):
-            seen: set[Any] = set()
+            seen: set[str] = set()
             for key_node, value_node in current.value:
+                line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
+                    text = key_node.value if isinstance(key_node, yaml.ScalarNode) else "(a collection)"
+                    raise ConfigError(
+                        file, line, format_path(path) or None, f"key {shown(text)} is not a string; quote it"
+                    )
                 key = key_node.value
                 if key in seen:  # safe_load would silently keep the last value
-                    raise ConfigError(
-                        file, key_node.start_mark.line + 1, format_path((*path, key)), "duplicate key"
-                    )
+                    raise ConfigError(file, line, format_path((*path, key)), "duplicate key")
                 seen.add(key)
-                lines[(*path, key)] = key_node.start_mark.line + 1
+                lines.setdefault((*path, key), line)
                 walk(value_node, (*path, key))
-        elif isinstance(current, yaml.SequenceNode):
+        else:
             for index, item in enumerate(current.value):
-                lines[(*path, index)] = item.start_mark.line + 1
+                lines.setdefault((*path, index), item.start_mark.line + 1)
                 walk(item, (*path, index))
+        open_nodes.discard(id(current))
 
-    if node is not None:
-        lines[()] = node.start_mark.line + 1
-        walk(node, ())
-    return _Located(file, data, lines)
+    walk(root, ())
+    return lines
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` refusing a duplicate key (``json.loads`` keeps the last silently)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        key = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise _DuplicateKey(key)
+    return result
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _json_loads(file: str, text: str, line: int, duplicates: bool = True) -> Any:
+    """``json.loads`` with nesting, over-long numbers and (with ``duplicates``) a duplicate key
+    as :class:`ConfigError`; a document's walk finds its duplicates, with their lines."""
+    try:
+        return json.loads(text, object_pairs_hook=_json_object if duplicates else None)
+    except json.JSONDecodeError as error:
+        raise ConfigError(file, error.lineno + line - 1, None, f"invalid JSON: {error.msg}") from None
+    except _DuplicateKey as error:
+        raise ConfigError(file, line, error.key, "duplicate key") from None
+    except RecursionError:
+        raise _too_deep(file, line, ()) from None
+    except ValueError as error:  # an integer of more digits than Python reads
+        raise ConfigError(file, line, None, f"invalid JSON: {error}") from None
+
+
+_WHITESPACE = re.compile(r"[ \t\r\n]*")
 
 
 def _json_located(file: str, text: str, first_line: int = 1) -> _Located:
     """``json.loads``; lines of keys and list items found by walking the text once."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(file, error.lineno + first_line - 1, None, f"invalid JSON: {error.msg}") from None
+    data = _json_loads(file, text, first_line, duplicates=False)
     lines: dict[Path_, int] = {}
+    index_of = LineIndex(text, first_line)
     decoder = json.JSONDecoder()
     from json.decoder import scanstring  # type: ignore[attr-defined]
 
     def skip(index: int) -> int:
-        while index < len(text) and text[index] in " \t\r\n":
-            index += 1
-        return index
-
-    def line_of(index: int) -> int:
-        return text.count("\n", 0, index) + first_line
+        match = _WHITESPACE.match(text, index)
+        return match.end() if match else index
 
     def value(index: int, path: Path_) -> int:
         index = skip(index)
-        lines.setdefault(path, line_of(index))
+        if len(path) > MAX_DEPTH:
+            raise _too_deep(file, index_of.line(index), path)
+        lines.setdefault(path, index_of.line(index))
         char = text[index]
         if char == "{":
             index = skip(index + 1)
@@ -179,9 +293,9 @@ def _json_located(file: str, text: str, first_line: int = 1) -> _Located:
                 index = skip(index)
                 key, after = scanstring(text, index + 1)
                 if key in seen:  # json.loads would silently keep the last value
-                    raise ConfigError(file, line_of(index), format_path((*path, key)), "duplicate key")
+                    raise ConfigError(file, index_of.line(index), format_path((*path, key)), "duplicate key")
                 seen.add(key)
-                lines[(*path, key)] = line_of(index)
+                lines[(*path, key)] = index_of.line(index)
                 after = skip(after) + 1  # the colon
                 index = skip(value(after, (*path, key)))
                 if text[index] == ",":
@@ -208,7 +322,8 @@ def _json_located(file: str, text: str, first_line: int = 1) -> _Located:
 
 
 def _toml_located(file: str, text: str) -> _Located:
-    """``tomllib``; a key's line is found by scanning for ``key =`` or its table header."""
+    """``tomllib``; a key's line is found by scanning for ``key =`` or its table header, in the
+    text with every string value and comment blanked (so ``name = "foo = 1"`` is not ``foo``)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -219,17 +334,23 @@ def _toml_located(file: str, text: str) -> _Located:
         match = re.search(r"line (\d+)", str(error))
         line = int(match.group(1)) if match else None
         raise ConfigError(file, line, None, f"invalid TOML: {error}") from None
-    source = text.splitlines()
+    except RecursionError:
+        raise _too_deep(file, None, ()) from None
+    except ValueError as error:  # an integer of more digits than Python reads
+        raise ConfigError(file, None, None, f"invalid TOML: {error}") from None
+    source = toml_keys_only(text).split("\n")
     lines: dict[Path_, int] = {}
 
     def find(key: str, start: int) -> int | None:
         pattern = re.compile(rf"(^|[\s{{,.\[])\"?{re.escape(key)}\"?\s*(=|\]|\.)")
         for number in range(start, len(source)):
-            if pattern.search(source[number].split("#", 1)[0]):
+            if pattern.search(source[number]):
                 return number
         return None
 
     def walk(current: Any, path: Path_, start: int) -> None:
+        if len(path) > MAX_DEPTH:
+            raise _too_deep(file, start + 1, path)
         if isinstance(current, dict):
             for key, item in current.items():
                 found = find(str(key), start)
@@ -254,85 +375,189 @@ def _toml_located(file: str, text: str) -> _Located:
 
     walk(data, (), 0)
     # The model starts at its first key (a table header or key = value), after any comments.
-    first = next(
-        (n for n, text in enumerate(source) if text.strip() and not text.lstrip().startswith("#")), 0
-    )
+    first = next((n for n, line in enumerate(source) if line.strip()), 0)
     lines.setdefault((), first + 1)
     return _Located(file, data, lines)
+
+
+#: TOML tokens that matter for telling keys from values: strings (multi-line first),
+#: comments and the punctuation around them.
+_TOML_TOKEN = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\']|\'(?!\'\'))*\'\'\''
+    r'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[=\[\]{},\n]',
+    re.S,
+)
+
+
+def toml_keys_only(text: str) -> str:
+    """``text`` with comments and string *values* replaced by spaces (newlines kept), so that
+    searching it for a key finds keys only. Quoted keys stay."""
+    out: list[str] = []
+    last = 0
+    previous = "\n"  # the last punctuation token: "=" or "," or "[" ... or a newline
+    stack: list[str] = []  # "array" (a value), "table" (a header) or "inline" ({...})
+    for match in _TOML_TOKEN.finditer(text):
+        token = match.group(0)
+        out.append(text[last : match.start()])
+        last = match.end()
+        first = token[0]
+        if first in "\"'" or first == "#":
+            in_value = first == "#" or previous == "=" or (stack and stack[-1] == "array")
+            out.append(re.sub(r"[^\n]", " ", token) if in_value else token)
+            continue
+        out.append(token)
+        if first == "[":
+            stack.append("array" if previous == "=" or (stack and stack[-1] == "array") else "table")
+        elif first == "{":
+            stack.append("inline")
+        elif first in "]}" and stack:
+            stack.pop()
+        previous = first if first != "\n" or not stack else previous
+    out.append(text[last:])
+    return "".join(out)
 
 
 # --- Reading sources -------------------------------------------------------------------------
 
 
-def read_source(source: str, stdin_text: str | None = None) -> list[ModelEntry | BadEntry]:
+def read_source(
+    source: str, stdin_text: str | None = None, max_bytes: int = DEFAULT_MAX_FILE_SIZE
+) -> list[ModelEntry | BadEntry]:
     """Every model in one source: a file path, or ``-`` for stdin (JSON, YAML or JSONL).
 
     A whole-file problem raises :class:`ConfigError`; in JSONL each bad line becomes a
     :class:`BadEntry` so the other lines still run.
     """
-    return list(iter_source(source, stdin_text))
+    return list(iter_source(source, stdin_text, max_bytes))
 
 
-def iter_source(source: str, stdin_text: str | None = None) -> Iterator[ModelEntry | BadEntry]:
-    """Like :func:`read_source`, but JSONL lines are parsed one at a time as the caller asks
-    for them, so a long stream is never held in memory as models all at once.
+def iter_source(
+    source: str, stdin_text: str | None = None, max_bytes: int = DEFAULT_MAX_FILE_SIZE
+) -> Iterator[ModelEntry | BadEntry]:
+    """Like :func:`read_source`, but JSONL (a ``.jsonl`` file, or stdin whose first lines are
+    JSON objects) is read and parsed one line at a time as the caller asks, so a long stream
+    is never held in memory; results can be written while it is still arriving.
 
-    The source is read, and a whole-file problem raised, before this returns.
+    A document (YAML, JSON, TOML) is read whole, at most ``max_bytes`` of it, from a regular
+    file only; in JSONL ``max_bytes`` bounds each line. A whole-file problem is raised before
+    this returns (for stdin: once its first lines have been read).
     """
     if source == "-":
+        import io
         import sys
 
-        text = stdin_text if stdin_text is not None else sys.stdin.read()
-        return _iter_text(STDIN, text, kind=_sniff(text))
+        stream = (
+            io.BytesIO(stdin_text.encode("utf-8", "surrogatepass"))
+            if stdin_text is not None
+            else sys.stdin.buffer
+        )
+        return _iter_stream(stream, max_bytes)
     path = Path(source)
     suffix = path.suffix.lower()
     kinds = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml", ".jsonl": "jsonl"}
     if suffix not in kinds:
         raise ConfigError(source, None, None, "unknown file type; use .yaml, .yml, .json, .jsonl or .toml")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(source, None, None, f"cannot read: {error.strerror or error}") from None
-    return _iter_text(source, text, kind=kinds[suffix])
+        if kinds[suffix] == "jsonl":
+            return _iter_jsonl_file(source, max_bytes)
+        text = read_text_file(source, max_bytes)
+    except InputError as error:
+        raise ConfigError(error.file, error.line, None, error.message) from None
+    return iter(read_text(source, text, kinds[suffix]))
 
 
-def _iter_text(file: str, text: str, kind: str) -> Iterator[ModelEntry | BadEntry]:
-    return read_jsonl(file, text) if kind == "jsonl" else iter(read_text(file, text, kind))
+def _iter_jsonl_file(source: str, max_bytes: int) -> Iterator[ModelEntry | BadEntry]:
+    """A JSONL file's lines, read as they are parsed (the file is opened and checked now)."""
+    handle = open_regular_file(source)
+
+    def lines() -> Iterator[bytes | None]:
+        with handle:
+            yield from iter_lines(handle, max_bytes)
+
+    return read_jsonl(source, lines(), max_bytes)
 
 
-def _sniff(text: str) -> str:
-    """stdin: JSONL when the first of several non-empty lines is a whole JSON object."""
-    rows = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(rows) > 1 and rows[0].startswith("{"):
-        try:
-            first = json.loads(rows[0])
-        except json.JSONDecodeError:
-            first = None
-        if isinstance(first, dict):  # a whole object on the first line: one object per line
-            return "jsonl"
-    stripped = text.lstrip()
-    return "json" if stripped.startswith(("{", "[")) else "yaml"
+def _iter_stream(stream: BinaryIO, max_bytes: int) -> Iterator[ModelEntry | BadEntry]:
+    """stdin: JSONL, streamed, when its first non-empty line is a JSON object, or when it is not
+    a document's start (``{``, ``[``) and the second non-empty line is one (so a bad first line
+    is one bad record, not a bad stream); else one JSON or YAML document of at most
+    ``max_bytes``."""
+    head: list[bytes] = []  # raw lines, with their newlines
+    rows: list[bytes] = []  # the non-empty ones, stripped
+    size = 0
+    while len(rows) < 2:
+        raw = stream.readline(max_bytes + 1)
+        if not raw:
+            break
+        head.append(raw)
+        size += len(raw)
+        if size > max_bytes:
+            raise ConfigError(STDIN, None, None, too_large(size, max_bytes))
+        if raw.strip():
+            rows.append(raw.strip())
+    if rows and (
+        _is_json_object(rows[0])
+        or (rows[0][:1] not in (b"{", b"[") and len(rows) > 1 and _is_json_object(rows[1]))
+    ):
+
+        def lines() -> Iterator[bytes | None]:
+            for raw in head:
+                yield raw[:-1] if raw.endswith(b"\n") else raw
+            yield from iter_lines(stream, max_bytes)
+
+        return read_jsonl(STDIN, lines(), max_bytes)
+    rest = stream.read(max_bytes - size + 1)
+    if size + len(rest) > max_bytes:
+        raise ConfigError(STDIN, None, None, too_large(size + len(rest), max_bytes))
+    try:
+        text = decode(STDIN, b"".join(head) + rest)
+    except InputError as error:
+        raise ConfigError(STDIN, error.line, None, error.message) from None
+    kind = "json" if text.lstrip()[:1] in ("{", "[") else "yaml"
+    return iter(read_text(STDIN, text, kind))
+
+
+def _is_json_object(row: bytes) -> bool:
+    """True when ``row`` (one stripped line) is a whole JSON object."""
+    if not row.startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(row), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def read_text(file: str, text: str, kind: str) -> list[ModelEntry | BadEntry]:
     """Models in ``text``; ``kind`` is yaml, json, toml or jsonl."""
     if kind == "jsonl":
-        return list(read_jsonl(file, text))
+        return list(read_jsonl(file, (line.encode("utf-8", "surrogatepass") for line in text.split("\n"))))
     parse = {"yaml": _yaml_located, "json": _json_located, "toml": _toml_located}[kind]
     located = parse(file, text)
     return list(_entries(located))
 
 
-def read_jsonl(file: str, text: str) -> Iterator[ModelEntry | BadEntry]:
-    """One model per non-empty line; a bad line yields a :class:`BadEntry` with its line number."""
-    for number, row in enumerate(text.splitlines(), start=1):
-        if not row.strip():
+def read_jsonl(
+    file: str, lines: Iterable[bytes | None], max_bytes: int = DEFAULT_MAX_FILE_SIZE
+) -> Iterator[ModelEntry | BadEntry]:
+    """One model per non-empty line; a bad line yields a :class:`BadEntry` with its line number.
+
+    ``lines`` are the raw lines, split on ``\n`` only (``str.splitlines`` would also split on
+    U+2028, U+0085 or a form feed inside a string), None for a line longer than ``max_bytes``.
+    Input without a single non-empty line is one bad entry, as an empty document is.
+    """
+    empty = True
+    for number, raw in enumerate(lines, start=1):
+        if raw is not None and not raw.strip():
             continue
+        empty = False
         try:
+            if raw is None:
+                raise ConfigError(file, number, None, f"line {too_large(max_bytes + 1, max_bytes)}")
             try:
-                data = json.loads(row)
-            except json.JSONDecodeError as error:
-                raise ConfigError(file, number, None, f"invalid JSON: {error.msg}") from None
+                row = decode(file, raw, first_line=number)
+            except InputError as error:
+                raise ConfigError(file, error.line, None, error.message) from None
+            data = _json_loads(file, row, number)
             # Every key of a JSONL record is on its line: no need to walk the text for lines.
             located = _Located(file, data, {(): number})
             if not isinstance(located.data, dict):
@@ -340,6 +565,8 @@ def read_jsonl(file: str, text: str) -> Iterator[ModelEntry | BadEntry]:
             yield _model_entry(located, located.data, (), key=f"line {number}")
         except ConfigError as error:
             yield BadEntry(error)
+    if empty:
+        yield BadEntry(ConfigError(file, None, None, "is empty; expected one JSON object (a model) per line"))
 
 
 def _entries(located: _Located) -> Iterator[ModelEntry]:
@@ -476,12 +703,12 @@ def _expect(located: _Located, data: Any, path: Path_) -> Expectations | None:
         raise located.error((*path, *keys), error.message) from None
 
 
-def read_sources(sources: list[str]) -> list[ModelEntry | BadEntry]:
-    """All models of all sources, in order."""
-    entries: list[ModelEntry | BadEntry] = []
+def read_sources(
+    sources: list[str], max_bytes: int = DEFAULT_MAX_FILE_SIZE
+) -> Iterator[ModelEntry | BadEntry]:
+    """All models of all sources, in order, read as they are asked for."""
     for source in sources:
-        entries.extend(read_source(source))
-    return entries
+        yield from iter_source(source, max_bytes=max_bytes)
 
 
 def load_models(source: str) -> list[Model]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rnncalc.core.model import FieldPathError, Model, build_model
+from rnncalc.core.text import printable, shown
 
 SUPPORTED = ("InputLayer", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Dense")
 _CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
@@ -22,7 +23,7 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
     kind = data.get("class_name")
     if kind not in _MODELS:
         raise FieldPathError(
-            ("class_name",), f"{kind!r} is not a Keras model; expected Sequential or Functional"
+            ("class_name",), f"{shown(kind)} is not a Keras model; expected Sequential or Functional"
         )
     config = data.get("config")
     if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
@@ -40,11 +41,13 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
         if not isinstance(layer, Mapping):
             raise FieldPathError(path, "must be a layer mapping")
         class_name = layer.get("class_name")
-        layer_config = layer.get("config") or {}
-        label = f"{class_name} {layer_config.get('name', '')!r}".strip()
+        layer_config = _mapping(layer.get("config"), (*path, "config"))
+        kind_text = printable(class_name[:100]) if isinstance(class_name, str) else shown(class_name)
+        label = f"{kind_text} {shown(layer_config.get('name', ''))}"
         if kind != "Sequential":
             _check_chain(path, layer, label, previous)
-            previous = layer.get("name") or layer_config.get("name")
+            named = layer.get("name") or layer_config.get("name")
+            previous = named if isinstance(named, str) else None
         if class_name not in SUPPORTED:
             raise FieldPathError(
                 path,
@@ -60,7 +63,7 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
             continue
         if input_size is None and not shape and not layers and embedding is None:
             # A Sequential built without keras.Input records the shape on its first layer.
-            built = (layer.get("build_config") or {}).get("input_shape")
+            built = _mapping(layer.get("build_config"), (*path, "build_config")).get("input_shape")
             if isinstance(built, list) and len(built) >= 2:
                 shape["batch_size"], shape["seq_len"] = built[0], built[1]
                 if len(built) == 3 and class_name != "Embedding":
@@ -76,7 +79,7 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
             dense.append(
                 {
                     "units": layer_config.get("units"),
-                    "bias": bool(layer_config.get("use_bias", True)),
+                    "bias": layer_config.get("use_bias", True),
                     "activation": _activation(layer_config.get("activation")),
                 }
             )
@@ -97,26 +100,31 @@ def _check_chain(
 ) -> None:
     """A Functional model must be one chain: each layer called once, on the previous layer."""
     nodes = layer.get("inbound_nodes") or []
+    if not isinstance(nodes, list):
+        raise FieldPathError((*path, "inbound_nodes"), f"must be a list, got {shown(nodes)}")
     if previous is None:
         if nodes:
             raise FieldPathError(path, f"{label}: the model must start with its InputLayer")
         return
     sources = []
     for node in nodes:
-        for arg in node.get("args", []) if isinstance(node, Mapping) else []:
-            history = arg.get("config", {}).get("keras_history") if isinstance(arg, Mapping) else None
+        args = node.get("args", []) if isinstance(node, Mapping) else []
+        for arg in args if isinstance(args, list) else []:
+            config = arg.get("config") if isinstance(arg, Mapping) else None
+            history = config.get("keras_history") if isinstance(config, Mapping) else None
             sources.append(history[0] if isinstance(history, list) and history else None)
     if len(nodes) != 1 or sources != [previous]:
         raise FieldPathError(
             path,
-            f"{label} is not called once on the layer before it ({previous!r}); "
+            f"{label} is not called once on the layer before it ({shown(previous)}); "
             "rnncalc reads a single chain of layers",
         )
 
 
 def _activation(value: Any) -> str | None:
     if isinstance(value, Mapping):  # Keras 3 may serialize activations as objects
-        value = value.get("config", {}).get("name") or value.get("class_name")
+        config = value.get("config")
+        value = (config.get("name") if isinstance(config, Mapping) else None) or value.get("class_name")
     return value if isinstance(value, str) else None
 
 
@@ -126,26 +134,43 @@ def _recurrent(
     """A layer mapping for a (possibly Bidirectional) recurrent layer, and its return_sequences."""
     layer: dict[str, Any] = {}
     if class_name == "Bidirectional":
-        inner = config.get("layer") or {}
+        inner = _mapping(config.get("layer"), (*path, "config", "layer"))
         inner_class = inner.get("class_name")
-        if inner_class not in _CELLS:
+        if not isinstance(inner_class, str) or inner_class not in _CELLS:
             raise FieldPathError(
-                path, f"Bidirectional wraps {inner_class}; rnncalc reads SimpleRNN, LSTM, GRU"
+                path, f"Bidirectional wraps {shown(inner_class)}; rnncalc reads SimpleRNN, LSTM, GRU"
             )
         layer["bidirectional"] = True
         merge = config.get("merge_mode", "concat")
         layer["merge_mode"] = "none" if merge is None else merge
-        class_name, config = inner_class, inner.get("config") or {}
+        class_name, config = inner_class, _mapping(inner.get("config"), (*path, "config", "layer", "config"))
     layer["cell"] = _CELLS[class_name]
     layer["hidden_size"] = config.get("units")
-    layer["bias"] = bool(config.get("use_bias", True))
+    # Booleans as given: the spec refuses a string such as "false" rather than count a bias.
+    layer["bias"] = config.get("use_bias", True)
     if class_name == "GRU":
-        layer["reset_after"] = bool(config.get("reset_after", True))
+        layer["reset_after"] = config.get("reset_after", True)
     if class_name == "SimpleRNN":
         activation = _activation(config.get("activation"))
         if activation not in ("tanh", "relu"):
-            raise FieldPathError(path, f"SimpleRNN activation {activation!r}; rnncalc reads tanh or relu")
+            raise FieldPathError(
+                path, f"SimpleRNN activation {shown(activation)}; rnncalc reads tanh or relu"
+            )
         layer["nonlinearity"] = activation
     if config.get("return_state"):
         raise FieldPathError(path, f"{class_name} with return_state inside a model is not supported")
-    return layer, bool(config.get("return_sequences", False))
+    sequences = config.get("return_sequences", False)
+    if not isinstance(sequences, bool):
+        raise FieldPathError(
+            (*path, "config", "return_sequences"), f"must be true or false, got {shown(sequences)}"
+        )
+    return layer, sequences
+
+
+def _mapping(value: Any, path: tuple[str | int, ...]) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, ``{}`` when absent; anything else names its path."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise FieldPathError(path, f"must be a mapping, got {shown(value)}")
+    return value

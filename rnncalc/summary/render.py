@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rnncalc.core.report import Analysis, FrameworkReport, ModelAnalysis
 from rnncalc.core.spec import Framework, Spec
 from rnncalc.core.symbolic import Count, format_shape
+from rnncalc.core.text import printable
 
 if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
     from rnncalc.core.model import Model
@@ -94,7 +95,7 @@ def describe_model(model: Model) -> str:
     text = " → ".join(parts)
     if model.input_size is not None and model.embedding is None:
         text = f"input {model.input_size} → {text}"
-    return f"{model.name}: {text}" if model.name else text
+    return f"{printable(model.name)}: {text}" if model.name else text
 
 
 def describe_spec(spec: Spec) -> str:
