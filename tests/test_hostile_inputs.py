@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -111,8 +112,9 @@ def test_a_layer_key_that_is_not_a_string_from_a_library_caller_is_a_spec_error(
     from rnncalc.core.errors import SpecError
     from rnncalc.core.model import build_model
 
+    layer: dict[Any, Any] = {"cell": "lstm", "hidden_size": 8, 1: 1}
     with pytest.raises(SpecError, match=r"layers\[0\]\.1"):
-        build_model([{"cell": "lstm", "hidden_size": 8, 1: 1}])
+        build_model([layer])
 
 
 @pytest.mark.parametrize("value", ["1.5", "[1]", "{a: 1}", "true", "1,5M"])
