@@ -93,7 +93,7 @@ def test_a_yaml_file_over_the_default_size_limit_is_refused_without_parsing(tmp_
     with path.open("w") as handle:
         handle.write("models:\n")
         row = "  - {cell: lstm, hidden_size: 8}\n"
-        handle.write(row * (17 * 2**20 // len(row)))
+        handle.write(row * (5 * 2**20 // len(row)))
     assert_one_error(run_bounded("summary", str(path), memory=256 * 2**20), "--max-file-size")
 
 

@@ -327,5 +327,5 @@ max_file_size_option = click.option(
     "--max-file-size",
     type=ByteSizeType(),
     default=DEFAULT_MAX_FILE_SIZE,
-    help="Largest config file read (each line, for JSONL), e.g. 64MiB  [default: 16MiB]",
+    help="Largest config file read (each line, for JSONL), e.g. 64MiB  [default: 4MiB]",
 )

@@ -23,6 +23,6 @@ MAX_COMBINATIONS = 10_000
 MAX_DEPTH = 64
 #: Default largest config file, in bytes; ``--max-file-size`` raises it. JSONL files and
 #: streams are read a line at a time, so this bounds each line instead.
-DEFAULT_MAX_FILE_SIZE = 16 * 2**20
+DEFAULT_MAX_FILE_SIZE = 4 * 2**20
 #: Sequence lengths read from one ``--lengths`` list or ``@file``.
 MAX_LENGTHS = 100_000
