@@ -74,8 +74,9 @@ def assert_reads_or_refuses(suffix: str, data: bytes) -> None:
 # --- Random bytes at every reader ------------------------------------------------------------
 
 #: Bytes with a bias towards the characters parsers care about.
+_PUNCTUATION = "{}[]:,\"'&*!-#\n =.\\\t"
 SYNTAX = st.binary(max_size=400) | st.text(
-    alphabet=st.sampled_from(list("{}[]:,\"'&*!-#\n =.\\\t") + ["a", "1", "\xff", "é", "\u2028", "\x00"]),
+    alphabet=st.sampled_from([*_PUNCTUATION, "a", "1", "\xff", "é", "\u2028", "\x00"]),
     max_size=400,
 ).map(lambda text: text.encode("utf-8", "surrogatepass"))
 
