@@ -79,6 +79,15 @@ def test_a_yaml_alias_bomb_is_refused_in_bounded_time_and_memory(tmp_path: Path)
     assert_one_error(run_bounded("summary", str(valued)))
 
 
+def test_a_yaml_merge_key_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    lines = ["a: &a {" + ", ".join(f"k{n}: 1" for n in range(10)) + "}"]
+    for previous, name in zip("abcdefghi", "bcdefghij", strict=True):
+        lines.append(f"{name}: &{name}\n  <<: [" + ", ".join([f"*{previous}"] * 10) + "]")
+    path = tmp_path / "merge.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert_one_error(run_bounded("summary", str(path)), "merges more than 10,000 keys")
+
+
 def test_a_json_list_of_32000_specs_is_read_in_linear_time(tmp_path: Path) -> None:
     specs = [{"cell": "lstm", "hidden_size": 8, "input_size": 5, "name": f"m{n}"} for n in range(32_000)]
     path = tmp_path / "many.json"

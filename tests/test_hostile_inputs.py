@@ -363,6 +363,17 @@ def test_yaml_1_1_numbers_are_not_misread(tmp_path: Path, value: str) -> None:
     assert_one_error(run("summary", path), "hidden_size: must be an integer")
 
 
+def test_yaml_merge_keys_still_merge(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "m.yaml",
+        "models:\n  - &m {cell: lstm, hidden_size: 8, input_size: 5}\n  - <<: *m\n    hidden_size: 16\n",
+    )
+    lines = checked_lines(run("check", "--against", "none", path))
+    assert [line.split()[0] for line in lines] == ["ok", "ok"]
+    assert "torch 1,472" in lines[1]  # 4*16*(5+16) + 2*4*16: hidden 16 from the merging mapping
+
+
 def test_yaml_decimal_numbers_still_read(tmp_path: Path) -> None:
     path = write(tmp_path, "n.yaml", "cell: lstm\nhidden_size: 1_0\ninput_size: +5\n")
     assert run("summary", path, "-f", "json").exit_code == 0

@@ -153,6 +153,7 @@ _LOADER: type[Any] | None = None
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _yaml_located(file: str, text: str) -> _Located:
@@ -191,6 +192,7 @@ def _yaml_lines(file: str, root: Any) -> dict[Path_, int]:
 
     lines: dict[Path_, int] = {(): root.start_mark.line + 1}
     done: set[int] = set()  # nodes walked (an alias is the same node object again)
+    merged: dict[int, int] = {}  # keys a mapping holds once its merge keys are expanded
     open_nodes: set[int] = set()  # nodes on the current path: meeting one again is a cycle
 
     def walk(current: Any, path: Path_) -> None:
@@ -211,6 +213,16 @@ def _yaml_lines(file: str, root: Any) -> dict[Path_, int]:
             seen: set[str] = set()
             for key_node, value_node in current.value:
                 line = key_node.start_mark.line + 1
+                if key_node.tag == _MERGE_TAG:  # ``<<: *defaults``: the merged keys belong here
+                    if _merged_size(value_node, merged) > MAX_MERGED_KEYS:
+                        raise ConfigError(
+                            file,
+                            line,
+                            format_path(path) or None,
+                            f"merges more than {MAX_MERGED_KEYS:,} keys",
+                        )
+                    walk(value_node, path)
+                    continue
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
                     text = key_node.value if isinstance(key_node, yaml.ScalarNode) else "(a collection)"
                     raise ConfigError(
@@ -230,6 +242,31 @@ def _yaml_lines(file: str, root: Any) -> dict[Path_, int]:
 
     walk(root, ())
     return lines
+
+
+def _merged_size(node: Any, sizes: dict[int, int]) -> int:
+    """Keys ``node`` holds once every ``<<`` merge in it is expanded, each node counted once.
+
+    PyYAML's constructor copies merged keys node by node, so nine levels of ``<<: [*a, *a,
+    ...]`` would copy 10**9 pairs: the count, memoized, is taken before it constructs anything.
+    """
+    import yaml
+
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = MAX_MERGED_KEYS + 1  # a node met again while being counted: a cycle
+    if isinstance(node, yaml.SequenceNode):
+        size = sum(_merged_size(item, sizes) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = sum(_merged_size(value, sizes) if key.tag == _MERGE_TAG else 1 for key, value in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = size
+    return size
+
+
+#: Keys one YAML mapping may hold once its ``<<`` merge keys are expanded.
+MAX_MERGED_KEYS = 10_000
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
