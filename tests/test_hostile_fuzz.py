@@ -39,7 +39,10 @@ SLOW = settings(
 def bounded_time(seconds: int = ALARM) -> Iterator[None]:
     """Fail (instead of hanging) when the block runs longer than ``seconds``."""
 
+    expired: list[bool] = []
+
     def expire(signum: int, frame: Any) -> None:
+        expired.append(True)  # also recorded: an exception raised inside a gc callback is lost
         raise TimeoutError(f"took more than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
@@ -49,6 +52,7 @@ def bounded_time(seconds: int = ALARM) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+    assert not expired, f"took more than {seconds} s"
 
 
 def read_bytes_as(suffix: str, data: bytes) -> list[ModelEntry | BadEntry]:

@@ -283,8 +283,20 @@ def test_a_jsonl_line_over_the_size_limit_is_one_bad_record(tmp_path: Path) -> N
 
 def test_a_huge_range_is_refused_before_it_is_built() -> None:
     assert_one_error(
-        run("sweep", "-c", "lstm", "-i", "5", "-H", "1:100000000000:+1"), "more than 100,000 values"
+        run("sweep", "-c", "lstm", "-i", "5", "-H", "1:100000000000:+1"), "more than 1,000 values"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("-c", "lstm", "-H", "1:100000:+1"), "more than 1,000 values"),
+        (("-c", "lstm,gru", "-H", "1:600:+1"), "make 1,200 rows; at most 1,000"),
+        (("-c", "lstm", "-H", "1:200:+1", "--lengths", ",".join(["7"] * 60_000)), "is more than 10,000,000"),
+    ],
+)
+def test_a_sweep_is_bounded_in_rows_and_in_rows_times_lengths(args: tuple[str, ...], expected: str) -> None:
+    assert_one_error(run("sweep", "-i", "5", *args), expected)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from rnncalc.cli.options import (
     spec_options_without,
 )
 from rnncalc.core.errors import SpecError
+from rnncalc.core.limits import MAX_SWEEP_ROWS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -248,12 +249,13 @@ def sweep(
 
     try:
         cells = list(dict.fromkeys(parse_cell(name) for name in cells_text.split(",") if name.strip()))
-        sizes = parse_int_range("hidden_size", hidden_text)
+        sizes = parse_int_range("hidden_size", hidden_text, limit=MAX_SWEEP_ROWS)
     except SpecError as error:
         raise _usage(error) from None
     if not cells:
         raise click.UsageError("--cell: give at least one of rnn, lstm, gru")
     lengths = _parse_lengths(lengths_text)
+    _check_sweep_size(len(cells) * len(sizes), len(lengths or ()))
     chosen = Framework(framework.lower())
     element = DType(dtype.lower())
     rows = []
@@ -275,3 +277,17 @@ def sweep(
         + f"; {element.value}"
     )
     emit(render_sweep(rows, SweepFormat(fmt.lower()), head))
+
+
+def _check_sweep_size(rows: int, lengths: int) -> None:
+    """Refuse a sweep whose rows, or rows times lengths (each row costs every length), exceed
+    the bounds of :mod:`rnncalc.core.limits` (about a second of work)."""
+    from rnncalc.core.limits import MAX_SWEEP_ROWS, MAX_SWEEP_WORK
+
+    if rows > MAX_SWEEP_ROWS:
+        raise click.UsageError(f"--cell x --hidden make {rows:,} rows; at most {MAX_SWEEP_ROWS:,}")
+    if rows * lengths > MAX_SWEEP_WORK:
+        raise click.UsageError(
+            f"--lengths: {rows:,} rows x {lengths:,} lengths is more than {MAX_SWEEP_WORK:,}; "
+            "sweep fewer sizes or give fewer lengths"
+        )

@@ -19,6 +19,10 @@ MAX_LAYERS = 1024
 MAX_HEADS = 1024
 #: Specs one command line may expand to (``-H 64,128 -l 1,2`` is 4).
 MAX_COMBINATIONS = 10_000
+#: Rows of one ``sweep`` (cells x hidden sizes), and rows x sequence lengths: each row costs
+#: every length, and 900 rows x 100,000 lengths took 8 s.
+MAX_SWEEP_ROWS = 1_000
+MAX_SWEEP_WORK = 10_000_000
 #: Nesting of lists and mappings in a config file (a model needs 5).
 MAX_DEPTH = 64
 #: Default largest config file, in bytes; ``--max-file-size`` raises it. JSONL files and
