@@ -235,3 +235,30 @@ def test_check_counts_activations_of_file_models_against_max_memory(tmp_path: Pa
     crosscheck = json.loads(result.stdout)["models"][0]["frameworks"]["torch"]["crosscheck"]
     assert crosscheck["status"] == "skipped"
     assert "weights and the forward pass would need" in crosscheck["reason"]
+
+
+def test_a_closed_stdin_is_one_bad_input() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "rnncalc", "summary", "-"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=TIMEOUT,
+        env=env,
+        preexec_fn=lambda: os.close(0),
+        check=False,
+    )
+    assert_one_error(result, "<stdin>: stdin is closed")
+
+
+def test_undecodable_bytes_in_a_file_name_are_escaped_in_the_message(tmp_path: Path) -> None:
+    name = os.fsencode(str(tmp_path)) + b"/\xff\x1b.yaml"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [os.fsencode(sys.executable), b"-m", b"rnncalc", b"summary", name],
+        capture_output=True,
+        timeout=TIMEOUT,
+        env=env,
+        check=False,
+    )
+    assert_one_error(result, "\\udcff\\x1b.yaml: cannot read")

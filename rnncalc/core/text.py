@@ -28,7 +28,7 @@ def printable(text: str) -> str:
     out = []
     for char in text:
         code = ord(char)
-        if code in _UNSAFE:
+        if code in _UNSAFE or 0xD800 <= code <= 0xDFFF:  # a lone surrogate: undecodable argv bytes
             out.append(_NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
         else:
             out.append(char)

@@ -483,12 +483,16 @@ def iter_source(
         import io
         import sys
 
-        stream = (
-            io.BytesIO(stdin_text.encode("utf-8", "surrogatepass"))
-            if stdin_text is not None
-            else sys.stdin.buffer
-        )
-        return _iter_stream(stream, max_bytes)
+        if stdin_text is not None:
+            stream: BinaryIO = io.BytesIO(stdin_text.encode("utf-8", "surrogatepass"))
+        elif sys.stdin is None or not hasattr(sys.stdin, "buffer"):
+            raise ConfigError(STDIN, None, None, "stdin is closed")
+        else:
+            stream = sys.stdin.buffer
+        try:
+            return _iter_stream(stream, max_bytes)
+        except InputError as error:
+            raise ConfigError(error.file, error.line, None, error.message) from None
     path = Path(source)
     suffix = path.suffix.lower()
     kinds = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml", ".jsonl": "jsonl"}
@@ -509,7 +513,7 @@ def _iter_jsonl_file(source: str, max_bytes: int) -> Iterator[ModelEntry | BadEn
 
     def lines() -> Iterator[bytes | None]:
         with handle:
-            yield from iter_lines(handle, max_bytes)
+            yield from iter_lines(handle, max_bytes, source)
 
     return read_jsonl(source, lines(), max_bytes)
 
@@ -523,7 +527,7 @@ def _iter_stream(stream: BinaryIO, max_bytes: int) -> Iterator[ModelEntry | BadE
     rows: list[bytes] = []  # the non-empty ones, stripped
     size = 0
     while len(rows) < 2:
-        raw = stream.readline(max_bytes + 1)
+        raw = _read(stream.readline, max_bytes + 1)
         if not raw:
             break
         head.append(raw)
@@ -543,7 +547,7 @@ def _iter_stream(stream: BinaryIO, max_bytes: int) -> Iterator[ModelEntry | BadE
             yield from iter_lines(stream, max_bytes)
 
         return read_jsonl(STDIN, lines(), max_bytes)
-    rest = stream.read(max_bytes - size + 1)
+    rest = _read(stream.read, max_bytes - size + 1)
     if size + len(rest) > max_bytes:
         raise ConfigError(STDIN, None, None, too_large(size + len(rest), max_bytes))
     try:
@@ -552,6 +556,14 @@ def _iter_stream(stream: BinaryIO, max_bytes: int) -> Iterator[ModelEntry | BadE
         raise ConfigError(STDIN, error.line, None, error.message) from None
     kind = "json" if text.lstrip()[:1] in ("{", "[") else "yaml"
     return iter(read_text(STDIN, text, kind))
+
+
+def _read(read: Any, size: int) -> bytes:
+    """``read(size)`` of stdin, a read error as a :class:`ConfigError`."""
+    try:
+        return bytes(read(size))
+    except OSError as error:
+        raise ConfigError(STDIN, None, None, f"cannot read: {error.strerror or error}") from None
 
 
 def _is_json_object(row: bytes) -> bool:
@@ -573,6 +585,10 @@ def read_text(file: str, text: str, kind: str) -> list[ModelEntry | BadEntry]:
     return list(_entries(located))
 
 
+#: The end of a line iterator (``next(rows, _END)``).
+_END: Any = object()
+
+
 def read_jsonl(
     file: str, lines: Iterable[bytes | None], max_bytes: int = DEFAULT_MAX_FILE_SIZE
 ) -> Iterator[ModelEntry | BadEntry]:
@@ -583,7 +599,17 @@ def read_jsonl(
     Input without a single non-empty line is one bad entry, as an empty document is.
     """
     empty = True
-    for number, raw in enumerate(lines, start=1):
+    number = 0
+    rows = iter(lines)
+    while True:
+        try:
+            raw = next(rows, _END)
+        except InputError as error:  # the stream failed: report it, as a bad line, and stop
+            yield BadEntry(ConfigError(error.file, number + 1, None, error.message))
+            return
+        if raw is _END:
+            break
+        number += 1
         if raw is not None and not raw.strip():
             continue
         empty = False

@@ -84,21 +84,27 @@ def decode(file: str, data: bytes, first_line: int = 1) -> str:
         raise InputError(file, line, f"not valid UTF-8 (byte {bad} at column {column})") from None
 
 
-def iter_lines(stream: BinaryIO, max_line: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[bytes | None]:
+def iter_lines(
+    stream: BinaryIO, max_line: int = DEFAULT_MAX_FILE_SIZE, name: str = "<stdin>"
+) -> Iterator[bytes | None]:
     """Each line of ``stream`` without its ``\\n`` (only ``\\n`` ends a line), read one at a time.
 
     A line longer than ``max_line`` bytes yields None (its rest is skipped), so the caller
-    reports that line and goes on with the next.
+    reports that line and goes on with the next. A read error is an :class:`InputError`
+    naming the stream ``name``.
     """
-    while True:
-        line = stream.readline(max_line + 1)
-        if not line:
-            return
-        if len(line) > max_line and not line.endswith(b"\n"):
-            while True:  # skip the rest of the over-long line without holding it
-                rest = stream.readline(_CHUNK)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield None
-            continue
-        yield line[:-1] if line.endswith(b"\n") else line
+    try:
+        while True:
+            line = stream.readline(max_line + 1)
+            if not line:
+                return
+            if len(line) > max_line and not line.endswith(b"\n"):
+                while True:  # skip the rest of the over-long line without holding it
+                    rest = stream.readline(_CHUNK)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield None
+                continue
+            yield line[:-1] if line.endswith(b"\n") else line
+    except OSError as error:
+        raise InputError(name, None, f"cannot read: {error.strerror or error}") from None
