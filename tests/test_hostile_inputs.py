@@ -299,6 +299,12 @@ def test_a_sweep_is_bounded_in_rows_and_in_rows_times_lengths(args: tuple[str, .
     assert_one_error(run("sweep", "-i", "5", *args), expected)
 
 
+@pytest.mark.parametrize("budget", ["--max-params", "--max-flops", "--max-memory"])
+def test_solve_with_a_budget_beyond_every_size_says_so(budget: str) -> None:
+    result = run("solve", "-c", "lstm", "-i", "5", budget, "9" * 40)
+    assert_one_error(result, "the budgets allow a hidden size beyond what rnncalc accepts")
+
+
 @pytest.mark.parametrize(
     "args",
     [

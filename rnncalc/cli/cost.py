@@ -196,6 +196,11 @@ def solve(
             MemoryKind(memory_kind.lower()),
         )
     except SpecError as error:
+        if error.field == "hidden_size":  # the solved size (or the one after it) is beyond the limits
+            raise click.UsageError(
+                f"the budgets allow a hidden size beyond what rnncalc accepts ({error.message}); "
+                "give smaller budgets"
+            ) from None
         raise _usage(error) from None
     emit(render_solution(solution, CostFormat(fmt.lower())))
     if solution.hidden is None:
