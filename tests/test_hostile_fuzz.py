@@ -163,10 +163,14 @@ VALUES = st.text(max_size=30) | st.sampled_from(
 )  # fmt: skip
 #: A valid base command line per command and the flags that take a value there.
 COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "summary": (("-c", "lstm", "-i", "5", "-H", "8"), ("-c", "-i", "-H", "-l", "-b", "-t", "--proj-size")),
+    "summary": (
+        ("-c", "lstm", "-i", "5", "-H", "8"),
+        ("-c", "-i", "-H", "-l", "-b", "-t", "--proj-size", "--max-file-size"),
+    ),
     "check": (
         ("--against", "none", "-c", "gru", "-i", "5", "-H", "8"),
-        ("-c", "-i", "-H", "-l", "-b", "-t", "--max-params", "--max-memory", "--against", "-f"),
+        # --against stays none: importing TensorFlow alone can take the whole alarm on a busy machine
+        ("-c", "-i", "-H", "-l", "-b", "-t", "--max-params", "--max-memory", "--max-file-size", "-f"),
     ),
     "cost": (("-c", "lstm", "-i", "5", "-H", "8"), ("-i", "-H", "-l", "-b", "-t", "--lengths", "--dtype")),
     "solve": (("-c", "lstm", "-i", "5", "--max-params", "1M"), ("-i", "-l", "--max-params", "--max-memory")),
