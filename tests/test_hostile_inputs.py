@@ -65,6 +65,19 @@ def test_a_non_utf8_file_is_one_error_and_the_next_file_is_still_checked(tmp_pat
     assert lines[1].startswith("ok") and "ok.yaml" in lines[1]
 
 
+def test_one_bad_model_in_a_list_leaves_the_others_in_the_file_checked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "list.yaml",
+        "models:\n  - {cell: lstm, hidden_size: 8}\n  - {cell: lstm, hidden_size: 1.5}\n"
+        "  - [not, a, model]\n  - {cell: gru, hidden_size: 4}\n",
+    )
+    result = run("check", "--against", "none", path)
+    assert result.exit_code == 2
+    assert [line.split()[0] for line in checked_lines(result)] == ["ok", "error", "error", "ok"]
+    assert "list.yaml:3: models[1].hidden_size: must be an integer" in result.stdout
+
+
 def test_a_non_utf8_lengths_file_names_its_line(tmp_path: Path) -> None:
     lengths = write(tmp_path, "len.txt", b"12\n\xff\n")
     assert_one_error(

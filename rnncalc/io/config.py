@@ -261,7 +261,7 @@ def read_jsonl(
         yield BadEntry(ConfigError(file, None, None, "is empty; expected one JSON object (a model) per line"))
 
 
-def _entries(located: Located) -> Iterator[ModelEntry]:
+def _entries(located: Located) -> Iterator[ModelEntry | BadEntry]:
     data = located.data
     if data is None:
         raise located.error((), "is empty; expected a model, a list of models or a mapping with models:")
@@ -296,9 +296,12 @@ def _entries(located: Located) -> Iterator[ModelEntry]:
         raise located.error(base, "holds no models")
     for index, item in enumerate(items):
         path = (*base, index)
-        if not isinstance(item, dict):
-            raise located.error(path, f"must be a model (a mapping), got {_kind(item)}")
-        yield _model_entry(located, item, path)
+        try:  # one bad model of a list is one bad entry: the others in the file still run
+            if not isinstance(item, dict):
+                raise located.error(path, f"must be a model (a mapping), got {_kind(item)}")
+            yield _model_entry(located, item, path)
+        except ConfigError as error:
+            yield BadEntry(error)
 
 
 def _is_keras_json(data: Mapping[str, Any]) -> bool:
