@@ -79,6 +79,19 @@ def test_a_yaml_alias_bomb_is_refused_in_bounded_time_and_memory(tmp_path: Path)
     assert_one_error(run_bounded("summary", str(valued)))
 
 
+def test_an_alias_bomb_where_an_output_shape_belongs_is_shown_in_a_bounded_message(tmp_path: Path) -> None:
+    nested = "[lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"
+    for level in "abcdefghi":
+        nested = f"[&{level} {nested}, " + ", ".join([f"*{level}"] * 9) + "]"
+    path = tmp_path / "expect.yaml"
+    path.write_text(f"cell: lstm\nhidden_size: 8\nexpect:\n  outputs:\n    keras:\n      output: {nested}\n")
+    result = run_bounded("check", "--against", "none", str(path))
+    assert result.returncode == 2
+    (line,) = result.stdout.decode().splitlines()
+    assert "expect.outputs.keras.output: must be a shape such as [null, 10], got [[" in line
+    assert len(line) < 300
+
+
 def test_a_yaml_merge_key_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
     lines = ["a: &a {" + ", ".join(f"k{n}: 1" for n in range(10)) + "}"]
     for previous, name in zip("abcdefghi", "bcdefghij", strict=True):

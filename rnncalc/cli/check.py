@@ -23,6 +23,7 @@ from rnncalc.cli.options import (
 from rnncalc.core.errors import SpecError
 from rnncalc.core.limits import DEFAULT_MAX_FILE_SIZE
 from rnncalc.core.spec import Framework
+from rnncalc.core.text import shown
 from rnncalc.core.units import parse_bytes, parse_count
 
 
@@ -64,7 +65,9 @@ class AgainstType(click.ParamType):  # type: ignore[type-arg]
         choices = [fw.value for fw in Framework]
         unknown = [word for word in words if word not in choices]
         if unknown or not words:
-            self.fail(f"{value!r}: choose a comma list of {', '.join(choices)}, or all, or none", param, ctx)
+            self.fail(
+                f"{shown(value)}: choose a comma list of {', '.join(choices)}, or all, or none", param, ctx
+            )
         return tuple(Framework(word) for word in dict.fromkeys(words))
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:

@@ -11,6 +11,7 @@ from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import ByteSizeType, emit, format_option, spec_from_flags, spec_options
 from rnncalc.core.errors import FrameworkMissingError
 from rnncalc.core.spec import Framework, did_you_mean
+from rnncalc.core.text import shown
 from rnncalc.frameworks import module_available
 from rnncalc.verify.model import DEFAULT_ATOL
 from rnncalc.verify.render import VerifyFormat, render_verification
@@ -35,9 +36,9 @@ class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
         try:
             number = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
+            self.fail(f"{shown(value)} is not a number", param, ctx)
         if not math.isfinite(number) or number < 0:
-            self.fail(f"must be a finite number at least 0, got {value!r}", param, ctx)
+            self.fail(f"must be a finite number at least 0, got {shown(value)}", param, ctx)
         return number
 
 
@@ -79,7 +80,8 @@ def parse_against(text: str | None) -> list[Framework]:
     for name in names:
         if name not in choices:
             raise click.UsageError(
-                f"--against: unknown framework {name!r}{did_you_mean(name, choices)}; choose torch, keras"
+                f"--against: unknown framework {shown(name)}{did_you_mean(name, choices)}; "
+                "choose torch, keras"
             )
         if Framework(name) not in frameworks:
             frameworks.append(Framework(name))

@@ -36,6 +36,8 @@ def printable(text: str) -> str:
 
 
 _REPR: reprlib.Repr | None = None
+#: Characters of a value shown in a message.
+_MAX_SHOWN = 120
 
 
 def shown(value: Any) -> str:
@@ -47,11 +49,12 @@ def shown(value: Any) -> str:
         import reprlib
 
         _REPR = reprlib.Repr()
-        _REPR.maxlevel = 3
+        _REPR.maxlevel = 2
         _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
         _REPR.maxstring = _REPR.maxother = 60
         _REPR.maxlong = 40
     try:
-        return printable(_REPR.repr(value))
+        text = printable(_REPR.repr(value))
+        return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
     except ValueError:  # an integer longer than Python converts to text (4300 digits)
         return "an integer of thousands of digits"

@@ -120,10 +120,10 @@ def parse_int_range(field: str, text: str, limit: int = 100_000) -> tuple[int, .
     for item in text.split(","):
         item = item.strip()
         if not item:
-            raise SpecError(field, f"empty item in {text!r}")
+            raise SpecError(field, f"empty item in {shown(text)}")
         values.extend(_range_item(field, item, limit) if ":" in item else [_positive(field, item)])
         if len(values) > limit:
-            raise SpecError(field, f"{text!r} expands to more than {limit:,} values")
+            raise SpecError(field, f"{shown(text)} expands to more than {limit:,} values")
     return tuple(dict.fromkeys(values))
 
 
@@ -139,15 +139,15 @@ def _positive(field: str, text: str) -> int:
 def _range_item(field: str, item: str, limit: int) -> list[int]:
     parts = item.split(":")
     if len(parts) != 3:
-        raise SpecError(field, f"range {item!r} must be start:stop:xFACTOR or start:stop:+STEP")
+        raise SpecError(field, f"range {shown(item)} must be start:stop:xFACTOR or start:stop:+STEP")
     start, stop = _positive(field, parts[0]), _positive(field, parts[1])
     if stop < start:
-        raise SpecError(field, f"range {item!r} ends before it starts")
+        raise SpecError(field, f"range {shown(item)} ends before it starts")
     step = parts[2].strip()
     if step[:1] in {"x", "*"}:
         factor = _positive(field, step[1:])
         if factor < 2:
-            raise SpecError(field, f"range {item!r}: the factor must be at least 2")
+            raise SpecError(field, f"range {shown(item)}: the factor must be at least 2")
         out, value = [], start
         while value <= stop:
             out.append(value)
