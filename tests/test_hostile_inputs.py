@@ -272,6 +272,13 @@ def test_a_device_behind_a_symlink_is_refused_not_read(tmp_path: Path) -> None:
     assert_one_error(run("summary", str(link)), "z.yaml: is not a regular file")
 
 
+def test_a_lengths_file_is_read_only_when_regular_and_small(tmp_path: Path) -> None:
+    base = ("cost", "-c", "lstm", "-i", "5", "-H", "8", "--lengths")
+    assert_one_error(run(*base, "@/dev/zero"), "--lengths: /dev/zero: is not a regular file")
+    big = write(tmp_path, "big.txt", "7\n" * (3 * 2**20))
+    assert_one_error(run(*base, f"@{big}"), "limit")
+
+
 def test_a_directory_named_like_a_config_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "dir.jsonl").mkdir()
     assert_one_error(run("summary", str(tmp_path / "dir.jsonl")))
