@@ -118,10 +118,7 @@ def iter_source(
             raise ConfigError(STDIN, None, None, "stdin is closed")
         else:
             stream = sys.stdin.buffer
-        try:
-            return _iter_stream(stream, max_bytes)
-        except InputError as error:
-            raise ConfigError(error.file, error.line, None, error.message) from None
+        return _iter_stream(stream, max_bytes)
     path = Path(source)
     suffix = path.suffix.lower()
     kinds = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml", ".jsonl": "jsonl"}
