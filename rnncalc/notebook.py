@@ -33,7 +33,7 @@ def _subject(subject: Any, fields: Mapping[str, Any]) -> Any:
     if isinstance(subject, (str, Path)):
         from rnncalc.io.config import BadEntry, read_sources
 
-        entries = read_sources([str(subject)])
+        entries = list(read_sources([str(subject)]))
         for entry in entries:
             if isinstance(entry, BadEntry):
                 raise entry.error

@@ -103,7 +103,9 @@ def test_json_summary_of_flags_imports_exactly_the_calculator_modules_it_uses() 
         "rnncalc.core",
         "rnncalc.core.errors",
         "rnncalc.core.frozen",
+        "rnncalc.core.limits",  # the bounds Spec validates against (issue 11)
         "rnncalc.core.spec",
+        "rnncalc.core.text",  # control characters escaped in messages (issue 11)
         "rnncalc.core.symbolic",
         "rnncalc.core.convention",
         "rnncalc.frameworks",

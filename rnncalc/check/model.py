@@ -21,6 +21,7 @@ from rnncalc.core.model import Model
 from rnncalc.core.report import FrameworkReport, FrameworkTotals
 from rnncalc.core.spec import Spec, did_you_mean
 from rnncalc.core.symbolic import Shape, shape_to_json
+from rnncalc.core.text import shown
 from rnncalc.core.units import parse_count
 
 
@@ -404,7 +405,7 @@ def _judge(report: Judged, params: int | None, expectation: FrameworkExpectation
     for name, expected_shape in expectation.outputs.items():
         actual = outputs.get(name)
         if actual is None:
-            message = f"mismatch: no output named {name!r}; outputs are {', '.join(outputs)}"
+            message = f"mismatch: no output named {shown(name)}; outputs are {', '.join(outputs)}"
             items.append(
                 ItemResult(ItemKind.OUTPUT, f"output {name}", expected_shape, None, Status.MISMATCH, message)
             )
@@ -463,7 +464,7 @@ def expectations_from_mapping(data: Mapping[str, Any], where: str = "expect") ->
     """
     frameworks = list(registry.names())
     if not isinstance(data, Mapping):
-        raise SpecError(where, f"must be a mapping, got {data!r}")
+        raise SpecError(where, f"must be a mapping, got {shown(data)}")
     result = Expectations()
     for key, value in data.items():
         path = f"{where}.{key}"
@@ -471,7 +472,7 @@ def expectations_from_mapping(data: Mapping[str, Any], where: str = "expect") ->
             result = result.merged(Expectations({key: _framework_expectation(value, path)}))
         elif key == "outputs":
             if not isinstance(value, Mapping):
-                raise SpecError(path, f"must map a framework to its outputs, got {value!r}")
+                raise SpecError(path, f"must map a framework to its outputs, got {shown(value)}")
             for fw_name, outputs in value.items():
                 if fw_name not in frameworks:
                     raise SpecError(
@@ -489,7 +490,7 @@ def expectations_from_mapping(data: Mapping[str, Any], where: str = "expect") ->
 
 def _framework_expectation(data: Any, where: str) -> FrameworkExpectation:
     if not isinstance(data, Mapping):
-        raise SpecError(where, f"must be a mapping of {', '.join(_EXPECT_KEYS)}, got {data!r}")
+        raise SpecError(where, f"must be a mapping of {', '.join(_EXPECT_KEYS)}, got {shown(data)}")
     for key in data:
         if key not in _EXPECT_KEYS:
             raise SpecError(f"{where}.{key}", f"unknown key{did_you_mean(str(key), _EXPECT_KEYS)}")
@@ -504,13 +505,13 @@ def _framework_expectation(data: Any, where: str) -> FrameworkExpectation:
 
 def _outputs(data: Any, where: str) -> dict[str, Shape]:
     if not isinstance(data, Mapping):
-        raise SpecError(where, f"must map an output name to its shape, got {data!r}")
+        raise SpecError(where, f"must map an output name to its shape, got {shown(data)}")
     outputs: dict[str, Shape] = {}
     for name, shape in data.items():
         valid = isinstance(shape, (list, tuple)) and all(
             dim is None or (isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0) for dim in shape
         )
         if not valid:
-            raise SpecError(f"{where}.{name}", f"must be a shape such as [null, 10], got {shape!r}")
+            raise SpecError(f"{where}.{name}", f"must be a shape such as [null, 10], got {shown(shape)}")
         outputs[str(name)] = tuple(shape)
     return outputs

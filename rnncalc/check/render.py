@@ -17,6 +17,7 @@ from rnncalc.check.model import (
     TargetResult,
     worst,
 )
+from rnncalc.core.text import printable
 from rnncalc.summary.render import describe_model, describe_spec, table, to_json
 
 
@@ -55,7 +56,7 @@ def _check_section(result: TargetResult) -> str:
     title = target.name if target.name == described else f"{target.name}: {described}"
     if target.source:
         title += f" ({target.source})"
-    parts = [title]
+    parts = [printable(title)]
     for framework in result.frameworks:
         parts.append(_check_framework(framework))
     return "\n\n".join(parts)
@@ -123,7 +124,7 @@ def _failing_statuses(result: FrameworkResult, require: bool) -> list[Status]:
 
 def _label(result: TargetResult) -> str:
     target = result.target
-    return (
+    return printable(
         f"{target.name} ({target.source})" if target.source and target.source != target.name else target.name
     )
 
@@ -150,7 +151,7 @@ def render_line(result: TargetResult, require: bool) -> str:
 
 def render_error_line(where: str, text: str) -> str:
     """A bad input (one line of JSONL, a file that does not parse) in the lines format."""
-    return f"{'error':<12} {where}: {text}"
+    return f"{'error':<12} {printable(where)}: {printable(text)}"
 
 
 def github_annotations(
@@ -178,11 +179,11 @@ def github_command(file: str | None, line: int | None, text: str) -> str:
     """``::error file=F,line=L::message`` with GitHub's escaping of properties and data."""
     properties = []
     if file:
-        properties.append(f"file={_escape_property(file)}")
+        properties.append(f"file={_escape_property(printable(file))}")
     if line is not None:
         properties.append(f"line={line}")
     head = "::error " + ",".join(properties) if properties else "::error"
-    return f"{head}::{_escape_data(text)}"
+    return f"{head}::{_escape_data(printable(text))}"
 
 
 def _escape_data(text: str) -> str:

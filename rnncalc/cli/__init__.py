@@ -49,20 +49,47 @@ class RnncalcGroup(RnncalcCommand, click.Group):
     ) -> Any:
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk or a closed pipe surfaces here, not at exit
         except click.ClickException as error:
-            click.echo(f"rnncalc: error: {error.format_message()}", err=True)
+            _error(error.format_message())
             code = 2
         except RnncalcError as error:
-            click.echo(f"rnncalc: error: {error}", err=True)
+            _error(str(error))
             code = 2
         except click.Abort:
             click.echo("rnncalc: aborted", err=True)
             code = 1
+        except OSError as error:  # writing the output failed (/dev/full, a closed pipe)
+            _discard_stdout()
+            _error(f"cannot write the output: {error.strerror or error}")
+            code = 2
+        except (RecursionError, MemoryError) as error:  # a last resort: every input is bounded
+            _error(f"input too large or too deeply nested ({type(error).__name__})")
+            code = 2
         if not isinstance(code, int):
             code = 0
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _error(text: str) -> None:
+    """The one line of a user error, on stderr, whatever characters its input held."""
+    from rnncalc.core.text import printable
+
+    click.echo(f"rnncalc: error: {printable(text)}", err=True)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's flush at exit cannot fail again."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 @click.group(

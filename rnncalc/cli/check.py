@@ -16,12 +16,14 @@ from rnncalc.cli.options import (
     flag_for,
     frameworks_option,
     given_fields,
+    max_file_size_option,
     message,
     spec_options_many,
     specs_from_flags,
 )
 from rnncalc.cli.progress import Progress, progress, quiet_option
 from rnncalc.core.errors import SpecError
+from rnncalc.core.limits import DEFAULT_MAX_FILE_SIZE
 from rnncalc.core.units import parse_bytes, parse_count
 
 
@@ -85,6 +87,7 @@ class SizeType(click.ParamType):  # type: ignore[type-arg]
     "[default: table for flags, lines for files]",
 )
 @quiet_option
+@max_file_size_option
 def check(
     files: tuple[str, ...],
     against: tuple[str, ...] | None,
@@ -94,6 +97,7 @@ def check(
     max_memory: int,
     fmt: str | None,
     quiet: bool,
+    max_file_size: int,
     **flags: Any,
 ) -> None:
     """Check a recurrent stack: budgets analytically, then every number against the real
@@ -131,7 +135,9 @@ def check(
         options = CheckOptions(against, require, max_memory, framework_names)
         with status:
             status.importing(modules)
-            code = check_files(files, flags, expectations, options, CheckFormat(fmt or "lines"), status)
+            code = check_files(
+                files, flags, expectations, options, CheckFormat(fmt or "lines"), status, max_file_size
+            )
         click.get_current_context().exit(code)
     fmt = fmt or "table"
     targets = [CheckTarget(describe_spec(spec), spec, None, expectations) for spec in specs_from_flags(flags)]
@@ -181,6 +187,7 @@ def check_files(
     options: Any,
     fmt: CheckFormat,
     status: Progress | None = None,
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> int:
     """Check every model of every file in one process; return the exit status (0, 1 or 2).
 
@@ -206,7 +213,7 @@ def check_files(
     # batches (one flush per batch, not per line as click.echo does); with a framework, each
     # line as soon as its model is checked.
     pending: list[str] = []
-    batched = streaming and not options.against
+    batched = streaming and not options.against and "-" not in files  # stdin: as results come
 
     status = status or Progress(enabled=False)
 
@@ -235,7 +242,7 @@ def check_files(
 
     for source in files:
         try:
-            entries = iter_source(source)
+            entries = iter_source(source, max_bytes=max_file_size)
         except ConfigError as error:
             bad(error)
             continue

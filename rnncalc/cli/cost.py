@@ -26,6 +26,7 @@ from rnncalc.cli.options import (
 )
 from rnncalc.cli.progress import progress, quiet_option
 from rnncalc.core.errors import SpecError
+from rnncalc.core.limits import MAX_SWEEP_ROWS, MAX_SWEEP_WORK
 
 if TYPE_CHECKING:
     from rnncalc.core.model import Model
@@ -265,6 +266,11 @@ def solve(
             for subject in subjects
         ]
     except SpecError as error:
+        if error.field == "hidden_size":  # the solved size (or the one after it) is beyond the limits
+            raise click.UsageError(
+                f"the budgets allow a hidden size beyond what rnncalc accepts ({error.message}); "
+                "give smaller budgets"
+            ) from None
         raise _usage(error) from None
     emit(render_solutions(solutions, CostFormat(fmt.lower())))
     if any(solution.hidden is None for solution in solutions):
@@ -337,7 +343,7 @@ def sweep(
     try:
         names = (cells_text or "").split(",")
         cells = list(dict.fromkeys(parse_cell(name) for name in names if name.strip()))
-        sizes = parse_int_range("hidden_size", hidden_text)
+        sizes = parse_int_range("hidden_size", hidden_text, limit=MAX_SWEEP_ROWS)
     except SpecError as error:
         raise _usage(error) from None
     if not cells and not files:
@@ -354,8 +360,9 @@ def sweep(
         bases += [(model, {}) for model in models if not cells]
     else:
         bases = [(None, {"cell": cell}) for cell in cells]
-    tables: list[tuple[str, list[SweepRow]]] = []
     total = len(bases) * len(sizes)
+    _check_sweep_size(total, len(lengths or ()), bool(files))
+    tables: list[tuple[str, list[SweepRow]]] = []
     with progress(quiet) as status:
         for block, (base, fields) in enumerate(bases):
             rows = []
@@ -392,3 +399,16 @@ def _override(model: Model, fields: dict[str, Any]) -> Model:
     from rnncalc.core.model import override
 
     return override(model, fields) if fields else model
+
+
+def _check_sweep_size(rows: int, lengths: int, from_files: bool) -> None:
+    """Refuse a sweep whose rows, or rows times lengths (each row costs every length), exceed
+    the bounds of :mod:`rnncalc.core.limits` (about a second of work)."""
+    if rows > MAX_SWEEP_ROWS:
+        made_by = "models x --cell x --hidden" if from_files else "--cell x --hidden"
+        raise click.UsageError(f"{made_by} make {rows:,} rows; at most {MAX_SWEEP_ROWS:,}")
+    if rows * lengths > MAX_SWEEP_WORK:
+        raise click.UsageError(
+            f"--lengths: {rows:,} rows x {lengths:,} lengths is more than {MAX_SWEEP_WORK:,}; "
+            "sweep fewer sizes or give fewer lengths"
+        )

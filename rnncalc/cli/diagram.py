@@ -30,7 +30,7 @@ def subject_from(files: tuple[str, ...], flags: dict[str, Any]) -> Any:
     from rnncalc.core.model import override
     from rnncalc.io.config import BadEntry, read_sources
 
-    entries = read_sources(list(files))
+    entries = list(read_sources(list(files)))
     for entry in entries:
         if isinstance(entry, BadEntry):
             raise entry.error

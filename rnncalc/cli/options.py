@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from rnncalc.core.errors import SpecError
+from rnncalc.core.limits import DEFAULT_MAX_FILE_SIZE, MAX_COMBINATIONS
 from rnncalc.core.spec import (
     CELL_ALIASES,
     Activation,
@@ -19,6 +20,7 @@ from rnncalc.core.spec import (
     parse_cell,
     spec_from_mapping,
 )
+from rnncalc.core.text import printable, shown
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -79,6 +81,29 @@ def _choice(enum: Any) -> click.Choice:  # type: ignore[type-arg]
     return click.Choice([member.value for member in enum], case_sensitive=False)
 
 
+class StrictIntType(click.ParamType):  # type: ignore[type-arg]
+    """An integer in ASCII digits (``1_000`` allowed); click's ``int`` also takes ``٣`` as 3."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value)
+        if text.isascii() and text.isdigit() and len(text) <= 40:  # the common case, no import
+            return int(text)
+        from rnncalc.core.units import parse_int
+
+        number = parse_int(text)
+        if number is None:
+            digits = str(value).strip().lstrip("+").isdigit()
+            self.fail(f"{shown(value)} is {'too large' if digits else 'not a valid integer'}", param, ctx)
+        return number
+
+
+STRICT_INT = StrictIntType()
+
+
 class IntListType(click.ParamType):  # type: ignore[type-arg]
     """One integer or a comma list (``64,128``); repeated flags add more values."""
 
@@ -91,10 +116,12 @@ class IntListType(click.ParamType):  # type: ignore[type-arg]
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             return (value,)
-        try:
-            return tuple(int(word) for word in str(value).replace("_", "").split(","))
-        except ValueError:
-            self.fail(f"{value!r} is not an integer or a comma list of integers", param, ctx)
+        from rnncalc.core.units import parse_int
+
+        numbers = [parse_int(word) for word in str(value).split(",")]
+        if any(number is None for number in numbers):
+            self.fail(f"{shown(value)} is not an integer or a comma list of integers", param, ctx)
+        return tuple(number for number in numbers if number is not None)
 
 
 #: Integer flags that ``spec_options_many`` lets the user give several values for.
@@ -111,7 +138,7 @@ def _sized_option(field: str, many: bool) -> Callable[[F], F]:
     """An integer spec flag; with ``many`` it takes several values (repeated or comma list)."""
     decls, help_text = _SIZED_FLAGS[field]
     if not many:
-        return click.option(*decls, type=int, help=help_text)
+        return click.option(*decls, type=STRICT_INT, help=help_text)
     text, bracket, default = help_text.partition("  [")
     several = (
         f"{text.rstrip('.')}; several: a comma list or repeat the flag{'  [' if bracket else ''}{default}"
@@ -136,7 +163,7 @@ SPEC_OPTIONS_BY_FIELD: dict[str, Callable[[F], F]] = {
         "--nonlinearity", type=_choice(Nonlinearity), help="RNN activation  [default: tanh]"
     ),
     "proj_size": click.option(
-        "--proj-size", type=int, help="LSTM projection size (PyTorch only)  [default: 0]"
+        "--proj-size", type=STRICT_INT, help="LSTM projection size (PyTorch only)  [default: 0]"
     ),
     "reset_after": click.option(
         "--reset-after/--no-reset-after", default=None, help="GRU variant (Keras)  [default: reset-after]"
@@ -151,10 +178,15 @@ SPEC_OPTIONS_BY_FIELD: dict[str, Callable[[F], F]] = {
         "--merge-mode", type=_choice(MergeMode), help="Keras Bidirectional merge  [default: concat]"
     ),
     "batch_size": click.option(
-        "--batch", "-b", "batch_size", type=int, help="Batch size; unknown (None) if omitted."
+        "--batch", "-b", "batch_size", type=STRICT_INT, help="Batch size; unknown (None) if omitted."
     ),
     "seq_len": click.option(
-        "--seq-len", "--timesteps", "-t", "seq_len", type=int, help="Sequence length; unknown if omitted."
+        "--seq-len",
+        "--timesteps",
+        "-t",
+        "seq_len",
+        type=STRICT_INT,
+        help="Sequence length; unknown if omitted.",
     ),
     "unbatched": click.option(
         "--unbatched", is_flag=True, default=None, help="PyTorch unbatched input (L, I)."
@@ -225,6 +257,7 @@ def spec_options_without(*fields: str) -> Callable[[F], F]:
 def specs_from_flags(values: dict[str, Any]) -> list[Spec]:
     """One spec per combination of the several-valued flags (in the order given), else one spec."""
     import itertools
+    import math
 
     lists: dict[str, list[int]] = {}
     for name in MANY_FIELDS & values.keys():
@@ -234,6 +267,10 @@ def specs_from_flags(values: dict[str, Any]) -> list[Spec]:
             if flat:
                 lists[name] = flat
     names = sorted(lists, key=list(FIELD_FLAGS).index)
+    count = math.prod(len(lists[name]) for name in names)
+    if count > MAX_COMBINATIONS:  # counted before one is built
+        flags = " x ".join(f"{len(lists[name])} {flag_for(name)}" for name in names)
+        raise click.UsageError(f"{flags} make {count:,} combinations; at most {MAX_COMBINATIONS:,}")
     combos = itertools.product(*(lists[name] for name in names))
     base = {name: value for name, value in values.items() if name not in MANY_FIELDS}
     return [spec_from_flags({**base, **dict(zip(names, combo, strict=True))}) for combo in combos]
@@ -284,7 +321,8 @@ def emit(text: str) -> None:
 
 
 def message(text: str) -> None:
-    click.echo(text, err=True)
+    """Write one message line to stderr, control characters escaped."""
+    click.echo(printable(text), err=True)
 
 
 class ConfigFile(click.ParamType):  # type: ignore[type-arg]
@@ -344,7 +382,7 @@ class FrameworkList(click.ParamType):  # type: ignore[type-arg]
         if unknown or not words:
             hint = did_you_mean(unknown[0], known) if unknown else ""
             choices = ", ".join([*known, *self._extras()][:-1]) + f" or {self._extras()[-1]}"
-            self.fail(f"unknown framework {value!r}{hint}; choose a comma list of {choices}", param, ctx)
+            self.fail(f"unknown framework {shown(value)}{hint}; choose a comma list of {choices}", param, ctx)
         chosen = tuple(dict.fromkeys(words))
         return tuple(n for n in known if n in chosen) if self.registry_order else chosen
 
@@ -387,3 +425,31 @@ def frameworks_option(command: F) -> F:
         show_default=True,
         help=f"Comma list of {', '.join(frameworks.names())}, or all.",
     )(command)
+
+
+class ByteSizeType(click.ParamType):  # type: ignore[type-arg]
+    """A byte size (``512MiB``, ``2GB``, ``4096``), read by :func:`rnncalc.core.units.parse_bytes`."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        from rnncalc.core.units import parse_bytes
+
+        try:
+            return parse_bytes(param.name if param and param.name else "size", value)
+        except SpecError as error:
+            self.fail(error.message, param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "SIZE"
+
+
+#: ``--max-file-size``: the largest config document read (a JSONL line, for JSONL).
+max_file_size_option = click.option(
+    "--max-file-size",
+    type=ByteSizeType(),
+    default=DEFAULT_MAX_FILE_SIZE,
+    help="Largest config file read (each line, for JSONL), e.g. 64MiB  [default: 4MiB]",
+)

@@ -14,6 +14,7 @@ from rnncalc.cli.options import (
     format_option,
     frameworks_option,
     given_fields,
+    max_file_size_option,
     spec_from_flags,
     spec_options,
 )
@@ -26,7 +27,10 @@ from rnncalc.summary.render import Format, render_analysis
 @spec_options
 @format_option(Format)
 @frameworks_option
-def summary(files: tuple[str, ...], fmt: str, framework_names: tuple[str, ...], **flags: Any) -> None:
+@max_file_size_option
+def summary(
+    files: tuple[str, ...], fmt: str, framework_names: tuple[str, ...], max_file_size: int, **flags: Any
+) -> None:
     """Parameters, weights and output shapes of a recurrent stack in each framework's conventions.
 
     FILES are config files (YAML, JSON, TOML, JSONL, Keras model JSON; - for stdin). Flags
@@ -53,8 +57,8 @@ def summary(files: tuple[str, ...], fmt: str, framework_names: tuple[str, ...], 
 
     fields = given_fields(flags)
     documents: list[Any] = []
-    texts: list[str] = []
-    for entry in read_sources(list(files)):
+    first = True
+    for entry in read_sources(list(files), max_file_size):
         if isinstance(entry, BadEntry):
             raise entry.error
         try:
@@ -67,9 +71,10 @@ def summary(files: tuple[str, ...], fmt: str, framework_names: tuple[str, ...], 
         else:
             analysis = analyze_model(model, framework_names)
             text = render_model(analysis, fmt_enum)
-        documents.append(analysis.to_dict())
-        texts.append(text)
+        if fmt_enum is Format.JSON:
+            documents.append(analysis.to_dict())
+        else:  # written as each model is read: a long JSONL stream is never held
+            emit(text if first else f"\n{text}")
+        first = False
     if fmt_enum is Format.JSON:
         emit(to_json(documents[0] if len(documents) == 1 else documents))
-    else:
-        emit("\n\n".join(texts))

@@ -9,12 +9,63 @@ from typing import Any
 import click
 
 from rnncalc.cli.command import RnncalcCommand
-from rnncalc.cli.options import emit, format_option, frameworks_option, spec_from_flags, spec_options
+from rnncalc.cli.options import (
+    ByteSizeType,
+    emit,
+    format_option,
+    frameworks_option,
+    spec_from_flags,
+    spec_options,
+)
 from rnncalc.cli.progress import progress, quiet_option
 from rnncalc.core.errors import FrameworkMissingError
 from rnncalc.core.spec import did_you_mean
+from rnncalc.core.text import shown
 from rnncalc.verify.model import DEFAULT_ATOL
 from rnncalc.verify.render import VerifyFormat, render_verification
+
+#: Largest seed: NumPy's legacy seeding and ``torch.manual_seed`` both take 32-bit unsigned seeds
+#: here, and a negative seed is an error in NumPy.
+MAX_SEED = 2**32 - 1
+#: Bytes ``verify`` needs per float32 byte of weights and activations (check's estimate):
+#: measured 1.7 (LSTM 256 -> 2048, batch 32 x 64 steps, PyTorch: 159 MB estimated, 270 MB
+#: of peak RSS above the interpreter with torch imported), rounded up.
+VERIFY_MEMORY_FACTOR = 2
+
+
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
+    """A finite number at least 0: ``nan`` would make every comparison fail, ``inf`` none."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{shown(value)} is not a number", param, ctx)
+        if not math.isfinite(number) or number < 0:
+            self.fail(f"must be a finite number at least 0, got {shown(value)}", param, ctx)
+        return number
+
+
+def _check_memory(spec: Any, names: tuple[str, ...], limit: int) -> None:
+    """Refuse (exit 2) a verification whose estimated memory exceeds ``--max-memory``."""
+    from rnncalc import frameworks as registry
+    from rnncalc.check.run import memory_need
+    from rnncalc.core.units import format_bytes
+    from rnncalc.frameworks.adapter import probe_spec
+
+    probe = probe_spec(spec)
+    reports = [registry.get(name).report(probe) for name in names]
+    params = max((report.total.value for report in reports if report.supported), default=0)
+    need = VERIFY_MEMORY_FACTOR * memory_need(probe, params).total
+    if need > limit:
+        raise click.UsageError(
+            f"--max-memory: verifying needs about {format_bytes(need)} > {format_bytes(limit)}; "
+            "use smaller sizes or raise --max-memory"
+        )
 
 
 def _numpy_installed() -> bool:
@@ -25,14 +76,14 @@ def _numpy_installed() -> bool:
         return False
 
 
-def parse_against(text: str | None, shown: tuple[str, ...]) -> tuple[str, ...]:
-    """Registry names for ``--against``; None → every installed framework among ``shown`` (``-F``),
-    or all of ``shown`` when none is installed. ``none`` is refused: verify compares frameworks."""
+def parse_against(text: str | None, listed: tuple[str, ...]) -> tuple[str, ...]:
+    """Registry names for ``--against``; None → every installed framework among ``listed`` (``-F``),
+    or all of ``listed`` when none is installed. ``none`` is refused: verify compares frameworks."""
     from rnncalc import frameworks
 
     if text is None:
         installed = frameworks.installed()
-        return tuple(name for name in shown if name in installed) or shown
+        return tuple(name for name in listed if name in installed) or listed
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
     if not names:
         raise click.UsageError(f"--against: name at least one framework ({', '.join(frameworks.names())})")
@@ -47,7 +98,7 @@ def parse_against(text: str | None, shown: tuple[str, ...]) -> tuple[str, ...]:
     for name in names:
         if name not in choices:
             raise click.UsageError(
-                f"--against: unknown framework {name!r}{did_you_mean(name, choices)}; "
+                f"--against: unknown framework {shown(name)}{did_you_mean(name, choices)}; "
                 f"choose {', '.join(choices)} or all"
             )
     return tuple(dict.fromkeys(names))
@@ -62,13 +113,26 @@ def parse_against(text: str | None, shown: tuple[str, ...]) -> tuple[str, ...]:
     help="Comma-separated registry names, or all.  [default: every installed one of -F]",
 )
 @frameworks_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the weights and the input.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Seed for the weights and the input (0 to 2**32 - 1, as NumPy takes it).",
+)
 @click.option(
     "--atol",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(),
     default=DEFAULT_ATOL,
     show_default=True,
     help="Largest absolute difference that still agrees.",
+)
+@click.option(
+    "--max-memory",
+    type=ByteSizeType(),
+    default="1GiB",
+    show_default=True,
+    help="Refuse to run when the estimated memory (weights and forward passes) exceeds this.",
 )
 @click.option("--require", is_flag=True, help="Fail (exit 1) when a requested framework is not installed.")
 @format_option(VerifyFormat)
@@ -79,6 +143,7 @@ def verify(
     framework_names: tuple[str, ...],
     seed: int,
     atol: float,
+    max_memory: int,
     require: bool,
     quiet: bool,
     **flags: Any,
@@ -102,6 +167,7 @@ def verify(
         raise FrameworkMissingError(
             "numpy is not installed; the reference forward pass needs it: pip install 'rnncalc[numpy]'"
         )
+    _check_memory(spec, frameworks, max_memory)
 
     from rnncalc import frameworks as registry
     from rnncalc.verify.run import verify as run_verification

@@ -19,15 +19,13 @@ from rnncalc.core.report import (
     ModelAnalysis,
     Role,
 )
+from rnncalc.core.spec import GATES as GATES  # re-exported: importers name it from here
 from rnncalc.core.spec import Cell, MergeMode, Spec, spec_from_mapping
 from rnncalc.core.symbolic import INPUT, Count, Dim
 
 if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
     from rnncalc.core.convention import Convention
     from rnncalc.core.model import Model
-
-#: Gate blocks stacked in each weight matrix (the same in every framework).
-GATES: dict[Cell, int] = {Cell.RNN: 1, Cell.GRU: 3, Cell.LSTM: 4}
 
 #: Fields that only matter for some configurations; others are left out of "defaults used".
 _APPLIES: dict[str, Any] = {

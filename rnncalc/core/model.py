@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnncalc.core.errors import SpecError
+from rnncalc.core.limits import MAX_HEADS, MAX_LAYERS, MAX_SIZE
 from rnncalc.core.spec import SPEC_FIELDS, MergeMode, Spec, did_you_mean, spec_from_mapping
+from rnncalc.core.text import shown
 
 #: Fields a recurrent block may set; ``input_size`` only on the first block.
 LAYER_FIELDS: tuple[str, ...] = (
@@ -40,6 +42,16 @@ MODEL_SHAPE_FIELDS: tuple[str, ...] = ("batch_size", "seq_len", "batch_first", "
 FLAT_ONLY_FIELDS: tuple[str, ...] = ("return_state", "unbatched", "step")
 
 
+def _check_size(name: str, value: Any) -> None:
+    """A positive integer no larger than :data:`~rnncalc.core.limits.MAX_SIZE`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(name, f"must be an integer, got {shown(value)}")
+    if value < 1:
+        raise SpecError(name, f"must be a positive integer, got {shown(value)}")
+    if value > MAX_SIZE:
+        raise SpecError(name, f"must be at most {MAX_SIZE:,}, got {shown(value)}")
+
+
 @dataclass(frozen=True)
 class Embedding:
     """``nn.Embedding(vocab_size, dim)`` / ``keras.layers.Embedding(vocab_size, dim)``."""
@@ -50,10 +62,7 @@ class Embedding:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "dim"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise SpecError(name, f"must be an integer, got {value!r}")
-            if value < 1:
-                raise SpecError(name, f"must be a positive integer, got {value}")
+            _check_size(name, value)
 
     def to_dict(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "dim": self.dim}
@@ -71,14 +80,11 @@ class Dense:
     activation: str | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.units, bool) or not isinstance(self.units, int):
-            raise SpecError("units", f"must be an integer, got {self.units!r}")
-        if self.units < 1:
-            raise SpecError("units", f"must be a positive integer, got {self.units}")
+        _check_size("units", self.units)
         if not isinstance(self.bias, bool):
-            raise SpecError("bias", f"must be true or false, got {self.bias!r}")
+            raise SpecError("bias", f"must be true or false, got {shown(self.bias)}")
         if self.activation is not None and not isinstance(self.activation, str):
-            raise SpecError("activation", f"must be a string, got {self.activation!r}")
+            raise SpecError("activation", f"must be a string, got {shown(self.activation)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"units": self.units, "bias": self.bias, "activation": self.activation}
@@ -179,6 +185,10 @@ def build_model(
     emb = _embedding(embedding) if embedding is not None else None
     if not layers:
         raise FieldPathError(("layers",), "needs at least one recurrent layer")
+    if len(layers) > MAX_LAYERS:
+        raise FieldPathError(("layers",), f"holds {len(layers):,} layers; at most {MAX_LAYERS:,}")
+    if dense is not None and len(dense) > MAX_HEADS:
+        raise FieldPathError(("dense",), f"holds {len(dense):,} heads; at most {MAX_HEADS:,}")
     specs = []
     for index, layer in enumerate(layers):
         if not isinstance(layer, Mapping):
@@ -208,11 +218,13 @@ def build_model(
 
 def _type_name(value: Any) -> str:
     names: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
-    return names.get(type(value), repr(value))
+    return names.get(type(value), shown(value))
 
 
 def _layer_spec(index: int, layer: Mapping[str, Any], shared: Mapping[str, Any]) -> Spec:
     for key in layer:
+        if not isinstance(key, str):
+            raise FieldPathError(("layers", index, str(key)), "unknown field: keys are strings")
         if key in MODEL_SHAPE_FIELDS:
             raise FieldPathError(("layers", index, key), "is set on the model, not on one layer")
         if key in FLAT_ONLY_FIELDS:
@@ -236,7 +248,7 @@ def _embedding(data: Mapping[str, Any]) -> Embedding:
     fields = ("vocab_size", "dim")
     for key in data:
         if key not in fields:
-            raise FieldPathError(("embedding", key), f"unknown field{did_you_mean(key, fields)}")
+            raise FieldPathError(("embedding", str(key)), f"unknown field{did_you_mean(str(key), fields)}")
     for key in fields:
         if data.get(key) is None:
             raise FieldPathError(("embedding", key), "is required")
@@ -250,7 +262,7 @@ def _dense(index: int, data: Mapping[str, Any]) -> Dense:
     fields = tuple(f.name for f in dataclasses.fields(Dense))
     for key in data:
         if key not in fields:
-            raise FieldPathError(("dense", index, key), f"unknown field{did_you_mean(key, fields)}")
+            raise FieldPathError(("dense", index, str(key)), f"unknown field{did_you_mean(str(key), fields)}")
     if data.get("units") is None:
         raise FieldPathError(("dense", index, "units"), "is required")
     try:
@@ -262,6 +274,9 @@ def _dense(index: int, data: Mapping[str, Any]) -> Dense:
 def _validate_model(model: Model) -> None:
     if not model.layers:
         raise FieldPathError(("layers",), "needs at least one recurrent layer")
+    stacked = sum(layer.num_layers for layer in model.layers)
+    if stacked > MAX_LAYERS:
+        raise FieldPathError(("layers",), f"stack {stacked:,} recurrent layers; at most {MAX_LAYERS:,}")
     first = model.layers[0]
     if (
         model.embedding is not None

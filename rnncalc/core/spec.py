@@ -11,12 +11,20 @@ from typing import Any
 
 from rnncalc.core.errors import SpecError
 from rnncalc.core.frozen import Frozen
+from rnncalc.core.limits import MAX_LAYERS, MAX_SIZE, MAX_TENSOR_ELEMENTS
+from rnncalc.core.text import shown
 
 
 class Cell(str, Enum):
     RNN = "rnn"
     LSTM = "lstm"
     GRU = "gru"
+
+
+#: Gate blocks stacked in each weight matrix (the same in every framework): 1 (RNN),
+#: 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n). Defined beside :class:`Cell` so that validation
+#: bounds tensor sizes without importing the calculator; :mod:`rnncalc.core.calc` re-exports it.
+GATES: dict[Cell, int] = {Cell.RNN: 1, Cell.GRU: 3, Cell.LSTM: 4}
 
 
 class Nonlinearity(str, Enum):
@@ -244,9 +252,9 @@ _FIELD_SET = frozenset(SPEC_FIELDS)
 def parse_cell(value: Any) -> Cell:
     if isinstance(value, Cell):
         return value
-    key = str(value).strip().lower()
+    key = value.strip().lower() if isinstance(value, str) else None
     if key not in CELL_ALIASES:
-        raise SpecError("cell", f"unknown cell {value!r}; choose rnn, lstm or gru")
+        raise SpecError("cell", f"unknown cell {shown(value)}; choose rnn, lstm or gru")
     return CELL_ALIASES[key]
 
 
@@ -258,11 +266,13 @@ def _coerce(name: str, value: Any) -> Any:
         if value is None and name in {"input_size", "batch_size", "seq_len"}:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(name, f"must be an integer, got {value!r}")
+            raise SpecError(name, f"must be an integer, got {shown(value)}")
+        if value > MAX_SIZE:
+            raise SpecError(name, f"must be at most {MAX_SIZE:,}, got {shown(value)}")
         return value
     if name in _BOOL_FIELDS:
         if not isinstance(value, bool):
-            raise SpecError(name, f"must be true or false, got {value!r}")
+            raise SpecError(name, f"must be true or false, got {shown(value)}")
         return value
     enum_type = _ENUM_FIELDS[name]
     if isinstance(value, enum_type):
@@ -272,10 +282,12 @@ def _coerce(name: str, value: Any) -> Any:
     if value is None and enum_type is MergeMode:
         return MergeMode.NONE
     try:
-        return enum_type(str(value).lower())
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return enum_type(value.lower())
     except ValueError:
         choices = ", ".join(str(m.value) for m in enum_type)
-        raise SpecError(name, f"unknown value {value!r}; choose {choices}") from None
+        raise SpecError(name, f"unknown value {shown(value)}; choose {choices}") from None
 
 
 def spec_from_mapping(data: Mapping[str, Any]) -> Spec:
@@ -283,7 +295,7 @@ def spec_from_mapping(data: Mapping[str, Any]) -> Spec:
     unknown = [key for key in data if key not in _FIELD_SET]
     if unknown:
         key = unknown[0]
-        raise SpecError(key, f"unknown field{did_you_mean(key, SPEC_FIELDS)}")
+        raise SpecError(str(key), f"unknown field{did_you_mean(str(key), SPEC_FIELDS)}")
     for required in ("cell", "hidden_size"):
         if data.get(required) is None:
             raise SpecError(required, "is required")
@@ -331,6 +343,13 @@ def _validate(spec: Spec) -> None:
 
     for name in ("hidden_size", "input_size", "num_layers", "batch_size", "seq_len"):
         positive(name)
+    for name in _INT_FIELDS:
+        value = getattr(spec, name)
+        if value is not None and value > MAX_SIZE:  # flags and library callers skip _coerce
+            raise SpecError(name, f"must be at most {MAX_SIZE:,}, got {shown(value)}")
+    if spec.num_layers > MAX_LAYERS:
+        raise SpecError("num_layers", f"must be at most {MAX_LAYERS:,}, got {spec.num_layers:,}")
+    _check_tensor_sizes(spec)
     if spec.proj_size < 0:
         raise SpecError("proj_size", f"must be 0 (no projection) or positive, got {spec.proj_size}")
     if spec.proj_size and spec.cell is not Cell.LSTM:
@@ -404,3 +423,16 @@ def _validate_step(spec: Spec) -> None:
     for name, why in _NOT_FOR_STEP:
         if getattr(spec, name) not in (None, False):
             raise SpecError(name, f"does not apply with step: {why}")
+
+
+def _check_tensor_sizes(spec: Spec) -> None:
+    """Refuse a spec whose largest weight matrix no framework can allocate (see MAX_TENSOR_ELEMENTS)."""
+    rows = GATES[spec.cell] * spec.hidden_size
+    out = spec.proj_size or spec.hidden_size
+    inputs = max(spec.input_size or 1, out * spec.num_directions if spec.num_layers > 1 else 1, out)
+    if rows * inputs > MAX_TENSOR_ELEMENTS:
+        raise SpecError(
+            "hidden_size",
+            f"a weight matrix of {rows:,} x {inputs:,} has more elements than PyTorch or "
+            f"TensorFlow can allocate ({MAX_TENSOR_ELEMENTS:,})",
+        )

@@ -6,9 +6,12 @@ Pure string handling; every error is a :class:`~rnncalc.core.errors.SpecError` n
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from rnncalc.core.errors import SpecError
+from rnncalc.core.limits import MAX_LENGTHS
+from rnncalc.core.text import printable, shown
 
 #: Decimal suffixes for counts (parameters, FLOPs). Case-insensitive, ``K`` = ``k``.
 COUNT_SUFFIXES: dict[str, int] = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
@@ -32,33 +35,58 @@ BYTE_SUFFIXES: dict[str, int] = {
 }
 
 
-def _split_number(text: str) -> tuple[str, str]:
-    """``"1.5GiB"`` → ``("1.5", "GiB")``; ``_`` and ``,`` between digits are allowed."""
-    body = text.strip().replace("_", "").replace(",", "")
-    end = 0
-    while end < len(body) and (body[end].isdigit() or body[end] == "."):
-        end += 1
-    return body[:end], body[end:].strip()
+#: A number as users write it, in ASCII digits only (``int()`` would also take ``²`` or
+#: ``٣``): ``1_000_000`` (underscores between digits), ``1,000,000`` (commas as thousands
+#: separators only, so ``1,5M`` is an error and not 15M), an optional decimal fraction.
+_NUMBER = re.compile(
+    r"(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+(?:_[0-9]+)*)?(?:\.(?P<fraction>[0-9]+(?:_[0-9]+)*))?",
+    re.ASCII,
+)
+#: Digits a quantity may have: far beyond any budget, short of Python's int-from-text limit.
+_MAX_DIGITS = 40
+
+
+def _split_number(text: str) -> tuple[str, str] | None:
+    """``"1.5GiB"`` → ``("1.5", "GiB")``; None when the text does not start with a number."""
+    body = text.strip()
+    match = _NUMBER.match(body)
+    if match is None or not (match.group("whole") or match.group("fraction")):
+        return None
+    number = match.group(0).replace("_", "").replace(",", "")
+    if len(number) > _MAX_DIGITS:
+        return None
+    return number, body[match.end() :].strip()
 
 
 def _quantity(field: str, text: str | int, suffixes: dict[str, int], kind: str) -> int:
-    if isinstance(text, bool):
-        raise SpecError(field, f"must be a {kind}, got {text!r}")
+    examples = "1M, 250k, 1.5G, 1_000_000" if kind == "count" else "512MiB, 2GB, 1.5G, 4096"
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
+        raise SpecError(field, f"must be a {kind} such as {examples}, got {shown(text)}")
     if isinstance(text, int):
         result = text
     else:
-        number, suffix = _split_number(text)
-        scale = suffixes.get(suffix.lower())
-        if not number or number == "." or scale is None or number.count(".") > 1:
-            examples = "1M, 250k, 1.5G, 1_000_000" if kind == "count" else "512MiB, 2GB, 1.5G, 4096"
-            raise SpecError(field, f"cannot read {text!r} as a {kind}; write e.g. {examples}")
-        value = Fraction(number) * scale
+        parts = _split_number(text)
+        scale = suffixes.get(parts[1].lower()) if parts is not None else None
+        if parts is None or scale is None:
+            raise SpecError(field, f"cannot read {shown(text)} as a {kind}; write e.g. {examples}")
+        value = Fraction(parts[0]) * scale
         if value.denominator != 1:
-            raise SpecError(field, f"must be a whole number, got {text!r}")
+            raise SpecError(field, f"must be a whole number, got {shown(text)}")
         result = value.numerator
     if result < 1:
-        raise SpecError(field, f"must be at least 1, got {text!r}")
+        raise SpecError(field, f"must be at least 1, got {shown(text)}")
     return result
+
+
+def parse_int(text: str) -> int | None:
+    """A whole number in ASCII digits (``1_000`` allowed); None for anything else."""
+    body = text.strip()
+    if not _INTEGER.fullmatch(body) or len(body) > _MAX_DIGITS:
+        return None
+    return int(body.replace("_", ""))
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*", re.ASCII)
 
 
 def parse_count(field: str, text: str | int) -> int:
@@ -92,68 +120,82 @@ def parse_int_range(field: str, text: str, limit: int = 100_000) -> tuple[int, .
     for item in text.split(","):
         item = item.strip()
         if not item:
-            raise SpecError(field, f"empty item in {text!r}")
-        values.extend(_range_item(field, item) if ":" in item else [_positive(field, item)])
+            raise SpecError(field, f"empty item in {shown(text)}")
+        values.extend(_range_item(field, item, limit) if ":" in item else [_positive(field, item)])
         if len(values) > limit:
-            raise SpecError(field, f"{text!r} expands to more than {limit:,} values")
+            raise SpecError(field, f"{shown(text)} expands to more than {limit:,} values")
     return tuple(dict.fromkeys(values))
 
 
 def _positive(field: str, text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise SpecError(field, f"{text!r} is not a whole number") from None
+    value = parse_int(text)
+    if value is None:
+        raise SpecError(field, f"{shown(text)} is not a whole number")
     if value < 1:
         raise SpecError(field, f"must be positive, got {value}")
     return value
 
 
-def _range_item(field: str, item: str) -> list[int]:
+def _range_item(field: str, item: str, limit: int) -> list[int]:
     parts = item.split(":")
     if len(parts) != 3:
-        raise SpecError(field, f"range {item!r} must be start:stop:xFACTOR or start:stop:+STEP")
+        raise SpecError(field, f"range {shown(item)} must be start:stop:xFACTOR or start:stop:+STEP")
     start, stop = _positive(field, parts[0]), _positive(field, parts[1])
     if stop < start:
-        raise SpecError(field, f"range {item!r} ends before it starts")
+        raise SpecError(field, f"range {shown(item)} ends before it starts")
     step = parts[2].strip()
     if step[:1] in {"x", "*"}:
         factor = _positive(field, step[1:])
         if factor < 2:
-            raise SpecError(field, f"range {item!r}: the factor must be at least 2")
+            raise SpecError(field, f"range {shown(item)}: the factor must be at least 2")
         out, value = [], start
         while value <= stop:
             out.append(value)
             value *= factor
         return out
     increment = _positive(field, step[1:] if step[:1] == "+" else step)
+    if (stop - start) // increment + 1 > limit:  # counted before a single value is built
+        raise SpecError(field, f"range {shown(item)} expands to more than {limit:,} values")
     return list(range(start, stop + 1, increment))
 
 
 def parse_lengths(field: str, text: str) -> tuple[int, ...]:
     """Sequence lengths: ``12,30,7``, or ``@path`` naming a file of numbers separated by commas,
-    spaces or newlines (``#`` starts a comment); errors in a file name ``path:line``."""
+    spaces or newlines (``#`` starts a comment); errors in a file name ``path:line``.
+
+    At most :data:`~rnncalc.core.limits.MAX_LENGTHS` lengths; the file is read as strict UTF-8
+    from a regular file of bounded size (:func:`rnncalc.io.text.read_text_file`).
+    """
+    lengths: list[int] = []
+
+    def add(token: str, where: str) -> None:
+        try:
+            lengths.append(_positive(field, token))
+        except SpecError as error:
+            raise SpecError(field, f"{where}{error.message}") from None
+        if len(lengths) > MAX_LENGTHS:
+            raise SpecError(field, f"{where}more than {MAX_LENGTHS:,} lengths")
+
     if text.startswith("@"):
+        from rnncalc.io.text import InputError, read_text_file
+
         path = text[1:]
         try:
-            with open(path, encoding="utf-8") as handle:
-                lines = handle.read().splitlines()
-        except OSError as error:
-            raise SpecError(field, f"cannot read {path}: {error.strerror}") from None
-        lengths: list[int] = []
-        for number, line in enumerate(lines, start=1):
+            content = read_text_file(path)
+        except InputError as error:
+            raise SpecError(field, printable(str(error))) from None
+        for number, line in enumerate(content.split("\n"), start=1):
             for token in line.split("#", 1)[0].replace(",", " ").split():
-                try:
-                    lengths.append(_positive(field, token))
-                except SpecError as error:
-                    raise SpecError(field, f"{path}:{number}: {error.message}") from None
+                add(token, f"{printable(path)}:{number}: ")
         if not lengths:
-            raise SpecError(field, f"{path} holds no lengths")
+            raise SpecError(field, f"{printable(path)} holds no lengths")
         return tuple(lengths)
-    tokens = [token for token in text.replace(" ", ",").split(",") if token]
-    if not tokens:
+    for token in text.replace(" ", ",").split(","):
+        if token:
+            add(token, "")
+    if not lengths:
         raise SpecError(field, "give at least one length, e.g. 12,30,7")
-    return tuple(_positive(field, token) for token in tokens)
+    return tuple(lengths)
 
 
 def human(value: int | float, unit: str = "") -> str:

@@ -2,19 +2,20 @@
 
 Every value is checked where it enters: unknown keys (with a did-you-mean), wrong types,
 missing fields and values out of range raise :class:`ConfigError`, which names the file,
-the line (when the parser gives one) and the key. Nothing is silently ignored.
+the line (when the parser gives one) and the key. Nothing is silently ignored. Parsing with
+lines is :mod:`rnncalc.io.located`'s; reading bytes safely is :mod:`rnncalc.io.text`'s.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from rnncalc.core.errors import RnncalcError, SpecError
+from rnncalc.core.errors import SpecError
+from rnncalc.core.limits import DEFAULT_MAX_FILE_SIZE
 from rnncalc.core.model import (
     FLAT_ONLY_FIELDS,
     LAYER_FIELDS,
@@ -27,24 +28,21 @@ from rnncalc.core.model import (
 )
 from rnncalc.core.spec import SPEC_FIELDS, did_you_mean, spec_from_mapping
 
+# ConfigError and STDIN are re-exported: callers import them from this module.
+from rnncalc.io.located import STDIN as STDIN
+from rnncalc.io.located import ConfigError as ConfigError
+from rnncalc.io.located import (
+    Located,
+    Path_,
+    json_loads,
+    json_located,
+    toml_located,
+    yaml_located,
+)
+from rnncalc.io.text import InputError, decode, iter_lines, open_regular_file, read_text_file, too_large
+
 if TYPE_CHECKING:  # check code is imported only when a file has an expect: block
     from rnncalc.check.model import Expectations
-
-Path_ = tuple[str | int, ...]
-#: Where ``-`` reads from in messages.
-STDIN = "<stdin>"
-
-
-class ConfigError(RnncalcError, ValueError):
-    """A bad config: ``file:line: key: message`` (line and key when known)."""
-
-    def __init__(self, file: str, line: int | None, key: str | None, message: str) -> None:
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
-        self.file = file
-        self.line = line
-        self.key = key
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -85,264 +83,182 @@ class BadEntry:
     error: ConfigError
 
 
-# --- Positions: (key path) → line ----------------------------------------------------------
-
-
-class _Located:
-    """Parsed data plus the 1-based line of every key path the parser could place."""
-
-    def __init__(self, file: str, data: Any, lines: dict[Path_, int]) -> None:
-        self.file = file
-        self.data = data
-        self.lines = lines
-
-    def line(self, path: Path_) -> int | None:
-        """The line of ``path``, or of its closest ancestor that has one."""
-        for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return None
-
-    def error(self, path: Path_, message: str) -> ConfigError:
-        return ConfigError(self.file, self.line(path), format_path(path) or None, message)
-
-
-def _yaml_located(file: str, text: str) -> _Located:
-    """``yaml.safe_load`` semantics; lines from the composed node tree's start marks."""
-    import yaml
-
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(file, line, None, f"invalid YAML: {problem}") from None
-    lines: dict[Path_, int] = {}
-
-    def walk(current: Any, path: Path_) -> None:
-        if isinstance(current, yaml.MappingNode):
-            seen: set[Any] = set()
-            for key_node, value_node in current.value:
-                key = key_node.value
-                if key in seen:  # safe_load would silently keep the last value
-                    raise ConfigError(
-                        file, key_node.start_mark.line + 1, format_path((*path, key)), "duplicate key"
-                    )
-                seen.add(key)
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                walk(value_node, (*path, key))
-        elif isinstance(current, yaml.SequenceNode):
-            for index, item in enumerate(current.value):
-                lines[(*path, index)] = item.start_mark.line + 1
-                walk(item, (*path, index))
-
-    if node is not None:
-        lines[()] = node.start_mark.line + 1
-        walk(node, ())
-    return _Located(file, data, lines)
-
-
-def _json_located(file: str, text: str, first_line: int = 1) -> _Located:
-    """``json.loads``; lines of keys and list items found by walking the text once."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(file, error.lineno + first_line - 1, None, f"invalid JSON: {error.msg}") from None
-    lines: dict[Path_, int] = {}
-    decoder = json.JSONDecoder()
-    from json.decoder import scanstring  # type: ignore[attr-defined]
-
-    def skip(index: int) -> int:
-        while index < len(text) and text[index] in " \t\r\n":
-            index += 1
-        return index
-
-    def line_of(index: int) -> int:
-        return text.count("\n", 0, index) + first_line
-
-    def value(index: int, path: Path_) -> int:
-        index = skip(index)
-        lines.setdefault(path, line_of(index))
-        char = text[index]
-        if char == "{":
-            index = skip(index + 1)
-            if text[index] == "}":
-                return index + 1
-            seen: set[str] = set()
-            while True:
-                index = skip(index)
-                key, after = scanstring(text, index + 1)
-                if key in seen:  # json.loads would silently keep the last value
-                    raise ConfigError(file, line_of(index), format_path((*path, key)), "duplicate key")
-                seen.add(key)
-                lines[(*path, key)] = line_of(index)
-                after = skip(after) + 1  # the colon
-                index = skip(value(after, (*path, key)))
-                if text[index] == ",":
-                    index += 1
-                    continue
-                return index + 1
-        if char == "[":
-            index = skip(index + 1)
-            if text[index] == "]":
-                return index + 1
-            position = 0
-            while True:
-                index = skip(value(index, (*path, position)))
-                position += 1
-                if text[index] == ",":
-                    index += 1
-                    continue
-                return index + 1
-        _, end = decoder.raw_decode(text, index)
-        return int(end)
-
-    value(0, ())
-    return _Located(file, data, lines)
-
-
-def _toml_located(file: str, text: str) -> _Located:
-    """``tomllib``; a key's line is found by scanning for ``key =`` or its table header."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise ConfigError(file, None, None, "reading TOML needs Python 3.11 or newer (tomllib)") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        match = re.search(r"line (\d+)", str(error))
-        line = int(match.group(1)) if match else None
-        raise ConfigError(file, line, None, f"invalid TOML: {error}") from None
-    source = text.splitlines()
-    lines: dict[Path_, int] = {}
-
-    def find(key: str, start: int) -> int | None:
-        pattern = re.compile(rf"(^|[\s{{,.\[])\"?{re.escape(key)}\"?\s*(=|\]|\.)")
-        for number in range(start, len(source)):
-            if pattern.search(source[number].split("#", 1)[0]):
-                return number
-        return None
-
-    def walk(current: Any, path: Path_, start: int) -> None:
-        if isinstance(current, dict):
-            for key, item in current.items():
-                found = find(str(key), start)
-                if found is not None:
-                    lines[(*path, key)] = found + 1
-                walk(item, (*path, key), found if found is not None else start)
-        elif isinstance(current, list):
-            # An array of tables: the k-th ``[[...key]]`` header starts the k-th item.
-            key = path[-1] if path else ""
-            header = re.compile(rf"^\s*\[\[\s*([\w.\"-]+\.)?\"?{re.escape(str(key))}\"?\s*\]\]")
-            position = start
-            for index, item in enumerate(current):
-                found = (
-                    next((n for n in range(position, len(source)) if header.match(source[n])), None)
-                    if isinstance(item, dict)
-                    else None
-                )
-                if found is not None:
-                    lines[(*path, index)] = found + 1
-                    position = found + 1
-                walk(item, (*path, index), found if found is not None else start)
-
-    walk(data, (), 0)
-    # The model starts at its first key (a table header or key = value), after any comments.
-    first = next(
-        (n for n, text in enumerate(source) if text.strip() and not text.lstrip().startswith("#")), 0
-    )
-    lines.setdefault((), first + 1)
-    return _Located(file, data, lines)
-
-
 # --- Reading sources -------------------------------------------------------------------------
 
 
-def read_source(source: str, stdin_text: str | None = None) -> list[ModelEntry | BadEntry]:
+def read_source(
+    source: str, stdin_text: str | None = None, max_bytes: int = DEFAULT_MAX_FILE_SIZE
+) -> list[ModelEntry | BadEntry]:
     """Every model in one source: a file path, or ``-`` for stdin (JSON, YAML or JSONL).
 
     A whole-file problem raises :class:`ConfigError`; in JSONL each bad line becomes a
     :class:`BadEntry` so the other lines still run.
     """
-    return list(iter_source(source, stdin_text))
+    return list(iter_source(source, stdin_text, max_bytes))
 
 
-def iter_source(source: str, stdin_text: str | None = None) -> Iterator[ModelEntry | BadEntry]:
-    """Like :func:`read_source`, but JSONL lines are parsed one at a time as the caller asks
-    for them, so a long stream is never held in memory as models all at once.
+def iter_source(
+    source: str, stdin_text: str | None = None, max_bytes: int = DEFAULT_MAX_FILE_SIZE
+) -> Iterator[ModelEntry | BadEntry]:
+    """Like :func:`read_source`, but JSONL (a ``.jsonl`` file, or stdin whose first lines are
+    JSON objects) is read and parsed one line at a time as the caller asks, so a long stream
+    is never held in memory; results can be written while it is still arriving.
 
-    The source is read, and a whole-file problem raised, before this returns.
+    A document (YAML, JSON, TOML) is read whole, at most ``max_bytes`` of it, from a regular
+    file only; in JSONL ``max_bytes`` bounds each line. A whole-file problem is raised before
+    this returns (for stdin: once its first lines have been read).
     """
     if source == "-":
+        import io
         import sys
 
-        text = stdin_text if stdin_text is not None else sys.stdin.read()
-        return _iter_text(STDIN, text, kind=_sniff(text))
+        if stdin_text is not None:
+            stream: BinaryIO = io.BytesIO(stdin_text.encode("utf-8", "surrogatepass"))
+        elif sys.stdin is None or not hasattr(sys.stdin, "buffer"):
+            raise ConfigError(STDIN, None, None, "stdin is closed")
+        else:
+            stream = sys.stdin.buffer
+        return _iter_stream(stream, max_bytes)
     path = Path(source)
     suffix = path.suffix.lower()
     kinds = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml", ".jsonl": "jsonl"}
     if suffix not in kinds:
         raise ConfigError(source, None, None, "unknown file type; use .yaml, .yml, .json, .jsonl or .toml")
     try:
-        text = path.read_text(encoding="utf-8")
+        if kinds[suffix] == "jsonl":
+            return _iter_jsonl_file(source, max_bytes)
+        text = read_text_file(source, max_bytes)
+    except InputError as error:
+        raise ConfigError(error.file, error.line, None, error.message) from None
+    return iter(read_text(source, text, kinds[suffix]))
+
+
+def _iter_jsonl_file(source: str, max_bytes: int) -> Iterator[ModelEntry | BadEntry]:
+    """A JSONL file's lines, read as they are parsed (the file is opened and checked now)."""
+    handle = open_regular_file(source)
+
+    def lines() -> Iterator[bytes | None]:
+        with handle:
+            yield from iter_lines(handle, max_bytes, source)
+
+    return read_jsonl(source, lines(), max_bytes)
+
+
+def _iter_stream(stream: BinaryIO, max_bytes: int) -> Iterator[ModelEntry | BadEntry]:
+    """stdin: JSONL, streamed, when its first non-empty line is a JSON object, or when it is not
+    a document's start (``{``, ``[``) and the second non-empty line is one (so a bad first line
+    is one bad record, not a bad stream); else one JSON or YAML document of at most
+    ``max_bytes``."""
+    head: list[bytes] = []  # raw lines, with their newlines
+    rows: list[bytes] = []  # the non-empty ones, stripped
+    size = 0
+    while len(rows) < 2:
+        raw = _read(stream.readline, max_bytes + 1)
+        if not raw:
+            break
+        head.append(raw)
+        size += len(raw)
+        if size > max_bytes:
+            raise ConfigError(STDIN, None, None, too_large(size, max_bytes))
+        if raw.strip():
+            rows.append(raw.strip())
+    if rows and (
+        _is_json_object(rows[0])
+        or (rows[0][:1] not in (b"{", b"[") and len(rows) > 1 and _is_json_object(rows[1]))
+    ):
+
+        def lines() -> Iterator[bytes | None]:
+            for raw in head:
+                yield raw[:-1] if raw.endswith(b"\n") else raw
+            yield from iter_lines(stream, max_bytes)
+
+        return read_jsonl(STDIN, lines(), max_bytes)
+    rest = _read(stream.read, max_bytes - size + 1)
+    if size + len(rest) > max_bytes:
+        raise ConfigError(STDIN, None, None, too_large(size + len(rest), max_bytes))
+    try:
+        text = decode(STDIN, b"".join(head) + rest)
+    except InputError as error:
+        raise ConfigError(STDIN, error.line, None, error.message) from None
+    kind = "json" if text.lstrip()[:1] in ("{", "[") else "yaml"
+    return iter(read_text(STDIN, text, kind))
+
+
+def _read(read: Any, size: int) -> bytes:
+    """``read(size)`` of stdin, a read error as a :class:`ConfigError`."""
+    try:
+        return bytes(read(size))
     except OSError as error:
-        raise ConfigError(source, None, None, f"cannot read: {error.strerror or error}") from None
-    return _iter_text(source, text, kind=kinds[suffix])
+        raise ConfigError(STDIN, None, None, f"cannot read: {error.strerror or error}") from None
 
 
-def _iter_text(file: str, text: str, kind: str) -> Iterator[ModelEntry | BadEntry]:
-    return read_jsonl(file, text) if kind == "jsonl" else iter(read_text(file, text, kind))
-
-
-def _sniff(text: str) -> str:
-    """stdin: JSONL when the first of several non-empty lines is a whole JSON object."""
-    rows = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(rows) > 1 and rows[0].startswith("{"):
-        try:
-            first = json.loads(rows[0])
-        except json.JSONDecodeError:
-            first = None
-        if isinstance(first, dict):  # a whole object on the first line: one object per line
-            return "jsonl"
-    stripped = text.lstrip()
-    return "json" if stripped.startswith(("{", "[")) else "yaml"
+def _is_json_object(row: bytes) -> bool:
+    """True when ``row`` (one stripped line) is a whole JSON object."""
+    if not row.startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(row), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def read_text(file: str, text: str, kind: str) -> list[ModelEntry | BadEntry]:
     """Models in ``text``; ``kind`` is yaml, json, toml or jsonl."""
     if kind == "jsonl":
-        return list(read_jsonl(file, text))
-    parse = {"yaml": _yaml_located, "json": _json_located, "toml": _toml_located}[kind]
+        return list(read_jsonl(file, (line.encode("utf-8", "surrogatepass") for line in text.split("\n"))))
+    parse = {"yaml": yaml_located, "json": json_located, "toml": toml_located}[kind]
     located = parse(file, text)
     return list(_entries(located))
 
 
-def read_jsonl(file: str, text: str) -> Iterator[ModelEntry | BadEntry]:
-    """One model per non-empty line; a bad line yields a :class:`BadEntry` with its line number."""
-    for number, row in enumerate(text.splitlines(), start=1):
-        if not row.strip():
-            continue
+#: The end of a line iterator (``next(rows, _END)``).
+_END: Any = object()
+
+
+def read_jsonl(
+    file: str, lines: Iterable[bytes | None], max_bytes: int = DEFAULT_MAX_FILE_SIZE
+) -> Iterator[ModelEntry | BadEntry]:
+    """One model per non-empty line; a bad line yields a :class:`BadEntry` with its line number.
+
+    ``lines`` are the raw lines, split on ``\n`` only (``str.splitlines`` would also split on
+    U+2028, U+0085 or a form feed inside a string), None for a line longer than ``max_bytes``.
+    Input without a single non-empty line is one bad entry, as an empty document is.
+    """
+    empty = True
+    number = 0
+    rows = iter(lines)
+    while True:
         try:
+            raw = next(rows, _END)
+        except InputError as error:  # the stream failed: report it, as a bad line, and stop
+            yield BadEntry(ConfigError(error.file, number + 1, None, error.message))
+            return
+        if raw is _END:
+            break
+        number += 1
+        if raw is not None and not raw.strip():
+            continue
+        empty = False
+        try:
+            if raw is None:
+                raise ConfigError(file, number, None, f"line {too_large(max_bytes + 1, max_bytes)}")
             try:
-                data = json.loads(row)
-            except json.JSONDecodeError as error:
-                raise ConfigError(file, number, None, f"invalid JSON: {error.msg}") from None
+                row = decode(file, raw, first_line=number)
+            except InputError as error:
+                raise ConfigError(file, error.line, None, error.message) from None
+            data = json_loads(file, row, number)
             # Every key of a JSONL record is on its line: no need to walk the text for lines.
-            located = _Located(file, data, {(): number})
+            located = Located(file, data, {(): number})
             if not isinstance(located.data, dict):
                 raise located.error((), "each line must be one JSON object (a model or flat spec)")
             yield _model_entry(located, located.data, (), key=f"line {number}")
         except ConfigError as error:
             yield BadEntry(error)
+    if empty:
+        yield BadEntry(ConfigError(file, None, None, "is empty; expected one JSON object (a model) per line"))
 
 
-def _entries(located: _Located) -> Iterator[ModelEntry]:
+def _entries(located: Located) -> Iterator[ModelEntry | BadEntry]:
     data = located.data
     if data is None:
         raise located.error((), "is empty; expected a model, a list of models or a mapping with models:")
@@ -377,9 +293,12 @@ def _entries(located: _Located) -> Iterator[ModelEntry]:
         raise located.error(base, "holds no models")
     for index, item in enumerate(items):
         path = (*base, index)
-        if not isinstance(item, dict):
-            raise located.error(path, f"must be a model (a mapping), got {_kind(item)}")
-        yield _model_entry(located, item, path)
+        try:  # one bad model of a list is one bad entry: the others in the file still run
+            if not isinstance(item, dict):
+                raise located.error(path, f"must be a model (a mapping), got {_kind(item)}")
+            yield _model_entry(located, item, path)
+        except ConfigError as error:
+            yield BadEntry(error)
 
 
 def _is_keras_json(data: Mapping[str, Any]) -> bool:
@@ -403,7 +322,7 @@ _ALLOWED_KEYS: tuple[str, ...] = tuple(dict.fromkeys((*MODEL_KEYS, *SPEC_FIELDS)
 _ALLOWED_KEY_SET = frozenset(_ALLOWED_KEYS)
 
 
-def _model_entry(located: _Located, data: Mapping[str, Any], path: Path_, key: str = "") -> ModelEntry:
+def _model_entry(located: Located, data: Mapping[str, Any], path: Path_, key: str = "") -> ModelEntry:
     for field_name in data:
         if not isinstance(field_name, str) or field_name not in _ALLOWED_KEY_SET:
             raise located.error(
@@ -462,7 +381,7 @@ def _model(data: Mapping[str, Any], name: str | None) -> Model:
     return build_model(layers, body.get("embedding"), dense, name, **shape)
 
 
-def _expect(located: _Located, data: Any, path: Path_) -> Expectations | None:
+def _expect(located: Located, data: Any, path: Path_) -> Expectations | None:
     """The ``expect:`` block, read by :func:`rnncalc.check.model.expectations_from_mapping`."""
     if data is None:
         return None
@@ -476,12 +395,12 @@ def _expect(located: _Located, data: Any, path: Path_) -> Expectations | None:
         raise located.error((*path, *keys), error.message) from None
 
 
-def read_sources(sources: list[str]) -> list[ModelEntry | BadEntry]:
-    """All models of all sources, in order."""
-    entries: list[ModelEntry | BadEntry] = []
+def read_sources(
+    sources: list[str], max_bytes: int = DEFAULT_MAX_FILE_SIZE
+) -> Iterator[ModelEntry | BadEntry]:
+    """All models of all sources, in order, read as they are asked for."""
     for source in sources:
-        entries.extend(read_source(source))
-    return entries
+        yield from iter_source(source, max_bytes=max_bytes)
 
 
 def load_models(source: str) -> list[Model]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from rnncalc.core.model import FieldPathError, Model, build_model
 from rnncalc.core.spec import Activation
+from rnncalc.core.text import printable, shown
 
 SUPPORTED = ("InputLayer", "Embedding", "SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional", "Dense")
 _CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
@@ -46,7 +47,7 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
     kind = data.get("class_name")
     if kind not in _MODELS:
         raise FieldPathError(
-            ("class_name",), f"{kind!r} is not a Keras model; expected Sequential or Functional"
+            ("class_name",), f"{shown(kind)} is not a Keras model; expected Sequential or Functional"
         )
     config = data.get("config")
     if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
@@ -64,13 +65,17 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
         if not isinstance(layer, Mapping):
             raise FieldPathError(path, "must be a layer mapping")
         class_name = layer.get("class_name")
-        layer_config = layer.get("config") or {}
-        label = f"{class_name} {layer_config.get('name', '')!r}".strip()
+        layer_config = _mapping(layer.get("config"), (*path, "config"))
+        kind_text = printable(class_name[:100]) if isinstance(class_name, str) else shown(class_name)
+        label = f"{kind_text} {shown(layer_config.get('name', ''))}"
+        if not isinstance(class_name, str):  # a list or mapping cannot even be looked up in a set
+            raise FieldPathError(path, f"unsupported layer {label}; rnncalc reads {', '.join(SUPPORTED)}")
         if class_name in MASK_OPS:
             continue  # computes a mask beside the chain; it holds no weights
         if kind != "Sequential":
             _check_chain(path, layer, label, previous)
-            previous = layer.get("name") or layer_config.get("name")
+            named = layer.get("name") or layer_config.get("name")
+            previous = named if isinstance(named, str) else None
         if class_name in PASS_THROUGH:
             continue
         if class_name == "TimeDistributed":
@@ -90,7 +95,7 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
             continue
         if input_size is None and not shape and not layers and embedding is None:
             # A Sequential built without keras.Input records the shape on its first layer.
-            built = (layer.get("build_config") or {}).get("input_shape")
+            built = _mapping(layer.get("build_config"), (*path, "build_config")).get("input_shape")
             if isinstance(built, list) and len(built) >= 2:
                 shape["batch_size"], shape["seq_len"] = built[0], built[1]
                 if len(built) == 3 and class_name != "Embedding":
@@ -106,14 +111,14 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
             dense.append(
                 {
                     "units": layer_config.get("units"),
-                    "bias": bool(layer_config.get("use_bias", True)),
+                    "bias": layer_config.get("use_bias", True),
                     "activation": _activation(layer_config.get("activation")),
                 }
             )
             continue
         if dense:
             raise FieldPathError(path, f"{label} after a Dense layer is not supported")
-        if class_name == "RNN" and _cell_class(layer_config) == "StackedRNNCells":
+        if class_name == "RNN" and _cell_class((*path, "config", "cell"), layer_config) == "StackedRNNCells":
             stacked, sequences = _stacked(path, layer_config)
             layers.extend(stacked)
             continue
@@ -130,12 +135,12 @@ def _time_distributed_dense(
     path: tuple[str | int, ...], label: str, config: Mapping[str, Any]
 ) -> tuple[str, Mapping[str, Any]]:
     """``TimeDistributed(Dense)`` holds the Dense's weights, applied at every step: a Dense head."""
-    inner = config.get("layer")
-    if not isinstance(inner, Mapping) or inner.get("class_name") != "Dense":
-        inner_class = inner.get("class_name") if isinstance(inner, Mapping) else None
-        raise FieldPathError(path, f"{label} wraps {inner_class}; rnncalc reads TimeDistributed(Dense)")
-    inner_config = inner.get("config")
-    return "Dense", inner_config if isinstance(inner_config, Mapping) else {}
+    inner = _mapping(config.get("layer"), (*path, "config", "layer"))
+    if inner.get("class_name") != "Dense":
+        raise FieldPathError(
+            path, f"{label} wraps {shown(inner.get('class_name'))}; rnncalc reads TimeDistributed(Dense)"
+        )
+    return "Dense", _mapping(inner.get("config"), (*path, "config", "layer", "config"))
 
 
 def _check_chain(
@@ -143,62 +148,76 @@ def _check_chain(
 ) -> None:
     """A Functional model must be one chain: each layer called once, on the previous layer."""
     nodes = layer.get("inbound_nodes") or []
+    if not isinstance(nodes, list):
+        raise FieldPathError((*path, "inbound_nodes"), f"must be a list, got {shown(nodes)}")
     if previous is None:
         if nodes:
             raise FieldPathError(path, f"{label}: the model must start with its InputLayer")
         return
     sources = []
     for node in nodes:
-        for arg in node.get("args", []) if isinstance(node, Mapping) else []:
-            history = arg.get("config", {}).get("keras_history") if isinstance(arg, Mapping) else None
+        args = node.get("args", []) if isinstance(node, Mapping) else []
+        for arg in args if isinstance(args, list) else []:
+            config = arg.get("config") if isinstance(arg, Mapping) else None
+            history = config.get("keras_history") if isinstance(config, Mapping) else None
             sources.append(history[0] if isinstance(history, list) and history else None)
     if len(nodes) != 1 or sources != [previous]:
         raise FieldPathError(
             path,
-            f"{label} is not called once on the layer before it ({previous!r}); "
+            f"{label} is not called once on the layer before it ({shown(previous)}); "
             "rnncalc reads a single chain of layers",
         )
 
 
 def _activation(value: Any) -> str | None:
     if isinstance(value, Mapping):  # Keras 3 may serialize activations as objects
-        value = value.get("config", {}).get("name") or value.get("class_name")
+        config = value.get("config")
+        value = (config.get("name") if isinstance(config, Mapping) else None) or value.get("class_name")
     return value if isinstance(value, str) else None
 
 
-def _cell_class(config: Mapping[str, Any]) -> Any:
-    cell = config.get("cell")
-    return cell.get("class_name") if isinstance(cell, Mapping) else None
+def _cell_class(cell_at: tuple[str | int, ...], config: Mapping[str, Any]) -> Any:
+    """The class name of an ``RNN``'s ``cell`` (``config`` is the RNN's config; ``cell_at`` the
+    path of its cell, named when the cell is not a mapping)."""
+    return _mapping(config.get("cell"), cell_at).get("class_name")
 
 
-def _unwrap_cell(path: tuple[str | int, ...], config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def _unwrap_cell(
+    path: tuple[str | int, ...], config: Mapping[str, Any], cell_at: tuple[str | int, ...]
+) -> tuple[str, dict[str, Any]]:
     """``RNN(cell)`` read as the layer of that cell (``RNN(LSTMCell(n))`` is ``LSTM(n)``): the
     cell's config with the RNN's own options (return_sequences, go_backwards, ...) on top."""
-    cell_class = _cell_class(config)
-    if cell_class not in _CELL_LAYERS:
+    cell_class = _cell_class(cell_at, config)
+    if not isinstance(cell_class, str) or cell_class not in _CELL_LAYERS:
         raise FieldPathError(
             path,
-            f"RNN of {cell_class!r}; rnncalc reads RNN of {', '.join(_CELL_LAYERS)} or StackedRNNCells",
+            f"RNN of {shown(cell_class)}; rnncalc reads RNN of {', '.join(_CELL_LAYERS)} or StackedRNNCells",
         )
-    cell_config = config["cell"].get("config") or {}
+    cell_config = _mapping(config["cell"].get("config"), (*cell_at, "config"))
     wrapper = {key: value for key, value in config.items() if key != "cell"}
     return _CELL_LAYERS[cell_class], {**cell_config, **wrapper}
 
 
 def _stacked(path: tuple[str | int, ...], config: Mapping[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     """``RNN(StackedRNNCells([...]))``: one layer per cell; the RNN's options apply to each."""
-    cells = (config.get("cell") or {}).get("config", {}).get("cells")
+    where = (*path, "config", "cell", "config")
+    cells = _mapping(_mapping(config.get("cell"), where[:-1]).get("config"), where).get("cells")
     if not isinstance(cells, list) or not cells:
         raise FieldPathError(path, "StackedRNNCells without cells")
-    if config.get("go_backwards"):
+    backwards = config.get("go_backwards", False)
+    if not isinstance(backwards, bool):
+        raise FieldPathError(
+            (*path, "config", "go_backwards"), f"must be true or false, got {shown(backwards)}"
+        )
+    if backwards:
         raise FieldPathError(
             path, "RNN(StackedRNNCells) with go_backwards is not a stack of go_backwards layers"
         )
     wrapper = {key: value for key, value in config.items() if key != "cell"}
     layers = []
-    for cell in cells:
+    for index, cell in enumerate(cells):
         single = {**wrapper, "cell": cell}
-        layer, sequences = _recurrent(path, "RNN", single)
+        layer, sequences = _recurrent(path, "RNN", single, (*where, "cells", index))
         layers.append(layer)
     return layers, sequences
 
@@ -210,7 +229,9 @@ def _options(path: tuple[str | int, ...], class_name: str, config: Mapping[str, 
     activation = _activation(config.get("activation", "tanh"))
     if activation not in _ACTIVATIONS:
         raise FieldPathError(
-            path, f"{class_name} activation {activation!r}; rnncalc reads {', '.join(_ACTIVATIONS)}"
+            path,
+            f"{class_name} activation {shown(config.get('activation'))}; "
+            f"rnncalc reads {', '.join(_ACTIVATIONS)}",
         )
     if class_name == "SimpleRNN" and activation in ("tanh", "relu"):
         options["nonlinearity"] = activation
@@ -220,51 +241,72 @@ def _options(path: tuple[str | int, ...], class_name: str, config: Mapping[str, 
         gate = _activation(config.get("recurrent_activation", "sigmoid"))
         if gate not in _ACTIVATIONS:
             raise FieldPathError(
-                path, f"{class_name} recurrent_activation {gate!r}; rnncalc reads {', '.join(_ACTIVATIONS)}"
+                path,
+                f"{class_name} recurrent_activation {shown(config.get('recurrent_activation'))}; "
+                f"rnncalc reads {', '.join(_ACTIVATIONS)}",
             )
         if gate != "sigmoid":
             options["recurrent_activation"] = gate
-    if class_name == "LSTM" and config.get("unit_forget_bias", True) is False:
-        options["unit_forget_bias"] = False
+    if class_name == "LSTM":
+        forget = config.get("unit_forget_bias", True)
+        if not isinstance(forget, bool):
+            raise FieldPathError(
+                path, f"{class_name} unit_forget_bias must be true or false, got {shown(forget)}"
+            )
+        if not forget:
+            options["unit_forget_bias"] = False
     for name in ("go_backwards", "stateful", "unroll"):
         value = config.get(name, False)
         if not isinstance(value, bool):
-            raise FieldPathError(path, f"{class_name} {name} must be true or false, got {value!r}")
+            raise FieldPathError(path, f"{class_name} {name} must be true or false, got {shown(value)}")
         if value:
             options[name] = True
     return options
 
 
 def _recurrent(
-    path: tuple[str | int, ...], class_name: str, config: Mapping[str, Any]
+    path: tuple[str | int, ...],
+    class_name: str,
+    config: Mapping[str, Any],
+    cell_at: tuple[str | int, ...] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """A layer mapping for a (possibly Bidirectional) recurrent layer, and its return_sequences."""
+    """A layer mapping for a (possibly Bidirectional) recurrent layer, and its return_sequences.
+    ``cell_at`` is the path of an ``RNN``'s cell (default: the layer's ``config.cell``)."""
     layer: dict[str, Any] = {}
+    cell_at = cell_at or (*path, "config", "cell")
     if class_name == "Bidirectional":
-        inner = config.get("layer") or {}
+        inner = _mapping(config.get("layer"), (*path, "config", "layer"))
         inner_class = inner.get("class_name")
-        inner_config = inner.get("config") or {}
-        if inner_class == "RNN" and _cell_class(inner_config) in _CELL_LAYERS:
+        inner_config = _mapping(inner.get("config"), (*path, "config", "layer", "config"))
+        cell_at = (*path, "config", "layer", "config", "cell")
+        if inner_class == "RNN" and _cell_class(cell_at, inner_config) in _CELL_LAYERS:
             inner_class = "RNN"
-        elif inner_class not in _CELLS:
+        elif not isinstance(inner_class, str) or inner_class not in _CELLS:
             raise FieldPathError(
-                path, f"Bidirectional wraps {inner_class}; rnncalc reads SimpleRNN, LSTM, GRU, RNN(cell)"
+                path,
+                f"Bidirectional wraps {shown(inner_class)}; rnncalc reads SimpleRNN, LSTM, GRU, RNN(cell)",
             )
         layer["bidirectional"] = True
         merge = config.get("merge_mode", "concat")
         layer["merge_mode"] = "none" if merge is None else merge
         class_name, config = inner_class, inner_config
     if class_name == "RNN":
-        class_name, config = _unwrap_cell(path, config)
+        class_name, config = _unwrap_cell(path, config, cell_at)
     layer["cell"] = _CELLS[class_name]
     layer["hidden_size"] = config.get("units")
-    layer["bias"] = bool(config.get("use_bias", True))
+    # Booleans as given: the spec refuses a string such as "false" rather than count a bias.
+    layer["bias"] = config.get("use_bias", True)
     if class_name == "GRU":
-        layer["reset_after"] = bool(config.get("reset_after", True))
+        layer["reset_after"] = config.get("reset_after", True)
     layer.update(_options(path, class_name, config))
     if config.get("return_state"):
         raise FieldPathError(path, f"{class_name} with return_state inside a model is not supported")
-    return layer, bool(config.get("return_sequences", False))
+    sequences = config.get("return_sequences", False)
+    if not isinstance(sequences, bool):
+        raise FieldPathError(
+            (*path, "config", "return_sequences"), f"must be true or false, got {shown(sequences)}"
+        )
+    return layer, sequences
 
 
 @dataclass(frozen=True)
@@ -292,7 +334,7 @@ def keras_layers(data: Mapping[str, Any]) -> tuple[KerasLayer, ...]:
     """Every top-level layer of a Keras model document (``model.to_json()``, ``config.json``),
     in order, whatever its class; errors name ``config.layers[k]``."""
     if data.get("class_name") not in _MODELS:
-        raise FieldPathError(("class_name",), f"{data.get('class_name')!r} is not a Keras model")
+        raise FieldPathError(("class_name",), f"{shown(data.get('class_name'))} is not a Keras model")
     config = data.get("config")
     if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
         raise FieldPathError(("config", "layers"), "missing: not a Keras model config")
@@ -300,12 +342,13 @@ def keras_layers(data: Mapping[str, Any]) -> tuple[KerasLayer, ...]:
     for index, layer in enumerate(config["layers"]):
         if not isinstance(layer, Mapping) or not isinstance(layer.get("class_name"), str):
             raise FieldPathError(("config", "layers", index), "must be a layer mapping with a class_name")
-        layer_config = layer.get("config")
-        layer_config = layer_config if isinstance(layer_config, Mapping) else {}
+        layer_config = _mapping(layer.get("config"), ("config", "layers", index, "config"))
         name = layer.get("name") or layer_config.get("name")
         if not isinstance(name, str):
             raise FieldPathError(("config", "layers", index, "name"), "missing")
-        built = (layer.get("build_config") or {}).get("input_shape")
+        built = _mapping(layer.get("build_config"), ("config", "layers", index, "build_config")).get(
+            "input_shape"
+        )
         shape = (
             tuple(d if isinstance(d, int) and not isinstance(d, bool) else None for d in built)
             if isinstance(built, list)
@@ -326,3 +369,12 @@ def recurrent_fields(path: tuple[str | int, ...], layer: KerasLayer) -> dict[str
     config = dict(layer.config)
     config.pop("return_state", None)  # changes outputs, not weights
     return _recurrent(path, layer.class_name, config)[0]
+
+
+def _mapping(value: Any, path: tuple[str | int, ...]) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, ``{}`` when absent; anything else names its path."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise FieldPathError(path, f"must be a mapping, got {shown(value)}")
+    return value

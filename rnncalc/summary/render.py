@@ -14,6 +14,7 @@ from rnncalc import frameworks
 from rnncalc.core.report import Analysis, Difference, FrameworkReport, ModelAnalysis
 from rnncalc.core.spec import describe_spec
 from rnncalc.core.symbolic import Count, format_shape
+from rnncalc.core.text import printable
 
 if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
     from rnncalc.core.model import Model
@@ -92,7 +93,7 @@ def describe_model(model: Model) -> str:
     text = " → ".join(parts)
     if model.input_size is not None and model.embedding is None:
         text = f"input {model.input_size} → {text}"
-    return f"{model.name}: {text}" if model.name else text
+    return f"{printable(model.name)}: {text}" if model.name else text
 
 
 def _heading(text: str, markdown: bool, level: int = 3) -> str:
