@@ -8,6 +8,7 @@
 #   MUTATION_DIR=/tmp/m scripts/mutation.sh
 #   JOBS=2 scripts/mutation.sh       # parallel test processes (default 1)
 #   MODULES=rnncalc/core/calc.py scripts/mutation.sh   # one module only
+#   BUDGET=1200 scripts/mutation.sh  # stop testing after 20 minutes; the score covers what ran
 #
 # mutmut 3 rewrites the package into a copy, so the run happens in a scratch copy of the
 # repository with its own setup.cfg: the project's configuration and work tree stay untouched.
@@ -16,6 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="${MUTATION_DIR:-${TMPDIR:-/tmp}/rnncalc-mutation}"
 jobs="${JOBS:-1}"
+budget="${BUDGET:-0}"  # seconds; 0 = no limit
 
 # The modules under mutation, and the fast analytic tests that are meant to pin them down
 # (no Keras: each mutant reruns the tests that reach the mutated function).
@@ -37,6 +39,8 @@ find . -name __pycache__ -prune -exec rm -rf {} +
     echo "[mutmut]"
     echo "source_paths = rnncalc"
     echo "also_copy = examples"
+    # A mutant that loops is stopped after 5× its tests' normal time, not 15×.
+    echo "timeout_multiplier = 5.0"
     printf 'only_mutate =\n'
     printf '    %s\n' "${modules[@]}"
     printf 'pytest_add_cli_args_test_selection =\n'
@@ -48,7 +52,7 @@ find . -name __pycache__ -prune -exec rm -rf {} +
 } > setup.cfg
 
 export TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONPATH="$work"
-mutmut run --max-children "$jobs" || true
+timeout --signal=INT --kill-after=60 "$budget" mutmut run --max-children "$jobs" || true
 mutmut results > survivors.txt || true
 python - <<'PY'
 """Tally mutmut's verdicts (its own exit-code table) and print the score."""
