@@ -27,7 +27,7 @@ documents = st.recursive(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
 @given(documents)
 def test_any_json_document_is_written_as_json_dumps_writes_it(document: Any) -> None:
     assert dumps(document) == json.dumps(document, indent=2)
