@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -167,6 +170,10 @@ def case_id(case: Case) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_every_flop_cell_matches_the_hand_formula(run_cli: Callable[..., Any], case: Case) -> None:
+    check_every_cell(run_cli, case)
+
+
+def check_every_cell(run_cli: Callable[..., Any], case: Case) -> None:
     result = run_cli("cost", *case.flags(), "--format", "json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
@@ -202,3 +209,41 @@ def test_one_lstm_step_written_out_in_full() -> None:
         "elementwise": 26,
         "flops": 80 + 16 + 26,
     }
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    """Any cost case: every field test_cost's strategy leaves out is drawn too."""
+    cell = draw(st.sampled_from(sorted(GATES)))
+    hidden = draw(st.integers(2, 9))
+    bi = draw(st.booleans())
+    unbatched = draw(st.booleans())
+    lengths: tuple[int, ...] = ()
+    batch: int | None = None if unbatched else draw(st.none() | st.integers(1, 5))
+    seq_len: int | None = draw(st.none() | st.integers(1, 8))
+    if draw(st.booleans()):
+        count = 1 if unbatched else batch or draw(st.integers(1, 4))
+        lengths = tuple(draw(st.lists(st.integers(1, seq_len or 8), min_size=count, max_size=count)))
+    return Case(
+        cell,
+        hidden=hidden,
+        inputs=draw(st.integers(1, 7)),
+        layers=draw(st.integers(1, 3)),
+        bi=bi,
+        bias=draw(st.booleans()),
+        proj=draw(st.integers(0, hidden - 1)) if cell == "lstm" else 0,
+        reset_after=draw(st.booleans()) if cell == "gru" else True,
+        merge=draw(st.sampled_from(["concat", "sum", "mul", "ave"])) if bi else "concat",
+        batch=batch,
+        seq_len=seq_len,
+        unbatched=unbatched,
+        lengths=lengths,
+    )
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(case=cases())
+def test_every_flop_cell_matches_the_hand_formula_for_drawn_cases(case: Case) -> None:
+    from rnncalc.cli import cli
+
+    check_every_cell(lambda *args: CliRunner().invoke(cli, list(args)), case)
