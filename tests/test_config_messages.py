@@ -79,3 +79,16 @@ def test_an_error_names_the_kind_of_value_it_got(
     result = run_cli("summary", "-", input=text)
     assert result.exit_code == 2
     assert result.stderr == f"rnncalc: error: {message}\n"
+
+
+def test_stdin_is_jsonl_when_its_first_line_is_an_object_even_if_a_later_line_is_bad(
+    run_cli: Callable[..., Any],
+) -> None:
+    text = '{"cell": "lstm", "hidden_size": 4}\n[1, 2]\n'
+    result = run_cli("check", "-", "--against", "none", "--format", "json", input=text)
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert [model["name"] for model in document["models"]] == ["line 1"]
+    assert [(error["line"], error["message"]) for error in document["errors"]] == [
+        (2, "each line must be one JSON object (a model or flat spec)")
+    ]
