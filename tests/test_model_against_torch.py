@@ -1,4 +1,5 @@
-"""Heterogeneous models (embedding, recurrent blocks, dense heads) against PyTorch modules built here.
+"""Heterogeneous models (embedding, recurrent blocks, dense heads) against PyTorch modules built here,
+and their Keras titles, layer shapes and unsupported reasons written out by hand.
 
 The mutation run showed that a model's PyTorch report (module indices, weight paths and shapes,
 layer output shapes, the returned tensor) was pinned down only by golden files and by the
@@ -141,3 +142,45 @@ def test_each_layer_type_names_the_module_class(
         assert layer["type"] == expected
     arrow = " → ".join(type(module).__name__ for module in model)
     assert report["model"] == f"nn.Module: {arrow}"
+
+
+# --- the Keras side of the same models, analytically (Keras-built checks: test_keras_autonames) --
+
+
+def test_a_keras_model_is_titled_by_its_layers_and_each_layer_has_its_real_output_shape(
+    run_cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Keras: Embedding (N, T, dim); all recurrent layers but the last return sequences; Dense on
+    the last step. Shapes written out for batch 2 and length 6."""
+    config = MODELS["embedding-bilstm-x2-gru-two-heads"]
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({**config, "batch_size": BATCH, "seq_len": SEQ}), encoding="utf-8")
+    keras = json.loads(run_cli("summary", str(path), "--format", "json").stdout)["frameworks"]["keras"]
+    assert keras["model"] == "Sequential: Embedding → Bidirectional(LSTM) → GRU → Dense → Dense"
+    assert [(layer["name"], layer["type"], layer["output_shape"]) for layer in keras["layers"]] == [
+        ("embedding", "Embedding", [2, 6, 4]),
+        ("bidirectional", "Bidirectional(LSTM)", [2, 6, 6]),
+        ("bidirectional_1", "Bidirectional(LSTM)", [2, 6, 6]),
+        ("gru", "GRU", [2, 5]),
+        ("dense", "Dense", [2, 4]),
+        ("dense_1", "Dense", [2, 1]),
+    ]
+    assert keras["outputs"] == {"output": [2, 1]}
+
+
+def test_a_model_with_a_projection_is_pytorch_only_and_says_which_block(
+    run_cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "model.yaml"
+    path.write_text(
+        "layers: [{cell: gru, hidden_size: 2, input_size: 4}, {cell: lstm, hidden_size: 3, proj_size: 2}]\n",
+        encoding="utf-8",
+    )
+    document = json.loads(run_cli("summary", str(path), "--format", "json").stdout)
+    torch_report, keras = document["frameworks"]["torch"], document["frameworks"]["keras"]
+    assert torch_report["supported"] and torch_report["reason"] is None
+    assert torch_report["model"] == "nn.Module: GRU → LSTM"
+    assert not keras["supported"]
+    assert keras["model"] == "Sequential: GRU → LSTM"
+    assert keras["reason"] == "layers[1]: Keras LSTM has no projection (proj_size is PyTorch only)"
+    assert document["difference"] is None
