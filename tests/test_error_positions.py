@@ -215,6 +215,18 @@ layers: [
         "[1]",
         '"oops"',
     ),
+    "json-compact-third-item-after-an-empty-list": Case(
+        "json",
+        """\
+{"models":[
+{"cell":"lstm","hidden_size":4,"input_size":3},
+{"layers":[{"cell":"gru","hidden_size":3,"input_size":2}],"dense":[]},
+{"cell":"rnn","bias":true}
+]}
+""",
+        "models[2].hidden_size",
+        '{"cell":"rnn",',
+    ),
     # --- TOML ------------------------------------------------------------------------------
     "toml-array-of-tables-second-item-misses-a-key": Case(
         "toml",
@@ -261,6 +273,18 @@ hidden_size = -1
 """,
         "layers[1].hidden_size",
         "hidden_size = -1",
+    ),
+    "toml-missing-key-after-leading-comments": Case(
+        "toml",
+        """\
+# a comment
+
+# another
+cell = "lstm"
+bias = true
+""",
+        "hidden_size",
+        'cell = "lstm"',
     ),
     # --- JSONL: one record a line ------------------------------------------------------------
     "jsonl-third-line": Case(
@@ -311,3 +335,22 @@ def test_check_json_reports_the_same_line_and_key(
     assert result.exit_code == 2
     errors = json.loads(result.stdout)["errors"]
     assert [(e["file"], e["line"], e["key"]) for e in errors] == [(path, case.expected_line(), case.key)]
+
+
+SYNTAX_ERRORS = {
+    "toml": ('cell = "lstm"\nhidden_size = = 3\n', 2, "invalid TOML"),
+    "json": ('{"cell": "lstm",\n "hidden_size": 4,,\n}\n', 2, "invalid JSON"),
+    "yaml": ("cell: lstm\nhidden_size: [4\nbias: true\n", 3, "invalid YAML"),
+}
+
+
+@pytest.mark.parametrize("suffix", sorted(SYNTAX_ERRORS))
+def test_a_syntax_error_names_the_line_the_parser_stopped_on(
+    run_cli: Callable[..., Any], tmp_path: Path, suffix: str
+) -> None:
+    text, line, message = SYNTAX_ERRORS[suffix]
+    path = tmp_path / f"bad.{suffix}"
+    path.write_text(text, encoding="utf-8")
+    result = run_cli("summary", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"rnncalc: error: {path}:{line}: {message}: "), result.stderr
