@@ -227,6 +227,16 @@ layers: [
         "models[2].hidden_size",
         '{"cell":"rnn",',
     ),
+    "json-after-a-leading-blank-line": Case(
+        "json",
+        """\
+
+{"cell": "lstm",
+ "hidden_size": -4}
+""",
+        "hidden_size",
+        '"hidden_size": -4',
+    ),
     # --- TOML ------------------------------------------------------------------------------
     "toml-array-of-tables-second-item-misses-a-key": Case(
         "toml",
