@@ -93,12 +93,7 @@ def per_step(case: Case, framework: str, layer: int) -> dict[str, int]:
     """One direction of one layer, one sample, one step."""
     cell, hidden, gates = case.cell, case.hidden, GATES[case.cell]
     recurrent = case.proj or hidden  # PyTorch's weight_hh is (4H, P) with a projection
-    if layer == 0:
-        inputs = case.inputs
-    elif framework == "torch":
-        inputs = case.directions * recurrent
-    else:
-        inputs = 2 * hidden if case.bi and case.merge == "concat" else hidden
+    inputs = layer_input(case, framework, layer)
     if framework == "torch":
         macs = gates * hidden * inputs + gates * hidden * recurrent + case.proj * hidden
         bias_vectors = 2 * gates  # bias_ih and bias_hh
@@ -113,6 +108,15 @@ def per_step(case: Case, framework: str, layer: int) -> dict[str, int]:
         "gating": len(GATING[cell]) * hidden,
     }
     return finish(terms)
+
+
+def layer_input(case: Case, framework: str, layer: int) -> int:
+    """Features layer ``layer`` reads: PyTorch concatenates directions, Keras merges them."""
+    if layer == 0:
+        return case.inputs
+    if framework == "torch":
+        return case.directions * (case.proj or case.hidden)
+    return 2 * case.hidden if case.bi and case.merge == "concat" else case.hidden
 
 
 def finish(terms: dict[str, int]) -> dict[str, int]:
@@ -186,7 +190,17 @@ def check_every_cell(run_cli: Callable[..., Any], case: Case) -> None:
             per_step(case, framework, layer) for layer in range(case.layers) for _ in range(case.directions)
         ]
         assert len(cost["layers"]) == len(expected_layers)
-        for row, step in zip(cost["layers"], expected_layers, strict=True):
+        directions = ["forward", "backward"][: case.directions]
+        for index, (row, step) in enumerate(zip(cost["layers"], expected_layers, strict=True)):
+            layer = index // case.directions
+            assert row["direction"] == directions[index % case.directions]
+            assert row["input_size"] == layer_input(case, framework, layer)
+            assert len({r["layer"] for r in cost["layers"][: index + 1]}) == layer + 1  # one name a layer
+            assert [m["macs"] for m in row["matmuls"]] == [
+                m["shape"][0] * m["shape"][1] for m in row["matmuls"]
+            ]
+            assert sum(m["macs"] for m in row["matmuls"]) == step["macs"]
+            assert all(isinstance(m["weight"], str) and m["weight"] for m in row["matmuls"])
             assert row["per_step"] == step, (framework, row["layer"], row["direction"])
             assert row["per_sequence"] == scaled(step, case.sequence_steps()), (framework, row["layer"])
             assert row["total"] == scaled(step, case.batch_steps()), (framework, row["layer"])
