@@ -25,7 +25,8 @@ read -r -a modules <<< "${MODULES:-rnncalc/core/calc.py rnncalc/frameworks/base.
 tests=(
     tests/test_calculator.py tests/test_totals.py tests/test_totals_merge.py
     tests/test_table_subtotals.py tests/test_course_numbers.py tests/test_report.py
-    tests/test_config.py tests/test_error_positions.py
+    tests/test_difference.py tests/test_model_against_torch.py
+    tests/test_config.py tests/test_error_positions.py tests/test_config_messages.py
     tests/test_cost.py tests/test_cost_formulas.py tests/test_solve_units.py tests/test_solve_oracle.py
 )
 
