@@ -70,6 +70,10 @@ class Convention(ABC):
     #: Its default CPU path runs LSTM without projection through oneDNN (PyTorch), which saves a
     #: workspace for backward instead of per-step tensors: ``rnncalc cost`` adds those lines.
     onednn_lstm: ClassVar[bool] = False
+    #: Runs only each sample's real steps of a padded batch (PyTorch's packed sequences), so
+    #: ``cost --lengths`` counts ``sum(lengths)`` steps; otherwise (a Keras mask, measured) the
+    #: cell still runs on every sample at every padded step.
+    skips_padding: ClassVar[bool] = False
     #: Gate blocks in the order the framework stacks them, in its own gate names.
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]]
     #: The framework's gate name → the canonical (PyTorch) one, where they differ.

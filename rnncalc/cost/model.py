@@ -421,9 +421,16 @@ class FrameworkCost:
         return self.step.times(self.workload.seq_len) + self.per_sample_heads
 
     @property
+    def steps(self) -> int:
+        """Steps each layer and direction runs over the batch: with lengths, the real ones where
+        the framework skips the padding (PyTorch's packed sequences), else the padded batch."""
+        wl = self.workload
+        return wl.steps if frameworks.get(self.framework).skips_padding else wl.padded_steps
+
+    @property
     def total(self) -> StepCost:
-        """The whole batch: real steps only when lengths are given."""
-        return self.step.times(self.workload.steps) + self.per_sample_heads.times(self.workload.batch)
+        """The whole batch (see :attr:`steps`)."""
+        return self.step.times(self.steps) + self.per_sample_heads.times(self.workload.batch)
 
     def to_dict(self, dtype: DType, optimizer: Optimizer = Optimizer.NONE) -> dict[str, Any]:
         if not self.supported or self.memory is None:
@@ -434,7 +441,7 @@ class FrameworkCost:
             "reason": None,
             "model": self.model,
             "params": self.params,
-            "layers": [d.to_dict(wl.seq_len, wl.steps) for d in self.directions],
+            "layers": [d.to_dict(wl.seq_len, self.steps) for d in self.directions],
             "heads": [head.to_dict() for head in self.heads],
             "per_step": self.step.to_dict(),
             "per_sequence": self.per_sequence.to_dict(),

@@ -164,7 +164,7 @@ def _framework_cost(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> 
             for scope, step in (
                 ("one step (all layers)", cost.step),
                 (f"one sequence of {wl.seq_len} steps", cost.per_sequence),
-                (f"batch ({_n(wl.steps)} steps)", cost.total),
+                (f"batch ({_n(cost.steps)} steps)", cost.total),
             )
         ],
         ["scope", "MACs", "FLOPs", "", "training FLOPs", ""],

@@ -185,6 +185,7 @@ class TorchConvention(Convention):
     shown_by_default = True
     meta_device = True
     onednn_lstm = True  # torch.backends.mkldnn: nn.LSTM without proj_size on CPU (measured)
+    skips_padding = True  # nn.utils.rnn.pack_padded_sequence: real steps only
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
         Cell.RNN: ("h",),
         Cell.LSTM: ("i", "f", "g", "o"),
