@@ -55,7 +55,7 @@ def test_functional_simple_rnn_stack_json_counts_like_keras(tmp_path: Path) -> N
 def test_unsupported_layer_in_keras_json_is_an_error_naming_the_layer(tmp_path: Path) -> None:
     inputs = keras.Input(shape=(5, 3))
     x = keras.layers.LSTM(4, return_sequences=True)(inputs)
-    x = keras.layers.Dropout(0.1, name="drop")(x)
+    x = keras.layers.Conv1D(2, 3, name="conv")(x)
     model = keras.Model(inputs, keras.layers.Dense(2)(x))
     path = tmp_path / "model.json"
     path.write_text(json.dumps(json.loads(model.to_json()), indent=2))
@@ -63,7 +63,7 @@ def test_unsupported_layer_in_keras_json_is_an_error_naming_the_layer(tmp_path: 
         read_source(str(path))
     message = str(info.value)
     assert message.startswith(f"{path}:")
-    assert "config.layers[2]: unsupported layer Dropout 'drop'" in message
+    assert "config.layers[2]: unsupported layer Conv1D 'conv'" in message
 
 
 def test_a_functional_model_that_branches_is_an_error_not_a_wrong_chain(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "cost": "rnncalc.cli.cost:cost",
     "solve": "rnncalc.cli.cost:solve",
     "sweep": "rnncalc.cli.cost:sweep",
+    "inspect": "rnncalc.cli.inspect:inspect",
 }
 
 

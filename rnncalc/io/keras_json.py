@@ -2,12 +2,16 @@
 
 Supported: ``Sequential`` and ``Functional`` models whose layers form one chain of
 ``InputLayer``, ``Embedding``, ``SimpleRNN``/``LSTM``/``GRU`` (optionally in ``Bidirectional``)
-and ``Dense``. Anything else is an error naming the layer, never skipped.
+and ``Dense`` (optionally in ``TimeDistributed``). Layers without weights that keep the shape
+(:data:`PASS_THROUGH`: dropout, masking, activations) pass through, and so do the ``NotEqual``
+operation nodes Keras 3 writes for an ``Embedding(mask_zero=True)``'s mask. Anything else is an
+error naming the layer, never skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rnncalc.core.model import FieldPathError, Model, build_model
@@ -15,6 +19,19 @@ from rnncalc.core.model import FieldPathError, Model, build_model
 SUPPORTED = ("InputLayer", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Dense")
 _CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
 _MODELS = ("Sequential", "Functional", "Model")
+#: Layers without weights whose output has their input's shape: they change no count and no
+#: shape, so a model reads the same with or without them (keras.io/api/layers).
+PASS_THROUGH = frozenset(
+    {
+        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
+        "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Masking", "Activation",
+        "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity",
+    }
+)  # fmt: skip
+#: Operation nodes a Keras 3 Functional model records for a mask: ``Embedding(mask_zero=True)``
+#: computes its mask as ``ops.not_equal(inputs, 0)``, saved as a ``NotEqual`` node on the input.
+#: ``Masking`` computes ``ops.any(ops.not_equal(inputs, mask_value), axis=-1)``: ``Any`` too.
+MASK_OPS = frozenset({"NotEqual", "Any"})
 
 
 def model_from_keras_json(data: Mapping[str, Any]) -> Model:
@@ -42,9 +59,15 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
         class_name = layer.get("class_name")
         layer_config = layer.get("config") or {}
         label = f"{class_name} {layer_config.get('name', '')!r}".strip()
+        if class_name in MASK_OPS:
+            continue  # computes a mask beside the chain; it holds no weights
         if kind != "Sequential":
             _check_chain(path, layer, label, previous)
             previous = layer.get("name") or layer_config.get("name")
+        if class_name in PASS_THROUGH:
+            continue
+        if class_name == "TimeDistributed":
+            class_name, layer_config = _time_distributed_dense(path, label, layer_config)
         if class_name not in SUPPORTED:
             raise FieldPathError(
                 path,
@@ -90,6 +113,18 @@ def model_from_keras_json(data: Mapping[str, Any]) -> Model:
     if input_size is not None and embedding is None:
         layers[0]["input_size"] = input_size
     return build_model(layers, embedding, dense, name, return_sequences=sequences, **shape)
+
+
+def _time_distributed_dense(
+    path: tuple[str | int, ...], label: str, config: Mapping[str, Any]
+) -> tuple[str, Mapping[str, Any]]:
+    """``TimeDistributed(Dense)`` holds the Dense's weights, applied at every step: a Dense head."""
+    inner = config.get("layer")
+    if not isinstance(inner, Mapping) or inner.get("class_name") != "Dense":
+        inner_class = inner.get("class_name") if isinstance(inner, Mapping) else None
+        raise FieldPathError(path, f"{label} wraps {inner_class}; rnncalc reads TimeDistributed(Dense)")
+    inner_config = inner.get("config")
+    return "Dense", inner_config if isinstance(inner_config, Mapping) else {}
 
 
 def _check_chain(
@@ -149,3 +184,64 @@ def _recurrent(
     if config.get("return_state"):
         raise FieldPathError(path, f"{class_name} with return_state inside a model is not supported")
     return layer, bool(config.get("return_sequences", False))
+
+
+@dataclass(frozen=True)
+class KerasLayer:
+    """One top-level layer of a Keras model config, as :mod:`rnncalc.inspect` walks it.
+
+    ``input_shape`` is the shape Keras built the layer for (``build_config``), when recorded;
+    ``module`` the Python module Keras records for its class.
+    """
+
+    name: str
+    class_name: str
+    config: Mapping[str, Any]
+    input_shape: tuple[int | None, ...] | None
+    module: str | None = None
+
+    @property
+    def is_operation(self) -> bool:
+        """True for an operation node (``keras.ops``), which Keras 3 writes into a Functional
+        config beside its layers but which is no ``Layer``: it owns no weights."""
+        return (self.module or "").startswith(("keras.src.ops.", "keras.ops"))
+
+
+def keras_layers(data: Mapping[str, Any]) -> tuple[KerasLayer, ...]:
+    """Every top-level layer of a Keras model document (``model.to_json()``, ``config.json``),
+    in order, whatever its class; errors name ``config.layers[k]``."""
+    if data.get("class_name") not in _MODELS:
+        raise FieldPathError(("class_name",), f"{data.get('class_name')!r} is not a Keras model")
+    config = data.get("config")
+    if not isinstance(config, Mapping) or not isinstance(config.get("layers"), list):
+        raise FieldPathError(("config", "layers"), "missing: not a Keras model config")
+    found = []
+    for index, layer in enumerate(config["layers"]):
+        if not isinstance(layer, Mapping) or not isinstance(layer.get("class_name"), str):
+            raise FieldPathError(("config", "layers", index), "must be a layer mapping with a class_name")
+        layer_config = layer.get("config")
+        layer_config = layer_config if isinstance(layer_config, Mapping) else {}
+        name = layer.get("name") or layer_config.get("name")
+        if not isinstance(name, str):
+            raise FieldPathError(("config", "layers", index, "name"), "missing")
+        built = (layer.get("build_config") or {}).get("input_shape")
+        shape = (
+            tuple(d if isinstance(d, int) and not isinstance(d, bool) else None for d in built)
+            if isinstance(built, list)
+            else None
+        )
+        module = layer.get("module") if isinstance(layer.get("module"), str) else None
+        found.append(KerasLayer(name, layer["class_name"], layer_config, shape, module))
+    return tuple(found)
+
+
+def recurrent_fields(path: tuple[str | int, ...], layer: KerasLayer) -> dict[str, Any] | None:
+    """The spec fields of a recurrent layer (``SimpleRNN``/``LSTM``/``GRU``, maybe in
+    ``Bidirectional``), without ``input_size``; None for any other layer."""
+    inner = layer.config.get("layer") if layer.class_name == "Bidirectional" else None
+    wrapped = inner.get("class_name") if isinstance(inner, Mapping) else None
+    if layer.class_name not in _CELLS and wrapped not in _CELLS:
+        return None
+    config = dict(layer.config)
+    config.pop("return_state", None)  # changes outputs, not weights
+    return _recurrent(path, layer.class_name, config)[0]

@@ -1,0 +1,34 @@
+"""``rnncalc inspect``: the recurrent layers in a checkpoint, a Keras file or an ONNX export."""
+
+from __future__ import annotations
+
+import click
+
+from rnncalc.cli.command import RnncalcCommand
+from rnncalc.cli.options import ConfigFile, emit, format_option
+from rnncalc.summary.render import Format
+
+
+@click.command(cls=RnncalcCommand)
+@click.argument("files", nargs=-1, required=True, type=ConfigFile(), metavar="FILE...")
+@format_option(Format)
+def inspect(files: tuple[str, ...], fmt: str) -> None:
+    """What a weight file holds: every recurrent layer's spec, inferred from tensor names and
+    shapes, its count here and in the other frameworks, and every other tensor.
+
+    FILE is a PyTorch state dict (.pt, .pth, .bin), .safetensors (header only), a Keras .keras
+    or legacy .h5 model, a Keras model JSON or an ONNX model (.onnx). The total equals the
+    framework's own count: sum(numel) of the state dict, model.count_params(), the ONNX
+    initializers.
+
+    \b
+    Examples:
+      rnncalc inspect model.pt
+      rnncalc inspect model.safetensors model.keras -f json
+    """
+    from rnncalc.inspect.formats import read_file
+    from rnncalc.inspect.infer import inspect_contents
+    from rnncalc.inspect.render import render_inspections
+
+    inspections = [inspect_contents(path, read_file(path)) for path in files]
+    emit(render_inspections(inspections, Format(fmt)))

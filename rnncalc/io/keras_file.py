@@ -1,0 +1,179 @@
+"""Read Keras weight files without importing Keras: ``.keras`` archives and legacy ``.h5``.
+
+A Keras 3 ``.keras`` file is a zip (stored, not compressed) of ``config.json`` (the document
+``model.to_json()`` prints), ``metadata.json`` and ``model.weights.h5``, whose model variables
+live under ``layers/<layer name>/...`` (an ``optimizer/`` group holds the optimizer's state,
+which ``count_params()`` leaves out). A legacy ``.h5`` (``model.save("m.h5")``) keeps the config
+as the ``model_config`` attribute and the variables under ``model_weights/<layer name>/...``.
+Only metadata is read: shapes and dtypes, no tensor data. A ``.keras`` archive's weights are
+read by :mod:`rnncalc.io.hdf5_meta` (standard library) when Keras stored them as it does by
+default, else, like a legacy ``.h5``, by h5py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+from collections.abc import Mapping
+from typing import IO, Any
+
+from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
+
+H5PY_HINT = "pip install 'rnncalc[inspect]' (or pip install h5py)"
+#: Groups of a weight file holding the model's variables, by format.
+KERAS_WEIGHTS_GROUP = "layers"
+LEGACY_WEIGHTS_GROUP = "model_weights"
+
+
+def read_keras_archive(path: str) -> FileContents:
+    """Config and variables of a Keras 3 ``.keras`` file."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise WeightFileError(path, f"not a .keras file: {error}") from None
+    with archive:
+        names = set(archive.namelist())
+        if "config.json" not in names:
+            raise WeightFileError(path, "not a .keras file: the archive has no config.json")
+        try:
+            config = json.loads(archive.read("config.json"))
+        except (json.JSONDecodeError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as error:
+            raise WeightFileError(path, f"config.json is not readable JSON: {error}") from None
+        if not isinstance(config, Mapping):
+            raise WeightFileError(path, "config.json is not a Keras model config")
+        if "model.weights.h5" not in names:
+            return FileContents(
+                format="keras", convention="keras", tensors=(), config=config,
+                notes=("the archive holds no model.weights.h5: counts come from the config",),
+            )  # fmt: skip
+        member = archive.getinfo("model.weights.h5")
+        tensors = _stored_datasets(path, member)
+        if tensors is None:
+            h5py = require_module("h5py", H5PY_HINT)
+            try:
+                with _open_member(path, archive, member) as handle, h5py.File(handle, "r") as weights:
+                    tensors = _datasets(weights, KERAS_WEIGHTS_GROUP)
+            except (OSError, ValueError, zipfile.BadZipFile) as error:
+                raise WeightFileError(path, f"model.weights.h5 is not readable HDF5: {error}") from None
+    return FileContents(format="keras", convention="keras", tensors=tensors, config=config)
+
+
+def _stored_datasets(path: str, member: zipfile.ZipInfo) -> tuple[Tensor, ...] | None:
+    """The weights of a stored member read by :mod:`rnncalc.io.hdf5_meta` (no h5py, no numpy);
+    None when the member is compressed or outside that reader's subset of HDF5."""
+    from rnncalc.io.hdf5_meta import Unsupported, read_datasets
+
+    if member.compress_type != zipfile.ZIP_STORED:
+        return None
+    try:
+        with open(path, "rb") as raw:
+            start = _member_start(raw, member)
+            return read_datasets(raw, KERAS_WEIGHTS_GROUP, origin=start)
+    except (Unsupported, zipfile.BadZipFile):
+        return None
+    except OSError as error:
+        raise WeightFileError(path, error.strerror or str(error)) from None
+
+
+def _member_start(raw: IO[bytes], member: zipfile.ZipInfo) -> int:
+    """Where a stored member's bytes begin: after its local header, whose name and extra
+    fields may differ in length from the central directory's (APPNOTE.TXT 4.3.7)."""
+    raw.seek(member.header_offset)
+    local = raw.read(LOCAL_HEADER_BYTES)
+    if len(local) < LOCAL_HEADER_BYTES or local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local file header for {member.filename}")
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    return int(member.header_offset + LOCAL_HEADER_BYTES + name_length + extra_length)
+
+
+def _open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> IO[bytes] | io.RawIOBase:
+    """A seekable view of an archive member for h5py, which seeks back and forth through the
+    metadata. Keras stores members uncompressed; for those, the view is a window on the file
+    itself, so a seek costs nothing (Python 3.11's zip member reads again from the start of
+    the member on every backward seek: time grew with the file's size). A compressed member
+    falls back to the zip module."""
+    if member.compress_type != zipfile.ZIP_STORED:
+        return archive.open(member)
+    raw = open(path, "rb")  # noqa: SIM115 (closed by the window)
+    try:
+        start = _member_start(raw, member)
+    except zipfile.BadZipFile:
+        raw.close()
+        raise
+    return _Window(raw, start, member.file_size)
+
+
+#: The fixed part of a zip local file header (APPNOTE.TXT 4.3.7): signature to extra length.
+LOCAL_HEADER_BYTES = 30
+
+
+class _Window(io.RawIOBase):
+    """Bytes ``start`` to ``start + size`` of an open file, as a seekable read-only file."""
+
+    def __init__(self, raw: IO[bytes], start: int, size: int) -> None:
+        super().__init__()
+        self._raw, self._start, self._size, self._position = raw, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        count = max(0, min(len(buffer), self._size - self._position))
+        self._raw.seek(self._start + self._position)
+        data = self._raw.read(count)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def read_keras_h5(path: str) -> FileContents:
+    """Config and variables of a legacy Keras ``.h5`` model file."""
+    h5py = require_module("h5py", H5PY_HINT)
+    try:
+        with h5py.File(path, "r") as weights:
+            raw = weights.attrs.get("model_config")
+            if raw is None:
+                raise WeightFileError(
+                    path, "an HDF5 file without a model_config attribute: not a Keras model saved as .h5"
+                )
+            tensors = _datasets(weights, LEGACY_WEIGHTS_GROUP)
+    except OSError as error:
+        raise WeightFileError(path, f"not a readable HDF5 file: {error}") from None
+    try:
+        config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as error:
+        raise WeightFileError(path, f"model_config is not JSON: {error}") from None
+    if not isinstance(config, Mapping):
+        raise WeightFileError(path, "model_config is not a Keras model config")
+    return FileContents(format="keras h5", convention="keras", tensors=tensors, config=config)
+
+
+def _datasets(weights: Any, group: str) -> tuple[Tensor, ...]:
+    """Every dataset under ``group``, named by its path inside the file."""
+    if group not in weights:
+        return ()
+    found: list[Tensor] = []
+
+    def visit(name: str, item: Any) -> None:
+        if hasattr(item, "shape") and hasattr(item, "dtype"):
+            found.append(Tensor(f"{group}/{name}", tuple(int(d) for d in item.shape), str(item.dtype)))
+
+    weights[group].visititems(visit)
+    return tuple(found)

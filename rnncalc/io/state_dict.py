@@ -1,0 +1,91 @@
+"""Read a PyTorch state dict (``.pt``, ``.pth``, ``.bin``) through ``torch.load(weights_only=True)``.
+
+``weights_only=True`` unpickles tensors and containers only, never arbitrary objects: a file
+holding a whole pickled module (``torch.save(model)``) is refused, not executed. Files in the
+zip format (the default since PyTorch 1.6) are memory-mapped, so no tensor data is read.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+
+from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
+
+TORCH_HINT = "pip install 'rnncalc[torch]' (or pip install torch)"
+#: Keys under which training scripts commonly nest the state dict of a checkpoint.
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def read_state_dict(path: str) -> FileContents:
+    """The tensors of a state dict (or of the one state dict inside a checkpoint dict)."""
+    torch = require_module("torch", TORCH_HINT)
+    try:
+        mmap = zipfile.is_zipfile(path)
+    except OSError as error:
+        raise WeightFileError(path, error.strerror or str(error)) from None
+    try:
+        loaded = torch.load(path, weights_only=True, mmap=mmap, map_location="cpu")
+    except pickle.UnpicklingError as error:
+        raise WeightFileError(path, _unpickling_message(str(error))) from None
+    except OSError as error:
+        raise WeightFileError(path, error.strerror or str(error)) from None
+    except (RuntimeError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise WeightFileError(
+            path, f"not a readable PyTorch file: {_first_sentence(str(error)) or type(error).__name__}"
+        ) from None
+    state, notes = _state_dict(path, loaded, torch.Tensor)
+    tensors = tuple(
+        Tensor(name, tuple(int(d) for d in value.shape), str(value.dtype).removeprefix("torch."))
+        for name, value in state.items()
+    )
+    return FileContents(format="pytorch state dict", convention="torch", tensors=tensors, notes=notes)
+
+
+def _unpickling_message(text: str) -> str:
+    """A pickled object outside the allow-list is named by the unpickler (``GLOBAL module.Class``);
+    any other failure (``Unsupported operand``, truncation) means the bytes are not a pickle."""
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        return (
+            f"holds pickled Python objects ({found.group(1)}), such as a whole module saved with "
+            "torch.save(model); rnncalc reads state dicts only: save model.state_dict() instead"
+        )
+    reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    return f"not a readable PyTorch file: {reason.group(1).strip() if reason else _first_sentence(text)}"
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a library's message, which may run to a paragraph."""
+    text = " ".join(text.split())
+    return text.split(". ")[0].rstrip(".") if text else "unreadable"
+
+
+def _state_dict(path: str, loaded: Any, tensor_type: type) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+    """The name → tensor mapping in ``loaded``, unwrapping one checkpoint level."""
+    if _is_state_dict(loaded, tensor_type):
+        return loaded, ()
+    if isinstance(loaded, Mapping):
+        for key in CHECKPOINT_KEYS:
+            if _is_state_dict(loaded.get(key), tensor_type):
+                others = ", ".join(repr(k) for k in loaded if k != key)
+                note = f"a checkpoint: read the state dict under {key!r}" + (
+                    f"; ignored {others}" if others else ""
+                )
+                return loaded[key], (note,)
+    raise WeightFileError(
+        path,
+        f"holds a {type(loaded).__name__}, not a state dict (a mapping of names to tensors"
+        f" or a checkpoint with one under {', '.join(repr(k) for k in CHECKPOINT_KEYS)})",
+    )
+
+
+def _is_state_dict(value: Any, tensor_type: type) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(k, str) and isinstance(v, tensor_type) for k, v in value.items())
+    )

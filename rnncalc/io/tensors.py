@@ -1,0 +1,73 @@
+"""What a weight file holds, independent of its format: named tensor shapes, and read errors.
+
+Every reader in :mod:`rnncalc.io` returns a :class:`FileContents`; :mod:`rnncalc.inspect` finds
+the recurrent layers in it. No reader keeps tensor data: names, shapes and dtypes only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnncalc.core.errors import FrameworkMissingError, RnncalcError
+
+
+class WeightFileError(RnncalcError, ValueError):
+    """A file that cannot be read as the weight file it claims to be: ``file: message``."""
+
+    def __init__(self, file: str, message: str) -> None:
+        super().__init__(f"{file}: {message}")
+        self.file = file
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One named tensor: its shape and dtype as the file states them."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Node:
+    """An ONNX ``LSTM``/``GRU``/``RNN`` node: its inputs by position and its attributes."""
+
+    name: str
+    op_type: str
+    inputs: tuple[str, ...]
+    attributes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class FileContents:
+    """A weight file's tensors, with what else its format records about the model.
+
+    ``convention`` names whose names the tensors follow: ``torch``, ``keras`` or ``onnx``.
+    ``config`` is a Keras model config (``model.to_json()``'s document) when the file has one;
+    ``nodes`` the recurrent nodes of an ONNX graph.
+    """
+
+    format: str
+    convention: str
+    tensors: tuple[Tensor, ...]
+    config: Mapping[str, Any] | None = None
+    nodes: tuple[Node, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+def require_module(module: str, hint: str) -> Any:
+    """Import ``module`` (a package a reader needs), or fail with a one-line install hint."""
+    from importlib import import_module
+
+    try:
+        return import_module(module)
+    except ImportError:
+        raise FrameworkMissingError(f"reading this file needs {module}: {hint}") from None
