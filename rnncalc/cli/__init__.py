@@ -23,6 +23,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "solve": "rnncalc.cli.cost:solve",
     "sweep": "rnncalc.cli.cost:sweep",
     "inspect": "rnncalc.cli.inspect:inspect",
+    "convert": "rnncalc.cli.convert:convert",
 }
 
 
