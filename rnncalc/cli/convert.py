@@ -8,6 +8,7 @@ import click
 
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import ConfigFile
+from rnncalc.core.spec import Nonlinearity
 
 #: Largest absolute difference ``--verify`` accepts by default: float32 rounding over a few steps.
 DEFAULT_ATOL = 1e-5
@@ -30,6 +31,12 @@ TARGET_CHOICES = ("torch", "safetensors", "keras", "onnx", "flax")
 )
 @click.option("--force", is_flag=True, help="Replace DST if it exists.")
 @click.option(
+    "--nonlinearity",
+    type=click.Choice([n.value for n in Nonlinearity]),
+    help="An RNN's activation, for a source that does not record it (a PyTorch state dict).  "
+    "[default: the file's, else tanh]",
+)
+@click.option(
     "--verify/--no-verify",
     default=None,
     help="Run source and target on the same random input and report the largest difference.  "
@@ -43,7 +50,13 @@ TARGET_CHOICES = ("torch", "safetensors", "keras", "onnx", "flax")
     help="Largest difference --verify accepts; above it, exit 1.",
 )
 def convert(
-    source: str, destination: str, to: str | None, force: bool, verify: bool | None, atol: float
+    source: str,
+    destination: str,
+    to: str | None,
+    force: bool,
+    nonlinearity: str | None,
+    verify: bool | None,
+    atol: float,
 ) -> None:
     """Convert the recurrent stack in SRC into another framework's file DST.
 
@@ -65,7 +78,10 @@ def convert(
     from rnncalc.convert.plan import make_plan
     from rnncalc.core.spec import describe_spec
 
-    plan = make_plan(source, destination, to, force=force)
+    chosen = Nonlinearity(nonlinearity) if nonlinearity else None
+    plan = make_plan(source, destination, to, force=force, nonlinearity=chosen)
+    for note in plan.source.notes:
+        click.echo(f"rnncalc: note: {source}: {note}", err=True)
     if verify is None:
         verify = plan.source.convention.is_installed() and plan.target_convention.is_installed()
     done = write_plan(plan, force=force)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rnncalc.convert.plan import Plan, make_plan
 from rnncalc.core.errors import ConversionError
+from rnncalc.core.spec import Nonlinearity
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,18 @@ class Converted:
     params: int
 
 
-def convert(source: str, destination: str, to: str | None = None, *, force: bool = False) -> Converted:
-    """Convert ``source`` to ``destination`` (target from its extension or ``to``)."""
-    return write_plan(make_plan(source, destination, to, force=force), force=force)
+def convert(
+    source: str,
+    destination: str,
+    to: str | None = None,
+    *,
+    force: bool = False,
+    nonlinearity: Nonlinearity | None = None,
+) -> Converted:
+    """Convert ``source`` to ``destination`` (target from its extension or ``to``); see
+    :func:`~rnncalc.convert.plan.make_plan` for what is refused."""
+    plan = make_plan(source, destination, to, force=force, nonlinearity=nonlinearity)
+    return write_plan(plan, force=force)
 
 
 def write_plan(plan: Plan, *, force: bool = False) -> Converted:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnncalc.core.errors import ConversionError, SpecError
-from rnncalc.core.spec import MergeMode, Spec, describe_spec
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec, describe_spec
 
 if TYPE_CHECKING:
     from rnncalc.core.convention import Convention
@@ -65,6 +65,8 @@ class Source:
     convention: Convention
     spec: Spec
     names: tuple[str, ...]
+    #: What the file leaves open and was assumed (inspect's notes on the layers).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,26 @@ def source_kind(path: str) -> str:
     return EXTENSIONS.get(Path(path).suffix.lower()) or _sniff(path)
 
 
-def make_plan(source: str, destination: str, to: str | None = None, *, force: bool = False) -> Plan:
+def make_plan(
+    source: str,
+    destination: str,
+    to: str | None = None,
+    *,
+    force: bool = False,
+    nonlinearity: Nonlinearity | None = None,
+) -> Plan:
     """Read ``source``, recognise its stack and check that the target can hold it; raises
-    :class:`ConversionError` (or a reader's error) naming what cannot be converted."""
+    :class:`ConversionError` (or a reader's error) naming what cannot be converted.
+    ``nonlinearity`` sets an RNN's activation where the file does not record it (a state dict)."""
     from rnncalc import frameworks
 
     target = target_for(destination, to)
     stack = read_source(source)
+    if nonlinearity is not None:
+        if stack.spec.cell is not Cell.RNN:
+            raise SpecError("--nonlinearity", f"applies to rnn only, not {stack.spec.cell.value}")
+        notes = tuple(note for note in stack.notes if "nonlinearity" not in note)
+        stack = replace(stack, spec=stack.spec.replace(nonlinearity=nonlinearity), notes=notes)
     target_convention = frameworks.get(target.convention)
     reason = target_convention.unsupported(stack.spec)
     if reason:
@@ -129,7 +144,8 @@ def read_source(path: str) -> Source:
     convention = frameworks.get(inspection.convention)
     spec = stack_spec(path, inspection.recurrent)
     check_rows(path, convention, spec, inspection, names)
-    return Source(path, kind, convention, spec, names)
+    notes = tuple(dict.fromkeys(note for layer in inspection.recurrent for note in layer.notes))
+    return Source(path, kind, convention, spec, names, notes)
 
 
 def recognise(source: str, kind: str) -> tuple[Inspection, tuple[str, ...]]:

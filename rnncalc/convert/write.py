@@ -109,11 +109,13 @@ def write_torch(plan: Plan, pairs: Pairs, path: str) -> None:
 
 
 def write_keras(plan: Plan, pairs: Pairs, path: str) -> None:
-    """The Keras convention's model with the weights assigned, saved with ``model.save``."""
+    """The Keras convention's model (input ``(batch, time, features)``, any batch and length)
+    with the weights assigned, saved with ``model.save``."""
     from rnncalc.frameworks import keras as keras_convention
 
     arrays = dict(_checked(plan, pairs))
-    model = keras_convention.build(plan.spec)
+    # Every layer returns its whole sequence, as nn.LSTM, the ONNX operators and nnx.RNN do.
+    model = keras_convention.build(plan.spec.replace(return_sequences=True))
     for variable in model.weights:
         variable.assign(arrays.pop(variable.path))
     if arrays:
