@@ -118,7 +118,7 @@ def test_a_keras_gru_without_reset_after_is_refused_for_pytorch(tmp_path: Path) 
 
 
 def test_a_model_with_an_embedding_and_a_head_is_refused_naming_them(tmp_path: Path) -> None:
-    class Tagger(torch.nn.Module):  # type: ignore[misc]
+    class Tagger(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.embed = torch.nn.Embedding(10, 3)

@@ -273,6 +273,12 @@ class Renamed(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         return self._data[self._names[name]]
 
+    def release(self, name: str) -> None:
+        """Done with ``name``: a memory-mapped source lets its pages go."""
+        release = getattr(self._data, "release", None)
+        if release is not None:
+            release(self._names[name])
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
 

@@ -49,6 +49,10 @@ def converted(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[str, Arr
         }
         arrays = target.from_canonical(single, source.to_canonical(single, layer_weights))
         del layer_weights
+        release = getattr(weights, "release", None)
+        if release is not None:
+            for row in source_layers[index].weights:
+                release(row.path)
         for alone, full in zip(
             target.report(single).layers[0].weights, target_layers[index].weights, strict=True
         ):

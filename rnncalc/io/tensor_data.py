@@ -11,9 +11,13 @@ initializers are decoded on demand (protobuf holds the file in memory anyway).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import json
+import mmap
 import re
 import struct
+import sys
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -26,13 +30,31 @@ SAFETENSORS_FLOATS = {"F16": "<f2", "F32": "<f4", "F64": "<f8"}
 
 
 class TensorData(Mapping[str, Any]):
-    """Name → numpy array, each read from the file when looked up; ``close()`` frees the file."""
+    """Name → numpy array, each read from the file when looked up; ``close()`` frees the file.
 
-    def __init__(self, names: list[str], read: Callable[[str], Any], close: Callable[[], None]) -> None:
+    ``release(name)`` tells a memory-mapped reader that the tensor is done with: its pages
+    leave the process (they stay in the page cache), so reading a whole file through a map
+    does not leave all of it resident.
+    """
+
+    def __init__(
+        self,
+        names: list[str],
+        read: Callable[[str], Any],
+        close: Callable[[], None],
+        mapped_view: Callable[[str], Any] | None = None,
+    ) -> None:
         self._names = names
         self._known = set(names)
         self._read = read
         self._close = close
+        self._mapped_view = mapped_view
+
+    def release(self, name: str) -> None:
+        if self._mapped_view is not None and name in self._known:
+            view = self._mapped_view(name)
+            if view is not None:
+                drop_pages(view)
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._known:
@@ -47,6 +69,27 @@ class TensorData(Mapping[str, Any]):
 
     def close(self) -> None:
         self._close()
+
+
+def drop_pages(array: Any) -> None:
+    """``madvise(MADV_DONTNEED)`` over the whole pages inside a read-only memory-mapped array:
+    the kernel drops them from this process and maps them from the file again if touched
+    (madvise(2); clean file pages lose nothing). Only for arrays that view a file mapping
+    rnncalc opened read-only: on anonymous memory it would zero the data. Linux only."""
+    if sys.platform != "linux" or not array.nbytes:
+        return
+    page = mmap.PAGESIZE
+    start = array.ctypes.data
+    first, last = -(-start // page) * page, (start + array.nbytes) // page * page
+    if last > first:
+        _libc().madvise(first, last - first, mmap.MADV_DONTNEED)
+
+
+@functools.cache
+def _libc() -> Any:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return libc
 
 
 def open_tensors(path: str, kind: str) -> TensorData:
@@ -69,8 +112,9 @@ def _torch(path: str) -> TensorData:
     from rnncalc.io.state_dict import TORCH_HINT, _state_dict
 
     torch = require_module("torch", TORCH_HINT)
+    mapped = zipfile.is_zipfile(path)
     try:
-        loaded = torch.load(path, weights_only=True, mmap=zipfile.is_zipfile(path), map_location="cpu")
+        loaded = torch.load(path, weights_only=True, mmap=mapped, map_location="cpu")
     except Exception as error:  # read_state_dict, which ran first, has reported the usual ones
         raise WeightFileError(path, f"not a readable PyTorch file: {error}") from None
     state, _ = _state_dict(path, loaded, torch.Tensor)
@@ -81,7 +125,12 @@ def _torch(path: str) -> TensorData:
             tensor = tensor.float()
         return tensor.numpy().astype(np.float32, copy=False)
 
-    return TensorData(list(state), read, lambda: None)
+    def mapped_view(name: str) -> Any:
+        """The tensor's view of the file mapping (None for a dtype numpy cannot view)."""
+        tensor = state[name].detach()
+        return tensor.numpy() if tensor.dtype in (torch.float16, torch.float32, torch.float64) else None
+
+    return TensorData(list(state), read, lambda: None, mapped_view if mapped else None)
 
 
 def _safetensors(path: str) -> TensorData:
@@ -94,6 +143,15 @@ def _safetensors(path: str) -> TensorData:
         header = json.loads(handle.read(length))
     header.pop("__metadata__", None)
     start = 8 + length
+
+    def view(name: str) -> Any:
+        """The tensor's bytes in the file, mapped read-only (None when it has none)."""
+        begin, end = header[name]["data_offsets"]
+        return (
+            np.memmap(path, dtype="u1", mode="r", offset=start + begin, shape=end - begin)
+            if end > begin
+            else None
+        )
 
     def read(name: str) -> Any:
         entry = header[name]
@@ -110,7 +168,7 @@ def _safetensors(path: str) -> TensorData:
         values = np.memmap(path, dtype=SAFETENSORS_FLOATS[dtype], mode="r", offset=start + begin, shape=shape)
         return values.astype(np.float32, copy=False)
 
-    return TensorData(list(header), read, lambda: None)
+    return TensorData(list(header), read, lambda: None, view)
 
 
 #: A Keras 3 weight file's variable path: ``layers/<layer>[/<forward|backward>_layer]/cell/vars/<i>``.
