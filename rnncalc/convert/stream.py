@@ -3,7 +3,8 @@
 Each layer goes through the conventions' own converters, ``source.to_canonical`` then
 ``target.from_canonical`` (gate reordering, transposes, biases summed or split), applied to a
 one-layer spec of that layer; its tensors are renamed by position from the one-layer report to
-the full stack's. Only one layer's tensors are held at a time, so a large checkpoint streams.
+the full stack's. Only one layer's tensors are held at a time, so a large checkpoint streams:
+at the peak, a layer's canonical copy and its target copy.
 """
 
 from __future__ import annotations
@@ -47,12 +48,16 @@ def converted(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[str, Arr
             alone.path: weights[full.path]
             for alone, full in zip(single_source, source_layers[index].weights, strict=True)
         }
-        arrays = target.from_canonical(single, source.to_canonical(single, layer_weights))
+        canonical = source.to_canonical(single, layer_weights)
         del layer_weights
+        # The canonical copy is made: a memory-mapped source's pages can go before the
+        # target's copy is made, so at most two copies of the layer are resident.
         release = getattr(weights, "release", None)
         if release is not None:
             for row in source_layers[index].weights:
                 release(row.path)
+        arrays = target.from_canonical(single, canonical)
+        del canonical
         for alone, full in zip(
             target.report(single).layers[0].weights, target_layers[index].weights, strict=True
         ):
