@@ -163,3 +163,45 @@ def test_an_interrupted_write_leaves_no_file_and_keeps_the_old_one(
         write_plan(make_plan(str(lstm_pt), str(existing), force=True), force=True)
     assert existing.read_bytes() == b"previous"
     assert files(lstm_pt.parent) == ["existing.safetensors", "lstm.pt"]
+
+
+def test_two_recurrent_modules_that_do_not_chain_are_refused(tmp_path: Path) -> None:
+    class TwoStacks(torch.nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = torch.nn.GRU(3, 4)
+            self.decoder = torch.nn.GRU(5, 4)  # reads 5 features, the encoder hands on 4
+
+    path = tmp_path / "two.pt"
+    torch.save(TwoStacks().state_dict(), path)
+    message = one_line_error(run(str(path), "-o", str(tmp_path / "two.onnx")))
+    assert "encoder and decoder are not one stack" in message
+    assert files(tmp_path) == ["two.pt"]
+
+
+def test_a_half_precision_safetensors_checkpoint_under_state_dict_keys_converts(tmp_path: Path) -> None:
+    """float16 values are widened to float32: the converted module matches the float16 one."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(3)
+    module = torch.nn.LSTM(3, 4, batch_first=True).half()
+    path = tmp_path / "half.safetensors"
+    save_file(module.state_dict(), str(path))
+    result = run(str(path), "-o", str(tmp_path / "half.pt"))
+    assert result.exit_code == 0, result.output
+    loaded = torch.nn.LSTM(3, 4, batch_first=True)
+    loaded.load_state_dict(torch.load(tmp_path / "half.pt", weights_only=True), strict=True)
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        expected = module.float()(x)[0]
+        np.testing.assert_allclose(loaded(x)[0].numpy(), expected.numpy(), atol=1e-6)
+
+
+def test_a_training_checkpoint_with_the_state_dict_nested_converts(tmp_path: Path) -> None:
+    torch.manual_seed(4)
+    module = torch.nn.GRU(3, 4)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"epoch": 7, "state_dict": module.state_dict()}, path)
+    result = run(str(path), "-o", str(tmp_path / "gru.onnx"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].endswith(": ok")
