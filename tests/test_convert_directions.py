@@ -27,7 +27,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from rnncalc.convert import convert  # noqa: E402
 from rnncalc.core.errors import ConversionError  # noqa: E402
-from rnncalc.core.spec import Cell, Nonlinearity, Spec  # noqa: E402
+from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec  # noqa: E402
 
 #: float32 rounding over a few steps of a small stack.
 ATOL = 1e-5
@@ -88,7 +88,10 @@ def keras_model(spec: Spec, seed: int = 0) -> Any:
         if spec.cell is Cell.RNN:
             kwargs["activation"] = spec.nonlinearity.value
         layer = getattr(keras.layers, KERAS_CLASSES[spec.cell])(spec.hidden_size, **kwargs)
-        x = keras.layers.Bidirectional(layer)(x) if spec.bidirectional else layer(x)
+        if spec.bidirectional:
+            x = keras.layers.Bidirectional(layer, merge_mode=spec.merge_mode.value)(x)
+        else:
+            x = layer(x)
     model = keras.Model(inputs, x)
     rng = np.random.default_rng(seed)
     model.set_weights([rng.uniform(-0.5, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
@@ -194,6 +197,9 @@ GRU = Spec(cell=Cell.GRU, input_size=3, hidden_size=5, num_layers=2)
 RNN_RELU = Spec(cell=Cell.RNN, input_size=4, hidden_size=3, nonlinearity=Nonlinearity.RELU)
 GRU_NO_RESET_AFTER = Spec(cell=Cell.GRU, input_size=3, hidden_size=4, reset_after=False)
 GRU_BI_NO_BIAS = Spec(cell=Cell.GRU, input_size=3, hidden_size=4, bidirectional=True, bias=False)
+LSTM_BI_AVERAGED = Spec(
+    cell=Cell.LSTM, input_size=3, hidden_size=4, num_layers=2, bidirectional=True, merge_mode=MergeMode.AVE
+)
 
 
 @pytest.mark.parametrize(
@@ -207,13 +213,15 @@ GRU_BI_NO_BIAS = Spec(cell=Cell.GRU, input_size=3, hidden_size=4, bidirectional=
         (GRU_BI_NO_BIAS, "pt", "keras"),
         (GRU_BI_NO_BIAS, "keras", "safetensors"),
         (GRU_NO_RESET_AFTER, "keras", "onnx"),
+        (LSTM_BI_AVERAGED, "keras", "flax"),
+        (LSTM_BI_AVERAGED, "keras", "keras"),
         (RNN_RELU, "keras", "pt"),
         (RNN_RELU, "keras", "flax"),
         (RNN_RELU, "onnx", "keras"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
-def test_gru_and_rnn_variants_convert_where_the_target_has_an_equivalent(
+def test_gru_rnn_and_merge_mode_variants_convert_where_the_target_has_an_equivalent(
     spec: Spec, source: str, target: str, tmp_path: Path
 ) -> None:
     assert_converts(spec, source, target, tmp_path)
