@@ -205,3 +205,11 @@ def test_a_training_checkpoint_with_the_state_dict_nested_converts(tmp_path: Pat
     result = run(str(path), "-o", str(tmp_path / "gru.onnx"))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].endswith(": ok")
+
+
+def test_a_flax_state_that_is_not_a_recurrent_stack_is_refused(tmp_path: Path) -> None:
+    serialization = pytest.importorskip("flax.serialization")
+    path = tmp_path / "dense.msgpack"
+    path.write_bytes(serialization.msgpack_serialize({"kernel": np.zeros((3, 4), np.float32)}))
+    message = one_line_error(run(str(path), "-o", str(tmp_path / "dense.pt")))
+    assert "not one Flax NNX recurrent stack" in message

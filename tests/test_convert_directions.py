@@ -1,7 +1,8 @@
 """``rnncalc convert`` in every supported direction, proved with the real frameworks.
 
 Source files are made by the frameworks themselves (``torch.save`` and ``safetensors`` of a
-module's state dict, ``model.save`` of a Keras model with random weights, ``torch.onnx.export``);
+module's state dict, ``model.save`` of a Keras model with random weights, ``torch.onnx.export``,
+``flax.serialization`` of an NNX model's state);
 each converted file is loaded by its own framework (``load_state_dict(strict=True)``,
 ``keras.models.load_model``, onnxruntime, ``nnx.update`` of the restored Flax state) and run on
 the input the source model ran on; outputs agree within float32 rounding.
@@ -118,11 +119,30 @@ def make_onnx(spec: Spec, directory: Path) -> tuple[Path, Any]:
     return path, run_torch(module, x)
 
 
+def make_flax(spec: Spec, directory: Path) -> tuple[Path, Any]:
+    """The Flax NNX model ``rnncalc code --framework flax`` builds, every parameter drawn at
+    random (nnx.Linear starts its biases at zero), saved as msgpack of its pure state dict."""
+    from flax import serialization
+
+    from rnncalc.frameworks.flax import CONVENTION as FLAX
+
+    model = FLAX.build(spec, seed=1)
+    state = nnx.state(model, nnx.Param)
+    rng = np.random.default_rng(2)
+    for _, variable in nnx.to_flat_state(state):
+        variable.set_value(rng.uniform(-0.5, 0.5, variable.shape).astype(np.float32))
+    nnx.update(model, state)
+    path = directory / "source.msgpack"
+    path.write_bytes(serialization.msgpack_serialize(nnx.to_pure_dict(state)))
+    return path, np.asarray(model(_input(spec)))
+
+
 SOURCES: dict[str, Callable[[Spec, Path], tuple[Path, Any]]] = {
     "pt": make_torch_pt,
     "safetensors": make_torch_safetensors,
     "keras": make_keras,
     "onnx": make_onnx,
+    "flax": make_flax,
 }
 
 
@@ -217,6 +237,8 @@ LSTM_BI_AVERAGED = Spec(
         (LSTM_BI_AVERAGED, "keras", "keras"),
         (RNN_RELU, "keras", "pt"),
         (RNN_RELU, "keras", "flax"),
+        (GRU, "flax", "keras"),
+        (GRU, "flax", "safetensors"),
         (RNN_RELU, "onnx", "keras"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,

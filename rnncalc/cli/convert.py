@@ -60,8 +60,9 @@ def convert(
 ) -> None:
     """Convert the recurrent stack in SRC into another framework's file DST.
 
-    SRC is a PyTorch state dict (.pt, .pth, .bin), .safetensors, a Keras .keras model or an
-    ONNX model, holding one stack of RNN, LSTM or GRU layers and nothing else. DST is a PyTorch
+    SRC is a PyTorch state dict (.pt, .pth, .bin), .safetensors, a Keras .keras model, an
+    ONNX model or a Flax NNX state (.msgpack), holding one stack of RNN, LSTM or GRU layers and
+    nothing else. DST is a PyTorch
     state dict (.pt, or .safetensors) that nn.LSTM/GRU/RNN loads with strict=True, a Keras
     .keras model, an ONNX model, or a Flax NNX state (.msgpack). Gate order, transposes and
     biases follow each framework's convention; what the target cannot express (a Keras

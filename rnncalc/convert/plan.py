@@ -102,7 +102,10 @@ def source_kind(path: str) -> str:
 
     if not Path(path).is_file():
         raise WeightFileError(path, "no such file" if not Path(path).exists() else "not a regular file")
-    return EXTENSIONS.get(Path(path).suffix.lower()) or _sniff(path)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".msgpack":
+        return "flax"
+    return EXTENSIONS.get(suffix) or _sniff(path)
 
 
 def make_plan(
@@ -140,12 +143,34 @@ def read_source(path: str) -> Source:
     from rnncalc import frameworks
 
     kind = source_kind(path)
+    if kind == "flax":
+        return _flax_source(path)
     inspection, names = recognise(path, kind)
     convention = frameworks.get(inspection.convention)
     spec = stack_spec(path, inspection.recurrent)
     check_rows(path, convention, spec, inspection, names)
     notes = tuple(dict.fromkeys(note for layer in inspection.recurrent for note in layer.notes))
     return Source(path, kind, convention, spec, names, notes)
+
+
+def _flax_source(path: str) -> Source:
+    """A Flax NNX state (msgpack): no inspect reader, so its spec is matched against the Flax
+    convention's report by names and shapes (:mod:`rnncalc.convert.match`)."""
+    from rnncalc import frameworks
+    from rnncalc.convert.match import match_stack
+    from rnncalc.io.tensor_data import open_flax_msgpack
+
+    convention = frameworks.get("flax")
+    data = open_flax_msgpack(path)
+    shapes = {name: tuple(int(d) for d in data[name].shape) for name in data}
+    found = match_stack(convention, shapes)
+    if found is None:
+        raise ConversionError(
+            f"{path}: the tensors are not one Flax NNX recurrent stack as rnncalc builds it"
+        )
+    spec, notes = found
+    names = tuple(row.path for layer in convention.report(spec).layers for row in layer.weights)
+    return Source(path, "flax", convention, spec, names, notes)
 
 
 def recognise(source: str, kind: str) -> tuple[Inspection, tuple[str, ...]]:

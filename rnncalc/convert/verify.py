@@ -23,15 +23,14 @@ BATCH, STEPS = 3, 7
 
 def written_weights(plan: Plan) -> Mapping[str, Any]:
     """The tensors of the written file, named as the target convention names them: read back
-    as a source (a Flax msgpack state is named so already)."""
+    as a source."""
     from rnncalc.convert.plan import read_source, source_weights, weights_spec
-    from rnncalc.io.tensor_data import open_flax_msgpack, open_tensors
+    from rnncalc.io.tensor_data import open_tensors
 
-    if plan.target.format == "msgpack":
-        return open_flax_msgpack(plan.destination)
     written = read_source(plan.destination)
-    # A state dict does not record an RNN's nonlinearity: the plan's stands.
-    if weights_spec(written.spec, nonlinearity=plan.spec.nonlinearity) != plan.spec:
+    # A state dict does not record an RNN's nonlinearity, nor a Flax state how directions merge.
+    unrecorded = {"nonlinearity": plan.spec.nonlinearity, "merge_mode": plan.spec.merge_mode}
+    if weights_spec(written.spec, **unrecorded) != plan.spec:
         raise ConversionError(f"verify: {plan.destination} reads back as another stack")
     data = open_tensors(plan.destination, written.kind)
     try:

@@ -100,6 +100,7 @@ def open_tensors(path: str, kind: str) -> TensorData:
         "safetensors": _safetensors,
         "keras": _keras,
         "onnx": _onnx,
+        "flax": open_flax_msgpack,
     }
     if kind not in openers:
         raise WeightFileError(path, f"holds no tensor data to convert (a {kind.replace('_', ' ')} file)")
