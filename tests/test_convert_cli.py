@@ -213,3 +213,33 @@ def test_a_flax_state_that_is_not_a_recurrent_stack_is_refused(tmp_path: Path) -
     path.write_bytes(serialization.msgpack_serialize({"kernel": np.zeros((3, 4), np.float32)}))
     message = one_line_error(run(str(path), "-o", str(tmp_path / "dense.pt")))
     assert "not one Flax NNX recurrent stack" in message
+
+
+def _onnx_lstm(path: Path, inputs: list[str], **attributes: Any) -> None:
+    """An ONNX graph of one LSTM operator (hidden 2, input 3) with every weight an initializer."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    shapes = {"W": (1, 8, 3), "R": (1, 8, 2), "B": (1, 16), "P": (1, 6)}
+    initializers = [numpy_helper.from_array(np.ones(shapes[n], np.float32), n) for n in inputs if n in shapes]
+    node = helper.make_node("LSTM", ["X", *inputs], ["Y"], hidden_size=2, **attributes)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [5, 1, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        initializers,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_onnx_peepholes_are_refused_since_no_other_framework_holds_them(tmp_path: Path) -> None:
+    _onnx_lstm(tmp_path / "peep.onnx", ["W", "R", "B", "", "", "", "P"])
+    assert "peephole" in one_line_error(run(str(tmp_path / "peep.onnx"), "-o", str(tmp_path / "peep.pt")))
+    assert files(tmp_path) == ["peep.onnx"]
+
+
+def test_an_onnx_operator_running_backwards_only_is_refused(tmp_path: Path) -> None:
+    _onnx_lstm(tmp_path / "reverse.onnx", ["W", "R", "B"], direction="reverse")
+    message = one_line_error(run(str(tmp_path / "reverse.onnx"), "-o", str(tmp_path / "reverse.keras")))
+    assert "direction=reverse" in message
