@@ -243,3 +243,12 @@ def test_an_onnx_operator_running_backwards_only_is_refused(tmp_path: Path) -> N
     _onnx_lstm(tmp_path / "reverse.onnx", ["W", "R", "B"], direction="reverse")
     message = one_line_error(run(str(tmp_path / "reverse.onnx"), "-o", str(tmp_path / "reverse.keras")))
     assert "direction=reverse" in message
+
+
+def test_a_failing_write_is_one_line_and_leaves_nothing_behind(lstm_pt: Path, tmp_path: Path) -> None:
+    """Replacing a directory with --force fails in os.replace: an OSError, reported on one line."""
+    (tmp_path / "taken.onnx").mkdir()
+    message = one_line_error(run(str(lstm_pt), "-o", str(tmp_path / "taken.onnx"), "--force"))
+    assert message.startswith(f"rnncalc: error: -o: {tmp_path / 'taken.onnx'}: ")
+    assert files(tmp_path) == ["lstm.pt", "taken.onnx"]
+    assert (tmp_path / "taken.onnx").is_dir()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnncalc.convert.plan import Plan, make_plan
-from rnncalc.core.errors import ConversionError
+from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.spec import Nonlinearity
 
 
@@ -54,6 +54,8 @@ def write_plan(plan: Plan, *, force: bool = False) -> Converted:
             write(plan, converted(plan, source_weights(plan.source, data)), temporary)
     except ConversionError as error:  # a value the target cannot hold, found in the data
         raise ConversionError(f"{plan.source.path}: {error}") from None
+    except OSError as error:  # a full disk, a directory without write permission
+        raise SpecError("-o", f"{plan.destination}: {error.strerror or error}") from None
     finally:
         data.close()
     rows = target_rows(plan)
