@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from rnncalc.convert.plan import Plan
     from rnncalc.convert.write import Pairs
 
-#: What ``flax.serialization`` needs, in the words of a missing-package error.
-FLAX_HINT = "pip install 'rnncalc[flax]'"
-
 
 def tensor_formats() -> tuple[TensorFormat, ...]:
     """Msgpack states, read and written (``--to flax``)."""
@@ -37,7 +34,9 @@ def open_msgpack_state(path: str) -> TensorData:
     paths ``nnx.to_flat_state`` gives (``layers.0.cell.dense_i.kernel``)."""
     import numpy as np
 
-    serialization = require_module("flax.serialization", FLAX_HINT, path)
+    from rnncalc.frameworks.flax import CONVENTION
+
+    serialization = require_module("flax.serialization", CONVENTION.install_hint, path)
     try:
         with open(path, "rb") as handle:
             state = serialization.msgpack_restore(handle.read())
