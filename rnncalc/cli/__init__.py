@@ -24,6 +24,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "sweep": "rnncalc.cli.cost:sweep",
     "diagram": "rnncalc.cli.diagram:diagram",
     "inspect": "rnncalc.cli.inspect:inspect",
+    "convert": "rnncalc.cli.convert:convert",
 }
 
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from rnncalc.core.spec import Cell, Spec
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.inspect.common import Found
+    from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.io.tensors import FileContents
     from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import StackWeights
@@ -221,3 +222,11 @@ class Convention(ABC):
         from rnncalc.io.tensors import WeightFileError
 
         raise WeightFileError(file, f"{self.title} reads no weight file")
+
+    # --- tensor values (optional: ``rnncalc convert``) -----------------------------------------
+
+    def tensor_formats(self) -> tuple[TensorFormat, ...]:
+        """The formats ``rnncalc convert`` reads this convention's tensor values from and writes
+        them to, each with its opener and writer (see :class:`~rnncalc.io.tensor_data.TensorFormat`).
+        None by default: convert neither reads nor writes this convention's files."""
+        return ()

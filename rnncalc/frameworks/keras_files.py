@@ -11,15 +11,20 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rnncalc.core.errors import SpecError
+from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.model import FieldPathError
 from rnncalc.core.spec import Spec
 from rnncalc.inspect.common import Found, expected_weights, layer_for, spec_or_none
 from rnncalc.io.keras_json import MASK_OPS, PASS_THROUGH, KerasLayer, keras_layers, recurrent_fields
-from rnncalc.io.tensors import FileContents, Tensor, WeightFileError
+from rnncalc.io.tensor_data import TensorData, TensorFormat
+from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import ZIP_MAGIC, WeightFormat, zip_members
+
+if TYPE_CHECKING:
+    from rnncalc.convert.plan import Plan
+    from rnncalc.convert.write import Pairs
 
 #: First bytes of an HDF5 file (HDF5 File Format Specification, "Format Signature").
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -255,3 +260,76 @@ def _config_weights(layer: Any, features: int | None) -> list[tuple[str, tuple[i
 def _sizes(shape: tuple[Any, ...]) -> bool:
     """True when every dimension is a positive integer (a config may say anything)."""
     return all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+
+
+# --- rnncalc convert: tensor values in and out ---------------------------------------------------
+
+
+def tensor_formats() -> tuple[TensorFormat, ...]:
+    """Keras 3 ``.keras`` archives, read and written (``--to keras``)."""
+    return (
+        TensorFormat("keras", "Keras 3 model (.keras)", (".keras",), open_keras_archive,
+                     target="keras", write=write_keras_archive, order=keras_variable_order),
+    )  # fmt: skip
+
+
+#: A Keras 3 weight file's variable path: ``layers/<layer>[/<forward|backward>_layer]/cell/vars/<i>``.
+KERAS_VARIABLE = re.compile(r"/(?:(?P<direction>forward|backward)_layer/)?cell/vars/(?P<index>\d+)$")
+
+
+def keras_variable_order(name: str) -> tuple[int, int]:
+    """Sort key putting a recurrent layer's datasets in ``layer.weights`` order: forward before
+    backward, then ``vars/0, 1, 2`` (kernel, recurrent_kernel, bias: the order each cell's
+    ``build`` creates them, keras/src/layers/rnn/lstm.py)."""
+    found = KERAS_VARIABLE.search(name)
+    if found is None:
+        return (2, 0)
+    return (int(found["direction"] == "backward"), int(found["index"]))
+
+
+def open_keras_archive(path: str) -> TensorData:
+    """A ``.keras`` archive's weight datasets, each read through h5py when looked up."""
+    import contextlib
+    import zipfile
+
+    import numpy as np
+
+    from rnncalc.io.keras_file import H5PY_HINT, KERAS_WEIGHTS_GROUP, open_member
+
+    h5py = require_module("h5py", H5PY_HINT, path)
+    archive = zipfile.ZipFile(path)
+    with contextlib.ExitStack() as stack:
+        stack.callback(archive.close)
+        handle = open_member(path, archive, archive.getinfo("model.weights.h5"))
+        stack.callback(handle.close)
+        weights = h5py.File(handle, "r")
+        stack.callback(weights.close)
+        names: list[str] = []
+        if KERAS_WEIGHTS_GROUP in weights:
+            weights[KERAS_WEIGHTS_GROUP].visititems(
+                lambda name, item: (
+                    names.append(f"{KERAS_WEIGHTS_GROUP}/{name}") if hasattr(item, "dtype") else None
+                )
+            )
+        owned = stack.pop_all()
+
+    def read(name: str) -> Any:
+        return np.asarray(weights[name][()], dtype=np.float32)
+
+    return TensorData(names, read, owned.close)
+
+
+def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
+    """The Keras convention's model (input ``(batch, time, features)``, any batch and length)
+    with the weights assigned, saved with ``model.save``."""
+    from rnncalc.convert.write import checked
+    from rnncalc.frameworks.keras import build
+
+    arrays = dict(checked(plan, pairs))
+    # Every layer returns its whole sequence, as nn.LSTM, the ONNX operators and nnx.RNN do.
+    model = build(plan.spec.replace(return_sequences=True))
+    for variable in model.weights:
+        variable.assign(arrays.pop(variable.path))
+    if arrays:
+        raise ConversionError(f"internal: the Keras model has no variable {next(iter(arrays))}")
+    model.save(path)

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.inspect.common import Found
+    from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.io.tensors import FileContents
     from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import StackWeights
@@ -526,6 +527,11 @@ class OnnxConvention(Convention):
         from rnncalc.frameworks.onnx_files import find_layers
 
         return find_layers(file, contents)
+
+    def tensor_formats(self) -> tuple[TensorFormat, ...]:
+        from rnncalc.frameworks.onnx_files import tensor_formats
+
+        return tensor_formats()
 
     # --- adapter -------------------------------------------------------------------------
 

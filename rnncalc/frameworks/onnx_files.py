@@ -8,12 +8,18 @@ importing the registry stays cheap.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.spec import Cell, Spec
 from rnncalc.inspect.common import Found, layer_for, spec_or_none
+from rnncalc.io.tensor_data import TensorData, TensorFormat
 from rnncalc.io.tensors import FileContents, Node, Tensor, require_module
 from rnncalc.io.weight_format import WeightFormat
+
+if TYPE_CHECKING:
+    from rnncalc.convert.plan import Plan
+    from rnncalc.convert.write import Pairs
+    from rnncalc.inspect.model import RecurrentLayer
 
 #: What reading an ONNX model needs, in the words of a missing-package error.
 ONNX_HINT = "pip install 'rnncalc[inspect]' (or pip install onnx)"
@@ -100,3 +106,55 @@ def _onnx_spec(node: Node, weights: Mapping[str, Tensor]) -> tuple[Spec | None, 
         fields["nonlinearity"] = ONNX_ACTIVATIONS[activations[0]]
     spec = spec_or_none(fields)
     return spec, "" if spec else "its sizes are not a valid spec"
+
+
+# --- rnncalc convert: tensor values in and out ---------------------------------------------------
+
+
+def tensor_formats() -> tuple[TensorFormat, ...]:
+    """ONNX models, read and written (``--to onnx``)."""
+    return (
+        TensorFormat("onnx", "ONNX model", (".onnx",), open_onnx, target="onnx", write=write_onnx,
+                     refuse=_peepholes),
+    )  # fmt: skip
+
+
+def _peepholes(layer: RecurrentLayer) -> str | None:
+    """An LSTM node's fourth weight input P (peepholes) has no counterpart elsewhere."""
+    if len(layer.tensors) > (3 if layer.spec.bias else 2):
+        return f"{layer.prefix} has peephole weights P, which no other framework holds"
+    return None
+
+
+def open_onnx(path: str) -> TensorData:
+    """An ONNX model's initializers, each decoded when looked up (external data included)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    onnx = require_module("onnx", ONNX_HINT, path)
+    from onnx import numpy_helper
+
+    model = onnx.load(path, load_external_data=False)
+    base = str(Path(path).parent)
+    initializers = {init.name: init for init in model.graph.initializer}
+
+    def read(name: str) -> Any:
+        init = initializers[name]
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            return np.asarray(numpy_helper.to_array(init, base_dir=base), dtype=np.float32)
+        return np.asarray(numpy_helper.to_array(init), dtype=np.float32)
+
+    return TensorData(list(initializers), read, lambda: None)
+
+
+def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
+    """The ONNX convention's graph (one operator per layer, dynamic batch and time) with the
+    weights as initializers."""
+    import onnx
+
+    from rnncalc.convert.write import checked
+    from rnncalc.frameworks.onnx import build, spec_graph
+
+    arrays = dict(checked(plan, pairs))
+    onnx.save(build(spec_graph(plan.spec), arrays), path)

@@ -10,12 +10,17 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.spec import Cell
 from rnncalc.inspect.common import GATES, Found, expected_weights, layer_for, spec_or_none
-from rnncalc.io.tensors import FileContents, Tensor, require_module
+from rnncalc.io.tensor_data import TensorData, TensorFormat
+from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import ZIP_MAGIC, WeightFormat, zip_members
+
+if TYPE_CHECKING:
+    from rnncalc.convert.plan import Plan
+    from rnncalc.convert.write import Pairs
 
 #: What ``torch.load`` needs, in the words of a missing-package error.
 TORCH_HINT = "pip install 'rnncalc[torch]' (or pip install torch)"
@@ -128,3 +133,67 @@ def _torch_fields(named: Mapping[str, Tensor]) -> tuple[dict[str, Any] | None, s
         "bias": "bias_ih_l0" in named,
         "proj_size": proj_size,
     }, None
+
+
+# --- rnncalc convert: tensor values in and out ---------------------------------------------------
+
+
+def tensor_formats() -> tuple[TensorFormat, ...]:
+    """``torch.save``d state dicts and safetensors files, read and written (``--to torch``,
+    ``--to safetensors``); safetensors is written by the standard-library writer of
+    :mod:`rnncalc.convert.write`, so it needs neither torch nor the safetensors package."""
+    from rnncalc.io.tensor_data import open_safetensors
+
+    return (
+        TensorFormat("pytorch state dict", "PyTorch state dict (torch.save)", (".pt", ".pth", ".bin"),
+                     open_state_dict, target="torch", write=write_state_dict),
+        TensorFormat("safetensors", "PyTorch state dict (safetensors)", (".safetensors",),
+                     open_safetensors, target="safetensors", write=_write_safetensors),
+    )  # fmt: skip
+
+
+def open_state_dict(path: str) -> TensorData:
+    """A ``torch.save``d state dict's tensors as float32 numpy arrays; a file in the zip format
+    is memory-mapped (``torch.load(mmap=True)``), so its pages can be released tensor by tensor."""
+    import zipfile
+
+    import numpy as np
+
+    from rnncalc.io.state_dict import state_dict_in
+
+    torch = require_module("torch", TORCH_HINT, path)
+    mapped = zipfile.is_zipfile(path)
+    try:
+        loaded = torch.load(path, weights_only=True, mmap=mapped, map_location="cpu")
+    except Exception as error:  # read_state_dict, which ran first, has reported the usual ones
+        raise WeightFileError(path, f"not a readable PyTorch file: {error}") from None
+    state, _ = state_dict_in(path, loaded, torch.Tensor)
+
+    def read(name: str) -> Any:
+        tensor = state[name].detach()
+        if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
+            tensor = tensor.float()
+        return tensor.numpy().astype(np.float32, copy=False)
+
+    def mapped_view(name: str) -> Any:
+        """The tensor's view of the file mapping (None for a dtype numpy cannot view)."""
+        tensor = state[name].detach()
+        return tensor.numpy() if tensor.dtype in (torch.float16, torch.float32, torch.float64) else None
+
+    return TensorData(list(state), read, lambda: None, mapped_view if mapped else None)
+
+
+def write_state_dict(plan: Plan, pairs: Pairs, path: str) -> None:
+    """``torch.save`` of the state dict ``load_state_dict(strict=True)`` accepts."""
+    import torch
+
+    from rnncalc.convert.write import checked
+
+    state = {name: torch.from_numpy(array) for name, array in checked(plan, pairs)}
+    torch.save(state, path)
+
+
+def _write_safetensors(plan: Plan, pairs: Pairs, path: str) -> None:
+    from rnncalc.convert.write import write_safetensors
+
+    write_safetensors(plan, pairs, path)

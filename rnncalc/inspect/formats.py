@@ -29,12 +29,17 @@ def format_title(name: str) -> str:
 
 def read_file(path: str) -> FileContents:
     """The contents of the weight file at ``path``, read by the reader its format needs."""
+    chosen = choose_format(path)
+    return replace(chosen.read(path), format=chosen.name)
+
+
+def choose_format(path: str) -> WeightFormat:
+    """The format of the weight file at ``path``: by its suffix, else by its first bytes."""
     if not os.path.isfile(path):
         raise WeightFileError(path, "no such file" if not os.path.exists(path) else "not a regular file")
     formats = weight_formats()
     suffix = os.path.splitext(path)[1].lower()
-    chosen = next((found for found in formats if suffix in found.suffixes), None) or _sniff(path, formats)
-    return replace(chosen.read(path), format=chosen.name)
+    return next((found for found in formats if suffix in found.suffixes), None) or _sniff(path, formats)
 
 
 def _sniff(path: str, formats: tuple[WeightFormat, ...]) -> WeightFormat:

@@ -64,7 +64,7 @@ def read_keras_archive(path: str) -> FileContents:
         if tensors is None:
             h5py = require_module("h5py", H5PY_HINT, path)
             try:
-                with _open_member(path, archive, member) as handle, h5py.File(handle, "r") as weights:
+                with open_member(path, archive, member) as handle, h5py.File(handle, "r") as weights:
                     tensors = _datasets(weights, KERAS_WEIGHTS_GROUP)
             except (OSError, ValueError, zipfile.BadZipFile) as error:
                 raise WeightFileError(path, f"model.weights.h5 is not readable HDF5: {error}") from None
@@ -99,7 +99,7 @@ def _member_start(raw: IO[bytes], member: zipfile.ZipInfo) -> int:
     return int(member.header_offset + LOCAL_HEADER_BYTES + name_length + extra_length)
 
 
-def _open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> IO[bytes] | io.RawIOBase:
+def open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> IO[bytes] | io.RawIOBase:
     """A seekable view of an archive member for h5py, which seeks back and forth through the
     metadata. Keras stores members uncompressed; for those, the view is a window on the file
     itself, so a seek costs nothing (Python 3.11's zip member reads again from the start of

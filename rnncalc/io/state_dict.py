@@ -36,7 +36,7 @@ def read_state_dict(path: str, torch: Any) -> FileContents:
         raise WeightFileError(
             path, f"not a readable PyTorch file: {_first_sentence(str(error)) or type(error).__name__}"
         ) from None
-    state, notes = _state_dict(path, loaded, torch.Tensor)
+    state, notes = state_dict_in(path, loaded, torch.Tensor)
     tensors = tuple(
         Tensor(name, tuple(int(d) for d in value.shape), str(value.dtype).removeprefix("torch."))
         for name, value in state.items()
@@ -63,7 +63,7 @@ def _first_sentence(text: str) -> str:
     return text.split(". ")[0].rstrip(".") if text else "unreadable"
 
 
-def _state_dict(path: str, loaded: Any, tensor_type: type) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+def state_dict_in(path: str, loaded: Any, tensor_type: type) -> tuple[Mapping[str, Any], tuple[str, ...]]:
     """The name → tensor mapping in ``loaded``, unwrapping one checkpoint level."""
     if _is_state_dict(loaded, tensor_type):
         return loaded, ()

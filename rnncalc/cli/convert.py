@@ -1,0 +1,107 @@
+"""``rnncalc convert``: a recurrent stack's weights from one framework's file into another's."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from rnncalc.cli.command import RnncalcCommand
+from rnncalc.cli.options import ConfigFile
+from rnncalc.core.spec import Nonlinearity
+
+#: Largest absolute difference ``--verify`` accepts by default: float32 rounding over a few steps.
+DEFAULT_ATOL = 1e-5
+
+
+def target_choices() -> list[str]:
+    """The ``--to`` values: every format a registered convention writes."""
+    from rnncalc.convert.plan import targets
+
+    return list(targets())
+
+
+@click.command(cls=RnncalcCommand)
+@click.argument("source", type=ConfigFile(), metavar="SRC")
+@click.option(
+    "-o",
+    "--output",
+    "destination",
+    required=True,
+    type=ConfigFile(),
+    metavar="DST",
+    help="File to write; its extension picks the target: .pt, .safetensors, .keras, .onnx, .msgpack.",
+)
+@click.option(
+    "--to", "to", type=click.Choice(target_choices()), help="Target format, overriding DST's extension."
+)
+@click.option("--force", is_flag=True, help="Replace DST if it exists.")
+@click.option(
+    "--nonlinearity",
+    type=click.Choice([n.value for n in Nonlinearity]),
+    help="An RNN's activation, for a source that does not record it (a PyTorch state dict).  "
+    "[default: the file's, else tanh]",
+)
+@click.option(
+    "--verify/--no-verify",
+    default=None,
+    help="Run source and target on the same random input and report the largest difference.  "
+    "[default: on when both frameworks are installed]",
+)
+@click.option(
+    "--atol",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_ATOL,
+    show_default=True,
+    help="Largest difference --verify accepts; above it, exit 1.",
+)
+def convert(
+    source: str,
+    destination: str,
+    to: str | None,
+    force: bool,
+    nonlinearity: str | None,
+    verify: bool | None,
+    atol: float,
+) -> None:
+    """Convert the recurrent stack in SRC into another framework's file DST.
+
+    SRC is a PyTorch state dict (.pt, .pth, .bin), .safetensors, a Keras .keras model, an
+    ONNX model or a Flax NNX state (.msgpack), holding one stack of RNN, LSTM or GRU layers and
+    nothing else. DST is a PyTorch
+    state dict (.pt, or .safetensors) that nn.LSTM/GRU/RNN loads with strict=True, a Keras
+    .keras model, an ONNX model, or a Flax NNX state (.msgpack). Gate order, transposes and
+    biases follow each framework's convention; what the target cannot express (a Keras
+    reset_after=False GRU into PyTorch, a projection into Keras) is refused before anything is
+    written. DST appears only when complete and is never replaced without --force.
+
+    \b
+    Examples:
+      rnncalc convert lstm.pt -o lstm.keras
+      rnncalc convert model.keras -o model.safetensors --atol 1e-6
+      rnncalc convert gru.onnx -o gru.bin --to torch --force
+    """
+    from rnncalc.convert import write_plan
+    from rnncalc.convert.plan import make_plan
+    from rnncalc.core.spec import describe_spec
+
+    chosen = Nonlinearity(nonlinearity) if nonlinearity else None
+    plan = make_plan(source, destination, to, force=force, nonlinearity=chosen)
+    for note in plan.source.notes:
+        click.echo(f"rnncalc: note: {source}: {note}", err=True)
+    if verify is None:
+        verify = plan.source.convention.is_installed() and plan.target_convention.is_installed()
+    done = write_plan(plan, force=force)
+    click.echo(
+        f"{destination}: {done.plan.target.description}, {describe_spec(done.plan.spec)}: "
+        f"{done.tensors} tensors, {done.params:,} parameters, from {plan.source.convention.title}"
+    )
+    if not verify:
+        return
+    from rnncalc.convert.verify import largest_difference
+
+    difference = largest_difference(done.plan)
+    verdict = "ok" if difference <= atol else "FAILED"
+    click.echo(f"verify: largest |difference| {difference:.3g} (atol {atol:g}): {verdict}")
+    if difference > atol:
+        sys.exit(1)

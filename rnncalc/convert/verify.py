@@ -1,0 +1,67 @@
+"""Run a conversion's source and its written result on the same random input.
+
+Both run in their real frameworks (each convention's ``run_real``): the source with the
+source file's tensors, the target with the tensors read back from the file just written. They
+are compared on the last layer's output sequence, batch-major ``(N, L, features)``: every
+convention returns it as its first output when asked for batch-first sequences (ONNX's ``Y``
+keeps the directions on their own axis, which a reshape joins as concatenation does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rnncalc.core.errors import ConversionError
+
+if TYPE_CHECKING:
+    from rnncalc.convert.plan import Plan
+
+#: Batch and length of the random input: small, and different so a transposed axis shows.
+BATCH, STEPS = 3, 7
+
+
+def written_weights(plan: Plan) -> Mapping[str, Any]:
+    """The tensors of the written file, named as the target convention names them: read back
+    as a source."""
+    from rnncalc.convert.plan import read_source, source_weights, weights_spec
+
+    written = read_source(plan.destination)
+    # A state dict does not record an RNN's nonlinearity, nor a Flax state how directions merge.
+    unrecorded = {"nonlinearity": plan.spec.nonlinearity, "merge_mode": plan.spec.merge_mode}
+    if weights_spec(written.spec, **unrecorded) != plan.spec:
+        raise ConversionError(f"verify: {plan.destination} reads back as another stack")
+    data = written.format.open(plan.destination)
+    try:
+        return _arrays(source_weights(written, data))
+    finally:
+        data.close()
+
+
+def largest_difference(plan: Plan, seed: int = 0) -> float:
+    """max |source − target| over the output sequence for one random input."""
+    import numpy as np
+
+    from rnncalc.convert.plan import source_weights
+
+    assert plan.spec.input_size is not None
+    spec = plan.spec.replace(batch_first=True, return_sequences=True, batch_size=BATCH, seq_len=STEPS)
+    x = np.random.default_rng(seed).standard_normal((BATCH, STEPS, plan.spec.input_size)).astype(np.float32)
+    data = plan.source.format.open(plan.source.path)
+    try:
+        expected = plan.source.convention.run_real(spec, _arrays(source_weights(plan.source, data)), x)
+    finally:
+        data.close()
+    got = plan.target_convention.run_real(spec, _arrays(written_weights(plan)), x)
+    first, second = (np.asarray(next(iter(out.values()))) for out in (expected, got))
+    first, second = first.reshape(BATCH, STEPS, -1), second.reshape(BATCH, STEPS, -1)
+    if first.shape != second.shape:
+        raise ConversionError(f"verify: the source returns {first.shape}, the target {second.shape}")
+    return float(np.max(np.abs(first - second)))
+
+
+def _arrays(weights: Mapping[str, Any]) -> dict[str, Any]:
+    """Every tensor read into a writable array (torch warns about read-only memory maps)."""
+    import numpy as np
+
+    return {name: np.array(value, dtype=np.float32) for name, value in weights.items()}
