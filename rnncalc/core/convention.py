@@ -75,6 +75,10 @@ class Convention(ABC):
     #: ``cost --lengths`` counts ``sum(lengths)`` steps; otherwise (a Keras mask, measured) the
     #: cell still runs on every sample at every padded step.
     skips_padding: ClassVar[bool] = False
+    #: The module (``rnncalc.frameworks.<name>_files``) holding what this convention knows of its
+    #: files: ``weight_formats()`` and ``find_layers()`` for ``inspect``, ``tensor_formats()`` for
+    #: ``convert``. Imported only when a file is read or written; None: no files.
+    files_module: ClassVar[str | None] = None
     #: Gate blocks in the order the framework stacks them, in its own gate names.
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]]
     #: The framework's gate name → the canonical (PyTorch) one, where they differ.
@@ -205,11 +209,18 @@ class Convention(ABC):
 
     # --- files (optional: ``rnncalc inspect``) -------------------------------------------------
 
+    def _files(self) -> Any:
+        """The :attr:`files_module`, imported now (it may import the framework's file code)."""
+        import importlib
+
+        return importlib.import_module(self.files_module) if self.files_module else None
+
     def weight_formats(self) -> tuple[WeightFormat, ...]:
         """The weight-file formats whose tensor names follow this convention, each with its
-        suffixes, how to recognise it and its reader in :mod:`rnncalc.io`. None by default: the
-        convention reads no file."""
-        return ()
+        suffixes, how to recognise it and its reader in :mod:`rnncalc.io`: the
+        :attr:`files_module`'s ``weight_formats()``, or none (the convention reads no file)."""
+        files = self._files()
+        return tuple(files.weight_formats()) if files and hasattr(files, "weight_formats") else ()
 
     def reads(self, contents: FileContents) -> bool:
         """True when ``contents`` were read as one of :meth:`weight_formats`."""
@@ -219,6 +230,10 @@ class Convention(ABC):
         """The recurrent layers among the tensors of ``file`` (which this convention
         :meth:`reads`), each with the spec its names, shapes or config imply, checked against
         what :meth:`report` says the spec holds; see :data:`rnncalc.inspect.common.Found`."""
+        files = self._files()
+        if files and hasattr(files, "find_layers"):
+            found: Found = files.find_layers(file, contents)
+            return found
         from rnncalc.io.tensors import WeightFileError
 
         raise WeightFileError(file, f"{self.title} reads no weight file")
@@ -228,5 +243,7 @@ class Convention(ABC):
     def tensor_formats(self) -> tuple[TensorFormat, ...]:
         """The formats ``rnncalc convert`` reads this convention's tensor values from and writes
         them to, each with its opener and writer (see :class:`~rnncalc.io.tensor_data.TensorFormat`).
-        None by default: convert neither reads nor writes this convention's files."""
-        return ()
+        The :attr:`files_module`'s ``tensor_formats()``, or none: convert neither reads nor
+        writes this convention's files."""
+        files = self._files()
+        return tuple(files.tensor_formats()) if files and hasattr(files, "tensor_formats") else ()

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
-    from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
@@ -144,6 +143,7 @@ class FlaxConvention(Convention):
     title = "Flax NNX"
     module = "flax"
     install_hint = "pip install 'rnncalc[flax]'"
+    files_module = "rnncalc.frameworks.flax_files"
     #: Kernels are ``(in, out)``, as in Keras (``nnx.Linear``).
     kernels_transposed = True
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
@@ -363,13 +363,6 @@ class FlaxConvention(Convention):
             return (spec.seq_len, spec.input_size)
         assert spec.batch_size is not None
         return (spec.batch_size, spec.seq_len, spec.input_size)
-
-    # --- files (``rnncalc convert``: msgpack states) -------------------------------------------
-
-    def tensor_formats(self) -> tuple[TensorFormat, ...]:
-        from rnncalc.frameworks.flax_files import tensor_formats
-
-        return tensor_formats()
 
     def build(self, spec: Spec, seed: int = 0) -> Any:
         """The real model for ``spec`` (``input_size`` must be known), initialised from ``seed``."""

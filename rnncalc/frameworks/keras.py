@@ -39,10 +39,6 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
-    from rnncalc.inspect.common import Found
-    from rnncalc.io.tensor_data import TensorFormat
-    from rnncalc.io.tensors import FileContents
-    from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
@@ -209,6 +205,7 @@ class KerasConvention(Convention):
     title = "Keras 3"
     module = "keras"
     install_hint = "pip install 'rnncalc[tensorflow]'"
+    files_module = "rnncalc.frameworks.keras_files"
     shown_by_default = True
     kernels_transposed = True
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
@@ -568,23 +565,6 @@ class KerasConvention(Convention):
                 ),
             ),
         )
-
-    # --- files (``rnncalc inspect``: .keras archives, legacy .h5 models and model JSON) ------
-
-    def weight_formats(self) -> tuple[WeightFormat, ...]:
-        from rnncalc.frameworks.keras_files import weight_formats
-
-        return weight_formats()
-
-    def find_layers(self, file: str, contents: FileContents) -> Found:
-        from rnncalc.frameworks.keras_files import find_layers
-
-        return find_layers(file, contents)
-
-    def tensor_formats(self) -> tuple[TensorFormat, ...]:
-        from rnncalc.frameworks.keras_files import tensor_formats
-
-        return tensor_formats()
 
     # --- adapter (imports keras) -------------------------------------------------------------
 

@@ -59,10 +59,6 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
-    from rnncalc.inspect.common import Found
-    from rnncalc.io.tensor_data import TensorFormat
-    from rnncalc.io.tensors import FileContents
-    from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
@@ -322,6 +318,7 @@ class OnnxConvention(Convention):
     # measure and run_real need onnxruntime (and onnx to build the graph; the extra has both).
     module = "onnxruntime"
     install_hint = "pip install 'rnncalc[onnx]'"
+    files_module = "rnncalc.frameworks.onnx_files"
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
         Cell.RNN: ("i",),
         Cell.LSTM: ("i", "o", "f", "c"),
@@ -515,23 +512,6 @@ class OnnxConvention(Convention):
             "layout=0 (time-major), so batch_first adds Transpose nodes around the operators."
         )
         return tuple(notes)
-
-    # --- files (``rnncalc inspect``: ONNX models) ----------------------------------------
-
-    def weight_formats(self) -> tuple[WeightFormat, ...]:
-        from rnncalc.frameworks.onnx_files import weight_formats
-
-        return weight_formats()
-
-    def find_layers(self, file: str, contents: FileContents) -> Found:
-        from rnncalc.frameworks.onnx_files import find_layers
-
-        return find_layers(file, contents)
-
-    def tensor_formats(self) -> tuple[TensorFormat, ...]:
-        from rnncalc.frameworks.onnx_files import tensor_formats
-
-        return tensor_formats()
 
     # --- adapter -------------------------------------------------------------------------
 

@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
-    from rnncalc.inspect.common import Found
-    from rnncalc.io.tensor_data import TensorFormat
-    from rnncalc.io.tensors import FileContents
-    from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import StackWeights
 
     Arrays = dict[str, np.ndarray[Any, Any]]
@@ -183,6 +179,7 @@ class TorchConvention(Convention):
     title = "PyTorch"
     module = "torch"
     install_hint = "pip install 'rnncalc[torch]'"
+    files_module = "rnncalc.frameworks.torch_files"
     shown_by_default = True
     meta_device = True
     onednn_lstm = True  # torch.backends.mkldnn: nn.LSTM without proj_size on CPU (measured)
@@ -429,23 +426,6 @@ class TorchConvention(Convention):
                 "cuDNN's weight layout does",
             )
         return ()
-
-    # --- files (``rnncalc inspect``: state dicts and safetensors files) ----------------------
-
-    def weight_formats(self) -> tuple[WeightFormat, ...]:
-        from rnncalc.frameworks.torch_files import weight_formats
-
-        return weight_formats()
-
-    def find_layers(self, file: str, contents: FileContents) -> Found:
-        from rnncalc.frameworks.torch_files import find_layers
-
-        return find_layers(file, contents)
-
-    def tensor_formats(self) -> tuple[TensorFormat, ...]:
-        from rnncalc.frameworks.torch_files import tensor_formats
-
-        return tensor_formats()
 
     # --- adapter (imports torch) -------------------------------------------------------------
 
