@@ -151,7 +151,7 @@ def cost(
     """
     from rnncalc.cost.model import DType, Optimizer
     from rnncalc.cost.model import cost as compute
-    from rnncalc.cost.render import CostFormat, render_costs
+    from rnncalc.cost.render import CostFormat, render_many
 
     subjects: list[Any] = _models(files, given_fields(flags)) if files else [spec_from_flags(flags)]
     lengths = _parse_lengths(lengths_text)
@@ -162,7 +162,7 @@ def cost(
         ]
     except SpecError as error:
         raise _usage(error) from None
-    emit(render_costs(reports, CostFormat(fmt.lower())))
+    emit(render_many(reports, CostFormat(fmt.lower())))
 
 
 def _budget(kind: str) -> Callable[[click.Context, click.Parameter, str | None], int | None]:
@@ -230,7 +230,7 @@ def solve(
       rnncalc solve examples/sentiment.yaml --max-params 1M
     """
     from rnncalc.cost.model import DType, Optimizer
-    from rnncalc.cost.render import CostFormat, render_solutions
+    from rnncalc.cost.render import CostFormat, render_many
     from rnncalc.cost.solve import MemoryKind, Metric
     from rnncalc.cost.solve import solve as solve_hidden
 
@@ -272,7 +272,7 @@ def solve(
                 "give smaller budgets"
             ) from None
         raise _usage(error) from None
-    emit(render_solutions(solutions, CostFormat(fmt.lower())))
+    emit(render_many(solutions, CostFormat(fmt.lower())))
     if any(solution.hidden is None for solution in solutions):
         raise SystemExit(1)
 

@@ -6,6 +6,7 @@ tabulate is imported only for tables, so the JSON and CSV paths do not load it.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -85,12 +86,16 @@ def describe(spec: Spec | Model) -> str:
     return describe_model(spec) if isinstance(spec, Model) else describe_spec(spec)
 
 
-def render_costs(reports: list[CostReport], fmt: CostFormat) -> str:
-    """Several reports (one per config file model): a JSON list, or tables one after another."""
+def render_many(items: Sequence[CostReport] | Sequence[Solution], fmt: CostFormat) -> str:
+    """Several answers (one per config file model): a JSON list (one document for one answer),
+    or the tables one after another."""
     if fmt is CostFormat.JSON:
-        docs = [report.to_dict() for report in reports]
+        docs = [item.to_dict() for item in items]
         return to_json(docs[0] if len(docs) == 1 else docs)
-    return "\n\n".join(render_cost(report, fmt) for report in reports)
+    return "\n\n".join(
+        render_cost(item, fmt) if isinstance(item, CostReport) else render_solution(item, fmt)
+        for item in items
+    )
 
 
 def render_cost(report: CostReport, fmt: CostFormat) -> str:
@@ -231,14 +236,6 @@ def _memory_table(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> st
 
 
 # --- solve -----------------------------------------------------------------------------------
-
-
-def render_solutions(solutions: list[Solution], fmt: CostFormat) -> str:
-    """Several answers (one per config file model): a JSON list, or one after another."""
-    if fmt is CostFormat.JSON:
-        docs = [solution.to_dict() for solution in solutions]
-        return to_json(docs[0] if len(docs) == 1 else docs)
-    return "\n\n".join(render_solution(solution, fmt) for solution in solutions)
 
 
 def render_solution(solution: Solution, fmt: CostFormat) -> str:
