@@ -117,3 +117,17 @@ def test_a_stream_that_is_not_a_terminal_gets_nothing() -> None:
         status.status("importing keras...")
         status.count(10, 10)
     assert stream.getvalue() == ""
+
+
+def test_convert_under_a_terminal_says_what_it_reads_writes_and_runs(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    source, target = tmp_path / "lstm.pt", tmp_path / "lstm.onnx"
+    torch.save(torch.nn.LSTM(3, 4).state_dict(), source)
+    code, stdout, stderr = run_under_terminal("convert", str(source), "-o", str(target))
+    assert code == 0, stderr
+    for line in (f"reading {source}...", f"writing {target}...", "running source and target"):
+        assert line in stderr
+    assert stderr.endswith(ERASE_LINE)
+    assert "verify: largest |difference|" in stdout and "\r" not in stdout
+    assert run_through_pipes("convert", str(source), "-o", str(target), "--force").stderr == ""

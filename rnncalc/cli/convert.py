@@ -8,6 +8,7 @@ import click
 
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import ConfigFile
+from rnncalc.cli.progress import progress, quiet_option
 from rnncalc.core.spec import Nonlinearity
 
 #: Largest absolute difference ``--verify`` accepts by default: float32 rounding over a few steps.
@@ -55,6 +56,7 @@ def target_choices() -> list[str]:
     show_default=True,
     help="Largest difference --verify accepts; above it, exit 1.",
 )
+@quiet_option
 def convert(
     source: str,
     destination: str,
@@ -63,6 +65,7 @@ def convert(
     nonlinearity: str | None,
     verify: bool | None,
     atol: float,
+    quiet: bool,
 ) -> None:
     """Convert the recurrent stack in SRC into another framework's file DST.
 
@@ -86,12 +89,19 @@ def convert(
     from rnncalc.core.spec import describe_spec
 
     chosen = Nonlinearity(nonlinearity) if nonlinearity else None
-    plan = make_plan(source, destination, to, force=force, nonlinearity=chosen)
-    for note in plan.source.notes:
-        click.echo(f"rnncalc: note: {source}: {note}", err=True)
-    if verify is None:
-        verify = plan.source.convention.is_installed() and plan.target_convention.is_installed()
-    done = write_plan(plan, force=force)
+    status = progress(quiet)
+    with status:
+        status.status(f"reading {source}...")
+        plan = make_plan(source, destination, to, force=force, nonlinearity=chosen)
+        status.clear()
+        for note in plan.source.notes:
+            click.echo(f"rnncalc: note: {source}: {note}", err=True)
+        if verify is None:
+            verify = plan.source.convention.is_installed() and plan.target_convention.is_installed()
+        status.importing([plan.target_convention.module])
+        status.status(f"writing {destination}...")
+        done = write_plan(plan, force=force)
+        status.clear()
     click.echo(
         f"{destination}: {done.plan.target.description}, {describe_spec(done.plan.spec)}: "
         f"{done.tensors} tensors, {done.params:,} parameters, from {plan.source.convention.title}"
@@ -100,7 +110,10 @@ def convert(
         return
     from rnncalc.convert.verify import largest_difference
 
-    difference = largest_difference(done.plan)
+    with status:
+        status.importing([plan.source.convention.module, plan.target_convention.module])
+        status.status("running source and target on the same input...")
+        difference = largest_difference(done.plan)
     verdict = "ok" if difference <= atol else "FAILED"
     click.echo(f"verify: largest |difference| {difference:.3g} (atol {atol:g}): {verdict}")
     if difference > atol:
