@@ -40,7 +40,8 @@ def test_stdin_in_yaml_is_read_as_yaml(run_cli: Callable[..., Any]) -> None:
 
 
 def test_a_single_json_object_on_one_line_of_stdin_is_one_model(run_cli: Callable[..., Any]) -> None:
-    assert checked_models(run_cli, '{"cell": "lstm", "hidden_size": 4}\n') == [("<stdin>:1", "<stdin>:1")]
+    # A first line that is a JSON object makes stdin JSONL (docs/configs.md): line 1 is the model.
+    assert checked_models(run_cli, '{"cell": "lstm", "hidden_size": 4}\n') == [("line 1", "<stdin>:1")]
 
 
 def test_a_jsonl_line_that_is_not_an_object_is_named_with_its_line(

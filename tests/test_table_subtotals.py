@@ -28,7 +28,12 @@ FLAG_CASES: dict[str, tuple[str, ...]] = {
     "lstm-big": ("-c", "lstm", "-H", "512", "-i", "300", "-l", "2", "--bi"),
 }
 
-FILE_CASES: dict[str, tuple[str, ...]] = {path.stem: (str(path),) for path in sorted(EXAMPLES.glob("*.*"))}
+#: The example config files (examples/ also holds the course notebook, which is no config).
+FILE_CASES: dict[str, tuple[str, ...]] = {
+    path.stem: (str(path),)
+    for path in sorted(EXAMPLES.glob("*.*"))
+    if path.suffix in {".yaml", ".toml", ".json"}
+}
 
 
 def parse_count(text: str) -> tuple[int, int]:
