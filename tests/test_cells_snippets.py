@@ -6,13 +6,10 @@ All snippets of one framework run in one subprocess (each exec'd in a fresh name
 
 from __future__ import annotations
 
-import ast
-import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from snippet_runner import parse_printed, run_snippets
 
 from rnncalc.analysis import analyze
 from rnncalc.core.spec import spec_from_mapping
@@ -86,21 +83,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-RUNNER = r"""
-import contextlib, io, json, sys, traceback
-results = []
-for source in json.load(sys.stdin):
-    buffer = io.StringIO()
-    error = None
-    try:
-        with contextlib.redirect_stdout(buffer):
-            exec(compile(source, "<snippet>", "exec"), {"__name__": "__main__"})
-    except BaseException:
-        error = traceback.format_exc()
-    results.append({"stdout": buffer.getvalue(), "error": error})
-print("RESULTS " + json.dumps(results))
-"""
-
 
 @pytest.fixture(scope="module")
 def executed() -> dict[tuple[str, str], dict[str, Any]]:
@@ -108,27 +90,9 @@ def executed() -> dict[tuple[str, str], dict[str, Any]]:
     for framework in ("torch", "keras"):
         names = list(CONFIGS)
         sources = [snippet(spec_from_mapping(CONFIGS[name]), framework) for name in names]
-        done = subprocess.run(
-            [sys.executable, "-c", RUNNER],
-            input=json.dumps(sources),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=True,
-        )
-        line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
-        results = json.loads(line.removeprefix("RESULTS "))
+        results = run_snippets(sources)
         out.update({(framework, name): result for name, result in zip(names, results, strict=True)})
     return out
-
-
-def _parse(stdout: str) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
-    lines = stdout.strip().splitlines()
-    pairs = []
-    for line in lines[:-1]:
-        name, _, shape = line.partition(" ")
-        pairs.append((name, ast.literal_eval(shape)))
-    return pairs, int(lines[-1])
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -143,7 +107,7 @@ def test_every_cell_and_keras_option_snippet_runs_and_builds_what_the_calculator
     if not report.supported:
         assert result["stdout"] == ""
         return
-    printed, count = _parse(result["stdout"])
+    printed, count = parse_printed(result["stdout"])
     assert count == report.total.value
     weights = [(w.path, w.shape) for w in report.weights]
     assert printed[: len(weights)] == weights

@@ -7,13 +7,12 @@ and PyTorch start once, not once per snippet.
 
 from __future__ import annotations
 
-import ast
-import json
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+from snippet_runner import parse_printed, run_snippets
 
 from rnncalc.analysis import analyze
 from rnncalc.core.spec import Spec, spec_from_mapping
@@ -136,39 +135,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-RUNNER = r"""
-import contextlib, io, json, sys, traceback
-results = []
-for source in json.load(sys.stdin):
-    buffer = io.StringIO()
-    error = None
-    try:
-        with contextlib.redirect_stdout(buffer):
-            exec(compile(source, "<snippet>", "exec"), {"__name__": "__main__"})
-    except BaseException:
-        error = traceback.format_exc()
-    results.append({"stdout": buffer.getvalue(), "error": error})
-print("RESULTS " + json.dumps(results))
-"""
-
 
 def spec_of(name: str) -> Spec:
     return spec_from_mapping(CONFIGS[name])
-
-
-def run_all(sources: list[str]) -> list[dict[str, Any]]:
-    """Exec every source in one fresh interpreter (this venv's python) and collect stdout."""
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        input=json.dumps(sources),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
-    results: list[dict[str, Any]] = json.loads(line.removeprefix("RESULTS "))
-    return results
 
 
 @pytest.fixture(scope="module")
@@ -177,19 +146,9 @@ def executed() -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for framework in ("torch", "keras"):
         names = list(CONFIGS)
-        results = run_all([snippet(spec_of(name), framework) for name in names])
+        results = run_snippets([snippet(spec_of(name), framework) for name in names])
         out.update({(framework, name): result for name, result in zip(names, results, strict=True)})
     return out
-
-
-def parse(stdout: str) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
-    """``name (shape)`` lines, then the last line: the parameter count."""
-    lines = stdout.strip().splitlines()
-    pairs = []
-    for line in lines[:-1]:
-        name, _, shape = line.partition(" ")
-        pairs.append((name, ast.literal_eval(shape)))
-    return pairs, int(lines[-1])
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -204,7 +163,7 @@ def test_every_snippet_runs_and_builds_the_model_the_calculator_describes(
     if not report.supported:
         assert result["stdout"] == ""
         return
-    printed, count = parse(result["stdout"])
+    printed, count = parse_printed(result["stdout"])
     assert count == report.total.value
     weights = [(w.path, w.shape) for w in report.weights]
     assert printed[: len(weights)] == weights
