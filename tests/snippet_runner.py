@@ -1,4 +1,4 @@
-"""Runs generated snippets as they stand, for the snippet tests of every framework.
+"""Runs generated snippets as they stand and checks what they print, for every snippet test.
 
 All sources run in ONE fresh interpreter (this venv's python), each exec'd in its own namespace,
 so a framework starts once per test module instead of once per snippet.
@@ -11,6 +11,11 @@ import json
 import subprocess
 import sys
 from typing import Any
+
+from rnncalc.analysis import analyze
+from rnncalc.core.spec import Spec, spec_from_mapping
+from rnncalc.explain.code import snippet
+from rnncalc.frameworks.adapter import probe_spec
 
 #: Execs each source from stdin, capturing its stdout and any traceback, then prints all results
 #: as one JSON line (a snippet's own prints go to its buffer, never to this line).
@@ -53,3 +58,31 @@ def parse_printed(stdout: str) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
         name, _, shape = line.partition(" ")
         pairs.append((name, ast.literal_eval(shape)))
     return pairs, int(lines[-1])
+
+
+def run_torch_and_keras_snippets(
+    configs: dict[str, dict[str, Any]],
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each config's ``rnncalc code`` snippet for PyTorch and for Keras, run once per framework,
+    keyed ``(framework, name)``."""
+    names = list(configs)
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for framework in ("torch", "keras"):
+        results = run_snippets([snippet(spec_from_mapping(configs[name]), framework) for name in names])
+        out.update({(framework, name): result for name, result in zip(names, results, strict=True)})
+    return out
+
+
+def assert_built_what_the_calculator_describes(result: dict[str, Any], spec: Spec, framework: str) -> None:
+    """The snippet ran; if the framework can build ``spec`` it printed the calculator's weight names
+    and shapes in order, then the output shapes, then the count; otherwise it printed nothing."""
+    assert result["error"] is None, result["error"]
+    report = analyze(spec).framework(framework)
+    if not report.supported:
+        assert result["stdout"] == ""
+        return
+    printed, count = parse_printed(result["stdout"])
+    assert count == report.total.value
+    weights = [(w.path, w.shape) for w in report.weights]
+    assert printed[: len(weights)] == weights
+    assert printed[len(weights) :] == list(analyze(probe_spec(spec)).framework(framework).outputs)

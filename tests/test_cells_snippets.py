@@ -9,12 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from snippet_runner import parse_printed, run_snippets
+from snippet_runner import assert_built_what_the_calculator_describes, run_torch_and_keras_snippets
 
-from rnncalc.analysis import analyze
 from rnncalc.core.spec import spec_from_mapping
 from rnncalc.explain.code import snippet
-from rnncalc.frameworks.adapter import probe_spec
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "rnn_step": {"cell": "rnn", "input_size": 5, "hidden_size": 3, "step": True},
@@ -86,13 +84,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def executed() -> dict[tuple[str, str], dict[str, Any]]:
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for framework in ("torch", "keras"):
-        names = list(CONFIGS)
-        sources = [snippet(spec_from_mapping(CONFIGS[name]), framework) for name in names]
-        results = run_snippets(sources)
-        out.update({(framework, name): result for name, result in zip(names, results, strict=True)})
-    return out
+    return run_torch_and_keras_snippets(CONFIGS)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -100,18 +92,9 @@ def executed() -> dict[tuple[str, str], dict[str, Any]]:
 def test_every_cell_and_keras_option_snippet_runs_and_builds_what_the_calculator_describes(
     executed: dict[tuple[str, str], dict[str, Any]], name: str, framework: str
 ) -> None:
-    spec = spec_from_mapping(CONFIGS[name])
-    result = executed[(framework, name)]
-    assert result["error"] is None, result["error"]
-    report = analyze(spec).framework(framework)
-    if not report.supported:
-        assert result["stdout"] == ""
-        return
-    printed, count = parse_printed(result["stdout"])
-    assert count == report.total.value
-    weights = [(w.path, w.shape) for w in report.weights]
-    assert printed[: len(weights)] == weights
-    assert printed[len(weights) :] == list(analyze(probe_spec(spec)).framework(framework).outputs)
+    assert_built_what_the_calculator_describes(
+        executed[(framework, name)], spec_from_mapping(CONFIGS[name]), framework
+    )
 
 
 def test_the_pytorch_cell_snippet_calls_the_cell_with_its_states() -> None:

@@ -12,12 +12,11 @@ import sys
 from typing import Any
 
 import pytest
-from snippet_runner import parse_printed, run_snippets
+from snippet_runner import assert_built_what_the_calculator_describes, run_torch_and_keras_snippets
 
 from rnncalc.analysis import analyze
 from rnncalc.core.spec import Spec, spec_from_mapping
 from rnncalc.explain.code import snippet
-from rnncalc.frameworks.adapter import probe_spec
 
 #: A grid over every spec field a snippet spells out; small sizes keep the run short.
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -143,12 +142,7 @@ def spec_of(name: str) -> Spec:
 @pytest.fixture(scope="module")
 def executed() -> dict[tuple[str, str], dict[str, Any]]:
     """Each framework's snippets for every config, run once per framework."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for framework in ("torch", "keras"):
-        names = list(CONFIGS)
-        results = run_snippets([snippet(spec_of(name), framework) for name in names])
-        out.update({(framework, name): result for name, result in zip(names, results, strict=True)})
-    return out
+    return run_torch_and_keras_snippets(CONFIGS)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -156,19 +150,7 @@ def executed() -> dict[tuple[str, str], dict[str, Any]]:
 def test_every_snippet_runs_and_builds_the_model_the_calculator_describes(
     executed: dict[tuple[str, str], dict[str, Any]], name: str, framework: str
 ) -> None:
-    spec = spec_of(name)
-    result = executed[(framework, name)]
-    assert result["error"] is None, result["error"]
-    report = analyze(spec).framework(framework)
-    if not report.supported:
-        assert result["stdout"] == ""
-        return
-    printed, count = parse_printed(result["stdout"])
-    assert count == report.total.value
-    weights = [(w.path, w.shape) for w in report.weights]
-    assert printed[: len(weights)] == weights
-    outputs = list(analyze(probe_spec(spec)).framework(framework).outputs)
-    assert printed[len(weights) :] == outputs
+    assert_built_what_the_calculator_describes(executed[(framework, name)], spec_of(name), framework)
 
 
 @pytest.mark.parametrize(
