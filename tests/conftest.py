@@ -24,6 +24,9 @@ SLOW_SEED = int(os.environ.get("RNNCALC_SLOW_SEED") or random.SystemRandom().ran
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+# Helper modules holding shared asserts: pytest shows the compared values on failure there too.
+pytest.register_assert_rewrite("snippet_runner")
+
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 

@@ -6,18 +6,13 @@ All snippets of one framework run in one subprocess (each exec'd in a fresh name
 
 from __future__ import annotations
 
-import ast
-import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from snippet_runner import assert_built_what_the_calculator_describes, run_torch_and_keras_snippets
 
-from rnncalc.analysis import analyze
 from rnncalc.core.spec import spec_from_mapping
 from rnncalc.explain.code import snippet
-from rnncalc.frameworks.adapter import probe_spec
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "rnn_step": {"cell": "rnn", "input_size": 5, "hidden_size": 3, "step": True},
@@ -86,49 +81,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-RUNNER = r"""
-import contextlib, io, json, sys, traceback
-results = []
-for source in json.load(sys.stdin):
-    buffer = io.StringIO()
-    error = None
-    try:
-        with contextlib.redirect_stdout(buffer):
-            exec(compile(source, "<snippet>", "exec"), {"__name__": "__main__"})
-    except BaseException:
-        error = traceback.format_exc()
-    results.append({"stdout": buffer.getvalue(), "error": error})
-print("RESULTS " + json.dumps(results))
-"""
-
 
 @pytest.fixture(scope="module")
 def executed() -> dict[tuple[str, str], dict[str, Any]]:
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for framework in ("torch", "keras"):
-        names = list(CONFIGS)
-        sources = [snippet(spec_from_mapping(CONFIGS[name]), framework) for name in names]
-        done = subprocess.run(
-            [sys.executable, "-c", RUNNER],
-            input=json.dumps(sources),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=True,
-        )
-        line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
-        results = json.loads(line.removeprefix("RESULTS "))
-        out.update({(framework, name): result for name, result in zip(names, results, strict=True)})
-    return out
-
-
-def _parse(stdout: str) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
-    lines = stdout.strip().splitlines()
-    pairs = []
-    for line in lines[:-1]:
-        name, _, shape = line.partition(" ")
-        pairs.append((name, ast.literal_eval(shape)))
-    return pairs, int(lines[-1])
+    return run_torch_and_keras_snippets(CONFIGS)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -136,18 +92,9 @@ def _parse(stdout: str) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
 def test_every_cell_and_keras_option_snippet_runs_and_builds_what_the_calculator_describes(
     executed: dict[tuple[str, str], dict[str, Any]], name: str, framework: str
 ) -> None:
-    spec = spec_from_mapping(CONFIGS[name])
-    result = executed[(framework, name)]
-    assert result["error"] is None, result["error"]
-    report = analyze(spec).framework(framework)
-    if not report.supported:
-        assert result["stdout"] == ""
-        return
-    printed, count = _parse(result["stdout"])
-    assert count == report.total.value
-    weights = [(w.path, w.shape) for w in report.weights]
-    assert printed[: len(weights)] == weights
-    assert printed[len(weights) :] == list(analyze(probe_spec(spec)).framework(framework).outputs)
+    assert_built_what_the_calculator_describes(
+        executed[(framework, name)], spec_from_mapping(CONFIGS[name]), framework
+    )
 
 
 def test_the_pytorch_cell_snippet_calls_the_cell_with_its_states() -> None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pytest
+from torch_measure import counted_matmul_flops, saved_bytes
 
 from rnncalc.core.model import Model, build_model
 from rnncalc.cost.model import DType, FrameworkCost, cost
 
 torch = pytest.importorskip("torch")
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 BATCH, STEPS = 4, 10
 
@@ -57,37 +56,15 @@ def torch_cost(model: Model) -> FrameworkCost:
 
 def test_a_models_matmul_flops_are_what_torchs_counter_sees() -> None:
     model, net, tokens = embedding_gru_lstm_dense()
-    with (
-        torch.no_grad(),
-        warnings.catch_warnings(),
-        torch.backends.mkldnn.flags(enabled=False),
-        FlopCounterMode(display=False) as counter,
-    ):
-        warnings.simplefilter("ignore")
-        net(tokens)
     fc = torch_cost(model)
-    assert 2 * fc.total.macs == counter.get_total_flops()
+    assert 2 * fc.total.macs == counted_matmul_flops(lambda: net(tokens))
     assert fc.params == sum(p.numel() for p in net.parameters())
 
 
 @pytest.mark.parametrize("onednn", [False, True], ids=["onednn-off", "default-path"])
 def test_a_models_training_memory_is_within_ten_percent_of_what_torch_saves(onednn: bool) -> None:
     model, net, tokens = embedding_gru_lstm_dense()
-    parameters = {p.untyped_storage().data_ptr() for p in net.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(tensor: Any) -> Any:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameters:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with (
-        torch.backends.mkldnn.flags(enabled=onednn),
-        torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
-    ):
-        net(tokens)
-    measured = sum(storages.values())
+    measured = saved_bytes(net, tokens, onednn)
     memory = torch_cost(model).memory
     assert memory is not None
     total = memory.onednn_training_bytes(DType.FLOAT32) if onednn else memory.training_bytes(DType.FLOAT32)

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pytest
+from torch_measure import counted_matmul_flops
 
 from rnncalc.cost.model import DType, cost
 
 torch = pytest.importorskip("torch")
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-
-def counted_matmul_flops(fn) -> int:  # type: ignore[no-untyped-def]
-    """FLOPs torch's counter attributes to mm/addmm/bmm (2 per MAC) while ``fn`` runs.
-
-    oneDNN's fused RNN kernel hides its products from the counter, so it is switched off.
-    """
-    with (
-        torch.no_grad(),
-        warnings.catch_warnings(),
-        torch.backends.mkldnn.flags(enabled=False),
-        FlopCounterMode(display=False) as counter,
-    ):
-        warnings.simplefilter("ignore")
-        fn()
-    return int(counter.get_total_flops())
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

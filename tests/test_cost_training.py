@@ -9,12 +9,11 @@ formulas: each expected figure is read off a real module.
 from __future__ import annotations
 
 import itertools
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from torch_measure import saved_bytes
 
 from rnncalc.cost.model import DType, Memory, Optimizer, cost
 
@@ -31,11 +30,7 @@ CELLS = [
 ]
 CASES = [
     pytest.param(
-        cell,
-        extra,
-        bias,
-        bidirectional,
-        layers,
+        (cell, extra, bias, bidirectional, layers),
         id=f"{cell}{extra or ''}-bias{bias}-bi{bidirectional}-L{layers}",
     )
     for (cell, extra), bias, bidirectional, layers in itertools.product(
@@ -44,41 +39,27 @@ CASES = [
 ]
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "LSTM with projections is not supported with oneDNN"
-        yield
+@dataclass(frozen=True)
+class Built:
+    """One CASES module, its random input and rnncalc's memory figures for the same spec."""
+
+    cell: str
+    extra: dict[str, Any]
+    module: Any
+    inputs: Any
+    memory: Memory
 
 
-def saved_bytes(module: Any, inputs: Any, onednn: bool) -> int:
-    """Bytes of the distinct non-parameter storages autograd saves during ``module(inputs)``."""
-    parameters = {p.untyped_storage().data_ptr() for p in module.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(tensor: Any) -> Any:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameters:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with (
-        quiet(),
-        torch.backends.mkldnn.flags(enabled=onednn),
-        torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
-    ):
-        module(inputs)
-    return sum(storages.values())
+@pytest.fixture(params=[(3, 5, 7, 11), (8, 20, 40, 32)], ids=["small", "wider"])
+def shape(request: pytest.FixtureRequest) -> tuple[int, int, int, int]:
+    """(batch, steps, inputs, hidden)."""
+    value: tuple[int, int, int, int] = request.param
+    return value
 
 
-def build(
-    cell: str,
-    extra: dict[str, Any],
-    bias: bool,
-    bidirectional: bool,
-    layers: int,
-    shape: tuple[int, int, int, int],
-) -> tuple[Any, Any, Memory]:
+@pytest.fixture(params=CASES)
+def built(request: pytest.FixtureRequest, shape: tuple[int, int, int, int]) -> Built:
+    cell, extra, bias, bidirectional, layers = request.param
     batch, steps, inputs, hidden = shape
     module = MODULES[cell](inputs, hidden, num_layers=layers, bidirectional=bidirectional, bias=bias, **extra)
     spec = {
@@ -94,7 +75,7 @@ def build(
     }
     memory = cost(spec).framework("torch").memory
     assert memory is not None
-    return module, torch.randn(steps, batch, inputs), memory
+    return Built(cell, extra, module, torch.randn(steps, batch, inputs), memory)
 
 
 def activation_bytes(memory: Memory) -> int:
@@ -105,39 +86,23 @@ def within_ten_percent(estimate: int, measured: int) -> bool:
     return abs(estimate - measured) <= 0.10 * measured
 
 
-@pytest.mark.parametrize(("cell", "extra", "bias", "bidirectional", "layers"), CASES)
-@pytest.mark.parametrize("shape", [(3, 5, 7, 11), (8, 20, 40, 32)], ids=["small", "wider"])
-def test_training_memory_is_what_torch_saves_for_backward_with_onednn_off(
-    cell: str,
-    extra: dict[str, Any],
-    bias: bool,
-    bidirectional: bool,
-    layers: int,
-    shape: tuple[int, int, int, int],
-) -> None:
-    module, inputs, memory = build(cell, extra, bias, bidirectional, layers, shape)
-    measured = saved_bytes(module, inputs, onednn=False)
-    assert within_ten_percent(activation_bytes(memory), measured), (activation_bytes(memory), measured)
+def test_training_memory_is_what_torch_saves_for_backward_with_onednn_off(built: Built) -> None:
+    measured = saved_bytes(built.module, built.inputs, onednn=False)
+    estimate = activation_bytes(built.memory)
+    assert within_ten_percent(estimate, measured), (estimate, measured)
 
 
-@pytest.mark.parametrize(("cell", "extra", "bias", "bidirectional", "layers"), CASES)
-@pytest.mark.parametrize("shape", [(3, 5, 7, 11), (8, 20, 40, 32)], ids=["small", "wider"])
 def test_training_memory_on_torchs_default_cpu_path_adds_the_onednn_workspace_where_it_runs(
-    cell: str,
-    extra: dict[str, Any],
-    bias: bool,
-    bidirectional: bool,
-    layers: int,
-    shape: tuple[int, int, int, int],
+    built: Built,
 ) -> None:
-    module, inputs, memory = build(cell, extra, bias, bidirectional, layers, shape)
+    module, inputs, memory = built.module, built.inputs, built.memory
     measured = saved_bytes(module, inputs, onednn=True)
     default_path = memory.onednn_training_bytes(DType.FLOAT32)
     if default_path is None:  # aten's kernels: the same tensors as with oneDNN off
         assert measured == saved_bytes(module, inputs, onednn=False)
         estimate = activation_bytes(memory)
     else:
-        assert cell == "lstm" and not extra
+        assert built.cell == "lstm" and not built.extra
         estimate = default_path - 2 * memory.param_bytes(DType.FLOAT32)
     assert within_ten_percent(estimate, measured), (estimate, measured)
 

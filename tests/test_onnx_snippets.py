@@ -4,13 +4,10 @@ analytic report gives. All snippets run in one subprocess, each in a fresh names
 
 from __future__ import annotations
 
-import ast
-import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from snippet_runner import parse_printed, run_snippets
 
 from rnncalc.core.spec import Spec, spec_from_mapping
 from rnncalc.frameworks.adapter import probe_spec
@@ -83,21 +80,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-RUNNER = r"""
-import contextlib, io, json, sys, traceback
-results = []
-for source in json.load(sys.stdin):
-    buffer = io.StringIO()
-    error = None
-    try:
-        with contextlib.redirect_stdout(buffer):
-            exec(compile(source, "<snippet>", "exec"), {"__name__": "__main__"})
-    except BaseException:
-        error = traceback.format_exc()
-    results.append({"stdout": buffer.getvalue(), "error": error})
-print("RESULTS " + json.dumps(results))
-"""
-
 
 def spec_of(name: str) -> Spec:
     return spec_from_mapping(CONFIGS[name])
@@ -106,26 +88,7 @@ def spec_of(name: str) -> Spec:
 @pytest.fixture(scope="module")
 def executed() -> dict[str, dict[str, Any]]:
     names = list(CONFIGS)
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        input=json.dumps([ONNX.snippet(spec_of(name)) for name in names]),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
-    return dict(zip(names, json.loads(line.removeprefix("RESULTS ")), strict=True))
-
-
-def parse(stdout: str) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
-    """``name (shape)`` lines, then the last line: the parameter count."""
-    lines = stdout.strip().splitlines()
-    pairs = []
-    for line in lines[:-1]:
-        name, _, shape = line.partition(" ")
-        pairs.append((name, ast.literal_eval(shape)))
-    return pairs, int(lines[-1])
+    return dict(zip(names, run_snippets([ONNX.snippet(spec_of(name)) for name in names]), strict=True))
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -140,7 +103,7 @@ def test_every_onnx_snippet_runs_and_prints_what_the_report_says(
         assert result["stdout"] == ""
         assert report.reason is not None and report.reason in ONNX.snippet(spec)
         return
-    pairs, count = parse(result["stdout"])
+    pairs, count = parse_printed(result["stdout"])
     assert count == report.total.value
     assert pairs == [(w.path, w.shape) for w in report.weights] + list(report.outputs)
 

@@ -7,18 +7,16 @@ and PyTorch start once, not once per snippet.
 
 from __future__ import annotations
 
-import ast
-import json
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+from snippet_runner import assert_built_what_the_calculator_describes, run_torch_and_keras_snippets
 
 from rnncalc.analysis import analyze
 from rnncalc.core.spec import Spec, spec_from_mapping
 from rnncalc.explain.code import snippet
-from rnncalc.frameworks.adapter import probe_spec
 
 #: A grid over every spec field a snippet spells out; small sizes keep the run short.
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -136,60 +134,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-RUNNER = r"""
-import contextlib, io, json, sys, traceback
-results = []
-for source in json.load(sys.stdin):
-    buffer = io.StringIO()
-    error = None
-    try:
-        with contextlib.redirect_stdout(buffer):
-            exec(compile(source, "<snippet>", "exec"), {"__name__": "__main__"})
-    except BaseException:
-        error = traceback.format_exc()
-    results.append({"stdout": buffer.getvalue(), "error": error})
-print("RESULTS " + json.dumps(results))
-"""
-
 
 def spec_of(name: str) -> Spec:
     return spec_from_mapping(CONFIGS[name])
 
 
-def run_all(sources: list[str]) -> list[dict[str, Any]]:
-    """Exec every source in one fresh interpreter (this venv's python) and collect stdout."""
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        input=json.dumps(sources),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULTS "))
-    results: list[dict[str, Any]] = json.loads(line.removeprefix("RESULTS "))
-    return results
-
-
 @pytest.fixture(scope="module")
 def executed() -> dict[tuple[str, str], dict[str, Any]]:
     """Each framework's snippets for every config, run once per framework."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for framework in ("torch", "keras"):
-        names = list(CONFIGS)
-        results = run_all([snippet(spec_of(name), framework) for name in names])
-        out.update({(framework, name): result for name, result in zip(names, results, strict=True)})
-    return out
-
-
-def parse(stdout: str) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
-    """``name (shape)`` lines, then the last line: the parameter count."""
-    lines = stdout.strip().splitlines()
-    pairs = []
-    for line in lines[:-1]:
-        name, _, shape = line.partition(" ")
-        pairs.append((name, ast.literal_eval(shape)))
-    return pairs, int(lines[-1])
+    return run_torch_and_keras_snippets(CONFIGS)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -197,19 +150,7 @@ def parse(stdout: str) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
 def test_every_snippet_runs_and_builds_the_model_the_calculator_describes(
     executed: dict[tuple[str, str], dict[str, Any]], name: str, framework: str
 ) -> None:
-    spec = spec_of(name)
-    result = executed[(framework, name)]
-    assert result["error"] is None, result["error"]
-    report = analyze(spec).framework(framework)
-    if not report.supported:
-        assert result["stdout"] == ""
-        return
-    printed, count = parse(result["stdout"])
-    assert count == report.total.value
-    weights = [(w.path, w.shape) for w in report.weights]
-    assert printed[: len(weights)] == weights
-    outputs = list(analyze(probe_spec(spec)).framework(framework).outputs)
-    assert printed[len(weights) :] == outputs
+    assert_built_what_the_calculator_describes(executed[(framework, name)], spec_of(name), framework)
 
 
 @pytest.mark.parametrize(

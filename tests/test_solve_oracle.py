@@ -60,29 +60,27 @@ def param_flags(cell: str, inputs: int, layers: int, bi: bool, bias: bool, proj:
     return flags
 
 
-@pytest.mark.parametrize(("cell", "inputs", "layers", "bi", "bias", "proj", "budget"), PARAM_CASES)
-def test_torch_params_at_the_answer_fit_and_one_more_unit_does_not(
-    run_cli: Callable[..., Any],
-    cell: str,
-    inputs: int,
-    layers: int,
-    bi: bool,
-    bias: bool,
-    proj: int,
-    budget: int,
-) -> None:
-    flags = param_flags(cell, inputs, layers, bi, bias, proj)
-    hidden, _ = solve(run_cli, *flags, "--max-params", str(budget), "-F", "torch")
-    assert hidden is not None
-    assert torch_params(cell, inputs, hidden, layers, bi, bias, proj) <= budget
-    assert torch_params(cell, inputs, hidden + 1, layers, bi, bias, proj) > budget
+def keras_oracle(cell: str, inputs: int, hidden: int, layers: int, bi: bool, bias: bool, proj: int) -> int:
+    """``keras_params`` under ``torch_params``'s signature; Keras cases never project."""
+    assert not proj
+    return keras_params(cell, inputs, hidden, layers, bi, bias)
+
+
+ORACLE_CASES = [
+    pytest.param(framework, oracle, *case, id=f"{framework}-{i}")
+    for framework, oracle in (("torch", torch_params), ("keras", keras_oracle))
+    for i, case in enumerate(PARAM_CASES)
+    if framework == "torch" or not case[5]  # Keras cannot build a projection
+]
 
 
 @pytest.mark.parametrize(
-    ("cell", "inputs", "layers", "bi", "bias", "proj", "budget"), [c for c in PARAM_CASES if not c[5]]
+    ("framework", "oracle", "cell", "inputs", "layers", "bi", "bias", "proj", "budget"), ORACLE_CASES
 )
-def test_keras_params_at_the_answer_fit_and_one_more_unit_does_not(
+def test_params_at_the_answer_fit_and_one_more_unit_does_not(
     run_cli: Callable[..., Any],
+    framework: str,
+    oracle: Callable[[str, int, int, int, bool, bool, int], int],
     cell: str,
     inputs: int,
     layers: int,
@@ -92,10 +90,10 @@ def test_keras_params_at_the_answer_fit_and_one_more_unit_does_not(
     budget: int,
 ) -> None:
     flags = param_flags(cell, inputs, layers, bi, bias, proj)
-    hidden, _ = solve(run_cli, *flags, "--max-params", str(budget), "-F", "keras")
+    hidden, _ = solve(run_cli, *flags, "--max-params", str(budget), "-F", framework)
     assert hidden is not None
-    assert keras_params(cell, inputs, hidden, layers, bi, bias) <= budget
-    assert keras_params(cell, inputs, hidden + 1, layers, bi, bias) > budget
+    assert oracle(cell, inputs, hidden, layers, bi, bias, proj) <= budget
+    assert oracle(cell, inputs, hidden + 1, layers, bi, bias, proj) > budget
 
 
 @pytest.mark.parametrize(("cell", "hidden"), [("rnn", 13), ("lstm", 37), ("gru", 64)])
