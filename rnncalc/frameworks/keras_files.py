@@ -98,38 +98,45 @@ def find_layers(file: str, contents: FileContents) -> Found:
     layers, notes = [], []
     for path, layer, prefix in flat:
         features = layer.input_shape[-1] if layer.input_shape else None
+        held = tuple(by_prefix.get(prefix, ())) if prefix else ()
         try:
             fields = recurrent_fields(path, layer)
+            parts = _recurrent_parts(layer, fields, held, prefix, contents.format) if fields else None
         except SpecError as error:
             notes.append(f"{layer.class_name} {layer.name!r} not read: {error.message}")
             continue
-        held = tuple(by_prefix.get(prefix, ())) if prefix else ()
         owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in held)
-        if fields is not None:
-            if from_config:
-                spec = spec_or_none({**fields, "input_size": features})
-                if spec is None or features is None:
-                    why = "records no input shape" if spec else "is not a valid spec"
-                    notes.append(f"{layer.class_name} {layer.name!r}: its config {why}; not counted")
-                    continue
-                # Keras's report names the variables after a default layer name ("gru/gru_cell/
-                # kernel"); the config's own name replaces it.
-                held = tuple(
-                    Tensor(f"{layer.name}/{weight.split('/', 1)[1]}", shape, "float32")
-                    for weight, shape in expected_weights(spec, "keras")
-                )
-                tensors.extend(held)
-                owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in held)
-            else:
-                spec = _keras_spec_matching(fields, features, held)
-                if spec is None:
-                    notes.append(
-                        f"{layer.class_name} {layer.name!r}: the weight file's shapes "
-                        f"{sorted(t.shape for t in held)} do not match its config; "
-                        "left among the other tensors"
+        if parts is not None:
+            for name, cell_fields, cell_held in parts:
+                if from_config:
+                    spec = spec_or_none({**cell_fields, "input_size": features})
+                    if spec is None or features is None:
+                        why = "records no input shape" if spec else "is not a valid spec"
+                        notes.append(f"{layer.class_name} {name!r}: its config {why}; not counted")
+                        features = None
+                        continue
+                    # Keras's report names the variables after a default layer name ("gru/
+                    # gru_cell/kernel"); the config's own name replaces the layer's (and, in
+                    # a StackedRNNCells, the cell's) part.
+                    kept = 1 if name == layer.name else 2
+                    cell_held = tuple(
+                        Tensor(f"{name}/{'/'.join(weight.split('/')[kept:])}", shape, "float32")
+                        for weight, shape in expected_weights(spec, "keras")
                     )
-                    continue
-            layers.append(layer_for(layer.name, spec, held))
+                    tensors.extend(cell_held)
+                    owners.update((tensor.name, f"{layer.name} ({layer.class_name})") for tensor in cell_held)
+                else:
+                    spec = _keras_spec_matching(cell_fields, features, cell_held)
+                    if spec is None:
+                        notes.append(
+                            f"{layer.class_name} {name!r}: the weight file's shapes "
+                            f"{sorted(t.shape for t in cell_held)} do not match its config; "
+                            "left among the other tensors"
+                        )
+                        features = None
+                        continue
+                layers.append(layer_for(name, spec, cell_held))
+                features = spec.hidden_size  # the next cell of a StackedRNNCells reads this
             continue
         if layer.class_name in weightless or layer.is_operation:
             continue
@@ -164,8 +171,9 @@ def flatten_keras(
     """Every layer of a Keras config, nested models' layers included (named ``outer/inner``),
     with its config path and the prefix of its variables in the weight file (None when it has
     none there). ``.keras`` archives: ``layers/<key>/`` (:func:`archive_keys`), nested
-    ``layers/<key>/layers/<inner key>/``; legacy ``.h5``: ``model_weights/<top name>/<the
-    layer's variable path>/``, e.g. ``model_weights/encoder/encoder/lstm/``."""
+    ``layers/<key>/layers/<inner key>/``; legacy ``.h5``: a top-level layer's group
+    ``model_weights/<name>/``, a nested layer's ``model_weights/<top name>/<the layer's
+    variable path>/``, e.g. ``model_weights/encoder/encoder/lstm/``."""
     found: list[tuple[tuple[str | int, ...], KerasLayer, str | None]] = []
 
     def walk(data: Mapping[str, Any], path: tuple[str | int, ...], keys: list[str], names: list[str]) -> None:
@@ -181,6 +189,10 @@ def flatten_keras(
             chain = [*keys, key]
             if file_format == "keras":
                 prefix = "layers/" + "/layers/".join(chain) + "/"
+            elif len(chain) == 1:
+                # The layer's group holds its variables under their paths, which a Sequential
+                # begins with its own name: model_weights/lstm/sequential/lstm/lstm_cell/kernel.
+                prefix = f"model_weights/{key}/"
             else:
                 prefix = f"model_weights/{chain[0]}/{'/'.join(chain)}/"
             if layer.class_name in KERAS_MODELS and isinstance(layer.config.get("layers"), list):
@@ -228,6 +240,36 @@ def archive_keys(config_layers: Sequence[KerasLayer]) -> list[str | None]:
         used[name] = used.get(name, -1) + 1
         keys.append(f"{name}_{used[name]}" if used[name] else name)
     return keys
+
+
+def _recurrent_parts(
+    layer: KerasLayer,
+    fields: Sequence[Mapping[str, Any]],
+    held: tuple[Tensor, ...],
+    prefix: str | None,
+    file_format: str,
+) -> list[tuple[str, Mapping[str, Any], tuple[Tensor, ...]]]:
+    """Name, spec fields and weight-file tensors of each recurrent layer one Keras layer is.
+    ``RNN(StackedRNNCells)`` is one per cell, named ``<layer>/<cell>``; its cells' variables are
+    ``.keras``: ``layers/<layer>/cell/cells/<key>/vars/<i>``, keyed like the model's layers
+    (:func:`archive_keys`: ``lstm_cell``, ``gru_cell``, ``lstm_cell_1``); legacy ``.h5``:
+    ``.../stacked_rnn_cells/<cell name>/<variable>``, the cell's variable path (Keras 3.15,
+    measured with h5py)."""
+    if len(fields) == 1:
+        return [(layer.name, fields[0], held)]
+    # keras_json.recurrent_fields read several layers only from a valid list of cell mappings.
+    cells = keras_layers(
+        {"class_name": "Sequential", "config": {"layers": layer.config["cell"]["config"]["cells"]}}
+    )
+    parts = []
+    for cell, key, cell_fields in zip(cells, archive_keys(cells), fields, strict=True):
+        if file_format == "keras":
+            start = f"{prefix}cell/cells/{key}/"
+            owned = tuple(t for t in held if t.name.startswith(start))
+        else:
+            owned = tuple(t for t in held if t.name.rsplit("/", 2)[-2:-1] == [cell.name])
+        parts.append((f"{layer.name}/{cell.name}", cell_fields, owned))
+    return parts
 
 
 def _keras_spec_matching(

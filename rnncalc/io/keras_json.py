@@ -359,16 +359,20 @@ def keras_layers(data: Mapping[str, Any]) -> tuple[KerasLayer, ...]:
     return tuple(found)
 
 
-def recurrent_fields(path: tuple[str | int, ...], layer: KerasLayer) -> dict[str, Any] | None:
-    """The spec fields of a recurrent layer (``SimpleRNN``/``LSTM``/``GRU``, maybe in
-    ``Bidirectional``), without ``input_size``; None for any other layer."""
+def recurrent_fields(path: tuple[str | int, ...], layer: KerasLayer) -> list[dict[str, Any]] | None:
+    """The spec fields, without ``input_size``, of the recurrent layers one Keras layer is:
+    one for ``SimpleRNN``/``LSTM``/``GRU`` or ``RNN(cell)`` (maybe in ``Bidirectional``), one
+    per cell for ``RNN(StackedRNNCells)``, in order; None for any other layer."""
     inner = layer.config.get("layer") if layer.class_name == "Bidirectional" else None
     wrapped = inner.get("class_name") if isinstance(inner, Mapping) else None
-    if layer.class_name not in _CELLS and wrapped not in _CELLS:
+    recurrent = {*_CELLS, "RNN"}
+    if layer.class_name not in recurrent and wrapped not in recurrent:
         return None
     config = dict(layer.config)
     config.pop("return_state", None)  # changes outputs, not weights
-    return _recurrent(path, layer.class_name, config)[0]
+    if layer.class_name == "RNN" and _cell_class((*path, "config", "cell"), config) == "StackedRNNCells":
+        return _stacked(path, config)[0]
+    return [_recurrent(path, layer.class_name, config)[0]]
 
 
 def _mapping(value: Any, path: tuple[str | int, ...]) -> Mapping[str, Any]:
