@@ -15,8 +15,10 @@ from rnncalc.analysis import analyze_model, analyze_totals
 from rnncalc.check.crosscheck import crosscheck
 from rnncalc.check.model import CheckReport, CheckTarget, Status, TargetResult, evaluate
 from rnncalc.core.calc import GATES
+from rnncalc.core.convention import Convention
 from rnncalc.core.errors import SpecError
 from rnncalc.core.model import Model, override
+from rnncalc.core.report import FrameworkReport
 from rnncalc.core.spec import Spec
 from rnncalc.core.units import format_bytes
 from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, probe_spec, quiet
@@ -111,15 +113,25 @@ def _probe_note(spec: Spec, probe: Spec) -> str | None:
     )
 
 
+def _unavailable(
+    result: TargetResult, convention: Convention, report: FrameworkReport
+) -> TargetResult | None:
+    """The result when the framework cannot express the model or is not installed, else None."""
+    if not report.supported:
+        return result.with_crosscheck(convention.name, Status.NOT_EXPRESSIBLE, report.reason)
+    if not convention.is_installed():
+        reason = f"{convention.name} is not installed; {convention.install_hint}"
+        return result.with_crosscheck(convention.name, Status.SKIPPED, reason)
+    return None
+
+
 def _cross(result: TargetResult, framework: str, options: CheckOptions) -> TargetResult:
     convention = registry.get(framework)
     probe = _bounded_probe(result.target.spec)
     report = convention.report(probe)
-    if not report.supported:
-        return result.with_crosscheck(framework, Status.NOT_EXPRESSIBLE, report.reason)
-    if not convention.is_installed():
-        reason = f"{framework} is not installed; {convention.install_hint}"
-        return result.with_crosscheck(framework, Status.SKIPPED, reason)
+    unavailable = _unavailable(result, convention, report)
+    if unavailable is not None:
+        return unavailable
     need = memory_need(probe, report.total.value)
     over = _over_memory(need, options.max_memory)
     device = "cpu"
@@ -186,11 +198,9 @@ def _cross_model(result: TargetResult, model: Model, framework: str, options: Ch
         },
     )
     report = convention.model_report(probe)
-    if not report.supported:
-        return result.with_crosscheck(framework, Status.NOT_EXPRESSIBLE, report.reason)
-    if not convention.is_installed():
-        reason = f"{framework} is not installed; {convention.install_hint}"
-        return result.with_crosscheck(framework, Status.SKIPPED, reason)
+    unavailable = _unavailable(result, convention, report)
+    if unavailable is not None:
+        return unavailable
     need = _model_memory_need(probe, report.total.value)
     over = _over_memory(need, options.max_memory)
     if over is not None:
