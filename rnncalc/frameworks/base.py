@@ -25,9 +25,11 @@ __all__ = [
     "DIRECTIONS",
     "GATES",
     "CellGeometry",
+    "LayerNames",
     "Role",
     "WeightSlot",
     "arrow",
+    "custom_activations",
     "direction_formula",
     "first_input",
     "geometry",
@@ -85,9 +87,23 @@ def geometry(spec: Spec, input_size: Dim) -> CellGeometry:
     return CellGeometry(spec.cell, input_size, spec.hidden_size, spec.proj_size, spec.bias, spec.reset_after)
 
 
-def first_input(spec: Spec) -> Dim:
-    """The first layer's input size, or the symbol ``I`` when the spec leaves it unknown."""
+def first_input(spec: Spec | Model) -> Dim:
+    """The first layer's input size, or the symbol ``I`` when the spec (or model) leaves it unknown."""
     return spec.input_size if spec.input_size is not None else INPUT
+
+
+class LayerNames:
+    """Names numbered per base across a model, as a framework hands them out: Keras's automatic
+    ``lstm``, ``lstm_1`` (``first_numbered=False``) or ONNX node names ``lstm_0``, ``lstm_1``."""
+
+    def __init__(self, first_numbered: bool = False) -> None:
+        self._seen: dict[str, int] = {}
+        self._first_numbered = first_numbered
+
+    def next(self, base: str) -> str:
+        count = self._seen.get(base, 0)
+        self._seen[base] = count + 1
+        return f"{base}_{count}" if count or self._first_numbered else base
 
 
 def rows(slots: list[WeightSlot], direction: str, prefix: str = "") -> tuple[WeightRow, ...]:

@@ -37,7 +37,7 @@ from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecErro
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
-from rnncalc.frameworks.base import WeightSlot, custom_activations
+from rnncalc.frameworks.base import WeightSlot, custom_activations, first_input
 
 if TYPE_CHECKING:
     import numpy as np
@@ -239,7 +239,7 @@ class FlaxConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             return FrameworkReport(FLAX, model, reason=reason)
-        first: Dim = spec.input_size if spec.input_size is not None else INPUT
+        first = first_input(spec)
         layers = self.block_layers(spec, first)
         sequence = self._sequence_shape(spec, first)
         return FrameworkReport(FLAX, model, layers, self.outputs(spec), input_shape=sequence)
@@ -278,7 +278,7 @@ class FlaxConvention(Convention):
         first = model.layers[0]
         layers: list[LayerReport] = []
         index = 0
-        size: Dim = model.input_size if model.input_size is not None else INPUT
+        size = first_input(model)
         if model.embedding is not None:
             emb = model.embedding
             row = WeightRow("embedding", "layers.0.embedding", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")

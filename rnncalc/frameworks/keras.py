@@ -23,6 +23,7 @@ from rnncalc.core.symbolic import INPUT, Dim, Shape
 from rnncalc.frameworks.base import (
     DIRECTIONS,
     CellGeometry,
+    LayerNames,
     WeightSlot,
     arrow,
     first_input,
@@ -83,18 +84,6 @@ def slots(geometry: CellGeometry) -> list[WeightSlot]:
     elif vectors == 2:
         result.append(WeightSlot("bias", (2, cols), Role.BIAS))
     return result
-
-
-class LayerNames:
-    """Keras's automatic layer names in a fresh session: ``lstm``, ``lstm_1``, ``dense``, ..."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
-
-    def next(self, base: str) -> str:
-        count = self._seen.get(base, 0)
-        self._seen[base] = count + 1
-        return f"{base}_{count}" if count else base
 
 
 def _shape(spec: Spec, features: Dim, sequences: bool) -> Shape:
@@ -280,7 +269,7 @@ class KerasConvention(Convention):
         names = LayerNames()
         first = model.layers[0]
         layers: list[LayerReport] = []
-        size: Dim = model.input_size if model.input_size is not None else INPUT
+        size = first_input(model)
         if model.embedding is not None:
             name = names.next("embedding")
             emb = model.embedding

@@ -51,7 +51,7 @@ from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecErro
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape, shape_count
-from rnncalc.frameworks.base import WeightSlot, custom_activations
+from rnncalc.frameworks.base import LayerNames, WeightSlot, custom_activations, first_input
 
 if TYPE_CHECKING:
     import numpy as np
@@ -106,18 +106,6 @@ def _layer_formula(cell: Cell, hidden_size: int, bias: bool, directions: int) ->
     return Count(sum(c.per_input for c in counts), sum(c.constant for c in counts))
 
 
-class _Names:
-    """Node names numbered per base across a whole graph: ``lstm_0``, ``lstm_1``, ``gru_0``."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
-
-    def next(self, base: str) -> str:
-        count = self._seen.get(base, 0)
-        self._seen[base] = count + 1
-        return f"{base}_{count}"
-
-
 def _operator_kind(spec: Spec) -> str:
     """``LSTM``, ``GRU (bidirectional, linear_before_reset=0)``: the operator and its attributes."""
     details = ["bidirectional"] if spec.bidirectional else []
@@ -169,7 +157,7 @@ class _GraphBuilder:
     def __init__(self) -> None:
         self.nodes: list[Node] = []
         self.initializers: list[Tensor] = []
-        self.names = _Names()
+        self.names = LayerNames(first_numbered=True)
         self._flatten_shape: str | None = None
 
     def add(
@@ -387,8 +375,8 @@ class OnnxConvention(Convention):
         reason = self.unsupported(spec)
         if reason:
             return FrameworkReport(FRAMEWORK, model, reason=reason)
-        first: Dim = spec.input_size if spec.input_size is not None else INPUT
-        layers = self._block_layers(spec, first, _Names())
+        first = first_input(spec)
+        layers = self._block_layers(spec, first, LayerNames(first_numbered=True))
         # The graph input X: [T, N, I], or [N, T, I] with batch_first (Transposed in the graph).
         x: Shape = (
             (spec.batch_size, spec.seq_len, first)
@@ -397,7 +385,7 @@ class OnnxConvention(Convention):
         )
         return FrameworkReport(FRAMEWORK, model, layers, _outputs(spec), input_shape=x)
 
-    def _block_layers(self, spec: Spec, input_size: Dim, names: _Names) -> tuple[LayerReport, ...]:
+    def _block_layers(self, spec: Spec, input_size: Dim, names: LayerNames) -> tuple[LayerReport, ...]:
         """One :class:`LayerReport` per operator; its output shape is the operator's ``Y``."""
         kind = _operator_kind(spec)
         direction = BOTH_DIRECTIONS if spec.bidirectional else "forward"
@@ -437,9 +425,9 @@ class OnnxConvention(Convention):
             if reason:
                 return FrameworkReport(FRAMEWORK, title, reason=f"layers[{index}]: {reason}")
         first = model.layers[0]
-        names = _Names()
+        names = LayerNames(first_numbered=True)
         layers: list[LayerReport] = []
-        size: Dim = model.input_size if model.input_size is not None else INPUT
+        size = first_input(model)
         if model.embedding is not None:
             emb = model.embedding
             row = WeightRow("weight", "embedding.weight", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")

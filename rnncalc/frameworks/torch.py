@@ -19,7 +19,7 @@ from rnncalc.core.convention import Convention
 from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
-from rnncalc.core.symbolic import INPUT, Dim, Shape
+from rnncalc.core.symbolic import Dim, Shape
 from rnncalc.frameworks.base import (
     DIRECTIONS,
     CellGeometry,
@@ -258,7 +258,7 @@ class TorchConvention(Convention):
             return FrameworkReport(self.name, title, reason=reason)
         first = model.layers[0]
         layers: list[LayerReport] = []
-        size: Dim = model.input_size if model.input_size is not None else INPUT
+        size = first_input(model)
         if model.embedding is not None:
             prefix = str(len(layers))
             emb = model.embedding
