@@ -22,6 +22,7 @@ from rnncalc.cost.model import (
     DType,
     FrameworkCost,
     Optimizer,
+    StepCost,
     Workload,
     workload,
 )
@@ -122,34 +123,12 @@ def _framework_cost(cost: FrameworkCost, dtype: DType, optimizer: Optimizer) -> 
     title = f"{frameworks.get(cost.framework).title} ({cost.model})"
     if not cost.supported or cost.memory is None:
         return f"{title}: not expressible\n{cost.reason}"
-    rows: list[list[Any]] = []
-    for d in cost.directions:
-        s = d.step
-        rows.append(
-            [
-                d.layer,
-                d.direction,
-                _n(s.macs),
-                _n(s.bias_adds),
-                _n(s.product_sums),
-                _n(s.activations),
-                _n(s.gating),
-                _n(s.flops),
-            ]
-        )
-    s = cost.step
-    rows.append(
-        [
-            "all",
-            "",
-            _n(s.macs),
-            _n(s.bias_adds),
-            _n(s.product_sums),
-            _n(s.activations),
-            _n(s.gating),
-            _n(s.flops),
-        ]
-    )
+
+    def terms(s: StepCost) -> list[str]:
+        return [_n(s.macs), _n(s.bias_adds), _n(s.product_sums), _n(s.activations), _n(s.gating), _n(s.flops)]
+
+    rows: list[list[Any]] = [[d.layer, d.direction, *terms(d.step)] for d in cost.directions]
+    rows.append(["all", "", *terms(cost.step)])
     per_step = _table(
         rows,
         ["per step, one sample", "direction", "MACs", "bias adds", "sums", "activations", "gating", "FLOPs"],
