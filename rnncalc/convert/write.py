@@ -78,6 +78,7 @@ def checked(plan: Plan, pairs: Pairs) -> Pairs:
             )
         count += 1
         yield name, array
+        del array  # not held while the next tensor is made
     assert count == len(rows)
 
 
@@ -102,3 +103,4 @@ def write_safetensors(plan: Plan, pairs: Pairs, path: str) -> None:
         handle.write(text)
         for _, array in checked(plan, pairs):
             handle.write(np.ascontiguousarray(array, dtype="<f4").data)
+            del array  # not held while the next tensor is made
