@@ -127,14 +127,26 @@ def canonical_blocks(stacked: Array, convention: Convention, cell: Cell) -> Bloc
     return tuple(blocks[index] for index in gate_permutation(convention, cell))
 
 
+#: Bytes copied between two :func:`~rnncalc.io.mapped.drop` calls while a tensor is assembled.
+CHUNK_BYTES = 8 << 20
+
+
 def stacked(blocks: Blocks, convention: Convention, cell: Cell, out: Array | None = None) -> Array:
     """Canonical gate ``blocks`` stacked along the rows in the convention's order, copied once
-    into ``out`` (a new array when None)."""
+    into ``out`` (a new array when None). A block that views a file mapping is copied a chunk
+    of rows at a time, each chunk's pages let go once copied, so a large source tensor is never
+    resident beside the copy."""
+    from rnncalc.io.mapped import drop
+
     rows = blocks[0].shape[0]
     if out is None:
         out = np.empty((rows * len(blocks), *blocks[0].shape[1:]), dtype=DTYPE)
     for block, position in zip(blocks, gate_permutation(convention, cell), strict=True):
-        out[position * rows : (position + 1) * rows] = block
+        step = max(1, CHUNK_BYTES // max(1, block[:1].nbytes))
+        for start in range(0, rows, step):
+            chunk = block[start : start + step]
+            out[position * rows + start : position * rows + start + len(chunk)] = chunk
+            drop(chunk)
     return out
 
 
@@ -156,7 +168,7 @@ def lookup(weights: Mapping[str, ArrayLike], path: str) -> Array:
     there is."""
     if path not in weights:
         raise KeyError(f"weight {path!r} is missing (have: {', '.join(weights)})")
-    return np.asarray(weights[path], dtype=DTYPE)
+    return np.asanyarray(weights[path], dtype=DTYPE)
 
 
 def f32(value: ArrayLike) -> Array:
