@@ -127,26 +127,33 @@ def canonical_blocks(stacked: Array, convention: Convention, cell: Cell) -> Bloc
     return tuple(blocks[index] for index in gate_permutation(convention, cell))
 
 
-#: Bytes copied between two :func:`~rnncalc.io.mapped.drop` calls while a tensor is assembled.
-CHUNK_BYTES = 8 << 20
+#: Bytes of source rows copied at a time while a tensor is assembled: small enough for a
+#: transposing copy to stay in cache (six times faster than ``np.ascontiguousarray(a.T)`` for
+#: a 64 MiB kernel, docs/performance.md), and the unit a mapped source's pages are let go by.
+CHUNK_BYTES = 512 << 10
+
+
+def copy_rows(block: Array, out: Array) -> None:
+    """``out[:] = block`` a chunk of rows at a time; a chunk that views a file mapping has its
+    pages let go once copied (:func:`rnncalc.io.mapped.drop`), so a large source tensor is never
+    resident beside its copy."""
+    from rnncalc.io.mapped import drop
+
+    step = max(1, CHUNK_BYTES // max(1, block[:1].nbytes))
+    for start in range(0, block.shape[0], step):
+        chunk = block[start : start + step]
+        out[start : start + len(chunk)] = chunk
+        drop(chunk)
 
 
 def stacked(blocks: Blocks, convention: Convention, cell: Cell, out: Array | None = None) -> Array:
     """Canonical gate ``blocks`` stacked along the rows in the convention's order, copied once
-    into ``out`` (a new array when None). A block that views a file mapping is copied a chunk
-    of rows at a time, each chunk's pages let go once copied, so a large source tensor is never
-    resident beside the copy."""
-    from rnncalc.io.mapped import drop
-
+    into ``out`` (a new array when None)."""
     rows = blocks[0].shape[0]
     if out is None:
         out = np.empty((rows * len(blocks), *blocks[0].shape[1:]), dtype=DTYPE)
     for block, position in zip(blocks, gate_permutation(convention, cell), strict=True):
-        step = max(1, CHUNK_BYTES // max(1, block[:1].nbytes))
-        for start in range(0, rows, step):
-            chunk = block[start : start + step]
-            out[position * rows + start : position * rows + start + len(chunk)] = chunk
-            drop(chunk)
+        copy_rows(block, out[position * rows : (position + 1) * rows])
     return out
 
 
@@ -155,6 +162,13 @@ def stacked_transposed(blocks: Blocks, convention: Convention, cell: Cell) -> Ar
     Flax's), gate column blocks in the convention's order, copied once."""
     out = np.empty((blocks[0].shape[1], blocks[0].shape[0] * len(blocks)), dtype=DTYPE)
     stacked(blocks, convention, cell, out=out.T)
+    return out
+
+
+def transposed(block: Array) -> Array:
+    """One block ``(H, in)`` copied as ``(in, H)``, contiguous."""
+    out = np.empty(block.shape[::-1], dtype=DTYPE)
+    copy_rows(block, out.T)
     return out
 
 

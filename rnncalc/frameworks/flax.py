@@ -536,7 +536,7 @@ class FlaxConvention(Convention):
             if kind == "bias":
                 return np.asarray(blocks("b_x")[gate] + blocks("b_h")[gate], dtype=reference.DTYPE)
             block = blocks("w_x" if gates is LSTM_INPUT_GATES else "w_h")[gate]
-            return np.ascontiguousarray(block.T, dtype=reference.DTYPE)
+            return reference.transposed(block)
         if kind == "bias":
             return reference.stacked(blocks("b_x"), self, spec.cell) + reference.stacked(
                 blocks("b_h"), self, spec.cell
