@@ -88,3 +88,25 @@ def test_tensors_copied_a_few_rows_at_a_time_hold_the_gate_blocks_where_each_fra
     np.testing.assert_array_equal(keras_kernel, state["weight_ih_l1_reverse"].T)
     np.testing.assert_array_equal(target(".onnx")["lstm_1.W"][1], np.concatenate([i, o, f, g]))
     np.testing.assert_array_equal(target(".msgpack")["layers.1.backward_rnn.cell.if_.kernel"], f.T)
+
+
+def test_a_keras_archives_weights_are_mapped_from_the_file_with_the_values_h5py_reads(tmp_path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    h5py = pytest.importorskip("h5py")
+    import zipfile
+
+    from rnncalc.frameworks.keras_files import open_keras_archive
+    from rnncalc.io.mapped import MappedArray
+
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.Bidirectional(keras.layers.GRU(4))])
+    path = tmp_path / "gru.keras"
+    model.save(path)
+    data = open_keras_archive(str(path))
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+        expected = h5py.File(member, "r")
+        assert len(data) == 6
+        for name in data:
+            value = data[name]
+            assert isinstance(value, MappedArray)
+            np.testing.assert_array_equal(value, expected[name][()])
+    data.close()
