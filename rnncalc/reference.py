@@ -29,16 +29,15 @@ every step are projected at once beforehand).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rnncalc.core.calc import GATES
 from rnncalc.core.errors import SpecError
-from rnncalc.core.report import FrameworkReport, WeightRow
 from rnncalc.core.spec import Activation, Cell, MergeMode, Nonlinearity, Spec
 
 if TYPE_CHECKING:
@@ -95,7 +94,23 @@ class DirectionResult:
     c: Array | None  # (N, H), LSTM only
 
 
-# --- Converters (each framework module's to_canonical/from_canonical uses these) ---------------
+# --- Converters: canonical weights as gate blocks -------------------------------------------
+#
+# Each convention reads one *part* of a direction's canonical weights at a time
+# (``Convention.canonical_part``) as its gate blocks, views of the framework's tensor wherever
+# its layout allows (a row block, a transposed column block), and assembles each of its own
+# tensors from such blocks in one copy (``Convention.tensor_from_canonical``). ``rnncalc
+# convert`` so moves a tensor with one copy and one tensor in memory at a time; ``to_canonical``
+# and ``from_canonical`` are built from the same two steps.
+
+#: The parts of :class:`DirectionWeights`.
+Part = Literal["w_x", "w_h", "b_x", "b_h", "w_hr"]
+PARTS: tuple[Part, ...] = ("w_x", "w_h", "b_x", "b_h", "w_hr")
+#: One part as its gate blocks in canonical order (``w_hr``: one block).
+Blocks = tuple[Array, ...]
+#: ``part(direction, name)``: a part of one layer's direction (0 forward, 1 backward); None for
+#: a projection the weights do not hold. A bias they do not hold is zeros.
+PartGetter = Callable[[int, Part], "Blocks | None"]
 
 
 def gate_permutation(convention: Convention, cell: Cell) -> list[int]:
@@ -105,38 +120,73 @@ def gate_permutation(convention: Convention, cell: Cell) -> list[int]:
     return [names.index(gate) for gate in CANONICAL_GATES[cell]]
 
 
-def to_canonical_rows(matrix: Array, convention: Convention, cell: Cell) -> Array:
-    """``matrix`` (or vector) with its gate row blocks moved from the convention's order into
-    canonical order."""
-    blocks = np.split(matrix, GATES[cell], axis=0)
-    return np.ascontiguousarray(np.concatenate([blocks[i] for i in gate_permutation(convention, cell)]))
+def canonical_blocks(stacked: Array, convention: Convention, cell: Cell) -> Blocks:
+    """The gate blocks of ``stacked`` (its rows in the convention's gate order), in canonical
+    order: views, nothing copied."""
+    blocks = np.split(stacked, GATES[cell], axis=0)
+    return tuple(blocks[index] for index in gate_permutation(convention, cell))
 
 
-def from_canonical_rows(matrix: Array, convention: Convention, cell: Cell) -> Array:
-    """The inverse of :func:`to_canonical_rows`: canonical gate blocks in the convention's order."""
-    blocks = np.split(matrix, GATES[cell], axis=0)
-    permutation = gate_permutation(convention, cell)
-    return np.ascontiguousarray(np.concatenate([blocks[permutation.index(i)] for i in range(len(blocks))]))
+#: Bytes of source rows copied at a time while a tensor is assembled: small enough for a
+#: transposing copy to stay in cache (six times faster than ``np.ascontiguousarray(a.T)`` for
+#: a 64 MiB kernel, docs/performance.md), and the unit a mapped source's pages are let go by.
+CHUNK_BYTES = 512 << 10
+
+
+def copy_rows(block: Array, out: Array) -> None:
+    """``out[:] = block`` a chunk of rows at a time; a chunk that views a file mapping has its
+    pages let go once copied (:func:`rnncalc.io.mapped.drop`), so a large source tensor is never
+    resident beside its copy."""
+    from rnncalc.io.mapped import drop
+
+    step = max(1, CHUNK_BYTES // max(1, block[:1].nbytes))
+    for start in range(0, block.shape[0], step):
+        chunk = block[start : start + step]
+        out[start : start + len(chunk)] = chunk
+        drop(chunk)
+
+
+def stacked(blocks: Blocks, convention: Convention, cell: Cell, out: Array | None = None) -> Array:
+    """Canonical gate ``blocks`` stacked along the rows in the convention's order, copied once
+    into ``out`` (a new array when None)."""
+    rows = blocks[0].shape[0]
+    if out is None:
+        out = np.empty((rows * len(blocks), *blocks[0].shape[1:]), dtype=DTYPE)
+    for block, position in zip(blocks, gate_permutation(convention, cell), strict=True):
+        copy_rows(block, out[position * rows : (position + 1) * rows])
+    return out
+
+
+def stacked_transposed(blocks: Blocks, convention: Convention, cell: Cell) -> Array:
+    """Canonical gate ``blocks`` ``(H, in)`` as a transposed kernel ``(in, gates*H)`` (Keras's,
+    Flax's), gate column blocks in the convention's order, copied once."""
+    out = np.empty((blocks[0].shape[1], blocks[0].shape[0] * len(blocks)), dtype=DTYPE)
+    stacked(blocks, convention, cell, out=out.T)
+    return out
+
+
+def transposed(block: Array) -> Array:
+    """One block ``(H, in)`` copied as ``(in, H)``, contiguous."""
+    out = np.empty(block.shape[::-1], dtype=DTYPE)
+    copy_rows(block, out.T)
+    return out
+
+
+def joined(blocks: Blocks) -> Array:
+    """The canonical matrix (or vector) of a part: its blocks one under the other, contiguous."""
+    return np.ascontiguousarray(np.concatenate(blocks), dtype=DTYPE)
+
+
+def lookup(weights: Mapping[str, ArrayLike], path: str) -> Array:
+    """``weights[path]`` as float32 (not copied when it is already), or a KeyError naming what
+    there is."""
+    if path not in weights:
+        raise KeyError(f"weight {path!r} is missing (have: {', '.join(weights)})")
+    return np.asanyarray(weights[path], dtype=DTYPE)
 
 
 def f32(value: ArrayLike) -> Array:
     return np.ascontiguousarray(np.asarray(value, dtype=DTYPE))
-
-
-def layer_rows(report: FrameworkReport, spec: Spec) -> list[list[list[WeightRow]]]:
-    """A report's weight rows of each layer, split by direction (forward first)."""
-    layers = []
-    for layer in report.layers:
-        directions = ("forward", "backward")[: spec.num_directions]
-        layers.append([[w for w in layer.weights if w.direction == d] for d in directions])
-    return layers
-
-
-def lookup(weights: Mapping[str, ArrayLike], path: str) -> Array:
-    """``weights[path]`` as float32, or a KeyError naming what there is."""
-    if path not in weights:
-        raise KeyError(f"weight {path!r} is missing (have: {', '.join(weights)})")
-    return f32(weights[path])
 
 
 def random_weights(spec: Spec, seed: int = 0) -> StackWeights:

@@ -63,3 +63,50 @@ def test_the_stream_into_every_target_holds_one_tensor_at_a_time(lstm_pt: Path) 
             names.append(name)
             del array
         assert names == [name for name, _ in target_rows(plan)]
+
+
+def test_tensors_copied_a_few_rows_at_a_time_hold_the_gate_blocks_where_each_framework_keeps_them(
+    lstm_pt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of one row (``CHUNK_BYTES`` at 8), against the layouts written out by hand:
+    Keras's kernel is PyTorch's ``weight_ih`` transposed (gates i, f, g, o in both); ONNX's
+    ``W[d]`` holds the blocks as i, o, f, c; Flax's ``if_`` kernel is the f block transposed."""
+    from rnncalc import reference
+
+    monkeypatch.setattr(reference, "CHUNK_BYTES", 8)
+    state = {name: tensor.numpy() for name, tensor in torch.load(lstm_pt, weights_only=True).items()}
+    hidden = 4
+    i, f, g, o = (state["weight_ih_l1_reverse"][k * hidden : (k + 1) * hidden] for k in range(4))
+
+    def target(suffix: str) -> dict[str, Any]:
+        found = {}
+        for name, array in pairs(make_plan(str(lstm_pt), str(lstm_pt.with_suffix(suffix)))):
+            found[name] = array.copy()
+        return found
+
+    keras_kernel = target(".keras")["bidirectional_1/backward_lstm_1/lstm_cell/kernel"]
+    np.testing.assert_array_equal(keras_kernel, state["weight_ih_l1_reverse"].T)
+    np.testing.assert_array_equal(target(".onnx")["lstm_1.W"][1], np.concatenate([i, o, f, g]))
+    np.testing.assert_array_equal(target(".msgpack")["layers.1.backward_rnn.cell.if_.kernel"], f.T)
+
+
+def test_a_keras_archives_weights_are_mapped_from_the_file_with_the_values_h5py_reads(tmp_path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    h5py = pytest.importorskip("h5py")
+    import zipfile
+
+    from rnncalc.frameworks.keras_files import open_keras_archive
+    from rnncalc.io.mapped import MappedArray
+
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.Bidirectional(keras.layers.GRU(4))])
+    path = tmp_path / "gru.keras"
+    model.save(path)
+    data = open_keras_archive(str(path))
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+        expected = h5py.File(member, "r")
+        assert len(data) == 6
+        for name in data:
+            value = data[name]
+            assert isinstance(value, MappedArray)
+            np.testing.assert_array_equal(value, expected[name][()])
+    data.close()

@@ -14,10 +14,12 @@ Three groups of methods, with different import rules:
   they import the framework *inside* the method and raise
   :class:`~rnncalc.core.errors.FrameworkMissingError` with :attr:`Convention.install_hint`
   when it is missing.
-* **Weights** (``to_canonical``, ``from_canonical``, ``reference_forward``): convert between
-  the framework's named tensors and :class:`rnncalc.reference.StackWeights` (canonical: PyTorch
-  orientation, PyTorch gate order, an input and a recurrent bias per direction), and run the
-  numpy reference in the framework's layout. They import numpy inside the method.
+* **Weights** (``canonical_part``, ``tensor_from_canonical``, ``reference_forward``): convert
+  between the framework's named tensors and canonical weights (PyTorch orientation, PyTorch
+  gate order, an input and a recurrent bias per direction), one part or one tensor at a time,
+  so ``rnncalc convert`` holds one tensor at a time; ``to_canonical``/``from_canonical`` build
+  whole :class:`rnncalc.reference.StackWeights` from them. ``reference_forward`` runs the numpy
+  reference in the framework's layout. They import numpy inside the method.
 
 One optional group, for ``rnncalc inspect``:
 
@@ -37,16 +39,17 @@ if TYPE_CHECKING:
     import numpy as np
 
     from rnncalc.core.model import Model
-    from rnncalc.core.report import FrameworkReport, FrameworkTotals
+    from rnncalc.core.report import FrameworkReport, FrameworkTotals, WeightRow
     from rnncalc.core.spec import Cell, Spec
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.inspect.common import Found
     from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.io.tensors import FileContents
     from rnncalc.io.weight_format import WeightFormat
-    from rnncalc.reference import StackWeights
+    from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
-    Arrays = dict[str, np.ndarray[Any, Any]]
+    Array = np.ndarray[Any, Any]
+    Arrays = dict[str, Array]
 
 
 class Convention(ABC):
@@ -194,14 +197,96 @@ class Convention(ABC):
     # --- weights (imports numpy) ------------------------------------------------------------
 
     @abstractmethod
-    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
-        """Canonical weights from this framework's named tensors (names as :meth:`report`)."""
+    def canonical_part(
+        self, spec: Spec, weights: Mapping[str, Any], layer: int, direction: int, part: Part
+    ) -> Blocks | None:
+        """One part (``w_x``, ``w_h``, ``b_x``, ``b_h``, ``w_hr``) of layer ``layer``'s
+        ``direction`` in canonical form, read from this framework's tensors (named as
+        :meth:`report` names them) as gate blocks in canonical order, views of the tensors
+        where the layout allows; None when the framework holds no such part (no bias, no
+        projection). See :mod:`rnncalc.reference`, "Converters"."""
 
     @abstractmethod
+    def tensor_from_canonical(self, spec: Spec, layer: int, row: WeightRow, part: PartGetter) -> Array:
+        """This framework's tensor ``row`` of layer ``layer`` (a row of :meth:`report`),
+        assembled in one copy from the canonical parts ``part`` gives."""
+
+    def canonical_refusal(self, spec: Spec, layer: int, part: PartGetter) -> str | None:
+        """Why layer ``layer``'s canonical weights cannot be held, or None: values this
+        framework has no tensor for (a projection without ``proj_size``, nonzero biases
+        without ``bias``)."""
+        import numpy as np
+
+        for direction in range(spec.num_directions):
+            if not spec.proj_size and part(direction, "w_hr") is not None:
+                return f"{self.title} has no projection for these weights' W_hr (layer {layer})"
+            if not spec.bias:
+                biases = (*(part(direction, "b_x") or ()), *(part(direction, "b_h") or ()))
+                if any(np.any(block != 0) for block in biases):
+                    return f"{self.title} has no bias with bias=False; layer {layer}'s biases are not zero"
+        return None
+
+    def canonical_parts(self, spec: Spec, weights: Mapping[str, Any], layer: int) -> PartGetter:
+        """:meth:`canonical_part` of layer ``layer`` as a :data:`~rnncalc.reference.PartGetter`:
+        a bias this framework does not hold is zeros."""
+        import numpy as np
+
+        from rnncalc.core.calc import GATES
+        from rnncalc.reference import DTYPE
+
+        def part(direction: int, name: Part) -> Blocks | None:
+            blocks = self.canonical_part(spec, weights, layer, direction, name)
+            if blocks is None and name in ("b_x", "b_h"):
+                return tuple(np.zeros(spec.hidden_size, dtype=DTYPE) for _ in range(GATES[spec.cell]))
+            return blocks
+
+        return part
+
+    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
+        """Canonical weights from this framework's named tensors (names as :meth:`report`)."""
+        from rnncalc.reference import DirectionWeights, StackWeights, joined
+
+        layers = []
+        for layer in range(spec.num_layers):
+            part = self.canonical_parts(spec, weights, layer)
+            directions = []
+            for direction in range(spec.num_directions):
+                w_x, w_h, b_x, b_h = (part(direction, name) for name in ("w_x", "w_h", "b_x", "b_h"))
+                assert w_x is not None and w_h is not None and b_x is not None and b_h is not None
+                w_hr = part(direction, "w_hr")
+                directions.append(
+                    DirectionWeights(
+                        joined(w_x), joined(w_h), joined(b_x), joined(b_h), joined(w_hr) if w_hr else None
+                    )
+                )
+            layers.append(tuple(directions))
+        return StackWeights(tuple(layers))
+
     def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
         """This framework's named tensors from canonical weights. Raises
         :class:`~rnncalc.core.errors.ConversionError` when a value cannot be held (e.g. a
         nonzero recurrent bias where the framework keeps none)."""
+        import numpy as np
+
+        from rnncalc.core.calc import GATES
+        from rnncalc.core.errors import ConversionError
+
+        named: Arrays = {}
+        for index, layer in enumerate(self.report(spec).layers):
+            directions = weights.layers[index]
+
+            def part(direction: int, name: Part, directions: Any = directions) -> Blocks | None:
+                value = getattr(directions[direction], name)
+                if value is None:
+                    return None
+                return (value,) if name == "w_hr" else tuple(np.split(value, GATES[spec.cell]))
+
+            refusal = self.canonical_refusal(spec, index, part)
+            if refusal:
+                raise ConversionError(refusal)
+            for row in layer.weights:
+                named[row.path] = self.tensor_from_canonical(spec, index, row, part)
+        return named
 
     @abstractmethod
     def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:

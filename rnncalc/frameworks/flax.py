@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.calc import GATES
 from rnncalc.core.convention import Convention
-from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecError
+from rnncalc.core.errors import FrameworkMissingError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
-    from rnncalc.reference import StackWeights
+    from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
-    Arrays = dict[str, np.ndarray[Any, Any]]
+    Array = np.ndarray[Any, Any]
+    Arrays = dict[str, Array]
 
 
 #: The registry name reports and :class:`~rnncalc.frameworks.adapter.Measured` carry.
@@ -491,75 +492,80 @@ class FlaxConvention(Convention):
             for layer in layer_prefixes(spec)
         ]
 
-    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
-        """Transpose the kernels; LSTM's biases are canonical ``b_h`` (they sit on the hidden
-        side), SimpleCell's and GRUCell's are ``b_x``; the other bias is zero."""
+    def canonical_part(
+        self, spec: Spec, weights: Mapping[str, Any], layer: int, direction: int, part: Part
+    ) -> Blocks | None:
+        """Kernels are ``(in, out)``: blocks are viewed transposed. LSTMCell keeps one kernel
+        per gate and its biases on the hidden side (canonical ``b_h``); SimpleCell's and
+        GRUCell's bias sits on ``dense_i`` (canonical ``b_x``); the other bias is zero."""
+        from rnncalc import reference
+
+        prefix = self._direction_paths(spec)[layer][direction]
+        if spec.cell is Cell.LSTM:
+            gates = {"w_x": (LSTM_INPUT_GATES, "kernel"), "w_h": (LSTM_HIDDEN_GATES, "kernel"),
+                     "b_h": (LSTM_HIDDEN_GATES, "bias")}  # fmt: skip
+            if part not in gates:
+                return None
+            names, kind = gates[part]
+            # One tensor per gate, named in canonical order (i, f, g, o).
+            return tuple(_oriented(reference.lookup(weights, f"{prefix}{name}.{kind}")) for name in names)
+        tensors = {"w_x": "dense_i.kernel", "w_h": "dense_h.kernel", "b_x": "dense_i.bias"}
+        if part not in tensors:
+            return None
+        tensor = _oriented(reference.lookup(weights, f"{prefix}{tensors[part]}"))
+        return reference.canonical_blocks(tensor, self, spec.cell)
+
+    def tensor_from_canonical(self, spec: Spec, layer: int, row: WeightRow, part: PartGetter) -> Array:
+        """Kernels transposed; both biases summed into Flax's one (:meth:`canonical_refusal`
+        has checked that a GRU's ``b_hn``, which only PyTorch's equation holds, is zero)."""
         import numpy as np
 
-        from rnncalc.reference import DirectionWeights, StackWeights
+        from rnncalc import reference
 
-        def get(path: str) -> Any:
-            if path not in weights:
-                raise KeyError(f"weight {path!r} is missing (have: {', '.join(weights)})")
-            return np.asarray(weights[path], dtype=np.float32)
+        direction = DIRECTIONS.index(row.direction)
 
-        layers = []
-        for directions in self._direction_paths(spec):
-            converted = []
-            for prefix in directions:
-                if spec.cell is Cell.LSTM:
-                    w_x = np.concatenate([get(f"{prefix}{g}.kernel").T for g in LSTM_INPUT_GATES])
-                    w_h = np.concatenate([get(f"{prefix}{g}.kernel").T for g in LSTM_HIDDEN_GATES])
-                    b_h = np.concatenate([get(f"{prefix}{g}.bias") for g in LSTM_HIDDEN_GATES])
-                    b_x = np.zeros_like(b_h)
-                else:
-                    w_x = get(f"{prefix}dense_i.kernel").T
-                    w_h = get(f"{prefix}dense_h.kernel").T
-                    b_x = get(f"{prefix}dense_i.bias")
-                    b_h = np.zeros_like(b_x)
-                converted.append(DirectionWeights(*(np.ascontiguousarray(a) for a in (w_x, w_h, b_x, b_h))))
-            layers.append(tuple(converted))
-        return StackWeights(tuple(layers))
+        def blocks(name: Part) -> Blocks:
+            found = part(direction, name)
+            assert found is not None
+            return found
 
-    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
-        """Kernels transposed; both biases summed into Flax's one, except a GRU's ``b_hn``,
-        which only PyTorch's equation holds (inside ``r * (...)``): nonzero, it cannot move."""
+        module, kind = row.name.split(".")
+        if spec.cell is Cell.LSTM:
+            gates = LSTM_INPUT_GATES if module in LSTM_INPUT_GATES else LSTM_HIDDEN_GATES
+            gate = gates.index(module)
+            if kind == "bias":
+                return np.asarray(blocks("b_x")[gate] + blocks("b_h")[gate], dtype=reference.DTYPE)
+            block = blocks("w_x" if gates is LSTM_INPUT_GATES else "w_h")[gate]
+            return reference.transposed(block)
+        if kind == "bias":
+            return reference.stacked(blocks("b_x"), self, spec.cell) + reference.stacked(
+                blocks("b_h"), self, spec.cell
+            )
+        return reference.stacked_transposed(blocks("w_x" if module == "dense_i" else "w_h"), self, spec.cell)
+
+    def canonical_refusal(self, spec: Spec, layer: int, part: PartGetter) -> str | None:
+        """Beside what no Flax cell holds: a GRU's ``b_hn`` sits inside ``r * (W_hn h +
+        b_hn)`` and cannot be folded into the input bias."""
         import numpy as np
 
         reason = self.unsupported(spec)
         if reason:
-            raise SpecError("framework", f"Flax NNX cannot express this spec: {reason}")
-        hidden = spec.hidden_size
-        arrays: dict[str, Any] = {}
-        for index, (directions, layer) in enumerate(
-            zip(self._direction_paths(spec), weights.layers, strict=True)
-        ):
-            for prefix, direction in zip(directions, layer, strict=True):
-                if direction.w_hr is not None:
-                    raise ConversionError("Flax NNX's LSTMCell has no projection to hold W_hr")
-                bias = np.asarray(direction.b_x + direction.b_h, dtype=np.float32)
-                if spec.cell is Cell.GRU:
-                    b_hn = direction.b_h[2 * hidden :]
-                    if np.any(b_hn != 0):
-                        largest = float(np.max(np.abs(b_hn)))
-                        raise ConversionError(
-                            f"layer {index}: nnx.GRUCell has no recurrent bias; b_hn (largest "
-                            f"|value| {largest:.3g}) sits inside r * (W_hn h + b_hn) and cannot be "
-                            "folded into the input bias"
-                        )
-                if spec.cell is Cell.LSTM:
-                    for gate, (i_name, h_name) in enumerate(
-                        zip(LSTM_INPUT_GATES, LSTM_HIDDEN_GATES, strict=True)
-                    ):
-                        block = slice(gate * hidden, (gate + 1) * hidden)
-                        arrays[f"{prefix}{i_name}.kernel"] = np.ascontiguousarray(direction.w_x[block].T)
-                        arrays[f"{prefix}{h_name}.kernel"] = np.ascontiguousarray(direction.w_h[block].T)
-                        arrays[f"{prefix}{h_name}.bias"] = np.ascontiguousarray(bias[block])
-                else:
-                    arrays[f"{prefix}dense_i.kernel"] = np.ascontiguousarray(direction.w_x.T)
-                    arrays[f"{prefix}dense_i.bias"] = bias
-                    arrays[f"{prefix}dense_h.kernel"] = np.ascontiguousarray(direction.w_h.T)
-        return arrays
+            return f"Flax NNX cannot express this spec: {reason}"
+        refusal = super().canonical_refusal(spec, layer, part)
+        if refusal or spec.cell is not Cell.GRU:
+            return refusal
+        for direction in range(spec.num_directions):
+            b_h = part(direction, "b_h")
+            assert b_h is not None
+            b_hn = b_h[2]
+            if np.any(b_hn != 0):
+                largest = float(np.max(np.abs(b_hn)))
+                return (
+                    f"layer {layer}: nnx.GRUCell has no recurrent bias; b_hn (largest |value| "
+                    f"{largest:.3g}) sits inside r * (W_hn h + b_hn) and cannot be folded into "
+                    "the input bias"
+                )
+        return None
 
     def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
         """The numpy reference run as the Flax model runs: batch-major (or unbatched) input,
@@ -752,3 +758,8 @@ def _size(shape: tuple[int, ...]) -> int:
 
 
 CONVENTION = FlaxConvention()
+
+
+def _oriented(tensor: Array) -> Array:
+    """A Flax kernel ``(in, out)`` viewed as PyTorch's ``(out, in)``; a bias as it is."""
+    return tensor.T if tensor.ndim == 2 else tensor

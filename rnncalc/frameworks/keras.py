@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.calc import merged_features
 from rnncalc.core.convention import Convention
-from rnncalc.core.errors import ConversionError, SpecError
+from rnncalc.core.errors import SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
 from rnncalc.core.symbolic import INPUT, Dim, Shape
@@ -40,9 +40,10 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
-    from rnncalc.reference import StackWeights
+    from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
-    Arrays = dict[str, np.ndarray[Any, Any]]
+    Array = np.ndarray[Any, Any]
+    Arrays = dict[str, Array]
 
 #: Class names in ``keras.layers``.
 CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "SimpleRNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
@@ -593,35 +594,38 @@ class KerasConvention(Convention):
 
     # --- weights (imports numpy) -------------------------------------------------------------
 
-    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
-        """Keras kernels are ``(in, gates*units)``, transposed relative to PyTorch. Its single
-        bias is the input bias; GRU with ``reset_after=True`` keeps ``(2, 3*units)``: input bias,
-        then the recurrent bias applied inside the reset gate's product."""
-        import numpy as np
-
+    def canonical_part(
+        self, spec: Spec, weights: Mapping[str, Any], layer: int, direction: int, part: Part
+    ) -> Blocks | None:
+        """Keras kernels are ``(in, gates*units)``, transposed relative to PyTorch: a gate's
+        block is a column block, viewed transposed. Its single bias is the input bias; GRU with
+        ``reset_after=True`` keeps ``(2, 3*units)``: input bias, then the recurrent bias applied
+        inside the reset gate's product."""
         from rnncalc import reference
 
-        layers = []
-        for directions in reference.layer_rows(self.report(spec), spec):
-            converted = []
-            for direction_rows in directions:
-                by_role = {row.role: reference.lookup(weights, row.path) for row in direction_rows}
-                w_x = reference.to_canonical_rows(by_role[Role.INPUT_KERNEL].T, self, spec.cell)
-                w_h = reference.to_canonical_rows(by_role[Role.RECURRENT_KERNEL].T, self, spec.cell)
-                bias = by_role.get(Role.BIAS, np.zeros(w_x.shape[0], dtype=reference.DTYPE))
-                b_x, b_h = (bias[0], bias[1]) if bias.ndim == 2 else (bias, np.zeros_like(bias))
-                converted.append(
-                    reference.DirectionWeights(
-                        w_x,
-                        w_h,
-                        reference.to_canonical_rows(b_x, self, spec.cell),
-                        reference.to_canonical_rows(b_h, self, spec.cell),
-                    )
-                )
-            layers.append(tuple(converted))
-        return reference.StackWeights(tuple(layers))
+        role = {"w_x": Role.INPUT_KERNEL, "w_h": Role.RECURRENT_KERNEL, "b_x": Role.BIAS, "b_h": Role.BIAS}
+        if part not in role:  # no projection
+            return None
+        row = next(
+            (
+                row
+                for row in self.report(spec).layers[layer].weights
+                if row.role is role[part] and row.direction == DIRECTIONS[direction]
+            ),
+            None,
+        )
+        if row is None:  # use_bias=False
+            return None
+        tensor = reference.lookup(weights, row.path)
+        if row.role is Role.BIAS:
+            if tensor.ndim == 1 and part == "b_h":
+                return None
+            tensor = tensor[int(part == "b_h")] if tensor.ndim == 2 else tensor
+        else:
+            tensor = tensor.T
+        return reference.canonical_blocks(tensor, self, spec.cell)
 
-    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
+    def tensor_from_canonical(self, spec: Spec, layer: int, row: WeightRow, part: PartGetter) -> Array:
         """Kernels transposed and reordered; with one bias vector the two canonical biases are
         summed, which is exact wherever both are added before any product (RNN, LSTM, and GRU's
         gates with ``reset_after=False``, whose ``b_hn`` is added after ``W_hn (r*h)``)."""
@@ -629,32 +633,21 @@ class KerasConvention(Convention):
 
         from rnncalc import reference
 
-        named: Arrays = {}
-        layer_rows = reference.layer_rows(self.report(spec), spec)
-        for layer, directions in zip(layer_rows, weights.layers, strict=True):
-            for direction_rows, canonical in zip(layer, directions, strict=True):
-                if canonical.w_hr is not None:
-                    raise ConversionError("Keras LSTM has no projection; the canonical weights hold one")
-                if not spec.bias and (canonical.b_x.any() or canonical.b_h.any()):
-                    raise ConversionError(
-                        "Keras has no bias with use_bias=False; the canonical biases are not zero"
-                    )
-                for row in direction_rows:
-                    if row.role is Role.INPUT_KERNEL:
-                        value = reference.from_canonical_rows(canonical.w_x, self, spec.cell).T
-                    elif row.role is Role.RECURRENT_KERNEL:
-                        value = reference.from_canonical_rows(canonical.w_h, self, spec.cell).T
-                    elif len(row.shape) == 2:  # GRU reset_after=True: (2, 3*units)
-                        value = np.stack(
-                            [
-                                reference.from_canonical_rows(canonical.b_x, self, spec.cell),
-                                reference.from_canonical_rows(canonical.b_h, self, spec.cell),
-                            ]
-                        )
-                    else:
-                        value = reference.from_canonical_rows(canonical.b_x + canonical.b_h, self, spec.cell)
-                    named[row.path] = np.ascontiguousarray(value, dtype=reference.DTYPE)
-        return named
+        direction = DIRECTIONS.index(row.direction)
+
+        def blocks(name: Part) -> Blocks:
+            found = part(direction, name)
+            assert found is not None
+            return found
+
+        if row.role is Role.INPUT_KERNEL:
+            return reference.stacked_transposed(blocks("w_x"), self, spec.cell)
+        if row.role is Role.RECURRENT_KERNEL:
+            return reference.stacked_transposed(blocks("w_h"), self, spec.cell)
+        b_x, b_h = (reference.stacked(blocks(name), self, spec.cell) for name in ("b_x", "b_h"))
+        if len(row.shape) == 2:  # GRU reset_after=True: (2, 3*units)
+            return np.stack([b_x, b_h])
+        return b_x + b_h
 
     def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
         """What the Keras model returns for ``x`` ``(N, L, I)``, named as :meth:`report` names

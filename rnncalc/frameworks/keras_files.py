@@ -330,19 +330,25 @@ def keras_variable_order(name: str) -> tuple[int, int]:
 
 
 def open_keras_archive(path: str) -> TensorData:
-    """A ``.keras`` archive's weight datasets, each read through h5py when looked up."""
+    """A ``.keras`` archive's weight datasets. Keras stores ``model.weights.h5`` uncompressed
+    and its datasets contiguous, so each is mapped straight from the archive file at the
+    offset h5py reports (read only as it is copied); any other dataset is read through h5py
+    when looked up."""
     import contextlib
     import zipfile
 
     import numpy as np
 
-    from rnncalc.io.keras_file import H5PY_HINT, KERAS_WEIGHTS_GROUP, open_member
+    from rnncalc.io.keras_file import H5PY_HINT, KERAS_WEIGHTS_GROUP, open_member, stored_member_start
+    from rnncalc.io.mapped import mapped
 
     h5py = require_module("h5py", H5PY_HINT, path)
     archive = zipfile.ZipFile(path)
     with contextlib.ExitStack() as stack:
         stack.callback(archive.close)
-        handle = open_member(path, archive, archive.getinfo("model.weights.h5"))
+        member = archive.getinfo("model.weights.h5")
+        start = stored_member_start(path, member)
+        handle = open_member(path, archive, member)
         stack.callback(handle.close)
         weights = h5py.File(handle, "r")
         stack.callback(weights.close)
@@ -355,10 +361,27 @@ def open_keras_archive(path: str) -> TensorData:
             )
         owned = stack.pop_all()
 
-    def read(name: str) -> Any:
-        return np.asarray(weights[name][()], dtype=np.float32)
+    def mapped_view(name: str) -> Any:
+        """The dataset's bytes mapped from the archive, when they lie there whole (contiguous,
+        unfiltered float32 inside the member), else None."""
+        dataset = weights[name]
+        offset = dataset.id.get_offset() if start is not None else None
+        if (
+            offset is None
+            or not dataset.size
+            or dataset.chunks is not None
+            or dataset.dtype != np.dtype("<f4")
+        ):
+            return None
+        if offset + dataset.nbytes > member.file_size:
+            return None  # not where the header says: h5py's read reports it
+        return mapped(np.memmap(path, dtype="<f4", mode="r", offset=start + offset, shape=dataset.shape))
 
-    return TensorData(names, read, owned.close)
+    def read(name: str) -> Any:
+        view = mapped_view(name)
+        return view if view is not None else np.asarray(weights[name][()], dtype=np.float32)
+
+    return TensorData(names, read, owned.close, mapped_view)
 
 
 def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from rnncalc.core.calc import GATES
 from rnncalc.core.convention import Convention
-from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecError
+from rnncalc.core.errors import FrameworkMissingError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape, shape_count
@@ -59,9 +59,10 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
-    from rnncalc.reference import StackWeights
+    from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
-    Arrays = dict[str, np.ndarray[Any, Any]]
+    Array = np.ndarray[Any, Any]
+    Arrays = dict[str, Array]
 
 
 #: The registry name reports and :class:`~rnncalc.frameworks.adapter.Measured` carry.
@@ -584,71 +585,47 @@ class OnnxConvention(Convention):
 
     # --- weights -------------------------------------------------------------------------
 
-    def _permutation(self, cell: Cell) -> list[int]:
-        """For each canonical gate, the index of its block in ONNX's stacking."""
-        aliases = self.gate_aliases.get(cell, {})
-        names = [aliases.get(gate, gate) for gate in self.gate_order[cell]]
-        return [names.index(gate) for gate in _CANONICAL_GATES[cell]]
+    def canonical_part(
+        self, spec: Spec, weights: Mapping[str, Any], layer: int, direction: int, part: Part
+    ) -> Blocks | None:
+        """ONNX ``W``/``R`` stack both directions ``[D, gates*H, in]``: a direction's part is
+        ``W[d]`` or ``R[d]`` in gate blocks; ``B[d]`` is the input bias ``Wb`` then the
+        recurrent bias ``Rb``. No projection."""
+        from rnncalc import reference
 
-    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
-        """ONNX ``W``/``R``/``B`` per operator → canonical: rows reordered to canonical gates,
-        ``B[d]`` split into the input bias ``Wb`` and the recurrent bias ``Rb``."""
+        tensors = {"w_x": "W", "w_h": "R", "b_x": "B", "b_h": "B"}
+        if part not in tensors:
+            return None
+        rows = {row.name: row.path for row in self.report(spec).layers[layer].weights}
+        if tensors[part] not in rows:  # bias=False: no B
+            return None
+        tensor = reference.lookup(weights, rows[tensors[part]])[direction]
+        if part in ("b_x", "b_h"):
+            half = tensor.shape[0] // 2
+            tensor = tensor[:half] if part == "b_x" else tensor[half:]
+        return reference.canonical_blocks(tensor, self, spec.cell)
+
+    def tensor_from_canonical(self, spec: Spec, layer: int, row: WeightRow, part: PartGetter) -> Array:
+        """``W``, ``R`` or ``B`` of an operator: every direction's blocks stacked in ONNX's gate
+        order, each copied once into the tensor."""
         import numpy as np
 
-        from rnncalc.reference import DirectionWeights, StackWeights
+        from rnncalc import reference
 
-        order = self._permutation(spec.cell)
-        gates = GATES[spec.cell]
-
-        def canonical(matrix: Any) -> Any:
-            blocks = np.split(np.asarray(matrix, dtype=np.float32), gates, axis=0)
-            return np.ascontiguousarray(np.concatenate([blocks[i] for i in order]))
-
-        layers = []
-        for layer in self.report(spec).layers:
-            named = {row.name: _lookup(weights, row.path) for row in layer.weights}
-            directions = []
-            for d in range(spec.num_directions):
-                rows = named["W"].shape[1]
-                bias = named["B"][d] if "B" in named else np.zeros(2 * rows, dtype=np.float32)
-                directions.append(
-                    DirectionWeights(
-                        canonical(named["W"][d]),
-                        canonical(named["R"][d]),
-                        canonical(bias[:rows]),
-                        canonical(bias[rows:]),
-                    )
+        parts: dict[str, tuple[Part, ...]] = {"W": ("w_x",), "R": ("w_h",), "B": ("b_x", "b_h")}
+        names = parts[row.name]
+        first = part(0, names[0])
+        assert first is not None
+        rows = GATES[spec.cell] * first[0].shape[0]
+        out = np.empty((spec.num_directions, rows * len(names), *first[0].shape[1:]), dtype=reference.DTYPE)
+        for direction in range(spec.num_directions):
+            for index, name in enumerate(names):
+                blocks = part(direction, name)
+                assert blocks is not None
+                reference.stacked(
+                    blocks, self, spec.cell, out=out[direction, index * rows : (index + 1) * rows]
                 )
-            layers.append(tuple(directions))
-        return StackWeights(tuple(layers))
-
-    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
-        """Canonical → ONNX; raises :class:`ConversionError` for a projection, and for nonzero
-        biases when the spec has none."""
-        import numpy as np
-
-        inverse = [0] * GATES[spec.cell]
-        for canonical_index, onnx_index in enumerate(self._permutation(spec.cell)):
-            inverse[onnx_index] = canonical_index
-
-        def stacked(matrix: Any) -> Any:
-            blocks = np.split(matrix, GATES[spec.cell], axis=0)
-            return np.concatenate([blocks[i] for i in inverse])
-
-        arrays: dict[str, Any] = {}
-        for layer, directions in zip(self.report(spec).layers, weights.layers, strict=True):
-            if any(d.w_hr is not None for d in directions):
-                raise ConversionError("ONNX has no projection: these weights hold W_hr")
-            arrays[f"{layer.name}.W"] = np.stack([stacked(d.w_x) for d in directions]).astype(np.float32)
-            arrays[f"{layer.name}.R"] = np.stack([stacked(d.w_h) for d in directions]).astype(np.float32)
-            biases = [np.concatenate([stacked(d.b_x), stacked(d.b_h)]) for d in directions]
-            if spec.bias:
-                arrays[f"{layer.name}.B"] = np.stack(biases).astype(np.float32)
-            elif any(np.any(b != 0) for b in biases):
-                raise ConversionError(
-                    f"{layer.name} has no B (bias=False) but the weights hold nonzero biases"
-                )
-        return arrays
+        return out
 
     def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
         """The numpy reference in ONNX's layout: ``Y`` with the directions on axis 1 of the last
@@ -677,14 +654,6 @@ class OnnxConvention(Convention):
                 if state in named:
                     named[state] = named[state].transpose(1, 0, 2)
         return {name: np.ascontiguousarray(value) for name, value in named.items()}
-
-
-def _lookup(weights: Mapping[str, Any], name: str) -> Any:
-    import numpy as np
-
-    if name not in weights:
-        raise KeyError(f"initializer {name!r} is missing (have: {', '.join(weights)})")
-    return np.asarray(weights[name], dtype=np.float32)
 
 
 # --- Building and running (imports onnx / onnxruntime) -------------------------------------------

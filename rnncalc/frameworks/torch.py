@@ -16,7 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.convention import Convention
-from rnncalc.core.errors import ConversionError, SpecError
+from rnncalc.core.errors import SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
 from rnncalc.core.symbolic import Dim, Shape
@@ -40,9 +40,10 @@ if TYPE_CHECKING:
 
     from rnncalc.core.model import Model
     from rnncalc.frameworks.adapter import Measured
-    from rnncalc.reference import StackWeights
+    from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
-    Arrays = dict[str, np.ndarray[Any, Any]]
+    Array = np.ndarray[Any, Any]
+    Arrays = dict[str, Array]
 
 #: Class names in ``torch.nn``.
 CLASS_NAMES: dict[Cell, str] = {Cell.RNN: "RNN", Cell.LSTM: "LSTM", Cell.GRU: "GRU"}
@@ -170,6 +171,39 @@ def _keras_only(spec: Spec) -> str | None:
     if spec.stateful:
         return "nn.RNN keeps no state between calls (stateful is Keras's); pass h_n back as h_0 yourself"
     return None
+
+
+#: Each canonical part's tensor in a PyTorch direction: the role, and its place among that
+#: role's tensors (``bias_ih`` then ``bias_hh``).
+PART_ROLES: dict[Part, tuple[Role, int]] = {
+    "w_x": (Role.INPUT_KERNEL, 0),
+    "w_h": (Role.RECURRENT_KERNEL, 0),
+    "b_x": (Role.BIAS, 0),
+    "b_h": (Role.BIAS, 1),
+    "w_hr": (Role.PROJECTION, 0),
+}
+
+
+def _part_row(report: FrameworkReport, layer: int, direction: int, part: Part) -> WeightRow | None:
+    """The row of ``report`` holding ``part`` of a layer's direction (None: no such tensor)."""
+    role, place = PART_ROLES[part]
+    rows = [
+        row
+        for row in report.layers[layer].weights
+        if row.role is role and row.direction == DIRECTIONS[direction]
+    ]
+    return rows[place] if place < len(rows) else None
+
+
+def _row_part(report: FrameworkReport, layer: int, row: WeightRow) -> Part:
+    """The canonical part a ``report`` row holds: the inverse of :func:`_part_row`."""
+    same_role = [
+        other.path
+        for other in report.layers[layer].weights
+        if other.role is row.role and other.direction == row.direction
+    ]
+    place = same_role.index(row.path)
+    return next(part for part, found in PART_ROLES.items() if found == (row.role, place))
 
 
 class TorchConvention(Convention):
@@ -458,65 +492,32 @@ class TorchConvention(Convention):
 
     # --- weights (imports numpy) -------------------------------------------------------------
 
-    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
-        """PyTorch already stores ``W_ih`` as ``(gates*H, in)`` with two biases per direction;
-        the names come from :meth:`report` (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...)."""
+    def canonical_part(
+        self, spec: Spec, weights: Mapping[str, Any], layer: int, direction: int, part: Part
+    ) -> Blocks | None:
+        """PyTorch already stores ``W_ih`` as ``(gates*H, in)`` with two biases per direction:
+        each part is one tensor (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), split into its
+        gate row blocks."""
+        from rnncalc import reference
+
+        row = _part_row(self.report(spec), layer, direction, part)
+        if row is None:
+            return None
+        tensor = reference.lookup(weights, row.path)
+        return (tensor,) if part == "w_hr" else reference.canonical_blocks(tensor, self, spec.cell)
+
+    def tensor_from_canonical(self, spec: Spec, layer: int, row: WeightRow, part: PartGetter) -> Array:
+        """A ``state_dict`` tensor: its part's gate blocks stacked in PyTorch's order."""
         import numpy as np
 
         from rnncalc import reference
 
-        layers = []
-        for directions in reference.layer_rows(self.report(spec), spec):
-            converted = []
-            for direction_rows in directions:
-                by_role: dict[Role, list[Any]] = {}
-                for row in direction_rows:
-                    by_role.setdefault(row.role, []).append(reference.lookup(weights, row.path))
-                w_x = reference.to_canonical_rows(by_role[Role.INPUT_KERNEL][0], self, spec.cell)
-                w_h = reference.to_canonical_rows(by_role[Role.RECURRENT_KERNEL][0], self, spec.cell)
-                zeros = np.zeros(w_x.shape[0], dtype=reference.DTYPE)
-                b_x, b_h = by_role.get(Role.BIAS, [zeros, zeros])
-                projection = by_role.get(Role.PROJECTION)
-                converted.append(
-                    reference.DirectionWeights(
-                        w_x,
-                        w_h,
-                        reference.to_canonical_rows(b_x, self, spec.cell),
-                        reference.to_canonical_rows(b_h, self, spec.cell),
-                        projection[0] if projection else None,
-                    )
-                )
-            layers.append(tuple(converted))
-        return reference.StackWeights(tuple(layers))
-
-    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
-        """The ``state_dict`` of the module; without bias, canonical biases must be zero."""
-        import numpy as np
-
-        from rnncalc import reference
-
-        named: Arrays = {}
-        for layer, directions in zip(
-            reference.layer_rows(self.report(spec), spec), weights.layers, strict=True
-        ):
-            for direction_rows, canonical in zip(layer, directions, strict=True):
-                if not spec.bias and (canonical.b_x.any() or canonical.b_h.any()):
-                    raise ConversionError(
-                        "PyTorch has no bias with bias=False; the canonical biases are not zero"
-                    )
-                values: dict[Role, list[Any]] = {
-                    Role.INPUT_KERNEL: [canonical.w_x],
-                    Role.RECURRENT_KERNEL: [canonical.w_h],
-                    Role.BIAS: [canonical.b_x, canonical.b_h],
-                    Role.PROJECTION: [canonical.w_hr],
-                }
-                for row in direction_rows:
-                    value = values[row.role].pop(0)
-                    assert value is not None
-                    if row.role is not Role.PROJECTION:
-                        value = reference.from_canonical_rows(value, self, spec.cell)
-                    named[row.path] = np.ascontiguousarray(value, dtype=reference.DTYPE)
-        return named
+        name = _row_part(self.report(spec), layer, row)
+        blocks = part(DIRECTIONS.index(row.direction), name)
+        assert blocks is not None
+        if name == "w_hr":
+            return np.array(blocks[0], dtype=reference.DTYPE)
+        return reference.stacked(blocks, self, spec.cell)
 
     def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
         """What the module returns for ``x`` in its layout: output, h_n (, c_n).

@@ -159,6 +159,7 @@ def open_state_dict(path: str) -> TensorData:
 
     import numpy as np
 
+    from rnncalc.io.mapped import mapped as mapped_array
     from rnncalc.io.state_dict import state_dict_in
 
     torch = require_module("torch", TORCH_HINT, path)
@@ -171,6 +172,8 @@ def open_state_dict(path: str) -> TensorData:
 
     def read(name: str) -> Any:
         tensor = state[name].detach()
+        if tensor.dtype == torch.float32 and mapped and tensor.is_contiguous():
+            return mapped_array(tensor.numpy())
         if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
             tensor = tensor.float()
         return tensor.numpy().astype(np.float32, copy=False)

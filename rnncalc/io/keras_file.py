@@ -99,6 +99,15 @@ def _member_start(raw: IO[bytes], member: zipfile.ZipInfo) -> int:
     return int(member.header_offset + LOCAL_HEADER_BYTES + name_length + extra_length)
 
 
+def stored_member_start(path: str, member: zipfile.ZipInfo) -> int | None:
+    """Where an uncompressed member's bytes begin in the archive file (None for a compressed
+    one): its contiguous datasets can then be mapped straight from the ``.keras`` file."""
+    if member.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as raw:
+        return _member_start(raw, member)
+
+
 def open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> IO[bytes] | io.RawIOBase:
     """A seekable view of an archive member for h5py, which seeks back and forth through the
     metadata. Keras stores members uncompressed; for those, the view is a window on the file

@@ -16,12 +16,8 @@ initializers are decoded on demand (protobuf holds the file in memory anyway).
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import json
-import mmap
 import struct
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,9 +74,11 @@ class TensorData(Mapping[str, Any]):
 
     def release(self, name: str) -> None:
         if self._mapped_view is not None and name in self._known:
+            from rnncalc.io.mapped import drop, mapped
+
             view = self._mapped_view(name)
             if view is not None:
-                drop_pages(view)
+                drop(mapped(view))
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._known:
@@ -97,31 +95,12 @@ class TensorData(Mapping[str, Any]):
         self._close()
 
 
-def drop_pages(array: Any) -> None:
-    """``madvise(MADV_DONTNEED)`` over the whole pages inside a read-only memory-mapped array:
-    the kernel drops them from this process and maps them from the file again if touched
-    (madvise(2); clean file pages lose nothing). Only for arrays that view a file mapping
-    rnncalc opened read-only: on anonymous memory it would zero the data. Linux only."""
-    if sys.platform != "linux" or not array.nbytes:
-        return
-    page = mmap.PAGESIZE
-    start = array.ctypes.data
-    first, last = -(-start // page) * page, (start + array.nbytes) // page * page
-    if last > first:
-        _libc().madvise(first, last - first, mmap.MADV_DONTNEED)
-
-
-@functools.cache
-def _libc() -> Any:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return libc
-
-
 def open_safetensors(path: str) -> TensorData:
     """Each tensor as a ``numpy.memmap`` of its bytes (header as the format defines it; see
     :mod:`rnncalc.io.safetensors_header`, which has checked it)."""
     import numpy as np
+
+    from rnncalc.io.mapped import mapped
 
     with open(path, "rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
@@ -151,6 +130,6 @@ def open_safetensors(path: str) -> TensorData:
         if not end > begin:
             return np.zeros(shape, dtype=np.float32)
         values = np.memmap(path, dtype=SAFETENSORS_FLOATS[dtype], mode="r", offset=start + begin, shape=shape)
-        return values.astype(np.float32, copy=False)
+        return mapped(values) if values.dtype == np.float32 else values.astype(np.float32)
 
     return TensorData(list(header), read, lambda: None, view)
