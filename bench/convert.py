@@ -9,7 +9,7 @@ Then, each in a fresh process: copies the file (``shutil.copyfile``), and conver
 target with ``rnncalc.convert.convert`` (no ``--verify``). Prints the best wall time of each
 against the copy's, and each process's peak RSS (``ru_maxrss``) beside a baseline process that
 only imports what a conversion imports, in units of the largest tensor. Targets: ``--targets``
-(``.safetensors`` streams; ``.pt``, ``.onnx`` and ``.keras`` hold the whole state to write it).
+(``.safetensors`` and ``.pt`` stream; ``.onnx`` and ``.keras`` hold the whole state to write it).
 """
 
 from __future__ import annotations

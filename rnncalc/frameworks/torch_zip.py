@@ -3,7 +3,7 @@
 ``torch.save`` of a state dict needs every tensor at once. This writer needs one: the state
 dict's structure (names and shapes) is known before any value, so its pickle is written first
 and each tensor's bytes go into their own zip record as the tensor arrives, then are dropped.
-``torch.load`` reads the result exactly as it reads a ``torch.save``\\ d state dict (with and
+``torch.load`` reads the result exactly as it reads a ``torch.save``d state dict (with and
 without ``mmap``): the pickle is byte for byte the one ``torch.save`` writes for the same state
 dict, and the records are those ``torch.save`` writes, 64-byte aligned, in the same order.
 
@@ -16,22 +16,23 @@ in one folder, ``data.pkl`` (the object, pickled with protocol 2; each tensor is
 ``version``.
 
 Why the standard library's ``zipfile`` and ``pickle`` rather than torch's writers (measured on
-a 128 MiB state dict, 16 MiB largest tensor, pairs made one at a time; /work/notes/pt-writer.md):
+a 128 MiB state dict whose arrays are made one at a time, as bench/write_pt.py makes them):
 
 - ``torch.serialization.skip_data`` (``torch.save`` leaves the storages' bytes as holes to fill
   in a second pass) needs a tensor of every shape up front: real ones cost their full size in
   address space (resident only if touched), fake ones (``FakeTensorMode``, the documented way)
   import torch's compiler stack, 1.4 s and 73 MiB more than torch alone. It writes every CRC-32
   as 0, so each record's data descriptor and central-directory entry must be patched, and its
-  ``.data/serialization_id`` is then a hash of those zeros. 0.79 s against 0.29 s here.
+  ``.data/serialization_id`` is then a hash of those zeros. 0.8 to 1.0 s against 0.3 s.
 - ``torch._C.PyTorchFileWriter`` writes record by record but is private.
 - ``zipfile`` computes each record's CRC-32 as the bytes stream through and pads each local
   header with an extra field (``FB``, as torch pads it) so that the data starts at a multiple
   of 64 bytes. The one record left out is ``.data/serialization_id``, an identifier
-  ``torch.load`` only logs: it is a hash (torch's own) of every record's CRC-32.
+  ``torch.load`` only logs, a hash (torch's own) of the other records' sizes and CRC-32s.
 
-torch is still imported, for the two functions the pickle names: the names are those the
-installed torch loads.
+torch is still imported, for the two names the pickle refers to
+(``torch._utils._rebuild_tensor_v2``, ``torch.FloatStorage``): they are those the installed
+torch loads.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class _Tensor:
 
 
 class _StatePickler(pickle.Pickler):
-    """Pickles ``_Tensor``\\ s as ``torch.save`` pickles a float32 CPU tensor
+    """Pickles each ``_Tensor`` as ``torch.save`` pickles a float32 CPU tensor
     (torch/_tensor.py, ``_reduce_ex_internal``; torch/serialization.py, ``persistent_id``)."""
 
     def __init__(self, file: io.BytesIO, torch: Any) -> None:
