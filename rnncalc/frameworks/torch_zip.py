@@ -21,14 +21,17 @@ a 128 MiB state dict whose arrays are made one at a time, as bench/write_pt.py m
 - ``torch.serialization.skip_data`` (``torch.save`` leaves the storages' bytes as holes to fill
   in a second pass) needs a tensor of every shape up front: real ones cost their full size in
   address space (resident only if touched), fake ones (``FakeTensorMode``, the documented way)
-  import torch's compiler stack, 1.4 s and 73 MiB more than torch alone. It writes every CRC-32
-  as 0, so each record's data descriptor and central-directory entry must be patched, and its
-  ``.data/serialization_id`` is then a hash of those zeros. 0.8 to 1.0 s against 0.3 s.
+  import torch's compiler stack, 1.4 s and 73 MiB more than torch alone. It writes those
+  records' CRC-32 as 0 (torch/csrc/jit/python/init.cpp, "[Note: write_record_metadata]"), so
+  each record's data descriptor and central-directory entry must be patched afterwards, and
+  ``.data/serialization_id`` is computed from the zeros. 0.8 to 1.0 s against 0.3 s.
 - ``torch._C.PyTorchFileWriter`` writes record by record but is private.
 - ``zipfile`` computes each record's CRC-32 as the bytes stream through and pads each local
   header with an extra field (``FB``, as torch pads it) so that the data starts at a multiple
   of 64 bytes. The one record left out is ``.data/serialization_id``, an identifier
-  ``torch.load`` only logs, a hash (torch's own) of the other records' sizes and CRC-32s.
+  ``torch.load`` only logs (an absent one reads as ""): a hash of the records' names by the C++
+  library's ``std::hash``, in an unordered set's order, cannot be reproduced outside torch
+  (inline_container.cc, ``writeSerializationId``).
 
 torch is still imported, for the two names the pickle refers to
 (``torch._utils._rebuild_tensor_v2``, ``torch.FloatStorage``): they are those the installed
@@ -64,7 +67,7 @@ LOCAL_HEADER, ZIP64_EXTRA, EXTRA_HEADER = 30, 20, 4
 PADDING_ID = 0x4246  # b"FB" little-endian
 #: A non-contiguous or non-float32 array is copied this many bytes at a time at most.
 BLOCK_BYTES = 1 << 24
-#: The version record torch.save writes (inline_container.h, ``kProducedFileFormatVersion``).
+#: The version record torch.save writes (inline_container.h, ``kMinProducedFileFormatVersion``).
 FILE_FORMAT_VERSION = b"3\n"
 #: The location torch.save records for a CPU storage (torch/serialization.py, ``location_tag``);
 #: one object, so the pickle memoizes it after the first tensor, as torch.save's does.
