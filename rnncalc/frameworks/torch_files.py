@@ -187,13 +187,13 @@ def open_state_dict(path: str) -> TensorData:
 
 
 def write_state_dict(plan: Plan, pairs: Pairs, path: str) -> None:
-    """``torch.save`` of the state dict ``load_state_dict(strict=True)`` accepts."""
-    import torch
-
+    """The file ``torch.save`` writes for the state dict ``load_state_dict(strict=True)``
+    accepts, written one tensor at a time (:mod:`rnncalc.frameworks.torch_zip`)."""
+    from rnncalc.convert.stream import target_rows
     from rnncalc.convert.write import checked
+    from rnncalc.frameworks.torch_zip import write_torch_zip
 
-    state = {name: torch.from_numpy(array) for name, array in checked(plan, pairs)}
-    torch.save(state, path)
+    write_torch_zip(target_rows(plan), checked(plan, pairs), path)
 
 
 def _write_safetensors(plan: Plan, pairs: Pairs, path: str) -> None:
