@@ -4,8 +4,9 @@ Every writer receives the target's ``(name, array)`` pairs in report order; the 
 framework formats live in the framework modules (``rnncalc/frameworks/*_files.py``).
 ``.safetensors`` is written here with the standard library and numpy (not the safetensors
 package) as the pairs arrive (the header is known in advance from the target's report), so it
-holds one layer at a time; ``torch.save``,
-``model.save`` (Keras), the ONNX protobuf and Flax's msgpack need the whole state at once.
+holds one layer at a time, as the ONNX writer does (it places the tensors' bytes in the
+protobuf itself); ``torch.save``, ``model.save`` (Keras) and Flax's msgpack need the whole
+state at once.
 
 Files are written to a temporary file in the destination's directory and moved into place
 only when complete (``os.link`` without ``--force``, which fails rather than replace a file
@@ -71,7 +72,10 @@ def checked(plan: Plan, pairs: Pairs) -> Pairs:
 
     rows = target_rows(plan)
     count = 0
-    for (name, array), (expected, shape) in zip(pairs, rows, strict=True):
+    # Not zip(pairs, rows): zip keeps its last tuple, so the previous array, until the next
+    # pair has been made.
+    for name, array in pairs:
+        expected, shape = rows[count] if count < len(rows) else ("nothing", ())
         if name != expected or tuple(array.shape) != shape:
             raise ConversionError(
                 f"internal: produced {name} {array.shape}, the target needs {expected} {shape}"

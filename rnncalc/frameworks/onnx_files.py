@@ -7,11 +7,14 @@ importing the registry stays cheap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from rnncalc.core.errors import ConversionError
 from rnncalc.core.spec import Cell, Spec
 from rnncalc.inspect.common import Found, layer_for, spec_or_none
+from rnncalc.io.protobuf_wire import length_prefix
 from rnncalc.io.tensor_data import TensorData, TensorFormat
 from rnncalc.io.tensors import FileContents, Node, Tensor, require_module
 from rnncalc.io.weight_format import WeightFormat
@@ -148,13 +151,104 @@ def open_onnx(path: str) -> TensorData:
     return TensorData(list(initializers), read, lambda: None)
 
 
+#: ModelProto.graph, GraphProto.initializer, TensorProto.raw_data (onnx/onnx.proto).
+MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
+
+
 def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
     """The ONNX convention's graph (one operator per layer, dynamic batch and time) with the
-    weights as initializers."""
+    weights as initializers, written as they arrive: one tensor held at a time.
+
+    The bytes are those ``onnx.save`` writes for the whole model (fields in number order, one
+    ``graph`` field): the graph without its initializers is built and checked by ``onnx``,
+    each initializer's ``TensorProto`` is serialized without ``raw_data``, and the tensors'
+    bytes are placed after them in protobuf's wire format (:mod:`rnncalc.io.protobuf_wire`).
+    Every length is known from the plan before the first byte, so a model over protobuf's 2 GiB
+    is refused before anything is read or written. One ``graph`` field, not a second one
+    appended to be merged: some protobuf decoders keep the last instead of merging
+    (square/wire#3537)."""
+    import numpy as np
     import onnx
 
     from rnncalc.convert.write import checked
-    from rnncalc.frameworks.onnx import build, spec_graph
 
-    arrays = dict(checked(plan, pairs))
-    onnx.save(build(spec_graph(plan.spec), arrays), path)
+    layout = onnx_layout(plan)
+    if layout.size > onnx.checker.MAXIMUM_PROTOBUF:
+        raise ConversionError(
+            f"the ONNX model would be {layout.size:,} bytes, over protobuf's limit of "
+            f"{onnx.checker.MAXIMUM_PROTOBUF:,} for one file; rnncalc does not write external data"
+        )
+    headers = iter(layout.tensor_headers)
+    with open(path, "wb") as handle:
+        handle.write(layout.model_head)
+        handle.write(length_prefix(MODEL_GRAPH, layout.graph_size))
+        handle.write(layout.graph_head)
+        for _, array in checked(plan, pairs):
+            handle.write(next(headers))
+            handle.write(np.ascontiguousarray(array, dtype="<f4").data)
+            del array  # not held while the next tensor is made
+        handle.write(layout.graph_tail)
+        handle.write(layout.model_tail)
+
+
+class OnnxLayout(NamedTuple):
+    """A model's serialization around its initializers' bytes: the ModelProto's fields before
+    and after ``graph`` (7), the GraphProto's before and after ``initializer`` (5), and per
+    initializer the bytes before its tensor data (the field's key and length, the TensorProto's
+    dims, data_type and name, raw_data's key and length)."""
+
+    model_head: bytes
+    graph_head: bytes
+    tensor_headers: tuple[bytes, ...]
+    tensor_bytes: tuple[int, ...]
+    graph_tail: bytes
+    model_tail: bytes
+
+    @property
+    def graph_size(self) -> int:
+        tensors = sum(map(len, self.tensor_headers)) + sum(self.tensor_bytes)
+        return len(self.graph_head) + tensors + len(self.graph_tail)
+
+    @property
+    def size(self) -> int:
+        """The file's bytes."""
+        graph = len(length_prefix(MODEL_GRAPH, self.graph_size)) + self.graph_size
+        return len(self.model_head) + graph + len(self.model_tail)
+
+
+def onnx_layout(plan: Plan) -> OnnxLayout:
+    """The layout of ``plan``'s model with float32 initializers in report order; its graph
+    (nodes, inputs, outputs) is ``onnx.checker``-checked with ``full_check`` (shape inference),
+    with the initializers declared as extra graph inputs of the same type and shape."""
+    import onnx
+
+    from rnncalc.convert.stream import target_rows
+    from rnncalc.frameworks.onnx import GraphPlan, build, spec_graph
+
+    graph = spec_graph(plan.spec)
+    model = build(GraphPlan(graph.inputs + graph.initializers, (), graph.nodes, graph.outputs), {})
+    del model.graph.input[len(graph.inputs) :]
+    model_head, model_tail = _split(model, MODEL_GRAPH)
+    graph_head, graph_tail = _split(model.graph, GRAPH_INITIALIZER)
+    headers, sizes = [], []
+    for name, shape in target_rows(plan):
+        size = 4 * math.prod(shape)
+        tensor = onnx.TensorProto(dims=shape, data_type=onnx.TensorProto.FLOAT, name=name)
+        fields = tensor.SerializeToString() + length_prefix(TENSOR_RAW_DATA, size)
+        headers.append(length_prefix(GRAPH_INITIALIZER, len(fields) + size) + fields)
+        sizes.append(size)
+    return OnnxLayout(model_head, graph_head, tuple(headers), tuple(sizes), graph_tail, model_tail)
+
+
+def _split(message: Any, number: int) -> tuple[bytes, bytes]:
+    """``message`` serialized in two parts: its fields numbered below ``number``, and above
+    (protobuf writes known fields in number order, so they surround field ``number``)."""
+    before, after = type(message)(), type(message)()
+    before.CopyFrom(message)
+    after.CopyFrom(message)
+    for field in message.DESCRIPTOR.fields:
+        if field.number <= number:
+            after.ClearField(field.name)
+        if field.number >= number:
+            before.ClearField(field.name)
+    return before.SerializeToString(), after.SerializeToString()

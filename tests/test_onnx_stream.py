@@ -1,0 +1,162 @@
+"""The streaming ONNX writer: the bytes ``onnx.save`` writes for the whole model, written one
+tensor at a time, checked by ``onnx.checker`` and run by onnxruntime; a model over protobuf's
+2 GiB refused before anything is written."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+np = pytest.importorskip("numpy")
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+onnxruntime = pytest.importorskip("onnxruntime")
+
+from click.testing import CliRunner  # noqa: E402
+from streaming import one_at_a_time  # noqa: E402
+
+from rnncalc.cli import cli  # noqa: E402
+from rnncalc.convert import make_plan  # noqa: E402
+from rnncalc.convert.plan import Plan, source_weights  # noqa: E402
+from rnncalc.convert.stream import converted, target_rows  # noqa: E402
+from rnncalc.core.spec import Cell, Nonlinearity, Spec  # noqa: E402
+from rnncalc.frameworks import get  # noqa: E402
+from rnncalc.frameworks.onnx import build, spec_graph  # noqa: E402
+from rnncalc.frameworks.onnx_files import onnx_layout, write_onnx  # noqa: E402
+
+SPECS = [
+    Spec(cell=Cell.LSTM, input_size=3, hidden_size=4, num_layers=2, bidirectional=True),
+    Spec(cell=Cell.GRU, input_size=5, hidden_size=6, batch_first=True, bias=False, reset_after=False),
+    Spec(cell=Cell.RNN, input_size=2, hidden_size=3, num_layers=3, nonlinearity=Nonlinearity.RELU),
+]
+
+
+def onnx_plan(spec: Spec) -> Plan:
+    """A plan writing ``spec`` to ONNX; the writer reads only its spec and target."""
+    from rnncalc.convert.plan import Source
+
+    convention = get("onnx")
+    target = convention.tensor_formats()[0]
+    source = Source("source", target, convention, spec, ())
+    return Plan(source, "model.onnx", target, convention)
+
+
+def random_weights(plan: Plan) -> dict[str, Any]:
+    rng = np.random.default_rng(3)
+    return {name: rng.uniform(-1, 1, shape).astype(np.float32) for name, shape in target_rows(plan)}
+
+
+def run_onnx(model: str | bytes, x: Any) -> list[Any]:
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return list(session.run(None, {"X": x}))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.cell.value)
+def test_the_streamed_file_is_byte_for_byte_the_model_onnx_save_writes(spec: Spec, tmp_path: Path) -> None:
+    plan = onnx_plan(spec)
+    weights = random_weights(plan)
+    path = tmp_path / "streamed.onnx"
+    write_onnx(plan, iter(weights.items()), str(path))
+    whole = build(spec_graph(spec), weights)
+    onnx.save(whole, tmp_path / "whole.onnx")
+    assert path.read_bytes() == (tmp_path / "whole.onnx").read_bytes()
+    assert path.stat().st_size == onnx_layout(plan).size
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.cell.value)
+def test_the_streamed_file_passes_the_checker_loads_its_weights_and_runs(spec: Spec, tmp_path: Path) -> None:
+    plan = onnx_plan(spec)
+    weights = random_weights(plan)
+    path = tmp_path / "streamed.onnx"
+    write_onnx(plan, iter(weights.items()), str(path))
+    onnx.checker.check_model(str(path), full_check=True)
+    loaded = onnx.load(path)
+    assert [init.name for init in loaded.graph.initializer] == list(weights)
+    for init in loaded.graph.initializer:
+        np.testing.assert_array_equal(onnx.numpy_helper.to_array(init), weights[init.name])
+    assert spec.input_size is not None
+    x = np.random.default_rng(4).standard_normal((2, 3, spec.input_size)).astype(np.float32)
+    whole = build(spec_graph(spec), weights).SerializeToString()
+    for streamed, expected in zip(run_onnx(str(path), x), run_onnx(whole, x), strict=True):
+        np.testing.assert_array_equal(streamed, expected)
+
+
+def test_a_pytorch_checkpoint_converts_into_onnx_one_tensor_at_a_time(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    module = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True)
+    source = tmp_path / "gru.pt"
+    torch.save(module.state_dict(), source)
+    plan = make_plan(str(source), str(tmp_path / "gru.onnx"))
+    data = plan.source.format.open(plan.source.path)
+    pairs = converted(plan, source_weights(plan.source, data))
+    write_onnx(plan, one_at_a_time(pairs), plan.destination)
+    data.close()
+    x = np.random.default_rng(5).standard_normal((6, 2, 3)).astype(np.float32)
+    y, h = run_onnx(plan.destination, x)
+    expected, expected_h = module(torch.from_numpy(x))
+    # Y is [time, directions, batch, hidden]; PyTorch concatenates the directions.
+    np.testing.assert_allclose(y.transpose(0, 2, 1, 3).reshape(6, 2, 8), expected.detach(), atol=1e-6)
+    np.testing.assert_allclose(h, expected_h.detach(), atol=1e-6)
+
+
+def test_checked_pairs_hand_on_one_tensor_at_a_time_to_the_safetensors_writer(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from rnncalc.convert.write import write_safetensors
+
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(3, 4, num_layers=2)
+    source = tmp_path / "lstm.pt"
+    torch.save(module.state_dict(), source)
+    plan = make_plan(str(source), str(tmp_path / "lstm.safetensors"))
+    data = plan.source.format.open(plan.source.path)
+    pairs = converted(plan, source_weights(plan.source, data))
+    write_safetensors(plan, one_at_a_time(pairs), plan.destination)
+    data.close()
+    written = load_file(plan.destination)
+    assert written.keys() == module.state_dict().keys()
+    for name, value in module.state_dict().items():
+        torch.testing.assert_close(written[name], value, rtol=0, atol=0)
+
+
+def sparse_state_dict(path: Path, hidden: int) -> None:
+    """A safetensors ``nn.LSTM(hidden, hidden)`` state dict of zeros, as a sparse file: the
+    header written, the data a hole (https://github.com/huggingface/safetensors, "Format")."""
+    header: dict[str, Any] = {}
+    offset = 0
+    for name, shape in (
+        ("weight_ih_l0", [4 * hidden, hidden]),
+        ("weight_hh_l0", [4 * hidden, hidden]),
+        ("bias_ih_l0", [4 * hidden]),
+        ("bias_hh_l0", [4 * hidden]),
+    ):
+        size = 4 * int(np.prod(shape))
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header).encode()
+    with open(path, "wb") as handle:
+        handle.write(struct.pack("<Q", len(text)) + text)
+        handle.truncate(8 + len(text) + offset)
+
+
+def test_a_model_over_protobufs_2_gib_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    # W and R of an LSTM with 8192 inputs and units are 1 GiB each: over 2**31 - 1 bytes.
+    source = tmp_path / "big.safetensors"
+    sparse_state_dict(source, 8192)
+    result = CliRunner().invoke(cli, ["convert", str(source), "-o", str(tmp_path / "big.onnx")])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    message = re.fullmatch(
+        rf"rnncalc: error: {re.escape(str(source))}: the ONNX model would be ([0-9,]+) bytes, over "
+        r"protobuf's limit of 2,147,483,647 for one file; rnncalc does not write external data",
+        result.stderr.strip(),
+    )
+    assert message is not None, result.stderr
+    weights = 4 * (2 * 4 * 8192 * 8192 + 2 * 4 * 8192)  # W, R and B, float32
+    assert weights < int(message[1].replace(",", "")) < weights + 4096
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.safetensors"]
