@@ -160,3 +160,83 @@ def test_a_model_over_protobufs_2_gib_is_refused_before_anything_is_written(tmp_
     weights = 4 * (2 * 4 * 8192 * 8192 + 2 * 4 * 8192)  # W, R and B, float32
     assert weights < int(message[1].replace(",", "")) < weights + 4096
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.safetensors"]
+
+
+# --- The reader: initializers mapped from the file ----------------------------------------------
+
+
+def assert_reads_what_onnx_loads(path: Path) -> None:
+    """Every initializer ``open_onnx`` serves equals ``numpy_helper.to_array`` of ``onnx.load``'s
+    (as float32); float32 ones with ``raw_data`` are windows onto the file, not loaded copies."""
+    from rnncalc.frameworks.onnx_files import open_onnx
+
+    model = onnx.load(path, load_external_data=False)
+    data = open_onnx(str(path))
+    assert list(data) == [init.name for init in model.graph.initializer]
+    for init in model.graph.initializer:
+        value = data[init.name]
+        expected = onnx.numpy_helper.to_array(init, base_dir=str(path.parent))
+        np.testing.assert_array_equal(value, expected.astype(np.float32))
+        assert value.dtype == np.float32
+        if init.data_type == onnx.TensorProto.FLOAT and init.raw_data:
+            assert isinstance(value, np.memmap)
+    data.close()
+
+
+def test_the_reader_maps_a_torch_onnx_export_from_the_file(tmp_path: Path) -> None:
+    import io
+    import warnings
+
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(5, 2, 3),), buffer, dynamo=False)
+    (tmp_path / "export.onnx").write_bytes(buffer.getvalue())
+    assert_reads_what_onnx_loads(tmp_path / "export.onnx")
+
+
+def test_the_reader_maps_rnncalcs_own_file(tmp_path: Path) -> None:
+    plan = onnx_plan(SPECS[0])
+    write_onnx(plan, iter(random_weights(plan).items()), str(tmp_path / "own.onnx"))
+    assert_reads_what_onnx_loads(tmp_path / "own.onnx")
+
+
+def test_the_reader_decodes_every_other_storage_of_an_initializer(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(6)
+    values = rng.standard_normal((3, 4))
+    initializers = [
+        numpy_helper.from_array(values.astype(np.float16), "half"),
+        numpy_helper.from_array(values, "double"),
+        numpy_helper.from_array(np.arange(6, dtype=np.int64), "integers"),
+        helper.make_tensor("float_data", TensorProto.FLOAT, (3, 4), values.astype(np.float32).ravel()),
+        numpy_helper.from_array(np.zeros((0, 4), np.float32), "empty"),
+        numpy_helper.from_array(values.astype(np.float32), "external"),
+    ]
+    graph = helper.make_graph([], "g", [], [], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # onnx.save writes the tensors marked external beside the model.
+    onnx.external_data_helper.set_external_data(model.graph.initializer[-1], "weights.bin")
+    model.graph.initializer[-1].data_location = TensorProto.EXTERNAL
+    onnx.save(model, tmp_path / "stored.onnx")
+    stored = onnx.load(tmp_path / "stored.onnx", load_external_data=False)
+    assert [init.data_location for init in stored.graph.initializer] == [0] * 5 + [1]
+    assert_reads_what_onnx_loads(tmp_path / "stored.onnx")
+
+
+def test_the_reader_merges_a_graph_given_twice_as_protobuf_does(tmp_path: Path) -> None:
+    # Two serialized ModelProtos end to end are one message whose graphs merge (protobuf
+    # encoding, "Last One Wins": embedded messages are merged, repeated fields concatenated).
+    from onnx import helper, numpy_helper
+
+    parts = []
+    for name in ("first", "second"):
+        value = np.full((2, 2), len(name), np.float32)
+        graph = helper.make_graph([], "g", [], [], [numpy_helper.from_array(value, name)])
+        parts.append(helper.make_model(graph).SerializeToString())
+    (tmp_path / "twice.onnx").write_bytes(b"".join(parts))
+    assert [i.name for i in onnx.load(tmp_path / "twice.onnx").graph.initializer] == ["first", "second"]
+    assert_reads_what_onnx_loads(tmp_path / "twice.onnx")

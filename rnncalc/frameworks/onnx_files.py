@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rnncalc.core.errors import ConversionError
 from rnncalc.core.spec import Cell, Spec
 from rnncalc.inspect.common import Found, layer_for, spec_or_none
+from rnncalc.io.onnx_file import GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA
 from rnncalc.io.protobuf_wire import length_prefix
 from rnncalc.io.tensor_data import TensorData, TensorFormat
 from rnncalc.io.tensors import FileContents, Node, Tensor, require_module
@@ -130,7 +131,10 @@ def _peepholes(layer: RecurrentLayer) -> str | None:
 
 
 def open_onnx(path: str) -> TensorData:
-    """An ONNX model's initializers, each decoded when looked up (external data included)."""
+    """An ONNX model's initializers: those with float ``raw_data`` in the file as
+    ``numpy.memmap`` windows onto it (:func:`~rnncalc.io.onnx_file.scan_onnx` found them
+    without loading the file), the rest (``float_data``, external data) decoded by ``onnx``
+    when looked up."""
     from pathlib import Path
 
     import numpy as np
@@ -138,21 +142,53 @@ def open_onnx(path: str) -> TensorData:
     onnx = require_module("onnx", ONNX_HINT, path)
     from onnx import numpy_helper
 
-    model = onnx.load(path, load_external_data=False)
+    from rnncalc.io.onnx_file import scan_onnx
+
+    model, raw_data = scan_onnx(path, onnx)
     base = str(Path(path).parent)
     initializers = {init.name: init for init in model.graph.initializer}
 
+    def mapped(name: str) -> tuple[Any, Any] | None:
+        """The initializer's bytes in the file, mapped read-only (None when empty), and their
+        numpy type (little-endian, onnx.proto: raw_data); None for all but float data there."""
+        init = initializers[name]
+        if name not in raw_data or init.data_location == onnx.TensorProto.EXTERNAL:
+            return None
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)).newbyteorder("<")
+        start, end = raw_data[name]
+        if dtype.kind != "f" or end - start != dtype.itemsize * math.prod(init.dims):
+            return None
+        window = (
+            np.memmap(path, dtype="u1", mode="r", offset=start, shape=end - start) if end > start else None
+        )
+        return window, dtype
+
+    def view(name: str) -> Any:
+        found = mapped(name)
+        return None if found is None else found[0]
+
     def read(name: str) -> Any:
         init = initializers[name]
+        shape = tuple(int(d) for d in init.dims)
+        found = mapped(name)
+        if found is not None:
+            window, dtype = found
+            if window is None:
+                return np.zeros(shape, dtype=np.float32)
+            return window.view(dtype).reshape(shape).astype(np.float32, copy=False)
+        if name in raw_data:  # not float: its bytes read into a copy of the proto, for onnx
+            start, end = raw_data[name]
+            whole = onnx.TensorProto()
+            whole.CopyFrom(init)
+            with open(path, "rb") as handle:
+                handle.seek(start)
+                whole.raw_data = handle.read(end - start)
+            init = whole
         if init.data_location == onnx.TensorProto.EXTERNAL:
             return np.asarray(numpy_helper.to_array(init, base_dir=base), dtype=np.float32)
         return np.asarray(numpy_helper.to_array(init), dtype=np.float32)
 
-    return TensorData(list(initializers), read, lambda: None)
-
-
-#: ModelProto.graph, GraphProto.initializer, TensorProto.raw_data (onnx/onnx.proto).
-MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
+    return TensorData(list(initializers), read, lambda: None, view)
 
 
 def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:

@@ -56,11 +56,13 @@ def read_varint(buffer: bytes | memoryview, position: int, end: int) -> tuple[in
 
 
 class Field(NamedTuple):
-    """One field of a message: its number, wire type and value. ``start:end`` spans the value's
-    bytes (for a length-delimited field, after its length); ``value`` is a varint's number."""
+    """One field of a message: its number, wire type and value. ``begin:end`` spans the whole
+    field (key included), ``start:end`` its value's bytes (for a length-delimited field, after
+    its length); ``value`` is a varint's number."""
 
     number: int
     wire_type: int
+    begin: int
     start: int
     end: int
     value: int = 0
@@ -71,13 +73,14 @@ def fields(buffer: bytes | memoryview, start: int, end: int) -> Iterator[Field]:
     :class:`WireError` where a key or value does not fit."""
     position = start
     while position < end:
+        begin = position
         key, position = read_varint(buffer, position, end)
         number, wire_type = key >> 3, key & 7
         if number == 0:
-            raise WireError(f"field number 0 at byte {position}")
+            raise WireError(f"field number 0 at byte {begin}")
         if wire_type == VARINT:
             value, after = read_varint(buffer, position, end)
-            yield Field(number, wire_type, position, after, value)
+            yield Field(number, wire_type, begin, position, after, value)
             position = after
             continue
         if wire_type == LEN:
@@ -89,5 +92,5 @@ def fields(buffer: bytes | memoryview, start: int, end: int) -> Iterator[Field]:
             raise WireError(f"field {number} has wire type {wire_type} (groups are not read)")
         if after > end:
             raise WireError(f"field {number} at byte {position} runs past the end of its message")
-        yield Field(number, wire_type, position, after)
+        yield Field(number, wire_type, begin, position, after)
         position = after
