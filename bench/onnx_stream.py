@@ -58,7 +58,7 @@ plan = Plan(Source("source", target, convention, spec, ()), "model.onnx", target
 
 ARRAYS = """
 rng = np.random.default_rng(0)
-arrays = {name: rng.uniform(-0.1, 0.1, shape).astype(np.float32) for name, shape in target_rows(plan)}
+arrays = {name: rng.random(shape, dtype=np.float32) for name, shape in target_rows(plan)}
 """
 
 STEPS = {

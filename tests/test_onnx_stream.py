@@ -240,3 +240,19 @@ def test_the_reader_merges_a_graph_given_twice_as_protobuf_does(tmp_path: Path) 
     (tmp_path / "twice.onnx").write_bytes(b"".join(parts))
     assert [i.name for i in onnx.load(tmp_path / "twice.onnx").graph.initializer] == ["first", "second"]
     assert_reads_what_onnx_loads(tmp_path / "twice.onnx")
+
+
+def test_a_truncated_model_is_refused_as_onnx_load_refuses_it(tmp_path: Path) -> None:
+    from rnncalc.io.onnx_file import read_onnx
+    from rnncalc.io.tensors import WeightFileError
+
+    plan = onnx_plan(SPECS[0])
+    write_onnx(plan, iter(random_weights(plan).items()), str(tmp_path / "whole.onnx"))
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes((tmp_path / "whole.onnx").read_bytes()[:-700])  # inside the last tensor
+    with pytest.raises(Exception) as loaded:
+        onnx.load(cut)
+    with pytest.raises(WeightFileError) as read:
+        read_onnx(str(cut), onnx)
+    why = f"{type(loaded.value).__name__}: {loaded.value}"
+    assert str(read.value) == f"{cut}: not a readable ONNX model: {why}"

@@ -130,6 +130,11 @@ def _peepholes(layer: RecurrentLayer) -> str | None:
     return None
 
 
+#: TensorProto.DataType FLOAT, FLOAT16 and DOUBLE → the numpy type of their raw_data, which
+#: onnx.proto stores little-endian.
+ONNX_FLOATS = {1: "<f4", 10: "<f2", 11: "<f8"}
+
+
 def open_onnx(path: str) -> TensorData:
     """An ONNX model's initializers: those with float ``raw_data`` in the file as
     ``numpy.memmap`` windows onto it (:func:`~rnncalc.io.onnx_file.scan_onnx` found them
@@ -144,19 +149,24 @@ def open_onnx(path: str) -> TensorData:
 
     from rnncalc.io.onnx_file import scan_onnx
 
-    model, raw_data = scan_onnx(path, onnx)
+    model, spans = scan_onnx(path, onnx)
     base = str(Path(path).parent)
     initializers = {init.name: init for init in model.graph.initializer}
+    # The last of two initializers with one name counts, as in the dict above.
+    raw_data = {init.name: span for init, span in zip(model.graph.initializer, spans, strict=True)}
 
     def mapped(name: str) -> tuple[Any, Any] | None:
         """The initializer's bytes in the file, mapped read-only (None when empty), and their
-        numpy type (little-endian, onnx.proto: raw_data); None for all but float data there."""
+        numpy type; None for all but float ``raw_data`` of the right size in the file."""
         init = initializers[name]
-        if name not in raw_data or init.data_location == onnx.TensorProto.EXTERNAL:
+        span = raw_data[name]
+        if span is None or init.data_location == onnx.TensorProto.EXTERNAL:
             return None
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)).newbyteorder("<")
-        start, end = raw_data[name]
-        if dtype.kind != "f" or end - start != dtype.itemsize * math.prod(init.dims):
+        if init.data_type not in ONNX_FLOATS:
+            return None
+        dtype = np.dtype(ONNX_FLOATS[init.data_type])
+        start, end = span
+        if end - start != dtype.itemsize * math.prod(init.dims):
             return None
         window = (
             np.memmap(path, dtype="u1", mode="r", offset=start, shape=end - start) if end > start else None
@@ -176,8 +186,9 @@ def open_onnx(path: str) -> TensorData:
             if window is None:
                 return np.zeros(shape, dtype=np.float32)
             return window.view(dtype).reshape(shape).astype(np.float32, copy=False)
-        if name in raw_data:  # not float: its bytes read into a copy of the proto, for onnx
-            start, end = raw_data[name]
+        span = raw_data[name]
+        if span is not None:  # not float: its bytes read into a copy of the proto, for onnx
+            start, end = span
             whole = onnx.TensorProto()
             whole.CopyFrom(init)
             with open(path, "rb") as handle:
