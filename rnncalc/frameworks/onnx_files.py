@@ -273,12 +273,14 @@ def onnx_layout(plan: Plan) -> OnnxLayout:
     from rnncalc.frameworks.onnx import GraphPlan, build, spec_graph
 
     graph = spec_graph(plan.spec)
+    rows = target_rows(plan)
+    assert [(tensor.name, tensor.shape) for tensor in graph.initializers] == rows, "graph and report differ"
     model = build(GraphPlan(graph.inputs + graph.initializers, (), graph.nodes, graph.outputs), {})
     del model.graph.input[len(graph.inputs) :]
     model_head, model_tail = _split(model, MODEL_GRAPH)
     graph_head, graph_tail = _split(model.graph, GRAPH_INITIALIZER)
     headers, sizes = [], []
-    for name, shape in target_rows(plan):
+    for name, shape in rows:
         size = 4 * math.prod(shape)
         tensor = onnx.TensorProto(dims=shape, data_type=onnx.TensorProto.FLOAT, name=name)
         fields = tensor.SerializeToString() + length_prefix(TENSOR_RAW_DATA, size)
