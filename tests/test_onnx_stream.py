@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 np = pytest.importorskip("numpy")
 torch = pytest.importorskip("torch")
@@ -256,3 +258,28 @@ def test_a_truncated_model_is_refused_as_onnx_load_refuses_it(tmp_path: Path) ->
         read_onnx(str(cut), onnx)
     why = f"{type(loaded.value).__name__}: {loaded.value}"
     assert str(read.value) == f"{cut}: not a readable ONNX model: {why}"
+
+
+# --- The wire format, against protobuf's own encoder -------------------------------------------
+
+
+@settings(derandomize=True, max_examples=200)
+@given(st.integers(min_value=0, max_value=2**63 - 1))
+def test_varints_are_what_protobuf_writes_and_read_back(value: int) -> None:
+    from rnncalc.io.protobuf_wire import VARINT, Field, fields, read_varint, varint
+
+    # TensorProto.dims is a repeated int64, field 1, not packed in onnx.proto (proto2): key, varint.
+    encoded = onnx.TensorProto(dims=[value]).SerializeToString()
+    assert encoded == bytes([1 << 3 | VARINT]) + varint(value)
+    assert read_varint(encoded, 1, len(encoded)) == (value, len(encoded))
+    assert list(fields(encoded, 0, len(encoded))) == [Field(1, VARINT, 0, 1, len(encoded), value)]
+
+
+def test_a_length_delimited_field_is_framed_as_protobuf_frames_it_and_cut_short_is_an_error() -> None:
+    from rnncalc.io.protobuf_wire import LEN, Field, WireError, fields, length_prefix
+
+    encoded = onnx.TensorProto(name="weights").SerializeToString()  # TensorProto.name: field 8
+    assert encoded == length_prefix(8, 7) + b"weights"
+    assert list(fields(encoded, 0, len(encoded))) == [Field(8, LEN, 0, 2, 9)]
+    with pytest.raises(WireError):
+        list(fields(encoded, 0, len(encoded) - 1))
