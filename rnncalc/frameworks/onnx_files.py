@@ -7,11 +7,15 @@ importing the registry stays cheap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from rnncalc.core.errors import ConversionError
 from rnncalc.core.spec import Cell, Spec
 from rnncalc.inspect.common import Found, layer_for, spec_or_none
+from rnncalc.io.onnx_file import GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA
+from rnncalc.io.protobuf_wire import length_prefix
 from rnncalc.io.tensor_data import TensorData, TensorFormat
 from rnncalc.io.tensors import FileContents, Node, Tensor, require_module
 from rnncalc.io.weight_format import WeightFormat
@@ -126,8 +130,16 @@ def _peepholes(layer: RecurrentLayer) -> str | None:
     return None
 
 
+#: TensorProto.DataType FLOAT, FLOAT16 and DOUBLE → the numpy type of their raw_data, which
+#: onnx.proto stores little-endian.
+ONNX_FLOATS = {1: "<f4", 10: "<f2", 11: "<f8"}
+
+
 def open_onnx(path: str) -> TensorData:
-    """An ONNX model's initializers, each decoded when looked up (external data included)."""
+    """An ONNX model's initializers: those with float ``raw_data`` in the file as
+    ``numpy.memmap`` windows onto it (:func:`~rnncalc.io.onnx_file.scan_onnx` found them
+    without loading the file), the rest (``float_data``, external data) decoded by ``onnx``
+    when looked up."""
     from pathlib import Path
 
     import numpy as np
@@ -135,26 +147,157 @@ def open_onnx(path: str) -> TensorData:
     onnx = require_module("onnx", ONNX_HINT, path)
     from onnx import numpy_helper
 
-    model = onnx.load(path, load_external_data=False)
+    from rnncalc.io.onnx_file import scan_onnx
+
+    model, spans = scan_onnx(path, onnx)
     base = str(Path(path).parent)
     initializers = {init.name: init for init in model.graph.initializer}
+    # The last of two initializers with one name counts, as in the dict above.
+    raw_data = {init.name: span for init, span in zip(model.graph.initializer, spans, strict=True)}
+
+    def mapped(name: str) -> tuple[Any, Any] | None:
+        """The initializer's bytes in the file, mapped read-only (None when empty), and their
+        numpy type; None for all but float ``raw_data`` of the right size in the file."""
+        init = initializers[name]
+        span = raw_data[name]
+        if span is None or init.data_location == onnx.TensorProto.EXTERNAL:
+            return None
+        if init.data_type not in ONNX_FLOATS:
+            return None
+        dtype = np.dtype(ONNX_FLOATS[init.data_type])
+        start, end = span
+        if end - start != dtype.itemsize * math.prod(init.dims):
+            return None
+        window = (
+            np.memmap(path, dtype="u1", mode="r", offset=start, shape=end - start) if end > start else None
+        )
+        return window, dtype
+
+    def view(name: str) -> Any:
+        found = mapped(name)
+        return None if found is None else found[0]
 
     def read(name: str) -> Any:
         init = initializers[name]
+        shape = tuple(int(d) for d in init.dims)
+        found = mapped(name)
+        if found is not None:
+            window, dtype = found
+            if window is None:
+                return np.zeros(shape, dtype=np.float32)
+            return window.view(dtype).reshape(shape).astype(np.float32, copy=False)
+        span = raw_data[name]
+        if span is not None:  # not float: its bytes read into a copy of the proto, for onnx
+            start, end = span
+            whole = onnx.TensorProto()
+            whole.CopyFrom(init)
+            with open(path, "rb") as handle:
+                handle.seek(start)
+                whole.raw_data = handle.read(end - start)
+            init = whole
         if init.data_location == onnx.TensorProto.EXTERNAL:
             return np.asarray(numpy_helper.to_array(init, base_dir=base), dtype=np.float32)
         return np.asarray(numpy_helper.to_array(init), dtype=np.float32)
 
-    return TensorData(list(initializers), read, lambda: None)
+    return TensorData(list(initializers), read, lambda: None, view)
 
 
 def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
     """The ONNX convention's graph (one operator per layer, dynamic batch and time) with the
-    weights as initializers."""
+    weights as initializers, written as they arrive: one tensor held at a time.
+
+    The bytes are those ``onnx.save`` writes for the whole model (fields in number order, one
+    ``graph`` field): the graph without its initializers is built and checked by ``onnx``,
+    each initializer's ``TensorProto`` is serialized without ``raw_data``, and the tensors'
+    bytes are placed after them in protobuf's wire format (:mod:`rnncalc.io.protobuf_wire`).
+    Every length is known from the plan before the first byte, so a model over protobuf's 2 GiB
+    is refused before anything is read or written. One ``graph`` field, not a second one
+    appended to be merged: some protobuf decoders keep the last instead of merging
+    (square/wire#3537)."""
+    import numpy as np
     import onnx
 
     from rnncalc.convert.write import checked
-    from rnncalc.frameworks.onnx import build, spec_graph
 
-    arrays = dict(checked(plan, pairs))
-    onnx.save(build(spec_graph(plan.spec), arrays), path)
+    layout = onnx_layout(plan)
+    if layout.size > onnx.checker.MAXIMUM_PROTOBUF:
+        raise ConversionError(
+            f"the ONNX model would be {layout.size:,} bytes, over protobuf's limit of "
+            f"{onnx.checker.MAXIMUM_PROTOBUF:,} for one file; rnncalc does not write external data"
+        )
+    headers = iter(layout.tensor_headers)
+    with open(path, "wb") as handle:
+        handle.write(layout.model_head)
+        handle.write(length_prefix(MODEL_GRAPH, layout.graph_size))
+        handle.write(layout.graph_head)
+        for _, array in checked(plan, pairs):
+            handle.write(next(headers))
+            handle.write(np.ascontiguousarray(array, dtype="<f4").data)
+            del array  # not held while the next tensor is made
+        handle.write(layout.graph_tail)
+        handle.write(layout.model_tail)
+
+
+class OnnxLayout(NamedTuple):
+    """A model's serialization around its initializers' bytes: the ModelProto's fields before
+    and after ``graph`` (7), the GraphProto's before and after ``initializer`` (5), and per
+    initializer the bytes before its tensor data (the field's key and length, the TensorProto's
+    dims, data_type and name, raw_data's key and length)."""
+
+    model_head: bytes
+    graph_head: bytes
+    tensor_headers: tuple[bytes, ...]
+    tensor_bytes: tuple[int, ...]
+    graph_tail: bytes
+    model_tail: bytes
+
+    @property
+    def graph_size(self) -> int:
+        tensors = sum(map(len, self.tensor_headers)) + sum(self.tensor_bytes)
+        return len(self.graph_head) + tensors + len(self.graph_tail)
+
+    @property
+    def size(self) -> int:
+        """The file's bytes."""
+        graph = len(length_prefix(MODEL_GRAPH, self.graph_size)) + self.graph_size
+        return len(self.model_head) + graph + len(self.model_tail)
+
+
+def onnx_layout(plan: Plan) -> OnnxLayout:
+    """The layout of ``plan``'s model with float32 initializers in report order; its graph
+    (nodes, inputs, outputs) is ``onnx.checker``-checked with ``full_check`` (shape inference),
+    with the initializers declared as extra graph inputs of the same type and shape."""
+    import onnx
+
+    from rnncalc.convert.stream import target_rows
+    from rnncalc.frameworks.onnx import GraphPlan, build, spec_graph
+
+    graph = spec_graph(plan.spec)
+    rows = target_rows(plan)
+    assert [(tensor.name, tensor.shape) for tensor in graph.initializers] == rows, "graph and report differ"
+    model = build(GraphPlan(graph.inputs + graph.initializers, (), graph.nodes, graph.outputs), {})
+    del model.graph.input[len(graph.inputs) :]
+    model_head, model_tail = _split(model, MODEL_GRAPH)
+    graph_head, graph_tail = _split(model.graph, GRAPH_INITIALIZER)
+    headers, sizes = [], []
+    for name, shape in rows:
+        size = 4 * math.prod(shape)
+        tensor = onnx.TensorProto(dims=shape, data_type=onnx.TensorProto.FLOAT, name=name)
+        fields = tensor.SerializeToString() + length_prefix(TENSOR_RAW_DATA, size)
+        headers.append(length_prefix(GRAPH_INITIALIZER, len(fields) + size) + fields)
+        sizes.append(size)
+    return OnnxLayout(model_head, graph_head, tuple(headers), tuple(sizes), graph_tail, model_tail)
+
+
+def _split(message: Any, number: int) -> tuple[bytes, bytes]:
+    """``message`` serialized in two parts: its fields numbered below ``number``, and above
+    (protobuf writes known fields in number order, so they surround field ``number``)."""
+    before, after = type(message)(), type(message)()
+    before.CopyFrom(message)
+    after.CopyFrom(message)
+    for field in message.DESCRIPTOR.fields:
+        if field.number <= number:
+            after.ClearField(field.name)
+        if field.number >= number:
+            before.ClearField(field.name)
+    return before.SerializeToString(), after.SerializeToString()

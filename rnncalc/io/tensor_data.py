@@ -11,7 +11,8 @@ lazily: :class:`TensorData` is a mapping whose ``[name]`` reads that tensor when
 conversion holds one layer's tensors at a time, not the file. PyTorch files in the zip format
 are memory-mapped (``torch.load(mmap=True)``); ``.safetensors`` data is a ``numpy.memmap``
 window; a ``.keras`` archive's datasets are read one by one through h5py; an ONNX model's
-initializers are decoded on demand (protobuf holds the file in memory anyway).
+initializers are ``numpy.memmap`` windows onto their ``raw_data`` in the file
+(:func:`rnncalc.io.onnx_file.scan_onnx`).
 """
 
 from __future__ import annotations
