@@ -171,6 +171,7 @@ def assert_reads_what_onnx_loads(path: Path) -> None:
     """Every initializer ``open_onnx`` serves equals ``numpy_helper.to_array`` of ``onnx.load``'s
     (as float32); float32 ones with ``raw_data`` are windows onto the file, not loaded copies."""
     from rnncalc.frameworks.onnx_files import open_onnx
+    from rnncalc.io.mapped import MappedArray
 
     model = onnx.load(path, load_external_data=False)
     data = open_onnx(str(path))
@@ -181,7 +182,7 @@ def assert_reads_what_onnx_loads(path: Path) -> None:
         np.testing.assert_array_equal(value, expected.astype(np.float32))
         assert value.dtype == np.float32
         if init.data_type == onnx.TensorProto.FLOAT and init.raw_data:
-            assert isinstance(value, np.memmap)
+            assert isinstance(value, MappedArray)
     data.close()
 
 

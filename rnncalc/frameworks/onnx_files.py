@@ -147,6 +147,7 @@ def open_onnx(path: str) -> TensorData:
     onnx = require_module("onnx", ONNX_HINT, path)
     from onnx import numpy_helper
 
+    from rnncalc.io.mapped import mapped as mapped_array
     from rnncalc.io.onnx_file import scan_onnx
 
     model, spans = scan_onnx(path, onnx)
@@ -185,7 +186,8 @@ def open_onnx(path: str) -> TensorData:
             window, dtype = found
             if window is None:
                 return np.zeros(shape, dtype=np.float32)
-            return window.view(dtype).reshape(shape).astype(np.float32, copy=False)
+            values = window.view(dtype).reshape(shape)
+            return mapped_array(values) if values.dtype == np.float32 else values.astype(np.float32)
         span = raw_data[name]
         if span is not None:  # not float: its bytes read into a copy of the proto, for onnx
             start, end = span
