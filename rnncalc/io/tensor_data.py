@@ -8,11 +8,12 @@ alone, lives here.
 
 The other readers of :mod:`rnncalc.io` return names and shapes only; these return the values,
 lazily: :class:`TensorData` is a mapping whose ``[name]`` reads that tensor when asked, so a
-conversion holds one layer's tensors at a time, not the file. PyTorch files in the zip format
-are memory-mapped (``torch.load(mmap=True)``); ``.safetensors`` data is a ``numpy.memmap``
-window; a ``.keras`` archive's datasets are read one by one through h5py; an ONNX model's
-initializers are ``numpy.memmap`` windows onto their ``raw_data`` in the file
-(:func:`rnncalc.io.onnx_file.scan_onnx`).
+conversion holds one tensor at a time, not the file. Where the bytes lie in the file as they
+are, the value is a view of the file mapped read-only, marked with
+:func:`rnncalc.io.mapped.mapped` so that convert lets its pages go as it copies it: PyTorch
+files in the zip format (``torch.load(mmap=True)``), ``.safetensors`` data, a ``.keras``
+archive's contiguous datasets (h5py gives their offsets) and an ONNX model's ``raw_data``
+(:func:`rnncalc.io.onnx_file.scan_onnx`); anything else is read into memory when looked up.
 """
 
 from __future__ import annotations
