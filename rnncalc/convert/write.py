@@ -71,7 +71,10 @@ def checked(plan: Plan, pairs: Pairs) -> Pairs:
 
     rows = target_rows(plan)
     count = 0
-    for (name, array), (expected, shape) in zip(pairs, rows, strict=True):
+    # Not zip(pairs, rows): zip keeps its last tuple, and with it the previous array, alive
+    # while the next one is made.
+    for name, array in pairs:
+        expected, shape = rows[count] if count < len(rows) else ("nothing", ())
         if name != expected or tuple(array.shape) != shape:
             raise ConversionError(
                 f"internal: produced {name} {array.shape}, the target needs {expected} {shape}"
@@ -79,7 +82,8 @@ def checked(plan: Plan, pairs: Pairs) -> Pairs:
         count += 1
         yield name, array
         del array  # not held while the next tensor is made
-    assert count == len(rows)
+    if count != len(rows):
+        raise ConversionError(f"internal: produced {count} tensors, the target needs {len(rows)}")
 
 
 def write_safetensors(plan: Plan, pairs: Pairs, path: str) -> None:
