@@ -252,4 +252,3 @@ def test_a_failing_write_is_one_line_and_leaves_nothing_behind(lstm_pt: Path, tm
     assert message.startswith(f"rnncalc: error: -o: {tmp_path / 'taken.onnx'}: ")
     assert files(tmp_path) == ["lstm.pt", "taken.onnx"]
     assert (tmp_path / "taken.onnx").is_dir()
-
