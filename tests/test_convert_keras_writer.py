@@ -23,6 +23,7 @@ h5py = pytest.importorskip("h5py")
 from rnncalc.convert import make_plan  # noqa: E402
 from rnncalc.convert.plan import Plan, source_weights  # noqa: E402
 from rnncalc.convert.stream import converted  # noqa: E402
+from rnncalc.core.errors import ConversionError  # noqa: E402
 from rnncalc.frameworks.keras_files import write_keras_archive  # noqa: E402
 
 #: float32 rounding over a few steps of a small stack.
@@ -123,3 +124,16 @@ def test_the_writer_leaves_no_deferred_variable_for_a_later_keras_scope_to_alloc
     before = list(pending)
     write_keras_archive(plan, pairs(plan), str(destination))
     assert global_state.get_global_attribute("uninitialized_variables") == before
+
+
+def test_a_keras_whose_saving_library_lacks_a_name_the_writer_calls_is_refused_in_one_line(
+    gru_pt: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keras.src.saving import saving_lib
+
+    monkeypatch.delattr(saving_lib, "_save_state")
+    source, _ = gru_pt
+    destination = tmp_path / "gru.keras"
+    plan = make_plan(str(source), str(destination))
+    with pytest.raises(ConversionError, match=r"^--to keras: Keras 3\.\S+'s saving library is not 3\.15's$"):
+        write_keras_archive(plan, pairs(plan), str(destination))

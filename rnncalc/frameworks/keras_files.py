@@ -361,6 +361,11 @@ def open_keras_archive(path: str) -> TensorData:
     return TensorData(names, read, owned.close)
 
 
+#: The private names of Keras's saving library (keras/src/saving/saving_lib.py, Keras 3.15, the
+#: version the tests run) that :func:`write_keras_archive` calls.
+KERAS_SAVING_NAMES = ("_serialize_model_as_json", "_save_state", "H5IOStore")
+
+
 def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
     """The Keras convention's model (input ``(batch, time, features)``, any batch and length,
     every layer returning its whole sequence as nn.LSTM, the ONNX operators and nnx.RNN do),
@@ -391,6 +396,9 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
     keras = keras_convention.keras  # type: ignore[attr-defined]  # imported with TensorFlow silenced
     from keras.src.backend.common import global_state
     from keras.src.saving import saving_lib
+
+    if not all(hasattr(saving_lib, name) for name in KERAS_SAVING_NAMES):
+        raise ConversionError(f"--to keras: Keras {keras.__version__}'s saving library is not 3.15's")
 
     rows = target_rows(plan)
     pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
