@@ -384,17 +384,95 @@ def open_keras_archive(path: str) -> TensorData:
     return TensorData(names, read, owned.close, mapped_view)
 
 
-def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
-    """The Keras convention's model (input ``(batch, time, features)``, any batch and length)
-    with the weights assigned, saved with ``model.save``."""
-    from rnncalc.convert.write import checked
-    from rnncalc.frameworks.keras import build
+#: The private names of Keras's saving library (keras/src/saving/saving_lib.py, Keras 3.15, the
+#: version the tests run) that :func:`write_keras_archive` calls.
+KERAS_SAVING_NAMES = ("_serialize_model_as_json", "_save_state", "H5IOStore")
 
-    arrays = dict(checked(plan, pairs))
-    # Every layer returns its whole sequence, as nn.LSTM, the ONNX operators and nnx.RNN do.
-    model = build(plan.spec.replace(return_sequences=True))
-    for variable in model.weights:
-        variable.assign(arrays.pop(variable.path))
-    if arrays:
-        raise ConversionError(f"internal: the Keras model has no variable {next(iter(arrays))}")
-    model.save(path)
+
+def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
+    """The Keras convention's model (input ``(batch, time, features)``, any batch and length,
+    every layer returning its whole sequence as nn.LSTM, the ONNX operators and nnx.RNN do),
+    written as ``model.save`` writes it (keras/src/saving/saving_lib.py,
+    ``_save_model_to_fileobj``: a stored zip of ``metadata.json``, ``config.json`` and
+    ``model.weights.h5``) while holding one tensor at a time:
+
+    - the model is built in ``keras.StatelessScope(initialize_variables=False)``, where Keras
+      defers each variable's initialisation (keras/src/backend/common/variables.py): the
+      variables have their shapes, dtypes and paths but no values, so Keras's own serialisation
+      (``_serialize_model_as_json``) gives ``config.json`` and ``metadata.json`` without
+      allocating the weights;
+    - Keras's own walk of the model (``_save_state``) lays out ``model.weights.h5``'s groups and
+      attributes, through a store that creates each variable's dataset empty
+      (:func:`_empty_datasets`) instead of writing its value;
+    - each pair is written into the dataset of the variable of its name and dropped; the HDF5
+      file is written in place inside the archive (:mod:`rnncalc.io.zip_in_place`), not in a
+      temporary file copied in afterwards.
+    """
+    import h5py  # a dependency of keras
+    import numpy as np
+
+    from rnncalc.convert.stream import target_rows
+    from rnncalc.convert.write import checked
+    from rnncalc.frameworks import keras as keras_convention
+    from rnncalc.io.zip_in_place import zip_with_member_in_place
+
+    keras = keras_convention.keras  # type: ignore[attr-defined]  # imported with TensorFlow silenced
+    from keras.src.backend.common import global_state
+    from keras.src.saving import saving_lib
+
+    if not all(hasattr(saving_lib, name) for name in KERAS_SAVING_NAMES):
+        raise ConversionError(f"--to keras: Keras {keras.__version__}'s saving library is not 3.15's")
+
+    rows = target_rows(plan)
+    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+    before = len(pending)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = keras_convention.build(plan.spec.replace(return_sequences=True))
+        config_json, metadata_json = saving_lib._serialize_model_as_json(model)
+        members = [("metadata.json", metadata_json.encode()), ("config.json", config_json.encode())]
+        size = sum(4 * int(np.prod(shape, dtype=np.int64)) for _, shape in rows)
+        with (
+            zip_with_member_in_place(path, members, "model.weights.h5", size) as handle,
+            h5py.File(handle, "w") as weights,
+        ):
+            datasets = _empty_datasets(saving_lib, model, weights)
+            del model
+            missing = [name for name, _ in rows if name not in datasets]
+            if missing or len(datasets) != len(rows):
+                extra = sorted(set(datasets) - {name for name, _ in rows})
+                raise ConversionError(
+                    f"internal: the Keras model's variables {extra} and the tensors {missing} differ"
+                )
+            for name, array in checked(plan, pairs):
+                datasets.pop(name)[...] = array
+                del array  # not held while the next tensor is made
+    finally:
+        # The deferred variables wait in a global list for the next StatelessScope to leave;
+        # taken out, they are never given values (1 GiB for a 1 GiB checkpoint).
+        del pending[before:]
+
+
+def _empty_datasets(saving_lib: Any, model: Any, weights: Any) -> dict[str, Any]:
+    """Keras's layout of ``model``'s weights (groups ``layers/<key>/.../vars`` named by
+    attribute, one dataset ``0, 1, 2...`` per variable: ``saving_lib._save_state``) in the open
+    HDF5 file ``weights``, each dataset created empty; returns them by variable path."""
+    datasets: dict[str, Any] = {}
+
+    class EmptyDatasets(saving_lib.H5IOStore):  # type: ignore[misc]
+        def _get_h5_file(self, path_or_io: Any, mode: str | None = None) -> Any:
+            return weights
+
+        def __setitem__(self, key: str, variable: Any) -> None:
+            # H5IOStore.__setitem__ without the value: the group made on first use.
+            if not self._h5_entry_initialized:
+                self._create_h5_group(self._h5_entry_path)
+            datasets[variable.path] = self._h5_entry_group.create_dataset(
+                key, shape=tuple(variable.shape), dtype=variable.dtype
+            )
+
+    store = EmptyDatasets("model.weights.h5", mode="w")
+    saving_lib._save_state(
+        model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set()
+    )
+    return datasets
