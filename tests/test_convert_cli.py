@@ -117,6 +117,29 @@ def test_a_keras_gru_without_reset_after_is_refused_for_pytorch(tmp_path: Path) 
     assert files(tmp_path) == ["gru.keras"]
 
 
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [({"go_backwards": True}, "go_backwards"), ({"activation": "relu"}, "activation relu")],
+)
+def test_what_a_keras_lstm_computes_is_kept_or_refused_never_dropped(
+    tmp_path: Path, option: dict[str, Any], words: str
+) -> None:
+    """A Keras option that changes the outputs but not the weights: PyTorch cannot hold it, so
+    it is refused; into Keras it is kept, and the written model computes what the source does."""
+    keras = pytest.importorskip("keras")
+    source = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, return_sequences=True, **option)])
+    source.save(tmp_path / "lstm.keras")
+    message = one_line_error(run(str(tmp_path / "lstm.keras"), "-o", str(tmp_path / "lstm.pt")))
+    assert "PyTorch cannot hold" in message and words in message
+    assert files(tmp_path) == ["lstm.keras"]
+
+    result = run(str(tmp_path / "lstm.keras"), "-o", str(tmp_path / "copy.keras"), "--no-verify")
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    written = keras.models.load_model(tmp_path / "copy.keras")
+    np.testing.assert_allclose(np.asarray(written(x)), np.asarray(source(x)), atol=1e-6)
+
+
 def test_a_model_with_an_embedding_and_a_head_is_refused_naming_them(tmp_path: Path) -> None:
     class Tagger(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:

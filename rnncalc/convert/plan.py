@@ -214,8 +214,9 @@ def output_features(spec: Spec) -> int:
     return spec.num_directions * size if concatenated else size
 
 
-#: The fields that decide a stack's weights (not how it is called: batch, sequences, states).
-WEIGHT_FIELDS = (
+#: The fields that decide a stack's weights and what it computes with them (not how it is
+#: called: batch, sequences, states); a target that cannot hold one of them refuses.
+STACK_FIELDS = (
     "cell",
     "hidden_size",
     "bidirectional",
@@ -224,12 +225,15 @@ WEIGHT_FIELDS = (
     "proj_size",
     "reset_after",
     "merge_mode",
+    "activation",
+    "recurrent_activation",
+    "go_backwards",
 )
 
 
 def weights_spec(spec: Spec, **changes: Any) -> Spec:
-    """``spec`` with only the fields that decide its weights (the rest at their defaults)."""
-    fields = {name: getattr(spec, name) for name in (*WEIGHT_FIELDS, "input_size", "num_layers")}
+    """``spec`` with only the :data:`STACK_FIELDS` (the rest at their defaults)."""
+    fields = {name: getattr(spec, name) for name in (*STACK_FIELDS, "input_size", "num_layers")}
     return Spec(**{**fields, **changes})
 
 
