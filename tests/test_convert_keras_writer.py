@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streaming import one_at_a_time
+from streaming import HeldTooLong, one_at_a_time
 
 np = pytest.importorskip("numpy")
 torch = pytest.importorskip("torch")
@@ -23,7 +23,6 @@ h5py = pytest.importorskip("h5py")
 from rnncalc.convert import make_plan  # noqa: E402
 from rnncalc.convert.plan import Plan, source_weights  # noqa: E402
 from rnncalc.convert.stream import converted  # noqa: E402
-from rnncalc.core.errors import ConversionError  # noqa: E402
 from rnncalc.frameworks.keras_files import write_keras_archive  # noqa: E402
 
 #: float32 rounding over a few steps of a small stack.
@@ -130,14 +129,20 @@ def test_the_writer_leaves_no_deferred_variable_for_a_later_keras_scope_to_alloc
     assert pending() == before
 
 
-def test_a_keras_whose_saving_library_lacks_a_name_the_writer_calls_is_refused_in_one_line(
+def test_a_keras_whose_saving_library_lacks_a_name_the_writer_calls_gets_model_save(
     gru_pt: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from keras.src.saving import saving_lib
+    """The whole-state fallback writes a model that loads and computes what the source does."""
+    from rnncalc.frameworks import keras_files
 
-    monkeypatch.delattr(saving_lib, "_save_state")
-    source, _ = gru_pt
+    monkeypatch.setattr(keras_files, "KERAS_SAVING_NAMES", (*keras_files.KERAS_SAVING_NAMES, "_not_in_it"))
+    source, module = gru_pt
     destination = tmp_path / "gru.keras"
     plan = make_plan(str(source), str(destination))
-    with pytest.raises(ConversionError, match=r"^--to keras: Keras 3\.\S+'s saving library is not 3\.15's$"):
-        write_keras_archive(plan, pairs(plan), str(destination))
+    with pytest.raises(HeldTooLong):  # the fallback it took holds the whole state
+        write_keras_archive(plan, one_at_a_time(pairs(plan)), str(destination))
+    write_keras_archive(plan, pairs(plan), str(destination))
+    x = np.random.default_rng(1).standard_normal((2, 5, plan.spec.input_size)).astype(np.float32)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(destination)(x)), expected, atol=1e-5)

@@ -407,6 +407,8 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
     - each pair is written into the dataset of the variable of its name and dropped; the HDF5
       file is written in place inside the archive (:mod:`rnncalc.io.zip_in_place`), not in a
       temporary file copied in afterwards.
+
+    A Keras whose saving library lacks those names gets :func:`_save_whole_model` instead.
     """
     import h5py  # a dependency of keras
     import numpy as np
@@ -421,7 +423,8 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
     from keras.src.saving import saving_lib
 
     if not all(hasattr(saving_lib, name) for name in KERAS_SAVING_NAMES):
-        raise ConversionError(f"--to keras: Keras {keras.__version__}'s saving library is not 3.15's")
+        _save_whole_model(plan, pairs, path)
+        return
 
     rows = target_rows(plan)
     pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
@@ -451,6 +454,22 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
         # The deferred variables wait in a global list for the next StatelessScope to leave;
         # taken out, they are never given values (1 GiB for a 1 GiB checkpoint).
         del pending[before:]
+
+
+def _save_whole_model(plan: Plan, pairs: Pairs, path: str) -> None:
+    """``model.save`` of the Keras convention's model with every variable assigned: the whole
+    state at once, for a Keras whose saving library is not the one :func:`write_keras_archive`
+    streams through."""
+    from rnncalc.convert.write import checked
+    from rnncalc.frameworks.keras import build
+
+    arrays = dict(checked(plan, pairs))
+    model = build(plan.spec.replace(return_sequences=True))
+    for variable in model.weights:
+        variable.assign(arrays.pop(variable.path))
+    if arrays:
+        raise ConversionError(f"internal: the Keras model has no variable {next(iter(arrays))}")
+    model.save(path)
 
 
 def _empty_datasets(saving_lib: Any, model: Any, weights: Any) -> dict[str, Any]:
