@@ -71,7 +71,10 @@ def checked(plan: Plan, pairs: Pairs) -> Pairs:
 
     rows = target_rows(plan)
     count = 0
-    for (name, array), (expected, shape) in zip(pairs, rows, strict=True):
+    # Not zip(pairs, rows): zip keeps its last tuple, so the previous array, until the next
+    # pair has been made.
+    for name, array in pairs:
+        expected, shape = rows[count] if count < len(rows) else ("nothing", ())
         if name != expected or tuple(array.shape) != shape:
             raise ConversionError(
                 f"internal: produced {name} {array.shape}, the target needs {expected} {shape}"
