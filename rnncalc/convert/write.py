@@ -4,8 +4,9 @@ Every writer receives the target's ``(name, array)`` pairs in report order; the 
 framework formats live in the framework modules (``rnncalc/frameworks/*_files.py``).
 ``.safetensors`` is written here with the standard library and numpy (not the safetensors
 package) as the pairs arrive (the header is known in advance from the target's report), so it
-holds one layer at a time; ``torch.save``,
-``model.save`` (Keras), the ONNX protobuf and Flax's msgpack need the whole state at once.
+holds one tensor at a time, as the PyTorch writer (:mod:`rnncalc.frameworks.torch_zip`)
+and the ONNX writer (which places the tensors' bytes in the protobuf itself) do;
+``model.save`` (Keras) and Flax's msgpack need the whole state at once.
 
 Files are written to a temporary file in the destination's directory and moved into place
 only when complete (``os.link`` without ``--force``, which fails rather than replace a file
@@ -71,10 +72,12 @@ def checked(plan: Plan, pairs: Pairs) -> Pairs:
 
     rows = target_rows(plan)
     count = 0
-    # Not zip(pairs, rows): zip keeps its last tuple, so the previous array, until the next
-    # pair has been made.
+    # Not zip(pairs, rows): zip reuses its result tuple, which holds the previous pair's array
+    # while the next one is made.
     for name, array in pairs:
-        expected, shape = rows[count] if count < len(rows) else ("nothing", ())
+        if count == len(rows):
+            raise ConversionError(f"internal: produced {name} after the target's {count} tensors")
+        expected, shape = rows[count]
         if name != expected or tuple(array.shape) != shape:
             raise ConversionError(
                 f"internal: produced {name} {array.shape}, the target needs {expected} {shape}"
@@ -82,7 +85,8 @@ def checked(plan: Plan, pairs: Pairs) -> Pairs:
         count += 1
         yield name, array
         del array  # not held while the next tensor is made
-    assert count == len(rows)
+    if count != len(rows):
+        raise ConversionError(f"internal: produced {count} tensors, the target needs {len(rows)}")
 
 
 def write_safetensors(plan: Plan, pairs: Pairs, path: str) -> None:

@@ -84,7 +84,8 @@ def _restored_msgpack_state(path: str) -> TensorData:
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
     except Exception as error:  # msgpack's errors share no base class with ours
-        raise WeightFileError(path, f"not a Flax msgpack state: {error}") from None
+        reason = str(error) or type(error).__name__  # msgpack's StackError says nothing
+        raise WeightFileError(path, f"not a Flax msgpack state: {reason}") from None
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
