@@ -43,30 +43,31 @@ def open_msgpack_state(path: str) -> TensorData:
     import numpy as np
 
     from rnncalc.frameworks.flax_msgpack import NotScanned, scan
+    from rnncalc.io.mapped import mapped
 
     try:
         with open(path, "rb") as handle:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            file_map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
     except ValueError:  # an empty file cannot be mapped: msgpack_restore says what is wrong
         return _restored_msgpack_state(path)
     try:
-        arrays = scan(mapped)
+        arrays = scan(file_map)
     except (NotScanned, RecursionError):
         return _restored_msgpack_state(path)
 
     def view(name: str) -> Any:
         """The array's values in the mapped file (not copied; None when it has none)."""
         offset, dtype, shape = arrays[name]
-        values = np.frombuffer(mapped, dtype=dtype, count=math.prod(shape), offset=offset)
+        values = np.frombuffer(file_map, dtype=dtype, count=math.prod(shape), offset=offset)
         return values.reshape(shape) if values.size else None
 
     def read(name: str) -> Any:
         values = view(name)
         if values is None:
             return np.zeros(arrays[name][2], dtype=np.float32)
-        return values.astype(np.float32, copy=False)
+        return mapped(values) if values.dtype == np.float32 else values.astype(np.float32)
 
     return TensorData(list(arrays), read, lambda: None, view)
 

@@ -18,6 +18,7 @@ packer picks it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from dataclasses import dataclass, field
@@ -144,6 +145,11 @@ def layout(rows: list[tuple[str, tuple[int, ...]]]) -> Layout:
     return result
 
 
+#: Map entries walked before :func:`scan` leaves the file to ``msgpack_restore``: a state has a
+#: few per tensor, a hostile file of tiny entries would keep a Python loop busy.
+MAX_ENTRIES = 1 << 20
+
+
 class NotScanned(Exception):
     """Something :func:`scan` does not read (a chunked array, a scalar, another dtype...)."""
 
@@ -151,9 +157,11 @@ class NotScanned(Exception):
 def scan(buffer: Any) -> dict[str, tuple[int, str, tuple[int, ...]]]:
     """``dotted name → (offset, dtype name, shape)`` of every array in a msgpack state whose
     nested maps (str or integer keys) hold only float ndarray exts; raises :class:`NotScanned`
-    for anything else, or for a file that is not one whole msgpack object."""
+    for anything else, for a file that is not one whole msgpack object, or after
+    :data:`MAX_ENTRIES` entries."""
     view = memoryview(buffer)
     position = 0
+    walked = itertools.count()
     found: dict[str, tuple[int, str, tuple[int, ...]]] = {}
 
     def take(size: int) -> memoryview:
@@ -221,6 +229,8 @@ def scan(buffer: Any) -> dict[str, tuple[int, str, tuple[int, ...]]]:
 
     def mapping(prefix: str) -> None:
         for _ in range(length(take(1)[0], FIXMAP, MAP)):
+            if next(walked) >= MAX_ENTRIES:
+                raise NotScanned(f"more than {MAX_ENTRIES:,} entries")
             name = f"{prefix}{key()}"
             marker = view[position] if position < len(view) else -1
             if marker in FIXMAP or marker in MAP:
