@@ -4,9 +4,9 @@ Every writer receives the target's ``(name, array)`` pairs in report order; the 
 framework formats live in the framework modules (``rnncalc/frameworks/*_files.py``).
 ``.safetensors`` is written here with the standard library and numpy (not the safetensors
 package) as the pairs arrive (the header is known in advance from the target's report), so it
-holds one tensor at a time, as the PyTorch writer (:mod:`rnncalc.frameworks.torch_zip`)
-and the ONNX writer (which places the tensors' bytes in the protobuf itself) do;
-``model.save`` (Keras) and Flax's msgpack need the whole state at once.
+holds one tensor at a time, as the framework formats' writers do: PyTorch's zip format
+(:mod:`rnncalc.frameworks.torch_zip`), the ONNX protobuf written around the tensors' bytes,
+the ``.keras`` archive with its HDF5 file written in place (:mod:`rnncalc.io.zip_in_place`).
 
 Files are written to a temporary file in the destination's directory and moved into place
 only when complete (``os.link`` without ``--force``, which fails rather than replace a file
