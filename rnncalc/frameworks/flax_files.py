@@ -119,7 +119,8 @@ def write_msgpack_state(plan: Plan, pairs: Pairs, path: str) -> None:
     try:
         planned = layout(target_rows(plan))
     except ImportError:
-        raise FrameworkMissingError(f"writing {path} needs msgpack: {CONVENTION.install_hint}") from None
+        hint = CONVENTION.install_hint
+        raise FrameworkMissingError(f"writing a Flax state needs msgpack: {hint}") from None
     with open(path, "wb") as handle:
         for offset, data in planned.pieces:
             handle.seek(offset)
