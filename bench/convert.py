@@ -46,6 +46,9 @@ TARGET_IMPORTS = {".keras": "import keras, h5py", ".onnx": "import onnx", ".msgp
 
 
 def measure(imports: str, body: str) -> dict[str, float]:
+    """Run ``body`` after ``imports`` in a fresh interpreter; the disk writes of the steps before
+    are flushed first (``os.sync``), so no step pays for another's."""
+    os.sync()
     code = STEP.format(root=ROOT, imports=imports, body=body)
     done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
