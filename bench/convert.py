@@ -45,9 +45,11 @@ CONVERT_IMPORTS = "import numpy, torch\nimport rnncalc.convert, rnncalc.convert.
 TARGET_IMPORTS = {".keras": "import keras, h5py", ".onnx": "import onnx", ".msgpack": "import flax.nnx"}
 
 
-def measure(imports: str, body: str) -> dict[str, float]:
-    """Run ``body`` after ``imports`` in a fresh interpreter; the disk writes of the steps before
-    are flushed first (``os.sync``), so no step pays for another's."""
+def measure(imports: str, body: str, output: Path) -> dict[str, float]:
+    """Run ``body``, which writes ``output``, after ``imports`` in a fresh interpreter. The
+    previous ``output`` is removed and the disk writes of the steps before are flushed first
+    (``os.sync``), so no step pays for another's: copy and conversions start alike."""
+    output.unlink(missing_ok=True)
     os.sync()
     code = STEP.format(root=ROOT, imports=imports, body=body)
     done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
@@ -91,7 +93,7 @@ def main() -> None:
               f"{size / 2**30:.2f} GiB, largest tensor {largest / 2**20:.0f} MiB")  # fmt: skip
         copy = Path(directory) / f"copy{args.source}"
         copies = [
-            measure("import shutil", f"shutil.copyfile({str(source)!r}, {str(copy)!r})")
+            measure("import shutil", f"shutil.copyfile({str(source)!r}, {str(copy)!r})", copy)
             for _ in range(args.reps)
         ]
         copy.unlink()
@@ -99,13 +101,13 @@ def main() -> None:
         print(f"copy: {best_copy:.2f} s")
         for suffix in args.targets.split(","):
             imports = f"{CONVERT_IMPORTS}\n{TARGET_IMPORTS.get(suffix, '')}"
-            baseline = measure(imports, "pass")["peak_bytes"]
+            baseline = measure(imports, "pass", Path(directory) / "nothing")["peak_bytes"]
             destination = Path(directory) / f"converted{suffix}"
             body = (
                 "from rnncalc.convert import convert\n"
                 f"convert({str(source)!r}, {str(destination)!r}, force=True)"
             )
-            runs = [measure(imports, body) for _ in range(args.reps)]
+            runs = [measure(imports, body, destination) for _ in range(args.reps)]
             best = min(r["seconds"] for r in runs)
             peak = max(r["peak_bytes"] for r in runs)
             print(

@@ -127,10 +127,13 @@ def canonical_blocks(stacked: Array, convention: Convention, cell: Cell) -> Bloc
     return tuple(blocks[index] for index in gate_permutation(convention, cell))
 
 
-#: Bytes of source rows copied at a time while a tensor is assembled: small enough for a
-#: transposing copy to stay in cache (six times faster than ``np.ascontiguousarray(a.T)`` for
-#: a 64 MiB kernel, docs/performance.md), and the unit a mapped source's pages are let go by.
+#: Bytes of source rows copied at a time while a tensor is assembled, and the unit a mapped
+#: source's pages are let go by.
 CHUNK_BYTES = 512 << 10
+#: Source rows copied at a time into a transposed destination: each destination row then gets
+#: 16 float32 values, one 64-byte cache line, per chunk. A 64 MiB kernel transposes in 20 ms
+#: so, against 186 ms for ``np.ascontiguousarray(a.T)`` (docs/performance.md, "convert").
+TRANSPOSED_ROWS = 16
 
 
 def copy_rows(block: Array, out: Array) -> None:
@@ -139,7 +142,8 @@ def copy_rows(block: Array, out: Array) -> None:
     resident beside its copy."""
     from rnncalc.io.mapped import drop
 
-    step = max(1, CHUNK_BYTES // max(1, block[:1].nbytes))
+    contiguous = out.flags.c_contiguous
+    step = max(1, CHUNK_BYTES // max(1, block[:1].nbytes)) if contiguous else TRANSPOSED_ROWS
     for start in range(0, block.shape[0], step):
         chunk = block[start : start + step]
         out[start : start + len(chunk)] = chunk

@@ -68,12 +68,14 @@ def test_the_stream_into_every_target_holds_one_tensor_at_a_time(lstm_pt: Path) 
 def test_tensors_copied_a_few_rows_at_a_time_hold_the_gate_blocks_where_each_framework_keeps_them(
     lstm_pt: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Chunks of one row (``CHUNK_BYTES`` at 8), against the layouts written out by hand:
+    """Chunks of one row (``CHUNK_BYTES`` at 8, ``TRANSPOSED_ROWS`` at 1), against the layouts
+    written out by hand:
     Keras's kernel is PyTorch's ``weight_ih`` transposed (gates i, f, g, o in both); ONNX's
     ``W[d]`` holds the blocks as i, o, f, c; Flax's ``if_`` kernel is the f block transposed."""
     from rnncalc import reference
 
     monkeypatch.setattr(reference, "CHUNK_BYTES", 8)
+    monkeypatch.setattr(reference, "TRANSPOSED_ROWS", 1)
     state = {name: tensor.numpy() for name, tensor in torch.load(lstm_pt, weights_only=True).items()}
     hidden = 4
     i, f, g, o = (state["weight_ih_l1_reverse"][k * hidden : (k + 1) * hidden] for k in range(4))
