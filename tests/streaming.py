@@ -29,3 +29,16 @@ def one_at_a_time(pairs: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]
         previous = (name, weakref.ref(array))
         yield name, array
         del array
+
+
+def converted_pairs(plan: Any) -> Iterator[tuple[str, Any]]:
+    """The target's pairs for ``plan`` (a :class:`rnncalc.convert.plan.Plan`), made as
+    :func:`rnncalc.convert.write_plan` makes them; the source file is closed at the end."""
+    from rnncalc.convert.plan import source_weights
+    from rnncalc.convert.stream import converted
+
+    data = plan.source.format.open(plan.source.path)
+    try:
+        yield from converted(plan, source_weights(plan.source, data))
+    finally:
+        data.close()

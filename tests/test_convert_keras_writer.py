@@ -8,12 +8,11 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from streaming import HeldTooLong, one_at_a_time
+from streaming import HeldTooLong, converted_pairs, one_at_a_time
 
 np = pytest.importorskip("numpy")
 torch = pytest.importorskip("torch")
@@ -21,8 +20,6 @@ keras = pytest.importorskip("keras")
 h5py = pytest.importorskip("h5py")
 
 from rnncalc.convert import make_plan  # noqa: E402
-from rnncalc.convert.plan import Plan, source_weights  # noqa: E402
-from rnncalc.convert.stream import converted  # noqa: E402
 from rnncalc.frameworks.keras_files import write_keras_archive  # noqa: E402
 
 #: float32 rounding over a few steps of a small stack.
@@ -39,22 +36,14 @@ def gru_pt(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     return path, module
 
 
-def pairs(plan: Plan) -> Iterator[tuple[str, Any]]:
-    data = plan.source.format.open(plan.source.path)
-    try:
-        yield from converted(plan, source_weights(plan.source, data))
-    finally:
-        data.close()
-
-
 @pytest.fixture(scope="module")
 def written(gru_pt: tuple[Path, Any]) -> tuple[Path, dict[str, Any]]:
     """The source written by the real writer, fed one tensor at a time; and what it was fed."""
     source, _ = gru_pt
     destination = source.with_name("gru.keras")
     plan = make_plan(str(source), str(destination))
-    fed = {name: np.array(array) for name, array in pairs(plan)}
-    write_keras_archive(plan, one_at_a_time(pairs(plan)), str(destination))
+    fed = {name: np.array(array) for name, array in converted_pairs(plan)}
+    write_keras_archive(plan, one_at_a_time(converted_pairs(plan)), str(destination))
     return destination, fed
 
 
@@ -125,7 +114,7 @@ def test_the_writer_leaves_no_deferred_variable_for_a_later_keras_scope_to_alloc
         return [id(variable) for variable in variables]
 
     before = pending()
-    write_keras_archive(plan, pairs(plan), str(destination))
+    write_keras_archive(plan, converted_pairs(plan), str(destination))
     assert pending() == before
 
 
@@ -140,8 +129,8 @@ def test_a_keras_whose_saving_library_lacks_a_name_the_writer_calls_gets_model_s
     destination = tmp_path / "gru.keras"
     plan = make_plan(str(source), str(destination))
     with pytest.raises(HeldTooLong):  # the fallback it took holds the whole state
-        write_keras_archive(plan, one_at_a_time(pairs(plan)), str(destination))
-    write_keras_archive(plan, pairs(plan), str(destination))
+        write_keras_archive(plan, one_at_a_time(converted_pairs(plan)), str(destination))
+    write_keras_archive(plan, converted_pairs(plan), str(destination))
     x = np.random.default_rng(1).standard_normal((2, 5, plan.spec.input_size)).astype(np.float32)
     with torch.no_grad():
         expected = module(torch.from_numpy(x))[0].numpy()

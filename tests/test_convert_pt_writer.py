@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streaming import HeldTooLong, one_at_a_time
+from streaming import HeldTooLong, converted_pairs, one_at_a_time
 
 np = pytest.importorskip("numpy")
 torch = pytest.importorskip("torch")
 
 from rnncalc.convert import convert, make_plan  # noqa: E402
-from rnncalc.convert.plan import source_weights  # noqa: E402
-from rnncalc.convert.stream import converted  # noqa: E402
 from rnncalc.frameworks import torch_zip  # noqa: E402
 from rnncalc.frameworks.torch_files import write_state_dict  # noqa: E402
 
@@ -43,11 +41,7 @@ def saved_module(name: str, directory: Path) -> tuple[Any, Path]:
 def stream(source: Path, destination: Path) -> Iterator[tuple[Any, Iterator[tuple[str, Any]]]]:
     """The plan and the converted pairs, as :func:`rnncalc.convert.write_plan` makes them."""
     plan = make_plan(str(source), str(destination))
-    data = plan.source.format.open(plan.source.path)
-    try:
-        yield plan, converted(plan, source_weights(plan.source, data))
-    finally:
-        data.close()
+    yield plan, converted_pairs(plan)
 
 
 @pytest.mark.parametrize("mmap", [False, True], ids=["read", "mmap"])

@@ -4,20 +4,18 @@ the previous one is freed, and the safetensors writer frees each one before aski
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from streaming import HeldTooLong, one_at_a_time
+from streaming import HeldTooLong, converted_pairs, one_at_a_time
 
 np = pytest.importorskip("numpy")
 torch = pytest.importorskip("torch")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 from rnncalc.convert import make_plan  # noqa: E402
-from rnncalc.convert.plan import Plan, source_weights  # noqa: E402
-from rnncalc.convert.stream import converted, target_rows  # noqa: E402
+from rnncalc.convert.stream import target_rows  # noqa: E402
 from rnncalc.convert.write import write_safetensors  # noqa: E402
 
 
@@ -29,18 +27,10 @@ def lstm_pt(tmp_path: Path) -> Path:
     return path
 
 
-def pairs(plan: Plan) -> Iterator[tuple[str, Any]]:
-    data = plan.source.format.open(plan.source.path)
-    try:
-        yield from converted(plan, source_weights(plan.source, data))
-    finally:
-        data.close()
-
-
 def test_the_safetensors_writer_frees_each_tensor_before_the_next_is_made(lstm_pt: Path) -> None:
     destination = lstm_pt.with_suffix(".safetensors")
     plan = make_plan(str(lstm_pt), str(destination))
-    write_safetensors(plan, one_at_a_time(pairs(plan)), str(destination))
+    write_safetensors(plan, one_at_a_time(converted_pairs(plan)), str(destination))
     written = safetensors_numpy.load_file(str(destination))
     source = torch.load(lstm_pt, weights_only=True)
     assert written.keys() == source.keys()
@@ -52,14 +42,14 @@ def test_a_consumer_keeping_every_tensor_is_caught(lstm_pt: Path) -> None:
     """The check itself can fail: a writer that collects the state, as ``torch.save`` needs."""
     plan = make_plan(str(lstm_pt), str(lstm_pt.with_suffix(".keras")))
     with pytest.raises(HeldTooLong, match="is still held when"):
-        dict(one_at_a_time(pairs(plan)))
+        dict(one_at_a_time(converted_pairs(plan)))
 
 
 def test_the_stream_into_every_target_holds_one_tensor_at_a_time(lstm_pt: Path) -> None:
     for suffix in (".safetensors", ".keras", ".onnx", ".msgpack"):
         plan = make_plan(str(lstm_pt), str(lstm_pt.with_suffix(suffix)))
         names = []
-        for name, array in one_at_a_time(pairs(plan)):
+        for name, array in one_at_a_time(converted_pairs(plan)):
             names.append(name)
             del array
         assert names == [name for name, _ in target_rows(plan)]
@@ -82,7 +72,7 @@ def test_tensors_copied_a_few_rows_at_a_time_hold_the_gate_blocks_where_each_fra
 
     def target(suffix: str) -> dict[str, Any]:
         found = {}
-        for name, array in pairs(make_plan(str(lstm_pt), str(lstm_pt.with_suffix(suffix)))):
+        for name, array in converted_pairs(make_plan(str(lstm_pt), str(lstm_pt.with_suffix(suffix)))):
             found[name] = array.copy()
         return found
 

@@ -14,11 +14,11 @@ pytest.importorskip("flax")
 
 import msgpack
 from flax import nnx, serialization
-from streaming import one_at_a_time
+from streaming import converted_pairs, one_at_a_time
 
 from rnncalc.convert import make_plan
-from rnncalc.convert.plan import Plan, source_weights
-from rnncalc.convert.stream import converted, target_rows
+from rnncalc.convert.plan import Plan
+from rnncalc.convert.stream import target_rows
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.frameworks import flax_msgpack
 from rnncalc.frameworks.flax import CONVENTION as FLAX
@@ -122,11 +122,10 @@ def test_a_pytorch_checkpoint_converts_to_flax_s_bytes_one_tensor_at_a_time(tmp_
     source = tmp_path / "lstm.pt"
     torch.save(module.state_dict(), source)
     plan = make_plan(str(source), str(tmp_path / "lstm.msgpack"))
-    data = plan.source.format.open(plan.source.path)
     path = tmp_path / "streamed.msgpack"
-    write_msgpack_state(plan, one_at_a_time(converted(plan, source_weights(plan.source, data))), str(path))
+    write_msgpack_state(plan, one_at_a_time(converted_pairs(plan)), str(path))
     # Flax's own file for the same values: the model built, each parameter set, serialized.
-    values = dict(converted(plan, source_weights(plan.source, data)))
+    values = dict(converted_pairs(plan))
     state = nnx.state(FLAX.build(plan.spec), nnx.Param)
     for key, variable in nnx.to_flat_state(state):
         variable.set_value(values[".".join(map(str, key))])

@@ -20,12 +20,12 @@ onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
 
 from click.testing import CliRunner  # noqa: E402
-from streaming import one_at_a_time  # noqa: E402
+from streaming import converted_pairs, one_at_a_time  # noqa: E402
 
 from rnncalc.cli import cli  # noqa: E402
 from rnncalc.convert import make_plan  # noqa: E402
-from rnncalc.convert.plan import Plan, source_weights  # noqa: E402
-from rnncalc.convert.stream import converted, target_rows  # noqa: E402
+from rnncalc.convert.plan import Plan  # noqa: E402
+from rnncalc.convert.stream import target_rows  # noqa: E402
 from rnncalc.core.spec import Cell, Nonlinearity, Spec  # noqa: E402
 from rnncalc.frameworks import get  # noqa: E402
 from rnncalc.frameworks.onnx import build, spec_graph  # noqa: E402
@@ -94,36 +94,13 @@ def test_a_pytorch_checkpoint_converts_into_onnx_one_tensor_at_a_time(tmp_path: 
     source = tmp_path / "gru.pt"
     torch.save(module.state_dict(), source)
     plan = make_plan(str(source), str(tmp_path / "gru.onnx"))
-    data = plan.source.format.open(plan.source.path)
-    pairs = converted(plan, source_weights(plan.source, data))
-    write_onnx(plan, one_at_a_time(pairs), plan.destination)
-    data.close()
+    write_onnx(plan, one_at_a_time(converted_pairs(plan)), plan.destination)
     x = np.random.default_rng(5).standard_normal((6, 2, 3)).astype(np.float32)
     y, h = run_onnx(plan.destination, x)
     expected, expected_h = module(torch.from_numpy(x))
     # Y is [time, directions, batch, hidden]; PyTorch concatenates the directions.
     np.testing.assert_allclose(y.transpose(0, 2, 1, 3).reshape(6, 2, 8), expected.detach(), atol=1e-6)
     np.testing.assert_allclose(h, expected_h.detach(), atol=1e-6)
-
-
-def test_checked_pairs_hand_on_one_tensor_at_a_time_to_the_safetensors_writer(tmp_path: Path) -> None:
-    from safetensors.torch import load_file
-
-    from rnncalc.convert.write import write_safetensors
-
-    torch.manual_seed(0)
-    module = torch.nn.LSTM(3, 4, num_layers=2)
-    source = tmp_path / "lstm.pt"
-    torch.save(module.state_dict(), source)
-    plan = make_plan(str(source), str(tmp_path / "lstm.safetensors"))
-    data = plan.source.format.open(plan.source.path)
-    pairs = converted(plan, source_weights(plan.source, data))
-    write_safetensors(plan, one_at_a_time(pairs), plan.destination)
-    data.close()
-    written = load_file(plan.destination)
-    assert written.keys() == module.state_dict().keys()
-    for name, value in module.state_dict().items():
-        torch.testing.assert_close(written[name], value, rtol=0, atol=0)
 
 
 def sparse_state_dict(path: Path, hidden: int) -> None:

@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Mapping
 from typing import IO, Any
 
+from rnncalc.io.file_window import FileWindow
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
 
 H5PY_HINT = "pip install 'rnncalc[inspect]' (or pip install h5py)"
@@ -122,45 +123,11 @@ def open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) ->
     except zipfile.BadZipFile:
         raw.close()
         raise
-    return _Window(raw, start, member.file_size)
+    return FileWindow(raw, start, member.file_size, owns=True)
 
 
 #: The fixed part of a zip local file header (APPNOTE.TXT 4.3.7): signature to extra length.
 LOCAL_HEADER_BYTES = 30
-
-
-class _Window(io.RawIOBase):
-    """Bytes ``start`` to ``start + size`` of an open file, as a seekable read-only file."""
-
-    def __init__(self, raw: IO[bytes], start: int, size: int) -> None:
-        super().__init__()
-        self._raw, self._start, self._size, self._position = raw, start, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        count = max(0, min(len(buffer), self._size - self._position))
-        self._raw.seek(self._start + self._position)
-        data = self._raw.read(count)
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 def read_keras_json(path: str) -> FileContents:

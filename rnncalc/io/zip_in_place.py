@@ -21,56 +21,10 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
+from rnncalc.io.file_window import FileWindow
+
 #: How much of the written member is read back at a time for its CRC.
 CHUNK = 1 << 20
-
-
-class _Window(io.RawIOBase):
-    """An open file from ``start`` on, as a file of its own (readable, writable, seekable)."""
-
-    def __init__(self, raw: io.BufferedRandom, start: int) -> None:
-        super().__init__()
-        self._raw, self._start, self._position = raw, start, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_END:
-            base = self._raw.seek(0, io.SEEK_END) - self._start
-        else:
-            base = self._position if whence == io.SEEK_CUR else 0
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        self._raw.seek(self._start + self._position)
-        count = self._raw.readinto(buffer) or 0
-        self._position += count
-        return count
-
-    def write(self, data: Any) -> int:
-        self._raw.seek(self._start + self._position)
-        count = self._raw.write(data)
-        self._position += count
-        return count
-
-    def truncate(self, size: int | None = None) -> int:
-        size = self._position if size is None else size
-        self._raw.truncate(self._start + size)
-        return size
-
-    def flush(self) -> None:
-        self._raw.flush()
 
 
 class _Sink(io.RawIOBase):
@@ -126,7 +80,7 @@ def zip_with_member_in_place(
             zip64 = estimated_size * 1.05 > zipfile.ZIP64_LIMIT
             header = sink.tell()
             start = header + len(info.FileHeader(zip64))
-            window = _Window(raw, start)
+            window = FileWindow(raw, start)
             yield window  # type: ignore[misc]
             window.flush()
             end = raw.seek(0, io.SEEK_END)
