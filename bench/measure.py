@@ -46,7 +46,9 @@ def measure(setup: str, body: str, output: Path | None = None) -> dict[str, floa
         output.unlink(missing_ok=True)
     os.sync()
     code = STEP.format(root=ROOT, setup=setup, body=body)
-    done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"a measured step failed (exit {done.returncode}): {done.stderr.strip()}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
