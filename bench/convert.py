@@ -9,9 +9,11 @@ and hidden size, ``--layers`` layers: 2048 × 8 is 1.0 GiB of float32) with ``to
 (``--source .safetensors``: with the safetensors package).
 Then, each in a fresh process: copies the file (``shutil.copyfile``), and converts it to each
 target with ``rnncalc.convert.convert`` (no ``--verify``). Prints the best wall time of each
-against the copy's, and the peak RSS of the run that went furthest above its baseline (its RSS
-once it has imported what a conversion imports), in units of the largest tensor. ``--targets``: the
-destination suffixes, by default every format convert writes.
+against the copy's, and the peak RSS (VmHWM) of the run that went furthest above its baseline
+(its RSS when the clock starts, once it has imported what a conversion imports), in units of
+the largest tensor. ``--targets``: the destination suffixes, by default every format convert
+writes. :mod:`measure` runs the steps; ``bench/convert_parts.py`` measures the writers and
+readers alone.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import struct
 import tempfile
@@ -78,7 +79,7 @@ def declared_state_dict(path: Path, hidden: int, layers: int) -> None:
     header: dict[str, object] = {}
     offset = 0
     for name, shape in lstm_state_rows(hidden, layers):
-        size = 4 * shape[0] * (shape[1] if len(shape) > 1 else 1)
+        size = 4 * math.prod(shape)
         header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + size]}
         offset += size
     text = json.dumps(header).encode()
@@ -117,7 +118,7 @@ def main() -> None:
         parser.error(f"--formats: {', '.join(unknown)} not among {', '.join(FORMATS)}")
     if min(args.hidden, args.layers, args.reps) < 1:
         parser.error("--hidden, --layers and --reps must be at least 1")
-    largest = 4 * 4 * args.hidden * args.hidden  # a (4 × hidden, hidden) float32 weight
+    largest = max(4 * math.prod(shape) for _, shape in lstm_state_rows(args.hidden, args.layers))
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as name:
         directory = Path(name)
         source = directory / "declared.safetensors"
