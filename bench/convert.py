@@ -9,35 +9,21 @@ and hidden size, ``--layers`` layers: 2048 × 8 is 1.0 GiB of float32) with ``to
 (``--source .safetensors``: with the safetensors package).
 Then, each in a fresh process: copies the file (``shutil.copyfile``), and converts it to each
 target with ``rnncalc.convert.convert`` (no ``--verify``). Prints the best wall time of each
-against the copy's, and each process's peak RSS (``ru_maxrss``) beside a baseline process that
-only imports what a conversion imports, in units of the largest tensor. ``--targets``: the
-destination suffixes, by default every format convert writes.
+against the copy's, and the peak RSS (VmHWM) of the run that went furthest above its baseline
+(its RSS when the clock starts, once it has imported what a conversion imports), in units of
+the largest tensor. ``--targets``: the destination suffixes, by default every format convert
+writes. :mod:`measure` runs the steps; ``bench/convert_parts.py`` measures the writers and
+readers alone.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
-ROOT = str(Path(__file__).resolve().parent.parent)
-
-#: Each measured step: a fresh interpreter that prints its wall time and peak RSS as JSON.
-STEP = """
-import json, resource, sys, time
-sys.path.insert(0, {root!r})
-{imports}
-start = time.perf_counter()
-{body}
-elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({{"seconds": elapsed, "peak_bytes": peak}}))
-"""
+from measure import make_checkpoint, measure, summary
 
 CONVERT_IMPORTS = "import numpy, torch\nimport rnncalc.convert, rnncalc.convert.write, rnncalc.inspect.infer"
 #: What writing each target imports beside: its framework, part of the baseline ("plus the
@@ -45,36 +31,9 @@ CONVERT_IMPORTS = "import numpy, torch\nimport rnncalc.convert, rnncalc.convert.
 TARGET_IMPORTS = {".keras": "import keras, h5py", ".onnx": "import onnx", ".msgpack": "import flax.nnx"}
 
 
-def measure(imports: str, body: str, output: Path) -> dict[str, float]:
-    """Run ``body``, which writes ``output``, after ``imports`` in a fresh interpreter. The
-    previous ``output`` is removed and the disk writes of the steps before are flushed first
-    (``os.sync``), so no step pays for another's: copy and conversions start alike."""
-    output.unlink(missing_ok=True)
-    os.sync()
-    code = STEP.format(root=ROOT, imports=imports, body=body)
-    done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def make_checkpoint(path: Path, hidden: int, layers: int) -> int:
-    """An nn.LSTM state dict with random values, written by a child process (so that this
-    one, whose peak RSS its children's ``ru_maxrss`` can inherit, stays small); returns the
-    largest tensor's bytes."""
-    code = f"""
-import torch
-state = {{}}
-for layer in range({layers}):
-    for kind, columns in (("weight_ih", {hidden}), ("weight_hh", {hidden}), ("bias_ih", 0), ("bias_hh", 0)):
-        shape = (4 * {hidden}, columns) if columns else (4 * {hidden},)
-        state[f"{{kind}}_l{{layer}}"] = torch.empty(shape).uniform_(-0.1, 0.1)
-if {str(path)!r}.endswith(".safetensors"):
-    from safetensors.torch import save_file
-    save_file(state, {str(path)!r})
-else:
-    torch.save(state, {str(path)!r})
-"""
-    subprocess.run([sys.executable, "-c", code], env=ENV, check=True)
-    return 4 * 4 * hidden * hidden
+def conversion_imports(suffix: str) -> str:
+    """What a conversion to ``suffix`` imports: the steps' setup, before the clock starts."""
+    return f"{CONVERT_IMPORTS}\n{TARGET_IMPORTS.get(suffix, '')}"
 
 
 def main() -> None:
@@ -100,16 +59,14 @@ def main() -> None:
         best_copy = min(c["seconds"] for c in copies)
         print(f"copy: {best_copy:.2f} s")
         for suffix in args.targets.split(","):
-            imports = f"{CONVERT_IMPORTS}\n{TARGET_IMPORTS.get(suffix, '')}"
-            baseline = measure(imports, "pass", Path(directory) / "nothing")["peak_bytes"]
+            imports = conversion_imports(suffix)
             destination = Path(directory) / f"converted{suffix}"
             body = (
                 "from rnncalc.convert import convert\n"
                 f"convert({str(source)!r}, {str(destination)!r}, force=True)"
             )
             runs = [measure(imports, body, destination) for _ in range(args.reps)]
-            best = min(r["seconds"] for r in runs)
-            peak = max(r["peak_bytes"] for r in runs)
+            best, peak, baseline = summary(runs)
             print(
                 f"convert → {suffix}: {best:.2f} s ({best / best_copy:.2f}× the copy); peak RSS "
                 f"{peak / 2**20:.0f} MiB, {(peak - baseline) / 2**20:.0f} MiB above the baseline "

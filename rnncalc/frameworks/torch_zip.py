@@ -16,7 +16,7 @@ in one folder, ``data.pkl`` (the object, pickled with protocol 2; each tensor is
 ``version``.
 
 Why the standard library's ``zipfile`` and ``pickle`` rather than torch's writers (measured on
-a 128 MiB state dict whose arrays are made one at a time, as bench/write_pt.py makes them):
+a 128 MiB state dict whose arrays are made one at a time, as bench/convert_parts.py makes them):
 
 - ``torch.serialization.skip_data`` (``torch.save`` leaves the storages' bytes as holes to fill
   in a second pass) needs a tensor of every shape up front: real ones cost their full size in
