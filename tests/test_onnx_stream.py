@@ -58,12 +58,18 @@ def run_onnx(model: str | bytes, x: Any) -> list[Any]:
     return list(session.run(None, {"X": x}))
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.cell.value)
-def test_the_streamed_file_is_byte_for_byte_the_model_onnx_save_writes(spec: Spec, tmp_path: Path) -> None:
+def write_streamed(spec: Spec, directory: Path) -> tuple[Any, dict[str, Any], Path]:
+    """The plan, random weights and the file the streaming writer made of them."""
     plan = onnx_plan(spec)
     weights = random_weights(plan)
-    path = tmp_path / "streamed.onnx"
+    path = directory / "streamed.onnx"
     write_onnx(plan, iter(weights.items()), str(path))
+    return plan, weights, path
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.cell.value)
+def test_the_streamed_file_is_byte_for_byte_the_model_onnx_save_writes(spec: Spec, tmp_path: Path) -> None:
+    plan, weights, path = write_streamed(spec, tmp_path)
     whole = build(spec_graph(spec), weights)
     onnx.save(whole, tmp_path / "whole.onnx")
     assert path.read_bytes() == (tmp_path / "whole.onnx").read_bytes()
@@ -72,10 +78,7 @@ def test_the_streamed_file_is_byte_for_byte_the_model_onnx_save_writes(spec: Spe
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.cell.value)
 def test_the_streamed_file_passes_the_checker_loads_its_weights_and_runs(spec: Spec, tmp_path: Path) -> None:
-    plan = onnx_plan(spec)
-    weights = random_weights(plan)
-    path = tmp_path / "streamed.onnx"
-    write_onnx(plan, iter(weights.items()), str(path))
+    _, weights, path = write_streamed(spec, tmp_path)
     onnx.checker.check_model(str(path), full_check=True)
     loaded = onnx.load(path)
     assert [init.name for init in loaded.graph.initializer] == list(weights)
