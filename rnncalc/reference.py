@@ -5,9 +5,10 @@ on the analytic path (it imports numpy).
 
 The weights are held framework-neutral (:class:`DirectionWeights`): PyTorch's orientation
 (``W_x`` is ``(gates*H, in)``), gate blocks in :data:`CANONICAL_GATES` order, an input and a
-recurrent bias. Each framework module (:mod:`rnncalc.frameworks`) converts its own layout
-(``to_canonical``/``from_canonical``) and arranges :func:`run_stack`'s results as its real
-model returns them (``reference_forward``).
+recurrent bias. Each framework module (:mod:`rnncalc.frameworks`) converts its own layout a
+part or a tensor at a time (``canonical_part``/``tensor_from_canonical``, with the gate-block
+helpers below; ``to_canonical``/``from_canonical`` for whole stacks) and arranges
+:func:`run_stack`'s results as its real model returns them (``reference_forward``).
 
 Equations (PyTorch ``nn.RNN``/``nn.LSTM``/``nn.GRU`` docs; Keras 3 ``layers/rnn/*.py``), with
 Keras's ``activation`` in place of tanh (relu for a relu rnn) and its ``recurrent_activation``
