@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rnncalc.core.calc import GATES
+from rnncalc.core.calc import GATES, merged_features
 from rnncalc.core.convention import Convention
 from rnncalc.core.errors import FrameworkMissingError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
@@ -100,13 +100,6 @@ def direction_count(cell: Cell, hidden: int) -> Count:
         per_input += count.per_input
         constant += count.constant
     return Count(per_input, constant)
-
-
-def layer_features(spec: Spec) -> int:
-    """Features one layer hands on: ``2H`` when both directions are concatenated, else ``H``."""
-    if spec.bidirectional and spec.merge_mode is MergeMode.CONCAT:
-        return 2 * spec.hidden_size
-    return spec.hidden_size
 
 
 def layer_prefixes(spec: Spec) -> list[str]:
@@ -208,7 +201,7 @@ class FlaxConvention(Convention):
         """``outputs`` (the last layer's merged sequence), then every carry leaf ``(N, H)``."""
         batch: tuple[Dim, ...] = () if spec.unbatched else (spec.batch_size,)
         carries = tuple((name, (*batch, spec.hidden_size)) for name in carry_names(spec))
-        return (("outputs", self._sequence_shape(spec, layer_features(spec))), *carries)
+        return (("outputs", self._sequence_shape(spec, merged_features(spec))), *carries)
 
     def block_layers(
         self, spec: Spec, input_size: Dim, prefixes: list[str] | None = None
@@ -217,7 +210,7 @@ class FlaxConvention(Convention):
         :func:`layer_prefixes`) place them in a larger model. A layer is named by its path
         (``layers.1``), a lone module ``model``."""
         kind = self._layer_kind(spec)
-        output = self._sequence_shape(spec, layer_features(spec))
+        output = self._sequence_shape(spec, merged_features(spec))
         layers = []
         for layer_prefix in prefixes or layer_prefixes(spec):
             weights = tuple(
@@ -232,7 +225,7 @@ class FlaxConvention(Convention):
                 for slot in cell_slots(spec.cell, input_size, spec.hidden_size)
             )
             layers.append(LayerReport(layer_prefix.rstrip(".") or "model", kind, output, weights))
-            input_size = layer_features(spec)
+            input_size = merged_features(spec)
         return tuple(layers)
 
     def report(self, spec: Spec) -> FrameworkReport:
@@ -256,7 +249,7 @@ class FlaxConvention(Convention):
             if spec.input_size is None
             else Count(0, formula.per_input * spec.input_size + formula.constant)
         )
-        later = Count(0, formula.per_input * layer_features(spec) + formula.constant)
+        later = Count(0, formula.per_input * merged_features(spec) + formula.constant)
         count = (first + later * (spec.num_layers - 1)) * spec.num_directions
         return FrameworkTotals(FLAX, model, count, self.outputs(spec))
 
@@ -289,7 +282,7 @@ class FlaxConvention(Convention):
             prefixes = [f"layers.{index + k}." for k in range(spec.num_layers)]
             layers.extend(self.block_layers(spec, size, prefixes))
             index += spec.num_layers
-            size = layer_features(spec)
+            size = merged_features(spec)
         for head in model.dense:
             prefix = f"layers.{index}"
             rows = [WeightRow("kernel", f"{prefix}.kernel", (size, head.units), Role.DENSE, "")]
@@ -380,7 +373,7 @@ class FlaxConvention(Convention):
         size = spec.input_size
         for _ in range(spec.num_layers):
             layers.append(_build_layer(spec, size, rngs))
-            size = layer_features(spec)
+            size = merged_features(spec)
         return layers[0] if spec.num_layers == 1 else _stack_class()(layers)
 
     def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
@@ -443,7 +436,7 @@ class FlaxConvention(Convention):
         for spec in model.layers:
             for _ in range(spec.num_layers):
                 modules.append(_build_layer(spec, size, rngs))
-                size = layer_features(spec)
+                size = merged_features(spec)
         for head in model.dense:
             modules.append(nnx.Linear(size, head.units, use_bias=head.bias, rngs=rngs))
             size = head.units
@@ -626,7 +619,7 @@ def flax_snippet(convention: FlaxConvention, spec: Spec) -> str:
     size = spec.input_size
     for _ in range(spec.num_layers):
         layers.append(_layer_source(spec, size))
-        size = layer_features(spec)
+        size = merged_features(spec)
     if spec.num_layers == 1:
         model = [f"model = {layers[0][0]}", *layers[0][1:]]
     else:
