@@ -182,6 +182,14 @@ def joined(blocks: Blocks) -> Array:
     return np.ascontiguousarray(np.concatenate(blocks), dtype=DTYPE)
 
 
+def held(part: PartGetter, direction: int, name: Part) -> Blocks:
+    """``part(direction, name)`` for a part every direction holds: all but ``w_hr`` (a bias the
+    weights do not keep comes as zeros)."""
+    blocks = part(direction, name)
+    assert blocks is not None, f"{name} of direction {direction} is missing"
+    return blocks
+
+
 def lookup(weights: Mapping[str, ArrayLike], path: str) -> Array:
     """``weights[path]`` as float32 (not copied when it is already), or a KeyError naming what
     there is."""

@@ -244,15 +244,14 @@ class Convention(ABC):
 
     def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
         """Canonical weights from this framework's named tensors (names as :meth:`report`)."""
-        from rnncalc.reference import DirectionWeights, StackWeights, joined
+        from rnncalc.reference import DirectionWeights, StackWeights, held, joined
 
         layers = []
         for layer in range(spec.num_layers):
             part = self.canonical_parts(spec, weights, layer)
             directions = []
             for direction in range(spec.num_directions):
-                w_x, w_h, b_x, b_h = (part(direction, name) for name in ("w_x", "w_h", "b_x", "b_h"))
-                assert w_x is not None and w_h is not None and b_x is not None and b_h is not None
+                w_x, w_h, b_x, b_h = (held(part, direction, name) for name in ("w_x", "w_h", "b_x", "b_h"))
                 w_hr = part(direction, "w_hr")
                 directions.append(
                     DirectionWeights(

@@ -28,7 +28,7 @@ a :data:`STACK_CLASS` holding them in ``layers`` (an ``nnx.List``), whose weight
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.calc import GATES, merged_features
@@ -515,12 +515,7 @@ class FlaxConvention(Convention):
 
         from rnncalc import reference
 
-        direction = DIRECTIONS.index(row.direction)
-
-        def blocks(name: Part) -> Blocks:
-            found = part(direction, name)
-            assert found is not None
-            return found
+        blocks = partial(reference.held, part, DIRECTIONS.index(row.direction))
 
         module, kind = row.name.split(".")
         if spec.cell is Cell.LSTM:
@@ -541,6 +536,8 @@ class FlaxConvention(Convention):
         b_hn)`` and cannot be folded into the input bias."""
         import numpy as np
 
+        from rnncalc.reference import held
+
         reason = self.unsupported(spec)
         if reason:
             return f"Flax NNX cannot express this spec: {reason}"
@@ -548,9 +545,7 @@ class FlaxConvention(Convention):
         if refusal or spec.cell is not Cell.GRU:
             return refusal
         for direction in range(spec.num_directions):
-            b_h = part(direction, "b_h")
-            assert b_h is not None
-            b_hn = b_h[2]
+            b_hn = held(part, direction, "b_h")[2]
             if np.any(b_hn != 0):
                 largest = float(np.max(np.abs(b_hn)))
                 return (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.calc import merged_features
@@ -633,12 +634,7 @@ class KerasConvention(Convention):
 
         from rnncalc import reference
 
-        direction = DIRECTIONS.index(row.direction)
-
-        def blocks(name: Part) -> Blocks:
-            found = part(direction, name)
-            assert found is not None
-            return found
+        blocks = partial(reference.held, part, DIRECTIONS.index(row.direction))
 
         if row.role is Role.INPUT_KERNEL:
             return reference.stacked_transposed(blocks("w_x"), self, spec.cell)

@@ -614,14 +614,12 @@ class OnnxConvention(Convention):
 
         parts: dict[str, tuple[Part, ...]] = {"W": ("w_x",), "R": ("w_h",), "B": ("b_x", "b_h")}
         names = parts[row.name]
-        first = part(0, names[0])
-        assert first is not None
+        first = reference.held(part, 0, names[0])
         rows = GATES[spec.cell] * first[0].shape[0]
         out = np.empty((spec.num_directions, rows * len(names), *first[0].shape[1:]), dtype=reference.DTYPE)
         for direction in range(spec.num_directions):
             for index, name in enumerate(names):
-                blocks = part(direction, name)
-                assert blocks is not None
+                blocks = reference.held(part, direction, name)
                 reference.stacked(
                     blocks, self, spec.cell, out=out[direction, index * rows : (index + 1) * rows]
                 )

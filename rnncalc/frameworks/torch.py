@@ -513,8 +513,7 @@ class TorchConvention(Convention):
         from rnncalc import reference
 
         name = _row_part(self.report(spec), layer, row)
-        blocks = part(DIRECTIONS.index(row.direction), name)
-        assert blocks is not None
+        blocks = reference.held(part, DIRECTIONS.index(row.direction), name)
         if name == "w_hr":
             return np.array(blocks[0], dtype=reference.DTYPE)
         return reference.stacked(blocks, self, spec.cell)
