@@ -81,25 +81,15 @@ def _assert_real_model(document: Any, model: Any, from_config: bool = False) -> 
         assert any("Conv1D 'conv'" in note and "from the weight file" in note for note in document["notes"])
 
 
-def test_a_keras_archive_counts_exactly_like_count_params(
-    tmp_path: Path, model: Any, run_cli: Callable[..., Result]
+@pytest.mark.parametrize(("name", "file_format"), [("model.keras", "keras"), ("model.h5", "keras h5")])
+def test_a_keras_archive_or_legacy_h5_model_counts_exactly_like_count_params(
+    tmp_path: Path, model: Any, run_cli: Callable[..., Result], name: str, file_format: str
 ) -> None:
     pytest.importorskip("torch")
-    path = tmp_path / "model.keras"
+    path = tmp_path / name
     model.save(path)
     document = _inspect(run_cli, path)
-    assert document["format"] == "keras"
-    _assert_real_model(document, model)
-
-
-def test_a_legacy_h5_model_counts_exactly_like_count_params(
-    tmp_path: Path, model: Any, run_cli: Callable[..., Result]
-) -> None:
-    pytest.importorskip("torch")
-    path = tmp_path / "model.h5"
-    model.save(path)
-    document = _inspect(run_cli, path)
-    assert document["format"] == "keras h5"
+    assert document["format"] == file_format
     _assert_real_model(document, model)
 
 
