@@ -13,6 +13,7 @@ from rnncalc.core.spec import spec_from_mapping
 from rnncalc.core.units import parse_bytes, parse_count, parse_int_range, parse_lengths
 from rnncalc.cost.model import DType
 from rnncalc.cost.solve import MemoryKind, Metric, Quadratic, largest_within, metric_function, solve
+from rnncalc.io.text import read_lengths
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -85,11 +86,11 @@ def test_lengths_come_from_a_list_or_a_file_with_line_numbers_in_errors(tmp_path
     assert parse_lengths("lengths", "12,30,7") == (12, 30, 7)
     good = tmp_path / "lengths.txt"
     good.write_text("12 30\n# comment\n7,\n")
-    assert parse_lengths("lengths", f"@{good}") == (12, 30, 7)
+    assert read_lengths("lengths", f"@{good}") == (12, 30, 7)
     bad = tmp_path / "bad.txt"
     bad.write_text("3\n4 x\n")
     with pytest.raises(SpecError, match=r"bad.txt:2: 'x' is not a whole number"):
-        parse_lengths("lengths", f"@{bad}")
+        read_lengths("lengths", f"@{bad}")
 
 
 @given(a=st.integers(0, 50), b=st.integers(1, 500), c=st.integers(-100, 100), budget=st.integers(0, 10**7))

@@ -17,8 +17,9 @@ from rnncalc.check.model import (
     TargetResult,
     worst,
 )
+from rnncalc.core.spec import describe_spec
 from rnncalc.core.text import printable
-from rnncalc.summary.render import describe_model, describe_spec, table, to_json
+from rnncalc.summary.render import describe_model, table, to_json
 
 
 class CheckFormat(str, Enum):

@@ -123,7 +123,7 @@ def check(
     from rnncalc.check.model import CheckTarget, Expectations
     from rnncalc.check.render import render_check
     from rnncalc.check.run import CheckOptions, run_check
-    from rnncalc.summary.render import describe_spec
+    from rnncalc.core.spec import describe_spec
 
     expectations = Expectations.budget(max_params) if max_params is not None else Expectations()
     if against is None:  # by default every installed one of -F; under --require, all of -F

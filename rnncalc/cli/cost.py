@@ -113,10 +113,10 @@ def _models(files: tuple[str, ...], fields: dict[str, Any]) -> list[Model]:
 def _parse_lengths(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    from rnncalc.core.units import parse_lengths
+    from rnncalc.io.text import read_lengths
 
     try:
-        return parse_lengths("lengths", text)
+        return read_lengths("lengths", text)
     except SpecError as error:
         raise _usage(error) from None
 

@@ -1,5 +1,5 @@
 """Parse the quantities users type: budgets (``1M``, ``1.5G``), byte sizes (``512MiB``),
-value ranges (``64:1024:x2``) and sequence lengths (``12,30,7`` or ``@file``).
+value ranges (``64:1024:x2``) and sequence lengths (``12,30,7``, or a file's content).
 
 Pure string handling; every error is a :class:`~rnncalc.core.errors.SpecError` naming the field.
 """
@@ -159,12 +159,12 @@ def _range_item(field: str, item: str, limit: int) -> list[int]:
     return list(range(start, stop + 1, increment))
 
 
-def parse_lengths(field: str, text: str) -> tuple[int, ...]:
-    """Sequence lengths: ``12,30,7``, or ``@path`` naming a file of numbers separated by commas,
-    spaces or newlines (``#`` starts a comment); errors in a file name ``path:line``.
+def parse_lengths(field: str, text: str, path: str | None = None) -> tuple[int, ...]:
+    """Sequence lengths: ``12,30,7``, or, with ``path``, the content of that file: numbers
+    separated by commas, spaces or newlines (``#`` starts a comment), errors naming
+    ``path:line``. At most :data:`~rnncalc.core.limits.MAX_LENGTHS` lengths.
 
-    At most :data:`~rnncalc.core.limits.MAX_LENGTHS` lengths; the file is read as strict UTF-8
-    from a regular file of bounded size (:func:`rnncalc.io.text.read_text_file`).
+    Reading ``@path`` is the caller's (:func:`rnncalc.io.text.read_lengths`): the core reads no file.
     """
     lengths: list[int] = []
 
@@ -176,15 +176,8 @@ def parse_lengths(field: str, text: str) -> tuple[int, ...]:
         if len(lengths) > MAX_LENGTHS:
             raise SpecError(field, f"{where}more than {MAX_LENGTHS:,} lengths")
 
-    if text.startswith("@"):
-        from rnncalc.io.text import InputError, read_text_file
-
-        path = text[1:]
-        try:
-            content = read_text_file(path)
-        except InputError as error:
-            raise SpecError(field, printable(str(error))) from None
-        for number, line in enumerate(content.split("\n"), start=1):
+    if path is not None:
+        for number, line in enumerate(text.split("\n"), start=1):
             for token in line.split("#", 1)[0].replace(",", " ").split():
                 add(token, f"{printable(path)}:{number}: ")
         if not lengths:

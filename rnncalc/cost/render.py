@@ -13,7 +13,7 @@ from typing import Any
 
 from rnncalc import frameworks
 from rnncalc.core.model import Model
-from rnncalc.core.spec import Spec
+from rnncalc.core.spec import Spec, describe_spec
 from rnncalc.core.units import human
 from rnncalc.cost.model import (
     CONVENTION,
@@ -27,7 +27,7 @@ from rnncalc.cost.model import (
     workload,
 )
 from rnncalc.cost.solve import BUDGET_FLAGS, Metric, Solution
-from rnncalc.summary.render import describe_model, describe_spec, to_json
+from rnncalc.summary.render import describe_model, to_json
 
 
 class CostFormat(str, Enum):

@@ -602,8 +602,8 @@ class {STACK_CLASS}(nnx.Module):
 def flax_snippet(convention: FlaxConvention, spec: Spec) -> str:
     """A script building the model :meth:`FlaxConvention.build` builds, printing every
     parameter path and shape, the shapes returned for zeros and, last, the parameter count."""
+    from rnncalc.core.spec import describe_spec
     from rnncalc.frameworks.adapter import probe_spec
-    from rnncalc.summary.render import describe_spec
 
     if spec.input_size is None:
         raise SpecError("input_size", "is required to write code that builds the model")

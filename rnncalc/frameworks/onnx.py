@@ -462,8 +462,8 @@ class OnnxConvention(Convention):
         )
 
     def snippet(self, spec: Spec) -> str:
+        from rnncalc.core.spec import describe_spec
         from rnncalc.frameworks.adapter import probe_spec
-        from rnncalc.summary.render import describe_spec
 
         if spec.input_size is None:
             raise SpecError("input_size", "is required to write code that builds the model")

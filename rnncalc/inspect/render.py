@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rnncalc.core.errors import SpecError
-from rnncalc.core.spec import Cell, Nonlinearity, Spec
+from rnncalc.core.spec import Cell, Nonlinearity, Spec, describe_spec
 from rnncalc.inspect.formats import format_title
 from rnncalc.inspect.model import Inspection
-from rnncalc.summary.render import Format, describe_spec, table, to_json
+from rnncalc.summary.render import Format, table, to_json
 
 
 def render_inspections(inspections: Sequence[Inspection], fmt: Format) -> str:
@@ -90,7 +90,7 @@ def _reasons(inspection: Inspection) -> list[str]:
 
 
 def spec_words(spec: Spec) -> str:
-    """:func:`~rnncalc.summary.render.describe_spec` plus the variants it leaves to the flags."""
+    """:func:`~rnncalc.core.spec.describe_spec` plus the variants it leaves to the flags."""
     text = describe_spec(spec)
     if spec.cell is Cell.GRU:
         text += ", reset_after" if spec.reset_after else ", reset_after=False"

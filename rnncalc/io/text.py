@@ -13,10 +13,10 @@ import stat
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from rnncalc.core.errors import RnncalcError
+from rnncalc.core.errors import RnncalcError, SpecError
 from rnncalc.core.limits import DEFAULT_MAX_FILE_SIZE
 from rnncalc.core.text import printable
-from rnncalc.core.units import format_bytes
+from rnncalc.core.units import format_bytes, parse_lengths
 
 #: Read size when skipping the rest of an over-long line.
 _CHUNK = 1 << 16
@@ -108,3 +108,16 @@ def iter_lines(
             yield line[:-1] if line.endswith(b"\n") else line
     except OSError as error:
         raise InputError(name, None, f"cannot read: {error.strerror or error}") from None
+
+
+def read_lengths(field: str, text: str) -> tuple[int, ...]:
+    """Sequence lengths as :func:`~rnncalc.core.units.parse_lengths` reads them, where
+    ``@path`` names a file of them, read as strict UTF-8 from a regular file of bounded size."""
+    if not text.startswith("@"):
+        return parse_lengths(field, text)
+    path = text[1:]
+    try:
+        content = read_text_file(path)
+    except InputError as error:
+        raise SpecError(field, printable(str(error))) from None
+    return parse_lengths(field, content, path)

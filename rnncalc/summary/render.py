@@ -26,7 +26,7 @@ class Format(str, Enum):
     MARKDOWN = "markdown"
 
 
-__all__ = ["Format", "describe_model", "describe_spec", "render_analysis", "render_model", "table", "to_json"]
+__all__ = ["Format", "describe_model", "render_analysis", "render_model", "table", "to_json"]
 
 
 def to_json(document: Any) -> str:

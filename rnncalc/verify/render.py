@@ -7,8 +7,9 @@ from enum import Enum
 from typing import Any
 
 from rnncalc import frameworks
+from rnncalc.core.spec import describe_spec
 from rnncalc.core.symbolic import format_shape
-from rnncalc.summary.render import describe_spec, to_json
+from rnncalc.summary.render import to_json
 from rnncalc.verify.model import Comparison, Status, Verification
 
 
