@@ -110,6 +110,7 @@ def test_json_summary_of_flags_imports_exactly_the_calculator_modules_it_uses() 
         "rnncalc.core.convention",
         "rnncalc.frameworks",
         "rnncalc.frameworks.base",
+        "rnncalc.frameworks.contract",
         "rnncalc.frameworks.snippet",
         # The registry imports every framework module; their analytic parts are pure.
         "rnncalc.frameworks.torch",

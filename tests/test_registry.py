@@ -3,9 +3,11 @@ canonical weights, and never named by the core."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,26 @@ def test_the_core_imports_no_framework_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_core_names_no_module_above_it_even_for_type_checking_or_inside_a_function() -> None:
+    core = Path(rnncalc.__file__).parent / "core"
+    above = []
+    for path in sorted(core.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            above += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.startswith("rnncalc") and not name.startswith("rnncalc.core")
+            ]
+    assert above == []
 
 
 def test_public_analyze_includes_every_registered_framework_with_the_same_structure() -> None:

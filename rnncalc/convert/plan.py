@@ -6,7 +6,7 @@ is refused, naming those tensors). Consecutive layers that chain (same cell, siz
 one's input the previous one's output) become one stack, a :class:`~rnncalc.core.spec.Spec`
 with ``num_layers``. The target follows from the destination's extension or ``--to``, among
 the formats the registered conventions write
-(:meth:`~rnncalc.core.convention.Convention.tensor_formats`); a spec the target convention
+(:meth:`~rnncalc.frameworks.contract.FrameworkConvention.tensor_formats`); a spec the target convention
 cannot express is refused with its reason.
 """
 
@@ -22,7 +22,7 @@ from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec, describe_spec
 
 if TYPE_CHECKING:
-    from rnncalc.core.convention import Convention
+    from rnncalc.frameworks.contract import FrameworkConvention
     from rnncalc.inspect.model import Inspection, RecurrentLayer
     from rnncalc.io.tensor_data import TensorFormat
 
@@ -37,7 +37,7 @@ class Source:
 
     path: str
     format: TensorFormat
-    convention: Convention
+    convention: FrameworkConvention
     spec: Spec
     names: tuple[str, ...]
     #: What the file leaves open and was assumed (inspect's notes on the layers).
@@ -51,14 +51,14 @@ class Plan:
     source: Source
     destination: str
     target: TensorFormat
-    target_convention: Convention
+    target_convention: FrameworkConvention
 
     @property
     def spec(self) -> Spec:
         return self.source.spec
 
 
-def tensor_formats() -> tuple[tuple[Convention, TensorFormat], ...]:
+def tensor_formats() -> tuple[tuple[FrameworkConvention, TensorFormat], ...]:
     """Every format some registered convention's tensors are converted from or to, with that
     convention, in registry order."""
     from rnncalc.frameworks import CONVENTIONS
@@ -66,12 +66,12 @@ def tensor_formats() -> tuple[tuple[Convention, TensorFormat], ...]:
     return tuple((convention, found) for convention in CONVENTIONS for found in convention.tensor_formats())
 
 
-def targets() -> dict[str, tuple[Convention, TensorFormat]]:
+def targets() -> dict[str, tuple[FrameworkConvention, TensorFormat]]:
     """``--to`` values → the convention and format written."""
     return {found.target: (convention, found) for convention, found in tensor_formats() if found.target}
 
 
-def target_for(destination: str, to: str | None) -> tuple[Convention, TensorFormat]:
+def target_for(destination: str, to: str | None) -> tuple[FrameworkConvention, TensorFormat]:
     """The target ``--to`` names, else the one the destination's extension implies."""
     writable = targets()
     if to is not None:
@@ -85,7 +85,7 @@ def target_for(destination: str, to: str | None) -> tuple[Convention, TensorForm
     return found
 
 
-def source_format(path: str) -> tuple[Convention | None, str, TensorFormat | None]:
+def source_format(path: str) -> tuple[FrameworkConvention | None, str, TensorFormat | None]:
     """How ``path`` is read: the convention owning a format only convert reads (by suffix; None
     for the formats inspect reads, whose convention inspect finds), the format's name, and its
     tensor format (None: the file holds no tensor values, as a model config)."""
@@ -146,7 +146,7 @@ def read_source(path: str) -> Source:
     return Source(path, found, convention, spec, names, notes)
 
 
-def _matched_source(path: str, convention: Convention, found: TensorFormat) -> Source:
+def _matched_source(path: str, convention: FrameworkConvention, found: TensorFormat) -> Source:
     """A file inspect does not read (a Flax NNX msgpack state): its spec is matched against the
     convention's report by names and shapes (:mod:`rnncalc.convert.match`)."""
     from rnncalc.convert.match import match_stack
@@ -253,7 +253,7 @@ def stack_spec(source: str, layers: tuple[RecurrentLayer, ...]) -> Spec:
 
 
 def check_rows(
-    source: str, convention: Convention, spec: Spec, inspection: Inspection, names: tuple[str, ...]
+    source: str, convention: FrameworkConvention, spec: Spec, inspection: Inspection, names: tuple[str, ...]
 ) -> None:
     """The report's rows for ``spec`` must have the file's shapes, one for one."""
     shapes = {tensor.name: tensor.shape for tensor in inspection.tensors}

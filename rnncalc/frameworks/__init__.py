@@ -1,4 +1,4 @@
-"""The registry: every framework rnncalc knows, one :class:`~rnncalc.core.convention.Convention`
+"""The registry: every framework rnncalc knows, one :class:`~rnncalc.frameworks.contract.FrameworkConvention`
 per module, in a fixed order (the order of tables, JSON keys and ``-F all``).
 
 Adding a framework is one module defining ``CONVENTION`` plus one line in :data:`CONVENTIONS`.
@@ -14,20 +14,20 @@ from rnncalc.core.errors import SpecError
 from rnncalc.frameworks import flax, keras, onnx, torch
 
 if TYPE_CHECKING:
-    from rnncalc.core.convention import Convention
     from rnncalc.core.model import Model
     from rnncalc.core.spec import Spec
     from rnncalc.frameworks.adapter import Measured
+    from rnncalc.frameworks.contract import FrameworkConvention
 
 #: Every registered convention, in display order.
-CONVENTIONS: tuple[Convention, ...] = (
+CONVENTIONS: tuple[FrameworkConvention, ...] = (
     torch.CONVENTION,
     keras.CONVENTION,
     flax.CONVENTION,
     onnx.CONVENTION,
 )
 
-_BY_NAME: dict[str, Convention] = {convention.name: convention for convention in CONVENTIONS}
+_BY_NAME: dict[str, FrameworkConvention] = {convention.name: convention for convention in CONVENTIONS}
 
 
 def names() -> tuple[str, ...]:
@@ -40,7 +40,7 @@ def default_names() -> tuple[str, ...]:
     return tuple(c.name for c in CONVENTIONS if c.shown_by_default)
 
 
-def get(name: str) -> Convention:
+def get(name: str) -> FrameworkConvention:
     """The convention registered as ``name``; :class:`SpecError` naming the valid ones otherwise."""
     try:
         return _BY_NAME[name]
@@ -48,7 +48,7 @@ def get(name: str) -> Convention:
         raise SpecError("framework", f"unknown framework {name!r}; choose {', '.join(_BY_NAME)}") from None
 
 
-def select(chosen: Iterable[str] | None = None) -> tuple[Convention, ...]:
+def select(chosen: Iterable[str] | None = None) -> tuple[FrameworkConvention, ...]:
     """The conventions named in ``chosen`` (validated), in registry order; None → all of them."""
     if chosen is None:
         return CONVENTIONS

@@ -32,12 +32,12 @@ from functools import cache, lru_cache, partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.calc import GATES, merged_features
-from rnncalc.core.convention import Convention
 from rnncalc.core.errors import FrameworkMissingError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
 from rnncalc.frameworks.base import WeightSlot, custom_activations, first_input
+from rnncalc.frameworks.contract import FrameworkConvention
 
 if TYPE_CHECKING:
     import numpy as np
@@ -130,7 +130,7 @@ def carry_names(spec: Spec) -> list[str]:
     return [f"carry{leaf}" for leaf in leaves]
 
 
-class FlaxConvention(Convention):
+class FlaxConvention(FrameworkConvention):
     """Flax NNX: ``nnx.RNN`` over ``nnx.SimpleCell``/``LSTMCell``/``GRUCell``."""
 
     name = "flax"

@@ -1,5 +1,5 @@
 """Keras 3: ``SimpleRNN``/``LSTM``/``GRU`` (and ``Bidirectional``) as one
-:class:`~rnncalc.core.convention.Convention`.
+:class:`~rnncalc.frameworks.contract.FrameworkConvention`.
 
 Sources: Keras 3 ``keras/src/layers/rnn/{simple_rnn,lstm,gru,bidirectional,rnn}.py`` (``build``
 of each cell, ``call`` of the wrappers and of ``RNN``). Everything Keras-specific lives here: class, layer and
@@ -16,7 +16,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.calc import merged_features
-from rnncalc.core.convention import Convention
 from rnncalc.core.errors import SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
@@ -33,6 +32,7 @@ from rnncalc.frameworks.base import (
     rows,
     stack_count,
 )
+from rnncalc.frameworks.contract import FrameworkConvention
 from rnncalc.frameworks.snippet import LINE_LENGTH, call, header, quote, unsupported_comment
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def layer_options(spec: Spec) -> dict[str, Any]:
     return {**cell_options(spec), **flags}
 
 
-class KerasConvention(Convention):
+class KerasConvention(FrameworkConvention):
     """Keras 3: a model of ``num_layers`` recurrent layers; all but the last return sequences."""
 
     name = "keras"
@@ -707,7 +707,7 @@ def _snippet_text(title: str, spec: Spec, lines: list[str]) -> str:
     )
 
 
-def _require(convention: Convention) -> None:
+def _require(convention: FrameworkConvention) -> None:
     from rnncalc.frameworks.adapter import require
 
     require(convention)

@@ -46,12 +46,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from rnncalc.core.calc import GATES
-from rnncalc.core.convention import Convention
 from rnncalc.core.errors import FrameworkMissingError, SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape, shape_count
 from rnncalc.frameworks.base import LayerNames, WeightSlot, custom_activations, first_input
+from rnncalc.frameworks.contract import FrameworkConvention
 
 if TYPE_CHECKING:
     import numpy as np
@@ -299,7 +299,7 @@ def _outputs(spec: Spec) -> tuple[tuple[str, Shape], ...]:
 # --- The convention ----------------------------------------------------------------------------
 
 
-class OnnxConvention(Convention):
+class OnnxConvention(FrameworkConvention):
     """ONNX's recurrent operators, run by onnxruntime; see the module docstring for the graph."""
 
     name = "onnx"

@@ -1,4 +1,5 @@
-"""PyTorch: ``torch.nn.RNN``/``LSTM``/``GRU`` as one :class:`~rnncalc.core.convention.Convention`.
+"""PyTorch: ``torch.nn.RNN``/``LSTM``/``GRU`` as one
+:class:`~rnncalc.frameworks.contract.FrameworkConvention`.
 
 Sources: PyTorch ``torch.nn.RNN``/``LSTM``/``GRU`` and ``RNNCell``/``LSTMCell``/``GRUCell`` docs
 ("Variables", "Inputs" and "Outputs" sections).
@@ -15,7 +16,6 @@ from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rnncalc.core.convention import Convention
 from rnncalc.core.errors import SpecError
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
@@ -31,6 +31,7 @@ from rnncalc.frameworks.base import (
     rows,
     stack_count,
 )
+from rnncalc.frameworks.contract import FrameworkConvention
 from rnncalc.frameworks.snippet import call, header, quote, unsupported_comment
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ def _row_part(report: FrameworkReport, layer: int, row: WeightRow) -> Part:
     return next(part for part, found in PART_ROLES.items() if found == (row.role, place))
 
 
-class TorchConvention(Convention):
+class TorchConvention(FrameworkConvention):
     """PyTorch 2: ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``num_layers`` and ``bidirectional``."""
 
     name = "torch"
@@ -578,7 +579,7 @@ def _reference_step(spec: Spec, weights: StackWeights, x: Mapping[str, Any]) -> 
     return {name: np.ascontiguousarray(v[0] if spec.unbatched else v) for name, v in named.items()}
 
 
-def _require(convention: Convention) -> None:
+def _require(convention: FrameworkConvention) -> None:
     from rnncalc.frameworks.adapter import require
 
     require(convention)

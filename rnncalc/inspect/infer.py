@@ -1,5 +1,5 @@
 """Find the recurrent layers among a file's tensors: asked of the registered convention that
-reads the file's format (:meth:`~rnncalc.core.convention.Convention.find_layers`)."""
+reads the file's format (:meth:`~rnncalc.frameworks.contract.FrameworkConvention.find_layers`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from rnncalc.inspect.model import Inspection
 from rnncalc.io.tensors import FileContents
 
 if TYPE_CHECKING:
-    from rnncalc.core.convention import Convention
+    from rnncalc.frameworks.contract import FrameworkConvention
 
 
-def convention_for(contents: FileContents) -> Convention:
+def convention_for(contents: FileContents) -> FrameworkConvention:
     """The registered convention whose names the tensors of ``contents`` follow."""
     from rnncalc.frameworks import CONVENTIONS
 

@@ -1,0 +1,213 @@
+"""The framework half of a convention: the adapter to the real framework, weight values and files.
+
+:class:`FrameworkConvention` extends the analytic :class:`~rnncalc.core.convention.Convention`
+with three groups of methods, each with its own import rule:
+
+* **Adapter** (``measure``, ``measure_model``, ``run_real``, ``input_shape``): build the real
+  model; they import the framework *inside* the method and raise
+  :class:`~rnncalc.core.errors.FrameworkMissingError` with :attr:`Convention.install_hint`
+  when it is missing.
+* **Weights** (``canonical_part``, ``tensor_from_canonical``, ``reference_forward``): convert
+  between the framework's named tensors and canonical weights (PyTorch orientation, PyTorch
+  gate order, an input and a recurrent bias per direction), one part or one tensor at a time,
+  so ``rnncalc convert`` holds one tensor at a time; ``to_canonical``/``from_canonical`` build
+  whole :class:`rnncalc.reference.StackWeights` from them. They import numpy inside the method.
+* **Files** (optional: ``weight_formats``, ``reads``, ``find_layers``, ``tensor_formats``): the
+  weight-file formats whose tensors follow the framework's names, how its recurrent layers are
+  found among them, and what ``convert`` reads and writes. The defaults read no file; a
+  convention that reads some imports its :attr:`~Convention.files_module` inside the method.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rnncalc.core.convention import Convention
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rnncalc.core.model import Model
+    from rnncalc.core.report import WeightRow
+    from rnncalc.core.spec import Spec
+    from rnncalc.frameworks.adapter import Measured
+    from rnncalc.inspect.common import Found
+    from rnncalc.io.tensor_data import TensorFormat
+    from rnncalc.io.tensors import FileContents
+    from rnncalc.io.weight_format import WeightFormat
+    from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
+
+    Array = np.ndarray[Any, Any]
+    Arrays = dict[str, Array]
+
+
+class FrameworkConvention(Convention):
+    """A convention that also builds the real model, converts its weights and reads its files."""
+
+    # --- adapter (imports the framework) ---------------------------------------------------
+
+    @abstractmethod
+    def measure(self, spec: Spec, *, device: str = "cpu") -> Measured:
+        """Build the real model, run one forward pass on zeros and report what it holds."""
+
+    @abstractmethod
+    def measure_model(self, model: Model) -> Measured:
+        """:meth:`measure` for a heterogeneous model."""
+
+    @abstractmethod
+    def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """Run the real model with these named weights (this framework's names and layout) on
+        ``x`` (this framework's input layout); returns outputs named as :meth:`report` names
+        them."""
+
+    @abstractmethod
+    def input_shape(self, spec: Spec) -> tuple[int, ...]:
+        """The input tensor's shape in this framework's layout (batch and time known); for a
+        step (``spec.step``) one time step's input, e.g. ``(N, I)``."""
+
+    def step_states(self, spec: Spec) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The initial states one step of a cell (``spec.step``) is called with, named and
+        shaped in this framework's layout (``h_0``, and ``c_0`` for LSTM); empty for a layer
+        over time or a framework without cells. For a step, :meth:`run_real` and
+        :meth:`reference_forward` take ``x`` as a mapping of ``"x"`` and these names."""
+        return ()
+
+    # --- weights (imports numpy) ------------------------------------------------------------
+
+    @abstractmethod
+    def canonical_part(
+        self, spec: Spec, weights: Mapping[str, Any], layer: int, direction: int, part: Part
+    ) -> Blocks | None:
+        """One part (``w_x``, ``w_h``, ``b_x``, ``b_h``, ``w_hr``) of layer ``layer``'s
+        ``direction`` in canonical form, read from this framework's tensors (named as
+        :meth:`report` names them) as gate blocks in canonical order, views of the tensors
+        where the layout allows; None when the framework holds no such part (no bias, no
+        projection). See :mod:`rnncalc.reference`, "Converters"."""
+
+    @abstractmethod
+    def tensor_from_canonical(self, spec: Spec, layer: int, row: WeightRow, part: PartGetter) -> Array:
+        """This framework's tensor ``row`` of layer ``layer`` (a row of :meth:`report`),
+        assembled in one copy from the canonical parts ``part`` gives."""
+
+    def canonical_refusal(self, spec: Spec, layer: int, part: PartGetter) -> str | None:
+        """Why layer ``layer``'s canonical weights cannot be held, or None: values this
+        framework has no tensor for (a projection without ``proj_size``, nonzero biases
+        without ``bias``)."""
+        import numpy as np
+
+        for direction in range(spec.num_directions):
+            if not spec.proj_size and part(direction, "w_hr") is not None:
+                return f"{self.title} has no projection for these weights' W_hr (layer {layer})"
+            if not spec.bias:
+                biases = (*(part(direction, "b_x") or ()), *(part(direction, "b_h") or ()))
+                if any(np.any(block != 0) for block in biases):
+                    return f"{self.title} has no bias with bias=False; layer {layer}'s biases are not zero"
+        return None
+
+    def canonical_parts(self, spec: Spec, weights: Mapping[str, Any], layer: int) -> PartGetter:
+        """:meth:`canonical_part` of layer ``layer`` as a :data:`~rnncalc.reference.PartGetter`:
+        a bias this framework does not hold is zeros."""
+        import numpy as np
+
+        from rnncalc.core.calc import GATES
+        from rnncalc.reference import DTYPE
+
+        def part(direction: int, name: Part) -> Blocks | None:
+            blocks = self.canonical_part(spec, weights, layer, direction, name)
+            if blocks is None and name in ("b_x", "b_h"):
+                return tuple(np.zeros(spec.hidden_size, dtype=DTYPE) for _ in range(GATES[spec.cell]))
+            return blocks
+
+        return part
+
+    def to_canonical(self, spec: Spec, weights: Mapping[str, Any]) -> StackWeights:
+        """Canonical weights from this framework's named tensors (names as :meth:`report`)."""
+        from rnncalc.reference import DirectionWeights, StackWeights, held, joined
+
+        layers = []
+        for layer in range(spec.num_layers):
+            part = self.canonical_parts(spec, weights, layer)
+            directions = []
+            for direction in range(spec.num_directions):
+                w_x, w_h, b_x, b_h = (held(part, direction, name) for name in ("w_x", "w_h", "b_x", "b_h"))
+                w_hr = part(direction, "w_hr")
+                directions.append(
+                    DirectionWeights(
+                        joined(w_x), joined(w_h), joined(b_x), joined(b_h), joined(w_hr) if w_hr else None
+                    )
+                )
+            layers.append(tuple(directions))
+        return StackWeights(tuple(layers))
+
+    def from_canonical(self, spec: Spec, weights: StackWeights) -> Arrays:
+        """This framework's named tensors from canonical weights. Raises
+        :class:`~rnncalc.core.errors.ConversionError` when a value cannot be held (e.g. a
+        nonzero recurrent bias where the framework keeps none)."""
+        import numpy as np
+
+        from rnncalc.core.calc import GATES
+        from rnncalc.core.errors import ConversionError
+
+        named: Arrays = {}
+        for index, layer in enumerate(self.report(spec).layers):
+            directions = weights.layers[index]
+
+            def part(direction: int, name: Part, directions: Any = directions) -> Blocks | None:
+                value = getattr(directions[direction], name)
+                if value is None:
+                    return None
+                return (value,) if name == "w_hr" else tuple(np.split(value, GATES[spec.cell]))
+
+            refusal = self.canonical_refusal(spec, index, part)
+            if refusal:
+                raise ConversionError(refusal)
+            for row in layer.weights:
+                named[row.path] = self.tensor_from_canonical(spec, index, row, part)
+        return named
+
+    @abstractmethod
+    def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
+        """The numpy reference's outputs for ``x`` in this framework's layout and names."""
+
+    # --- files (optional: ``rnncalc inspect``) -------------------------------------------------
+
+    def _files(self) -> Any:
+        """The :attr:`files_module`, imported now (it may import the framework's file code)."""
+        import importlib
+
+        return importlib.import_module(self.files_module) if self.files_module else None
+
+    def weight_formats(self) -> tuple[WeightFormat, ...]:
+        """The weight-file formats whose tensor names follow this convention, each with its
+        suffixes, how to recognise it and its reader in :mod:`rnncalc.io`: the
+        :attr:`files_module`'s ``weight_formats()``, or none (the convention reads no file)."""
+        files = self._files()
+        return tuple(files.weight_formats()) if files and hasattr(files, "weight_formats") else ()
+
+    def reads(self, contents: FileContents) -> bool:
+        """True when ``contents`` were read as one of :meth:`weight_formats`."""
+        return any(found.name == contents.format for found in self.weight_formats())
+
+    def find_layers(self, file: str, contents: FileContents) -> Found:
+        """The recurrent layers among the tensors of ``file`` (which this convention
+        :meth:`reads`), each with the spec its names, shapes or config imply, checked against
+        what :meth:`report` says the spec holds; see :data:`rnncalc.inspect.common.Found`."""
+        files = self._files()
+        if files and hasattr(files, "find_layers"):
+            found: Found = files.find_layers(file, contents)
+            return found
+        from rnncalc.io.tensors import WeightFileError
+
+        raise WeightFileError(file, f"{self.title} reads no weight file")
+
+    # --- tensor values (optional: ``rnncalc convert``) -----------------------------------------
+
+    def tensor_formats(self) -> tuple[TensorFormat, ...]:
+        """The formats ``rnncalc convert`` reads this convention's tensor values from and writes
+        them to, each with its opener and writer (see :class:`~rnncalc.io.tensor_data.TensorFormat`).
+        The :attr:`files_module`'s ``tensor_formats()``, or none: convert neither reads nor
+        writes this convention's files."""
+        files = self._files()
+        return tuple(files.tensor_formats()) if files and hasattr(files, "tensor_formats") else ()
