@@ -26,6 +26,9 @@ One optional group, for ``rnncalc inspect``:
 * **Files** (``weight_formats``, ``reads``, ``find_layers``): the weight-file formats whose
   tensors follow the framework's names, and how its recurrent layers are found among them. The
   defaults read no file; a convention that reads some imports its finder inside the method.
+* **Live objects** (``object_packages``, ``read_object``): the framework's models in memory
+  (``rnncalc.inspect(module)``), recognised by the packages their classes come from, so that
+  nothing is imported to tell them apart (einops' ``_backends.py``), and read in place.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from rnncalc.core.spec import Cell, Spec
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.inspect.common import Found
+    from rnncalc.inspect.live import LiveObject
     from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.io.tensors import FileContents
     from rnncalc.io.weight_format import WeightFormat
@@ -82,6 +86,12 @@ class Convention(ABC):
     #: files: ``weight_formats()`` and ``find_layers()`` for ``inspect``, ``tensor_formats()`` for
     #: ``convert``. Imported only when a file is read or written; None: no files.
     files_module: ClassVar[str | None] = None
+    #: Top-level packages whose live objects this convention reads (``torch`` for an
+    #: ``nn.Module``), and how an error message names those objects; see :meth:`read_object`.
+    object_packages: ClassVar[tuple[str, ...]] = ()
+    objects: ClassVar[str] = ""
+    #: The module (``rnncalc.frameworks.<name>_live``) whose ``read_object`` reads them.
+    live_module: ClassVar[str | None] = None
     #: Gate blocks in the order the framework stacks them, in its own gate names.
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]]
     #: The framework's gate name → the canonical (PyTorch) one, where they differ.
@@ -331,3 +341,16 @@ class Convention(ABC):
         writes this convention's files."""
         files = self._files()
         return tuple(files.tensor_formats()) if files and hasattr(files, "tensor_formats") else ()
+
+    # --- live objects (optional: ``rnncalc.inspect(obj)``, ``rnncalc.convert(obj, ...)``) ------
+
+    def read_object(self, obj: Any) -> LiveObject:
+        """A model in memory whose class (or a base) comes from one of :attr:`object_packages`,
+        read as the file it would be saved to is read, its tensors served in place; the
+        :attr:`live_module` imports the framework, which the object's presence has imported."""
+        import importlib
+
+        if self.live_module is None:
+            raise TypeError(f"rnncalc reads no live {self.title} object")
+        found: LiveObject = importlib.import_module(self.live_module).read_object(obj)
+        return found

@@ -1,0 +1,82 @@
+"""Models in memory: ``rnncalc.inspect(module)`` and ``rnncalc.convert(module, ...)``.
+
+A live object is read as the file it would be saved to is read (a PyTorch module as its
+``state_dict()``, a Keras model as its ``.keras`` file, an ONNX ``ModelProto`` as its ``.onnx``
+file), so its inspection is the document ``rnncalc inspect --format json`` gives for that file,
+except for the file's own facts: ``file`` is ``<ClassName>`` and ``format`` the kind of object
+(``torch.nn.Module``), and for what only the object knows (a PyTorch module's types and
+arguments: an ``nn.RNN``'s nonlinearity, the modules rnncalc does not describe, named).
+
+The object is recognised by the packages its class and its bases come from (each convention's
+``object_packages``), the first of its classes that one names deciding: no framework is
+imported to tell, and the convention that reads it imports only its own framework, which the
+object's existence has imported already. The tensors are served in place (views of the
+framework's arrays), one at a time, as a file's are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from rnncalc.inspect.model import Inspection
+from rnncalc.io.tensor_data import TensorData
+
+if TYPE_CHECKING:
+    from rnncalc.core.convention import Convention
+    from rnncalc.io.tensor_data import TensorFormat
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """A model in memory, read: its inspection, its tensors by name (views, read when looked up)
+    and the name of the tensor format of the file it would be saved as, whose conversion rules
+    (tensor order, refusals) it follows."""
+
+    inspection: Inspection
+    data: TensorData
+    saved_as: str
+
+
+def label(obj: Any) -> str:
+    """How a document's ``file`` names a live object: ``<Tagger>``."""
+    return f"<{type(obj).__qualname__}>"
+
+
+def convention_of(obj: Any) -> Convention:
+    """The convention that reads ``obj``: the first class of its method resolution order that
+    comes from a package some convention names; :class:`TypeError` naming the type otherwise."""
+    from rnncalc.frameworks import CONVENTIONS
+
+    for cls in type(obj).__mro__:
+        package = cls.__module__.partition(".")[0]
+        found = next((c for c in CONVENTIONS if package in c.object_packages), None)
+        if found is not None:
+            return found
+    kinds = ", ".join(c.objects for c in CONVENTIONS if c.objects)
+    raise TypeError(f"rnncalc reads a file path or a model ({kinds}), not {_type_name(obj)}")
+
+
+def read_object(obj: Any) -> LiveObject:
+    """``obj`` read by its convention (see the module's docstring)."""
+    return convention_of(obj).read_object(obj)
+
+
+def live_format(convention: Convention, live: LiveObject) -> TensorFormat:
+    """The tensor format ``rnncalc convert`` reads ``live`` through: that of the file it would be
+    saved as, opening the object's own tensors."""
+    saved = next(found for found in convention.tensor_formats() if found.name == live.saved_as)
+    return replace(
+        saved,
+        name=live.inspection.format,
+        description=f"{live.inspection.format} in memory",
+        suffixes=(),
+        open=lambda _: live.data,
+        target="",
+        write=None,
+    )
+
+
+def _type_name(obj: Any) -> str:
+    cls = type(obj)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
