@@ -61,17 +61,11 @@ def convert(
     ``params``, the stack's ``spec``, the source's ``notes``) and, with ``verify``, the
     ``largest_difference`` of source and destination on one random input (else None)."""
     from rnncalc.convert import write_plan
-    from rnncalc.convert.plan import inspected_source, make_plan
+    from rnncalc.convert.plan import make_plan, object_source
     from rnncalc.core.model import LAYER_FIELDS
     from rnncalc.core.spec import Nonlinearity
 
-    if isinstance(source, (str, os.PathLike)):
-        read: Any = os.fspath(source)
-    else:
-        from rnncalc.inspect.live import convention_of, live_format, read_object
-
-        live = read_object(source)
-        read = inspected_source(live.inspection, live_format(convention_of(source), live))
+    read = os.fspath(source) if isinstance(source, (str, os.PathLike)) else object_source(source)
     chosen = Nonlinearity(nonlinearity) if nonlinearity else None
     plan = make_plan(read, os.fspath(destination), to, force=force, nonlinearity=chosen)
     done = write_plan(plan, force=force)

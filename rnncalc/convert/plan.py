@@ -130,14 +130,27 @@ def make_plan(
 
 
 def read_source(path: str) -> Source:
-    """``path`` read as one recurrent stack in its convention."""
+    """``path`` read as one recurrent stack in its convention (or the model in memory a notebook
+    lends under that name: :func:`rnncalc.inspect.live.lent`)."""
     from rnncalc.inspect.formats import read_file
     from rnncalc.inspect.infer import inspect_contents
+    from rnncalc.inspect.live import lent
 
+    obj = lent(path)
+    if obj is not None:
+        return object_source(obj)
     owner, _, found = source_format(path)
     if owner is not None and found is not None:
         return _matched_source(path, owner, found)
     return inspected_source(inspect_contents(path, read_file(path)), found)
+
+
+def object_source(obj: Any) -> Source:
+    """A model in memory read as one recurrent stack, its tensors served in place."""
+    from rnncalc.inspect.live import live_format, read_object
+
+    live = read_object(obj)
+    return inspected_source(live.inspection, live_format(live))
 
 
 def inspected_source(inspection: Inspection, found: TensorFormat | None) -> Source:

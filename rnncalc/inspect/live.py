@@ -16,7 +16,11 @@ framework's arrays), one at a time, as a file's are.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from rnncalc.inspect.model import Inspection
@@ -62,9 +66,34 @@ def read_object(obj: Any) -> LiveObject:
     return convention_of(obj).read_object(obj)
 
 
-def live_format(convention: Convention, live: LiveObject) -> TensorFormat:
+def inspected(path: str) -> Inspection:
+    """The inspection of the file at ``path``, or of the model a notebook lends under that name."""
+    from rnncalc.inspect.formats import read_file
+    from rnncalc.inspect.infer import inspect_contents
+
+    obj = lent(path)
+    return read_object(obj).inspection if obj is not None else inspect_contents(path, read_file(path))
+
+
+#: Names a notebook lends the commands it runs (``%rnncalc inspect model``): its namespace.
+LENT: ContextVar[Mapping[str, Any]] = ContextVar("LENT", default=MappingProxyType({}))
+
+
+def lent(path: str) -> Any | None:
+    """The model in memory a notebook lends under the name ``path``: a Python identifier that
+    names no file, bound in :data:`LENT` to something other than a path; else None."""
+    if not path.isidentifier() or os.path.exists(path):
+        return None
+    value = LENT.get().get(path)
+    return None if value is None or isinstance(value, (str, os.PathLike)) else value
+
+
+def live_format(live: LiveObject) -> TensorFormat:
     """The tensor format ``rnncalc convert`` reads ``live`` through: that of the file it would be
     saved as, opening the object's own tensors."""
+    from rnncalc import frameworks
+
+    convention = frameworks.get(live.inspection.convention)
     saved = next(found for found in convention.tensor_formats() if found.name == live.saved_as)
     return replace(
         saved,
