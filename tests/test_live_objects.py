@@ -285,3 +285,13 @@ def test_the_magic_takes_a_variable_where_inspect_and_convert_take_a_file(
     assert (tmp_path / "m.safetensors").read_bytes() == (tmp_path / "f.safetensors").read_bytes()
     missing = shell.run_line_magic("rnncalc", "inspect no_such_name")
     assert missing.exit_code == 2 and "no_such_name: no such file" in missing.stderr
+
+
+def test_the_readme_notebook_example_of_a_live_model_runs() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (block,) = [b for b in readme.split("```python\n")[1:] if "class Tagger" in b]
+    code = "\n".join(line for line in block.split("```")[0].splitlines() if not line.startswith("%"))
+    namespace: dict[str, Any] = {"rnncalc": rnncalc}
+    exec(code, namespace)  # the README's own lines, rnncalc.show(model) among them
+    shown = rnncalc.show(namespace["model"])
+    assert shown.inspection is not None and len(shown.document["frameworks"]) == 4
