@@ -34,14 +34,10 @@ def inspect(source: str | os.PathLike[str] | Any, /) -> dict[str, Any]:
     ``nnx.Module``, an ``onnx.ModelProto``), which gives the document of the file it would be
     saved to, with ``file`` ``<ClassName>`` and ``format`` its kind (see
     :mod:`rnncalc.inspect.live`)."""
+    from rnncalc.inspect.live import inspected, read_object
+
     if isinstance(source, (str, os.PathLike)):
-        from rnncalc.inspect.formats import read_file
-        from rnncalc.inspect.infer import inspect_contents
-
-        path = os.fspath(source)
-        return inspect_contents(path, read_file(path)).to_dict()
-    from rnncalc.inspect.live import read_object
-
+        return inspected(os.fspath(source)).to_dict()
     return read_object(source).inspection.to_dict()
 
 

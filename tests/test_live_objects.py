@@ -54,7 +54,7 @@ def test_a_torch_module_reads_as_its_state_dict_saved(
     torch.save(module.state_dict(), tmp_path / "m.pt")
     live = rnncalc.inspect(module)
     same_but_own_facts(live, inspected_file(run_cli, tmp_path / "m.pt"))
-    assert live["file"] == f"<{type(module).__qualname__}>" and live["format"] == "torch.nn.Module"
+    assert live["file"] == f"<{type(module).__name__}>" and live["format"] == "torch.nn.Module"
     assert live["total_params"] == sum(p.numel() for p in module.parameters())
 
 

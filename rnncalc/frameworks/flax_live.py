@@ -15,7 +15,7 @@ from rnncalc.convert.match import match_stack
 from rnncalc.core.spec import Cell, Nonlinearity
 from rnncalc.frameworks.flax import CONVENTION
 from rnncalc.inspect.common import layer_for
-from rnncalc.inspect.live import LiveObject, label
+from rnncalc.inspect.live import LiveObject, label, type_name
 from rnncalc.inspect.model import Inspection
 from rnncalc.io.tensor_data import TensorData
 from rnncalc.io.tensors import Tensor
@@ -31,9 +31,7 @@ def read_object(obj: Any) -> LiveObject:
     from flax import nnx
 
     if not isinstance(obj, nnx.Module):
-        raise TypeError(
-            f"rnncalc reads a Flax nnx.Module, not {type(obj).__module__}.{type(obj).__qualname__}"
-        )
+        raise TypeError(f"rnncalc reads a Flax nnx.Module, not {type_name(obj)}")
     values = {
         ".".join(str(key) for key in path): variable.value
         for path, variable in nnx.to_flat_state(nnx.state(obj, nnx.Param))

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from rnncalc.frameworks.keras_files import archive_keys, find_layers
-from rnncalc.inspect.live import LiveObject, label
+from rnncalc.inspect.live import LiveObject, label, type_name
 from rnncalc.inspect.model import Inspection
 from rnncalc.io.keras_file import KERAS_WEIGHTS_GROUP
 from rnncalc.io.keras_json import keras_layers
@@ -36,9 +36,7 @@ def read_object(obj: Any) -> LiveObject:
         (key,) = archive_keys(keras_layers(config))
         kind, inner_path = "keras.Layer", f"{KERAS_WEIGHTS_GROUP}/{key}"
     else:
-        raise TypeError(
-            f"rnncalc reads a Keras Model or layer, not {type(obj).__module__}.{type(obj).__qualname__}"
-        )
+        raise TypeError(f"rnncalc reads a Keras Model or layer, not {type_name(obj)}")
     variables = _saved_variables(obj, inner_path)
     tensors = tuple(
         Tensor(name, tuple(int(d) for d in v.shape), str(v.dtype)) for name, v in variables.items()

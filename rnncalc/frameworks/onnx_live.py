@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rnncalc.frameworks.onnx_files import find_layers
-from rnncalc.inspect.live import LiveObject, label
+from rnncalc.inspect.live import LiveObject, label, type_name
 from rnncalc.inspect.model import Inspection
 from rnncalc.io.onnx_file import model_contents
 from rnncalc.io.tensor_data import TensorData
@@ -23,9 +23,7 @@ def read_object(obj: Any) -> LiveObject:
     from onnx import numpy_helper
 
     if not isinstance(obj, onnx.ModelProto):
-        raise TypeError(
-            f"rnncalc reads an onnx.ModelProto, not {type(obj).__module__}.{type(obj).__qualname__}"
-        )
+        raise TypeError(f"rnncalc reads an onnx.ModelProto, not {type_name(obj)}")
     file = label(obj)
     contents = model_contents(file, obj, onnx)
     recurrent, notes, tensors, owners = find_layers(file, contents)

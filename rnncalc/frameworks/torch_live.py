@@ -14,7 +14,7 @@ from typing import Any
 from rnncalc.core.spec import Nonlinearity
 from rnncalc.frameworks.torch_files import find_layers
 from rnncalc.inspect.common import layer_for
-from rnncalc.inspect.live import LiveObject, label
+from rnncalc.inspect.live import LiveObject, label, type_name
 from rnncalc.inspect.model import Inspection, RecurrentLayer
 from rnncalc.io.tensor_data import TensorData
 from rnncalc.io.tensors import FileContents, Tensor
@@ -33,9 +33,7 @@ def read_object(obj: Any) -> LiveObject:
     from torch import nn
 
     if not isinstance(obj, nn.Module):
-        raise TypeError(
-            f"rnncalc reads a PyTorch nn.Module, not {type(obj).__module__}.{type(obj).__qualname__}"
-        )
+        raise TypeError(f"rnncalc reads a PyTorch nn.Module, not {type_name(obj)}")
     file = label(obj)
     state = obj.state_dict()
     tensors = tuple(

@@ -44,7 +44,7 @@ class LiveObject:
 
 def label(obj: Any) -> str:
     """How a document's ``file`` names a live object: ``<Tagger>``."""
-    return f"<{type(obj).__qualname__}>"
+    return f"<{type(obj).__name__}>"
 
 
 def convention_of(obj: Any) -> Convention:
@@ -58,7 +58,7 @@ def convention_of(obj: Any) -> Convention:
         if found is not None:
             return found
     kinds = ", ".join(c.objects for c in CONVENTIONS if c.objects)
-    raise TypeError(f"rnncalc reads a file path or a model ({kinds}), not {_type_name(obj)}")
+    raise TypeError(f"rnncalc reads a file path or a model ({kinds}), not {type_name(obj)}")
 
 
 def read_object(obj: Any) -> LiveObject:
@@ -106,6 +106,7 @@ def live_format(live: LiveObject) -> TensorFormat:
     )
 
 
-def _type_name(obj: Any) -> str:
+def type_name(obj: Any) -> str:
+    """How an error names the type of ``obj``: ``int``, ``torch.Tensor``."""
     cls = type(obj)
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
