@@ -97,16 +97,19 @@ def _undescribed(
     described = _described(nn)
     owners: dict[str, str] = {}
     notes: list[str] = []
+    named: set[str] = set()
     for path, module in obj.named_modules():
-        if isinstance(module, described) or any(name.startswith(f"{path}.") for name in owners):
+        parts = path.split(".")
+        if isinstance(module, described) or any(".".join(parts[:k]) in named for k in range(1, len(parts))):
             continue
-        own = [f"{path}.{name}" if path else name for name, _ in module.named_parameters(recurse=False)]
-        own += [f"{path}.{name}" if path else name for name, _ in module.named_buffers(recurse=False)]
-        held = [name for name in own if name in state and name not in recurrent]
+        prefix = f"{path}." if path else ""
+        own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+        if not any(prefix + name in state for name, _ in own):
+            continue
+        held = [prefix + name for name, _ in own] if not path else [n for n in state if n.startswith(prefix)]
+        held = [name for name in held if name in state and name not in recurrent]
         if path:
-            held = [name for name in state if name.startswith(f"{path}.") and name not in recurrent]
-        if not any(name in state for name in own):
-            continue
+            named.add(path)
         owner = f"{path} ({type(module).__name__})" if path else f"(top level: {type(module).__name__})"
         owners.update((name, owner) for name in held)
         count = sum(state[name].numel() for name in held)
