@@ -94,6 +94,20 @@ def test_modules_rnncalc_does_not_describe_are_named_with_their_parameters() -> 
     assert document["other_params"] == attention + convolution + 3
 
 
+def test_a_torch_modules_and_a_flax_modules_weights_are_read_in_place() -> None:
+    from rnncalc.inspect.live import read_object
+
+    module = nn.LSTM(3, 4, num_layers=2)
+    data = read_object(module).data
+    assert all(
+        np.shares_memory(data[name], value.detach().numpy()) for name, value in module.named_parameters()
+    )
+    nnx = pytest.importorskip("flax.nnx")
+    rnn = nnx.RNN(nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0)))
+    kernel = read_object(rnn).data["cell.ii.kernel"]
+    assert np.shares_memory(kernel, np.asarray(rnn.cell.ii.kernel.value))
+
+
 def test_converting_a_torch_module_writes_the_file_converting_its_state_dict_writes(tmp_path: Path) -> None:
     module = nn.GRU(3, 5, num_layers=2, bidirectional=True)
     torch.save(module.state_dict(), tmp_path / "gru.pt")
