@@ -94,7 +94,7 @@ def test_modules_rnncalc_does_not_describe_are_named_with_their_parameters() -> 
     assert document["other_params"] == attention + convolution + 3
 
 
-def test_a_torch_modules_and_a_flax_modules_weights_are_read_in_place() -> None:
+def test_a_torch_modules_a_keras_layers_and_a_flax_modules_weights_are_read_in_place() -> None:
     from rnncalc.inspect.live import read_object
 
     module = nn.LSTM(3, 4, num_layers=2)
@@ -106,6 +106,12 @@ def test_a_torch_modules_and_a_flax_modules_weights_are_read_in_place() -> None:
     rnn = nnx.RNN(nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0)))
     kernel = read_object(rnn).data["cell.ii.kernel"]
     assert np.shares_memory(kernel, np.asarray(rnn.cell.ii.kernel.value))
+    keras = pytest.importorskip("keras")
+    layer = keras.layers.LSTM(4)
+    layer.build((None, None, 3))
+    data = read_object(layer).data
+    # Two reads view one buffer, the variable's (TensorFlow gives numpy no other handle on it).
+    assert all(np.shares_memory(data[name], data[name]) for name in data)
 
 
 def test_converting_a_torch_module_writes_the_file_converting_its_state_dict_writes(tmp_path: Path) -> None:

@@ -56,7 +56,12 @@ def read_object(obj: Any) -> LiveObject:
     def read(name: str) -> Any:
         import numpy as np
 
-        return np.asarray(keras.ops.convert_to_numpy(variables[name]), dtype=np.float32)
+        value = variables[name].value
+        # A TensorFlow variable's read is a tensor on its buffer, which numpy views (its
+        # ``numpy()`` and ``keras.ops.convert_to_numpy`` copy); other backends' values convert.
+        read_value = getattr(value, "read_value", None)
+        array = np.asarray(read_value()) if read_value is not None else keras.ops.convert_to_numpy(value)
+        return np.asarray(array, dtype=np.float32)
 
     return LiveObject(inspection, TensorData(list(variables), read, lambda: None), "keras")
 
