@@ -202,10 +202,13 @@ def test_a_flax_module_reads_as_its_state_and_converts_as_its_msgpack_file(tmp_p
     model = Encoder()
     state = nnx.state(model, nnx.Param)
     document = rnncalc.inspect(model)
-    (layer,) = document["recurrent"]
-    assert document["format"] == "flax.nnx.Module" and layer["notes"] == []
-    expected = {"cell": "rnn", "hidden_size": 4, "input_size": 3, "num_layers": 2, "nonlinearity": "relu"}
-    assert {key: layer["spec"][key] for key in expected} == expected
+    assert document["format"] == "flax.nnx.Module" and document["other_params"] == 0
+    # One layer per nnx.RNN, its spec from the cell's attributes (activation_fn=relu included).
+    for index, layer in enumerate(document["recurrent"]):
+        expected = {"cell": "rnn", "hidden_size": 4, "input_size": 4 if index else 3, "nonlinearity": "relu"}
+        assert layer["prefix"] == f"layers.{index}" and layer["notes"] == []
+        assert {key: layer["spec"][key] for key in expected} == expected
+    assert len(document["recurrent"]) == 2
     assert document["total_params"] == sum(leaf.size for leaf in jax.tree.leaves(state))
 
     (tmp_path / "state.msgpack").write_bytes(serialization.msgpack_serialize(nnx.to_pure_dict(state)))
@@ -219,6 +222,45 @@ def test_a_flax_module_reads_as_its_state_and_converts_as_its_msgpack_file(tmp_p
     x = np.random.default_rng(2).standard_normal((2, 5, 3)).astype(np.float32)
     got = module(torch.from_numpy(x))[0].detach().numpy()
     assert np.max(np.abs(got - np.asarray(model(x)))) < 1e-5
+
+
+def test_a_flax_recurrent_module_under_any_attribute_is_read_from_its_attributes(tmp_path: Path) -> None:
+    nnx = pytest.importorskip("flax.nnx")
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+
+    class Tagger(nnx.Module):  # type: ignore[misc,name-defined]
+        def __init__(self, merge: Any) -> None:
+            rngs = nnx.Rngs(0)
+            self.encoder = nnx.Bidirectional(
+                nnx.RNN(nnx.GRUCell(3, 4, rngs=rngs)), nnx.RNN(nnx.GRUCell(3, 4, rngs=rngs)), merge_fn=merge
+            )
+            self.head = nnx.Linear(4, 2, rngs=rngs)
+
+    tagger = Tagger(jnp.add)
+    document = rnncalc.inspect(tagger)
+    (layer,) = document["recurrent"]
+    assert layer["prefix"] == "encoder" and layer["spec"]["merge_mode"] == "sum"
+    assert layer["spec"]["cell"] == "gru" and layer["spec"]["hidden_size"] == 4
+    counted = [
+        sum(leaf.size for leaf in jax.tree.leaves(nnx.state(m, nnx.Param)))
+        for m in (tagger.encoder, tagger.head)
+    ]
+    assert (layer["params"], document["other_params"]) == tuple(counted)
+    document = rnncalc.inspect(Tagger(lambda forward, backward: forward - backward))
+    assert document["recurrent"] == [] and "merge_fn '<lambda>'" in document["notes"][0]
+
+    class Encoder(nnx.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            self.lstm = nnx.RNN(nnx.LSTMCell(3, 4, rngs=nnx.Rngs(1)))
+
+    model = Encoder()
+    rnncalc.convert(model, tmp_path / "lstm.pt")
+    module = nn.LSTM(3, 4, batch_first=True)
+    module.load_state_dict(torch.load(tmp_path / "lstm.pt"), strict=True)
+    x = np.random.default_rng(4).standard_normal((2, 5, 3)).astype(np.float32)
+    got = module(torch.from_numpy(x))[0].detach().numpy()
+    assert np.max(np.abs(got - np.asarray(model.lstm(x)))) < 1e-5
 
 
 def test_an_onnx_model_exported_from_torch_reads_and_converts_as_its_file(
