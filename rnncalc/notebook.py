@@ -50,13 +50,14 @@ def _subject(subject: Any, fields: Mapping[str, Any]) -> Any:
     raise TypeError(f"show() takes a Spec, a Model, a mapping of spec fields or a file path, not {subject!r}")
 
 
-def _live(obj: Any) -> tuple[Inspection, Spec | Any | None]:
+def _live(obj: Any) -> tuple[Inspection, Spec | None]:
     """A model in memory, inspected (:mod:`rnncalc.inspect.live`; :class:`TypeError` naming the
-    type of anything else), and the recurrent part to analyse: its one stack's spec, a model of
-    its recurrent layers when they are not one stack, or None when it has none."""
+    type of anything else), and the recurrent part to analyse: its layers' spec when they form
+    one stack, else the first one's (the inspection lists every layer in every convention), or
+    None when it has none."""
     from rnncalc.convert.plan import stack_spec
     from rnncalc.core.errors import ConversionError
-    from rnncalc.core.model import LAYER_FIELDS, Model
+    from rnncalc.core.model import LAYER_FIELDS
     from rnncalc.inspect.live import read_object
 
     inspection = read_object(obj).inspection
@@ -66,7 +67,7 @@ def _live(obj: Any) -> tuple[Inspection, Spec | Any | None]:
     try:
         spec = stack_spec(inspection.file, inspection.recurrent) if len(inspection.recurrent) > 1 else first
     except ConversionError:
-        return inspection, Model(layers=tuple(layer.spec for layer in inspection.recurrent))
+        spec = first
     # What the object records is given, not a default the summary should list.
     return inspection, spec.replace(
         **{name: getattr(spec, name) for name in LAYER_FIELDS}, batch_first=first.batch_first

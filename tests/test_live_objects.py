@@ -328,6 +328,8 @@ def test_show_displays_the_inspection_every_convention_and_the_diagram() -> None
     lstm = sum(p.numel() for p in tagger.lstm.parameters())
     # Keras keeps one bias of 4 gates × 16 per layer and direction where PyTorch keeps two.
     assert f"PyTorch {lstm:,} vs Keras {lstm - 2 * 2 * 4 * 16:,}" in rnncalc.show(tagger).text()
+    plain = rnncalc.show(nn.Linear(3, 4))
+    assert "No recurrent layer found." in plain.text() and "<svg" not in plain._repr_html_()
 
 
 def test_the_magic_takes_a_variable_where_inspect_and_convert_take_a_file(
