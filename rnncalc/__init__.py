@@ -5,7 +5,10 @@ The public API imports nothing heavy: no numpy, torch, tensorflow or keras.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import sys
+import types
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -14,7 +17,7 @@ if TYPE_CHECKING:
     from rnncalc.core.spec import Spec
     from rnncalc.notebook import Shown
 
-__all__ = ["__version__", "analyze", "load_ipython_extension", "show"]
+__all__ = ["__version__", "analyze", "convert", "inspect", "load_ipython_extension", "show"]
 
 
 def analyze(spec: Spec | Mapping[str, Any]) -> dict[str, Any]:
@@ -23,6 +26,61 @@ def analyze(spec: Spec | Mapping[str, Any]) -> dict[str, Any]:
     from rnncalc.analysis import analyze as analyze_spec
 
     return analyze_spec(spec).to_dict()
+
+
+def inspect(source: str | os.PathLike[str] | Any, /) -> dict[str, Any]:
+    """The document ``rnncalc inspect FILE --format json`` prints for ``source``: a weight file's
+    path, or a model in memory (a PyTorch ``nn.Module``, a Keras model or layer, a Flax
+    ``nnx.Module``, an ``onnx.ModelProto``), which gives the document of the file it would be
+    saved to, with ``file`` ``<ClassName>`` and ``format`` its kind (see
+    :mod:`rnncalc.inspect.live`)."""
+    from rnncalc.inspect.live import inspected, read_object
+
+    if isinstance(source, (str, os.PathLike)):
+        return inspected(os.fspath(source)).to_dict()
+    return read_object(source).inspection.to_dict()
+
+
+def convert(
+    source: str | os.PathLike[str] | Any,
+    destination: str | os.PathLike[str],
+    /,
+    *,
+    to: str | None = None,
+    force: bool = False,
+    nonlinearity: str | None = None,
+    verify: bool = False,
+) -> dict[str, Any]:
+    """``rnncalc convert SRC -o DST``: the recurrent stack of ``source`` (a path, or a model in
+    memory as :func:`inspect` takes) written to ``destination``, the file converting the saved
+    object writes. Options as the command's flags; returns what was written (``tensors``,
+    ``params``, the stack's ``spec``, the source's ``notes``) and, with ``verify``, the
+    ``largest_difference`` of source and destination on one random input (else None)."""
+    from rnncalc.convert import write_plan
+    from rnncalc.convert.plan import make_plan, object_source
+    from rnncalc.core.model import LAYER_FIELDS
+    from rnncalc.core.spec import Nonlinearity
+
+    read = os.fspath(source) if isinstance(source, (str, os.PathLike)) else object_source(source)
+    chosen = Nonlinearity(nonlinearity) if nonlinearity else None
+    plan = make_plan(read, os.fspath(destination), to, force=force, nonlinearity=chosen)
+    done = write_plan(plan, force=force)
+    difference = None
+    if verify:
+        from rnncalc.convert.verify import largest_difference
+
+        difference = largest_difference(plan)
+    spec = plan.spec.to_dict()
+    return {
+        "destination": plan.destination,
+        "format": plan.target.description,
+        "source_convention": plan.source.convention.name,
+        "spec": {name: spec[name] for name in LAYER_FIELDS},
+        "tensors": done.tensors,
+        "params": done.params,
+        "notes": list(plan.source.notes),
+        "largest_difference": difference,
+    }
 
 
 def show(subject: Any = None, /, *, unroll: int | None = None, **fields: Any) -> Shown:
@@ -37,3 +95,28 @@ def load_ipython_extension(ipython: Any) -> None:
     from rnncalc.notebook import load_ipython_extension as load
 
     load(ipython)
+
+
+#: API functions named as subpackages: importing ``rnncalc.inspect.formats`` sets the attribute
+#: ``rnncalc.inspect`` to the subpackage, which then calls the function (:class:`_Package`).
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"inspect": inspect, "convert": convert}
+
+
+class _Callable(types.ModuleType):
+    """A subpackage that is also the API function of its name: ``rnncalc.inspect(model)``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _FUNCTIONS[self.__name__.rpartition(".")[2]](*args, **kwargs)
+
+
+class _Package(types.ModuleType):
+    """``rnncalc`` itself: makes each subpackage named like an API function callable as it
+    becomes an attribute, so ``rnncalc.inspect(...)`` works before and after it is imported."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FUNCTIONS and isinstance(value, types.ModuleType):
+            value.__class__ = _Callable
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

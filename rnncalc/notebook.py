@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from rnncalc.core.spec import Spec
+from rnncalc.inspect.model import Inspection
 
 #: Inline style of the tables, so they read the same in Jupyter, VS Code and exported HTML.
 _CELL = "padding:2px 8px;border-bottom:1px solid #ddd"
 
 
 def _subject(subject: Any, fields: Mapping[str, Any]) -> Any:
-    """A spec or model from a spec, a model, a mapping of spec fields, or a config file path."""
+    """A spec or model from a spec, a model, a mapping of spec fields, or a config file path;
+    anything else is a model in memory (:func:`_live`)."""
     from rnncalc.core.model import Model, override
     from rnncalc.core.spec import spec_from_mapping
 
@@ -48,41 +50,84 @@ def _subject(subject: Any, fields: Mapping[str, Any]) -> Any:
     raise TypeError(f"show() takes a Spec, a Model, a mapping of spec fields or a file path, not {subject!r}")
 
 
+def _live(obj: Any) -> tuple[Inspection, Spec | None]:
+    """A model in memory, inspected (:mod:`rnncalc.inspect.live`; :class:`TypeError` naming the
+    type of anything else), and the recurrent part to analyse: its layers' spec when they form
+    one stack, else the first one's (the inspection lists every layer in every convention), or
+    None when it has none."""
+    from rnncalc.convert.plan import stack_spec
+    from rnncalc.core.errors import ConversionError
+    from rnncalc.core.model import LAYER_FIELDS
+    from rnncalc.inspect.live import read_object
+
+    inspection = read_object(obj).inspection
+    if not inspection.recurrent:
+        return inspection, None
+    first = inspection.recurrent[0].spec
+    try:
+        spec = stack_spec(inspection.file, inspection.recurrent) if len(inspection.recurrent) > 1 else first
+    except ConversionError:
+        spec = first
+    # What the object records is given, not a default the summary should list.
+    return inspection, spec.replace(
+        **{name: getattr(spec, name) for name in LAYER_FIELDS}, batch_first=first.batch_first
+    )
+
+
 class Shown:
     """What :func:`show` returns: the analysis, displayed as tables and a diagram.
 
-    ``document`` is the plain JSON document (what :func:`rnncalc.analyze` returns).
+    ``document`` is the plain JSON document (what :func:`rnncalc.analyze` returns). A model in
+    memory is shown with its inspection (``inspection``, what :func:`rnncalc.inspect` returns)
+    above its recurrent stack in every registered convention.
     """
 
-    def __init__(self, subject: Spec | Any, unroll: int | None = None) -> None:
+    def __init__(
+        self,
+        subject: Spec | Any,
+        unroll: int | None = None,
+        names: tuple[str, ...] | None = None,
+        inspection: Inspection | None = None,
+    ) -> None:
         from rnncalc.analysis import analyze, analyze_model
         from rnncalc.frameworks import default_names
 
         self.subject = subject
         self.unroll = unroll
-        names = default_names()
-        self.analysis: Any = (
-            analyze(subject, names) if isinstance(subject, Spec) else analyze_model(subject, names)
-        )
-        self.document: dict[str, Any] = self.analysis.to_dict()
+        self.inspection = inspection
+        names = names or default_names()
+        self.analysis: Any = None
+        if subject is not None:
+            self.analysis = (
+                analyze(subject, names) if isinstance(subject, Spec) else analyze_model(subject, names)
+            )
+        self.document: dict[str, Any] = self.analysis.to_dict() if self.analysis else {"frameworks": {}}
 
     def svg(self) -> str:
         from rnncalc.diagram import DiagramFormat, draw
 
-        return draw(self.subject, DiagramFormat.SVG, self.unroll)
+        return draw(self.subject, DiagramFormat.SVG, self.unroll) if self.subject is not None else ""
 
     def mermaid(self) -> str:
         from rnncalc.diagram import DiagramFormat, draw
 
-        return draw(self.subject, DiagramFormat.MERMAID, self.unroll)
+        return draw(self.subject, DiagramFormat.MERMAID, self.unroll) if self.subject is not None else ""
 
     def text(self) -> str:
-        """What ``rnncalc summary`` prints."""
-        return self._summary("table")
+        """What ``rnncalc summary`` prints (after what ``rnncalc inspect`` prints, for a model
+        in memory)."""
+        return "\n\n".join(part for part in (self._inspected(False), self._summary("table")) if part)
+
+    def _inspected(self, markdown: bool) -> str:
+        from rnncalc.inspect.render import render_inspection
+
+        return render_inspection(self.inspection, markdown) if self.inspection else ""
 
     def _summary(self, fmt: str) -> str:
         from rnncalc.summary.render import Format, render_analysis, render_model
 
+        if self.analysis is None:
+            return ""
         if isinstance(self.subject, Spec):
             return render_analysis(self.analysis, Format(fmt))
         return render_model(self.analysis, Format(fmt))
@@ -91,10 +136,15 @@ class Shown:
         return self.text()
 
     def _repr_markdown_(self) -> str:
-        return f"{self._summary('markdown')}\n\n```mermaid\n{self.mermaid()}```\n"
+        parts = [self._inspected(True), self._summary("markdown")]
+        if self.subject is not None:
+            parts.append(f"```mermaid\n{self.mermaid()}```\n")
+        return "\n\n".join(part for part in parts if part)
 
     def _repr_html_(self) -> str:
         parts = ['<div class="rnncalc">']
+        if self.inspection is not None:
+            parts.append(f'<pre class="rnncalc-inspect">{html.escape(self._inspected(False))}</pre>')
         for key, report in self.document["frameworks"].items():
             parts.append(f"<h4>{html.escape(key)}: {html.escape(str(report['model']))}</h4>")
             if not report["supported"]:
@@ -145,9 +195,19 @@ def show(subject: Any = None, /, *, unroll: int | None = None, **fields: Any) ->
     """Tables and the diagram of a spec, a model, a mapping of spec fields or a config file.
 
     ``show(cell="rnn", hidden_size=8, bidirectional=True)``; ``unroll=4`` draws the unrolled
-    view instead of the stack.
+    view instead of the stack. A model in memory (a PyTorch ``nn.Module``, a Keras model or
+    layer, a Flax ``nnx.Module``, an ``onnx.ModelProto``) is shown as :func:`rnncalc.inspect`
+    reads it, with its recurrent stack in every registered convention.
     """
-    return Shown(_subject(subject, fields), unroll)
+    from rnncalc.core.model import Model
+    from rnncalc.frameworks import names
+
+    if subject is None or isinstance(subject, (Mapping, str, Path, Spec, Model)):
+        return Shown(_subject(subject, fields), unroll)
+    inspection, part = _live(subject)
+    if part is not None and fields:
+        part = _subject(part, fields)
+    return Shown(part, unroll, names(), inspection)
 
 
 class CommandOutput:
@@ -171,24 +231,30 @@ class CommandOutput:
         return body
 
 
-def run_command(line: str) -> CommandOutput:
-    """Run ``rnncalc <line>`` in this process and keep what it prints."""
+def run_command(line: str, namespace: Mapping[str, Any] | None = None) -> CommandOutput:
+    """Run ``rnncalc <line>`` in this process and keep what it prints; where ``inspect`` and
+    ``convert`` take a model file, a name in ``namespace`` holding a model in memory is read as
+    that model (:data:`rnncalc.inspect.live.LENT`)."""
     from rnncalc.cli import cli
+    from rnncalc.inspect.live import LENT
 
     stdout, stderr = io.StringIO(), io.StringIO()
+    lent = LENT.set(namespace or {})
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
             code = cli.main(shlex.split(line), prog_name="rnncalc", standalone_mode=False)
         except SystemExit as exit_:  # commands that report failure with exit status 1
             code = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            LENT.reset(lent)
     return CommandOutput(stdout.getvalue(), stderr.getvalue(), int(code or 0))
 
 
-def rnncalc_magic(line: str) -> CommandOutput:
-    """``%rnncalc summary --cell rnn -H 8 --bi``: the command's output, rendered."""
-    return run_command(line)
-
-
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext rnncalc`` registers the ``%rnncalc`` line magic."""
+    """``%load_ext rnncalc`` registers the ``%rnncalc`` line magic: ``%rnncalc summary --cell
+    rnn -H 8 --bi``, ``%rnncalc inspect model`` (a variable of the notebook)."""
+
+    def rnncalc_magic(line: str) -> CommandOutput:
+        return run_command(line, ipython.user_ns)
+
     ipython.register_magic_function(rnncalc_magic, magic_kind="line", magic_name="rnncalc")

@@ -26,9 +26,8 @@ def inspect(files: tuple[str, ...], fmt: str) -> None:
       rnncalc inspect model.pt
       rnncalc inspect model.safetensors model.keras -f json
     """
-    from rnncalc.inspect.formats import read_file
-    from rnncalc.inspect.infer import inspect_contents
+    from rnncalc.inspect.live import inspected
     from rnncalc.inspect.render import render_inspections
 
-    inspections = [inspect_contents(path, read_file(path)) for path in files]
+    inspections = [inspected(path) for path in files]
     emit(render_inspections(inspections, Format(fmt)))

@@ -102,18 +102,19 @@ def source_format(path: str) -> tuple[FrameworkConvention | None, str, TensorFor
 
 
 def make_plan(
-    source: str,
+    source: str | Source,
     destination: str,
     to: str | None = None,
     *,
     force: bool = False,
     nonlinearity: Nonlinearity | None = None,
 ) -> Plan:
-    """Read ``source``, recognise its stack and check that the target can hold it; raises
-    :class:`ConversionError` (or a reader's error) naming what cannot be converted.
-    ``nonlinearity`` sets an RNN's activation where the file does not record it (a state dict)."""
+    """Read ``source`` (or take the stack already read from it: a live object's), recognise
+    its stack and check that the target can hold it; raises :class:`ConversionError` (or a
+    reader's error) naming what cannot be converted. ``nonlinearity`` sets an RNN's activation
+    where the file does not record it (a state dict)."""
     target_convention, target = target_for(destination, to)
-    stack = read_source(source)
+    stack = read_source(source) if isinstance(source, str) else source
     if nonlinearity is not None:
         if stack.spec.cell is not Cell.RNN:
             raise SpecError("--nonlinearity", f"applies to rnn only, not {stack.spec.cell.value}")
@@ -122,23 +123,46 @@ def make_plan(
     reason = target_convention.unsupported(stack.spec)
     if reason:
         raise ConversionError(
-            f"{source}: {target_convention.title} cannot hold this {describe_spec(stack.spec)}: {reason}"
+            f"{stack.path}: {target_convention.title} cannot hold this {describe_spec(stack.spec)}: {reason}"
         )
-    check_destination(source, destination, force)
+    check_destination(stack.path, destination, force)
     return Plan(stack, destination, target, target_convention)
 
 
 def read_source(path: str) -> Source:
-    """``path`` read as one recurrent stack in its convention."""
+    """``path`` read as one recurrent stack in its convention (or the model in memory a notebook
+    lends under that name: :func:`rnncalc.inspect.live.lent`)."""
+    from rnncalc.inspect.formats import read_file
+    from rnncalc.inspect.infer import inspect_contents
+    from rnncalc.inspect.live import lent
+
+    obj = lent(path)
+    if obj is not None:
+        return object_source(obj)
+    owner, _, found = source_format(path)
+    if owner is not None and found is not None:
+        return _matched_source(path, owner, found)
+    return inspected_source(inspect_contents(path, read_file(path)), found)
+
+
+def object_source(obj: Any) -> Source:
+    """A model in memory read as one recurrent stack, its tensors served in place."""
+    from rnncalc.inspect.live import live_format, read_object
+
+    live = read_object(obj)
+    return inspected_source(live.inspection, live_format(live))
+
+
+def inspected_source(inspection: Inspection, found: TensorFormat | None) -> Source:
+    """The stack of an inspected file (or live object), its tensors read through ``found``
+    (None: the file holds no tensor values)."""
     from rnncalc import frameworks
     from rnncalc.io.tensors import WeightFileError
 
-    owner, name, found = source_format(path)
-    if owner is not None and found is not None:
-        return _matched_source(path, owner, found)
-    inspection, names = recognise(path, found)
+    path = inspection.file
+    names = recognise(inspection, found)
     if found is None:
-        raise WeightFileError(path, f"holds no tensor data to convert (a {name} file)")
+        raise WeightFileError(path, f"holds no tensor data to convert (a {inspection.format} file)")
     convention = frameworks.get(inspection.convention)
     spec = stack_spec(path, inspection.recurrent)
     check_rows(path, convention, spec, inspection, names)
@@ -163,14 +187,11 @@ def _matched_source(path: str, convention: FrameworkConvention, found: TensorFor
     return Source(path, found, convention, spec, names, notes)
 
 
-def recognise(source: str, found: TensorFormat | None) -> tuple[Inspection, tuple[str, ...]]:
-    """The inspection of ``source`` and its recurrent tensors' names in report-row order (sorted
-    by ``found.order`` when the file's order differs); refuses a file with other weights, or
+def recognise(inspection: Inspection, found: TensorFormat | None) -> tuple[str, ...]:
+    """The inspected file's recurrent tensors' names in report-row order (sorted by
+    ``found.order`` when the file's order differs); refuses a file with other weights, or
     with recurrent weights rnncalc cannot move (``found.refuse``, the layers' notes)."""
-    from rnncalc.inspect.formats import read_file
-    from rnncalc.inspect.infer import inspect_contents
-
-    inspection = inspect_contents(source, read_file(source))
+    source = inspection.file
     if inspection.from_config:
         raise ConversionError(f"{source}: a model config holds no weights to convert")
     if not inspection.recurrent:
@@ -204,7 +225,7 @@ def recognise(source: str, found: TensorFormat | None) -> tuple[Inspection, tupl
         ):
             raise ConversionError(f"{source}: {layer.prefix}: {'; '.join(layer.notes)}; not convertible")
         names.extend(tensor.name for tensor in tensors)
-    return inspection, tuple(names)
+    return tuple(names)
 
 
 def output_features(spec: Spec) -> int:

@@ -16,13 +16,16 @@ with three groups of methods, each with its own import rule:
   weight-file formats whose tensors follow the framework's names, how its recurrent layers are
   found among them, and what ``convert`` reads and writes. The defaults read no file; a
   convention that reads some imports its :attr:`~Convention.files_module` inside the method.
+* **Live objects** (optional: ``object_packages``, ``read_object``): the framework's models in
+  memory (``rnncalc.inspect(module)``), recognised by the packages their classes come from, so
+  that nothing is imported to tell them apart (einops' ``_backends.py``), and read in place.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.convention import Convention
 
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from rnncalc.core.spec import Spec
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.inspect.common import Found
+    from rnncalc.inspect.live import LiveObject
     from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.io.tensors import FileContents
     from rnncalc.io.weight_format import WeightFormat
@@ -45,6 +49,13 @@ if TYPE_CHECKING:
 
 class FrameworkConvention(Convention):
     """A convention that also builds the real model, converts its weights and reads its files."""
+
+    #: Top-level packages whose live objects this convention reads (``torch`` for an
+    #: ``nn.Module``), and how an error message names those objects; see :meth:`read_object`.
+    object_packages: ClassVar[tuple[str, ...]] = ()
+    objects: ClassVar[str] = ""
+    #: The module (``rnncalc.frameworks.<name>_live``) whose ``read_object`` reads them.
+    live_module: ClassVar[str | None] = None
 
     # --- adapter (imports the framework) ---------------------------------------------------
 
@@ -211,3 +222,16 @@ class FrameworkConvention(Convention):
         writes this convention's files."""
         files = self._files()
         return tuple(files.tensor_formats()) if files and hasattr(files, "tensor_formats") else ()
+
+    # --- live objects (optional: ``rnncalc.inspect(obj)``, ``rnncalc.convert(obj, ...)``) ------
+
+    def read_object(self, obj: Any) -> LiveObject:
+        """A model in memory whose class (or a base) comes from one of :attr:`object_packages`,
+        read as the file it would be saved to is read, its tensors served in place; the
+        :attr:`live_module` imports the framework, which the object's presence has imported."""
+        import importlib
+
+        if self.live_module is None:
+            raise TypeError(f"rnncalc reads no live {self.title} object")
+        found: LiveObject = importlib.import_module(self.live_module).read_object(obj)
+        return found

@@ -138,6 +138,9 @@ class FlaxConvention(FrameworkConvention):
     module = "flax"
     install_hint = "pip install 'rnncalc[flax]'"
     files_module = "rnncalc.frameworks.flax_files"
+    object_packages = ("flax",)
+    objects = "a Flax nnx.Module"
+    live_module = "rnncalc.frameworks.flax_live"
     #: Kernels are ``(in, out)``, as in Keras (``nnx.Linear``).
     kernels_transposed = True
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {

@@ -197,6 +197,9 @@ class KerasConvention(FrameworkConvention):
     module = "keras"
     install_hint = "pip install 'rnncalc[tensorflow]'"
     files_module = "rnncalc.frameworks.keras_files"
+    object_packages = ("keras",)  # tf.keras is Keras 3's classes too
+    objects = "a Keras Model or layer"
+    live_module = "rnncalc.frameworks.keras_live"
     shown_by_default = True
     kernels_transposed = True
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {

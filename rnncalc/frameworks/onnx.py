@@ -308,6 +308,9 @@ class OnnxConvention(FrameworkConvention):
     module = "onnxruntime"
     install_hint = "pip install 'rnncalc[onnx]'"
     files_module = "rnncalc.frameworks.onnx_files"
+    object_packages = ("onnx",)
+    objects = "an onnx.ModelProto"
+    live_module = "rnncalc.frameworks.onnx_live"
     gate_order: ClassVar[Mapping[Cell, tuple[str, ...]]] = {
         Cell.RNN: ("i",),
         Cell.LSTM: ("i", "o", "f", "c"),

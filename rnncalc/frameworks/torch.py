@@ -215,6 +215,9 @@ class TorchConvention(FrameworkConvention):
     module = "torch"
     install_hint = "pip install 'rnncalc[torch]'"
     files_module = "rnncalc.frameworks.torch_files"
+    object_packages = ("torch",)
+    objects = "a PyTorch nn.Module"
+    live_module = "rnncalc.frameworks.torch_live"
     shown_by_default = True
     meta_device = True
     onednn_lstm = True  # torch.backends.mkldnn: nn.LSTM without proj_size on CPU (measured)

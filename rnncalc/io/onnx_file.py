@@ -111,6 +111,12 @@ def read_onnx(path: str, onnx: Any) -> FileContents:
         raise WeightFileError(path, error.strerror or str(error)) from None
     except Exception as error:  # protobuf's DecodeError and onnx's own errors share no base class
         raise WeightFileError(path, f"not a readable ONNX model: {type(error).__name__}: {error}") from None
+    return model_contents(path, model, onnx)
+
+
+def model_contents(path: str, model: Any, onnx: Any) -> FileContents:
+    """The initializers and recurrent nodes of ``model``, a parsed ``onnx.ModelProto`` (read from
+    ``path``, or a live model so named)."""
     graph = model.graph
     if not graph.node and not graph.initializer:
         raise WeightFileError(path, "not an ONNX model: the graph has no nodes and no initializers")
