@@ -1,0 +1,275 @@
+"""TorchScript (``torch.jit.save`` of ``torch.jit.script`` and ``torch.jit.trace``) and
+``torch.export`` (``torch.export.save``, ``.pt2``) archives, built by the real torch: inspect
+counts what the module holds, finds the stack with what the archive records of it (an RNN's
+nonlinearity), convert's output runs as the torch module does; and none of the archive's code
+runs: a hostile pickle or source is refused or read as text, its side effect never happening.
+"""
+
+from __future__ import annotations
+
+import pickle
+import pickletools
+import shutil
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pytest
+from click.testing import Result
+
+np = pytest.importorskip("numpy")
+torch = pytest.importorskip("torch")
+
+from rnncalc.convert import convert  # noqa: E402
+
+if TYPE_CHECKING:
+    Tensor: TypeAlias = Any
+else:
+    Tensor = torch.Tensor
+
+ATOL = 1e-5
+BATCH, STEPS = 2, 5
+#: (module class, its arguments): the three cells as bidirectional or stacked nn modules.
+MODULES: dict[str, tuple[str, dict[str, Any]]] = {
+    "lstm": ("LSTM", {"input_size": 3, "hidden_size": 4, "num_layers": 2, "bidirectional": True}),
+    "gru": ("GRU", {"input_size": 3, "hidden_size": 5, "num_layers": 2}),
+    "rnn_relu": (
+        "RNN",
+        {"input_size": 4, "hidden_size": 3, "num_layers": 2, "bidirectional": True, "nonlinearity": "relu"},
+    ),
+}
+
+
+class Wrapped(torch.nn.Module):  # type: ignore[misc,name-defined]
+    """The recurrent module as a model holds it: under an attribute, its output sequence returned."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        name, arguments = MODULES[kind]
+        self.encoder = getattr(torch.nn, name)(batch_first=True, **arguments)
+
+    def forward(self, x: Tensor) -> Tensor:  # TorchScript compiles the annotations
+        return self.encoder(x)[0]
+
+
+def _input(kind: str) -> Any:
+    features = MODULES[kind][1]["input_size"]
+    return np.random.default_rng(7).standard_normal((BATCH, STEPS, features)).astype(np.float32)
+
+
+def save(model: Any, how: str, path: Path, x: Any) -> None:
+    """The model saved as TorchScript (scripted or traced) or as a torch.export archive."""
+    example = torch.from_numpy(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if how == "script":
+            torch.jit.save(torch.jit.script(model), str(path))
+        elif how == "trace":
+            torch.jit.save(torch.jit.trace(model, example), str(path))
+        else:
+            torch.export.save(torch.export.export(model, (example,)), str(path))
+
+
+def build(kind: str, how: str, directory: Path, suffix: str | None = None) -> tuple[Path, Any]:
+    torch.manual_seed(0)
+    model = Wrapped(kind).eval()
+    path = directory / f"{kind}_{how}{suffix or ('.pt2' if how == 'export' else '.pt')}"
+    save(model, how, path, _input(kind))
+    return path, model
+
+
+def run_torch(model: Any, x: Any) -> Any:
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+HOWS = ("script", "trace", "export")
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("kind", MODULES)
+def test_inspect_finds_the_stack_and_counts_what_the_module_holds(
+    kind: str, how: str, tmp_path: Path, run_json: Callable[..., Any]
+) -> None:
+    path, model = build(kind, how, tmp_path)
+    document = run_json("inspect", str(path))
+    assert document["format"] == {"script": "torchscript", "trace": "torchscript"}.get(how, "torch.export")
+    state = model.state_dict()
+    assert document["total_params"] == sum(tensor.numel() for tensor in state.values())
+    assert {t["name"]: t["shape"] for t in document["tensors"]} == {
+        name: list(tensor.shape) for name, tensor in state.items()
+    }
+    (layer,) = document["recurrent"]
+    module = model.encoder
+    assert layer["prefix"] == "encoder"
+    assert layer["spec"]["cell"] == type(module).__name__.lower()
+    assert (layer["spec"]["hidden_size"], layer["spec"]["num_layers"], layer["spec"]["bidirectional"]) == (
+        module.hidden_size,
+        module.num_layers,
+        module.bidirectional,
+    )
+    if kind == "rnn_relu":  # recorded by the archive (a state dict would say "tanh assumed")
+        assert layer["spec"]["nonlinearity"] == "relu"
+        assert not any("nonlinearity" in note for note in layer["notes"])
+
+
+#: Each archive kind to each target and each cell to each target (a Latin square).
+CONVERSIONS = [
+    ("lstm", "script", ".keras"),
+    ("lstm", "trace", ".onnx"),
+    ("lstm", "export", ".safetensors"),
+    ("gru", "script", ".onnx"),
+    ("gru", "trace", ".safetensors"),
+    ("gru", "export", ".keras"),
+    ("rnn_relu", "script", ".safetensors"),
+    ("rnn_relu", "trace", ".keras"),
+    ("rnn_relu", "export", ".onnx"),
+]
+
+
+def load_target(kind: str, path: Path, x: Any) -> Any:
+    """The converted file run by its own framework on ``x``."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        torch.manual_seed(99)
+        fresh = Wrapped(kind).encoder
+        fresh.load_state_dict(load_file(str(path)), strict=True)
+        with torch.no_grad():
+            return fresh(torch.from_numpy(x))[0].numpy()
+    if path.suffix == ".keras":
+        keras = pytest.importorskip("keras")
+        return np.asarray(keras.models.load_model(path)(x))
+    onnxruntime = pytest.importorskip("onnxruntime")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (y, *_) = session.run(None, {session.get_inputs()[0].name: x.transpose(1, 0, 2)})
+    return y.transpose(2, 0, 1, 3).reshape(BATCH, STEPS, -1)  # [time, dirs, batch, hidden]
+
+
+@pytest.mark.parametrize(("kind", "how", "target"), CONVERSIONS)
+def test_convert_output_runs_as_the_torch_module_does(
+    kind: str, how: str, target: str, tmp_path: Path
+) -> None:
+    path, model = build(kind, how, tmp_path)
+    destination = tmp_path / f"converted{target}"
+    convert(str(path), str(destination))
+    x = _input(kind)
+    np.testing.assert_allclose(load_target(kind, destination, x), run_torch(model, x), atol=ATOL, rtol=0)
+
+
+def test_an_archive_is_known_by_its_content_whatever_its_name(
+    tmp_path: Path, run_json: Callable[..., Any]
+) -> None:
+    script, _ = build("gru", "script", tmp_path, ".PTH")
+    exported, _ = build("gru", "export", tmp_path, ".PT2")
+    shutil.copy(exported, tmp_path / "exported.bin")
+    shutil.copy(script, tmp_path / "scripted")
+    formats = [run_json("inspect", str(path))["format"] for path in (script, exported)]
+    formats += [run_json("inspect", str(tmp_path / name))["format"] for name in ("exported.bin", "scripted")]
+    assert formats == ["torchscript", "torch.export", "torch.export", "torchscript"]
+
+
+# --- No code of the archive runs -----------------------------------------------------------------
+
+
+def rewrite(path: Path, changes: dict[str, bytes]) -> None:
+    """Replace members of the archive at ``path`` (the rest copied as they are)."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in members:
+            archive.writestr(info, changes.get(info.filename, data))
+
+
+def member(path: Path, suffix: str) -> str:
+    with zipfile.ZipFile(path) as archive:
+        return next(name for name in archive.namelist() if name.endswith(suffix))
+
+
+class _System:
+    """Pickles as ``os.system(command)``: what a hostile archive's pickle would run."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import os
+
+        return (os.system, (self.command,))
+
+
+def one_line(result: Result) -> str:
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    return result.stderr
+
+
+def test_a_pickle_calling_os_system_is_refused_and_never_runs(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    path, _ = build("lstm", "script", tmp_path)
+    marker = tmp_path / "marker"
+    hostile = pickle.dumps(_System(f"touch {marker}"), protocol=2)
+    pickle.loads(hostile)  # the pickle does what it says when a plain unpickler reads it
+    assert marker.exists()
+    marker.unlink()
+    rewrite(path, {member(path, "/data.pkl"): hostile})
+    before = path.read_bytes()
+    for command in (("inspect", str(path)), ("convert", str(path), "-o", str(tmp_path / "out.keras"))):
+        stderr = one_line(run_cli(*command))
+        assert "data.pkl refers to posix.system, which rnncalc does not load" in stderr
+    assert not marker.exists() and not (tmp_path / "out.keras").exists()
+    assert path.read_bytes() == before
+
+
+def test_source_code_is_read_as_text_never_run(tmp_path: Path, run_json: Callable[..., Any]) -> None:
+    path, model = build("rnn_relu", "script", tmp_path)
+    marker = tmp_path / "marker"
+    code = member(path, "/code/__torch__/torch/nn/modules/rnn.py")
+    with zipfile.ZipFile(path) as archive:
+        source = archive.read(code).decode()
+    payload = f"__import__('os').system('touch {marker}')"
+    hostile = source.replace('mode : Final[str] = "RNN_RELU"', f"mode : Final[str] = {payload}")
+    hostile = hostile.replace("hidden_size : Final[int] = 3", f"hidden_size : Final[int] = {payload}")
+    assert hostile.count(payload) == 2
+    rewrite(path, {code: hostile.encode()})
+    (layer,) = run_json("inspect", str(path))["recurrent"]
+    assert not marker.exists()
+    # The constant that was a literal is gone; the pickled nonlinearity still says relu.
+    assert layer["spec"]["hidden_size"] == model.encoder.hidden_size
+    assert layer["spec"]["nonlinearity"] == "relu"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("offset", "reach past its"),
+        ("missing", "no such record in the archive"),
+        ("global", "eval, which rnncalc does not load"),
+    ],
+)
+def test_a_tensor_outside_its_record_or_a_foreign_global_is_one_line(
+    change: str, message: str, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    path, _ = build("gru", "script", tmp_path)
+    name = member(path, "/data.pkl")
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read(name)
+        records = sorted(n for n in archive.namelist() if "/data/" in n)
+    if change == "offset":  # the first tensor's storage offset: the BININT1 after its BINPERSID
+        ops = list(pickletools.genops(data))
+        persistent = next(i for i, (op, _, _) in enumerate(ops) if op.name == "BINPERSID")
+        op, _, at = ops[persistent + 2]  # BINPERSID, BINPUT, then the offset
+        assert op.name == "BININT1" and at is not None
+        rewrite(path, {name: data[: at + 1] + b"\x7f" + data[at + 2 :]})
+    elif change == "missing":
+        with zipfile.ZipFile(path) as archive:
+            kept = [(info, archive.read(info)) for info in archive.infolist() if info.filename != records[0]]
+        with zipfile.ZipFile(path, "w") as archive:
+            for info, member_data in kept:
+                archive.writestr(info, member_data)
+    else:
+        rewrite(path, {name: pickle.dumps(eval, protocol=2)})
+    assert message in one_line(run_cli("inspect", str(path)))
