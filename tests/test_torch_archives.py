@@ -273,3 +273,25 @@ def test_a_tensor_outside_its_record_or_a_foreign_global_is_one_line(
     else:
         rewrite(path, {name: pickle.dumps(eval, protocol=2)})
     assert message in one_line(run_cli("inspect", str(path)))
+
+
+@pytest.mark.parametrize("how", ["script", "export"])
+def test_half_precision_and_strided_tensors_are_read_as_the_module_holds_them(
+    how: str, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    model = Wrapped("lstm").eval()
+    with torch.no_grad():  # weight_ih_l0 a transposed view: strides (1, 16), not (3, 1)
+        model.encoder.weight_ih_l0 = torch.nn.Parameter(torch.randn(3, 16).t())
+    assert not model.encoder.weight_ih_l0.is_contiguous()
+    model = model.half()
+    path = tmp_path / f"half{'.pt2' if how == 'export' else '.pt'}"
+    save(model, how, path, _input("lstm").astype(np.float16))
+    convert(str(path), str(tmp_path / "out.safetensors"))
+    written = load_file(str(tmp_path / "out.safetensors"))
+    expected = {name: tensor.float() for name, tensor in model.encoder.state_dict().items()}
+    assert written.keys() == expected.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(written[name], tensor, rtol=0, atol=0)

@@ -334,6 +334,10 @@ def _check_record(path: str, archive: zipfile.ZipFile, found: StoredTensor, nume
         raise WeightFileError(
             path, f"{found.record}: {size} bytes, not the {numel} elements its storage declares"
         )
+    if math.prod(found.shape) * found.itemsize > size:  # a saved tensor's elements are its record's
+        raise WeightFileError(
+            path, f"{found.record}: sizes {list(found.shape)} hold more than its {size} bytes"
+        )
     if len(found.shape) != len(found.stride) or found.extent * found.itemsize > size:
         raise WeightFileError(
             path, f"{found.record}: sizes {list(found.shape)}, strides {list(found.stride)} and offset "

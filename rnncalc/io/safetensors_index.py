@@ -71,9 +71,9 @@ def looks_like_index(path: str, head: bytes) -> bool:
         return False
 
 
-def read_index(path: str) -> tuple[str, dict[str, list[str]]]:
-    """The checked index at ``path`` (a file or a directory holding one): its path and each
-    shard's path → the tensor names the index puts in it, in the index's order."""
+def read_index(path: str) -> tuple[str, Mapping[str, Any], dict[str, list[str]]]:
+    """The checked index at ``path`` (a file or a directory holding one): its path, its
+    document and each shard's path → the tensor names the index puts in it, in its order."""
     index = index_in(path)
     document = _index_document(index)
     weight_map = document.get("weight_map")
@@ -83,16 +83,16 @@ def read_index(path: str) -> tuple[str, dict[str, list[str]]]:
     shards: dict[str, list[str]] = {}
     for name, shard in weight_map.items():
         shards.setdefault(_shard_path(index, folder, name, shard), []).append(name)
-    return index, shards
+    return index, document, shards
 
 
 def read_safetensors_index(path: str) -> FileContents:
     """The tensors of every shard an index names, checked against the index (module docstring)."""
-    index, shards = read_index(path)
+    index, document, shards = read_index(path)
     tensors: list[Tensor] = []
     for shard, names in shards.items():
         tensors.extend(_shard_tensors(index, shard, names))
-    metadata = _index_document(index).get("metadata")
+    metadata = document.get("metadata")
     total = metadata.get("total_size") if isinstance(metadata, Mapping) else None
     notes: tuple[str, ...] = ()
     if total is not None:
@@ -109,7 +109,7 @@ def read_safetensors_index(path: str) -> FileContents:
 def open_safetensors_index(path: str) -> TensorData:
     """Each tensor of a sharded checkpoint, memory-mapped from its shard
     (:func:`~rnncalc.io.tensor_data.open_safetensors`)."""
-    _, shards = read_index(path)
+    _, _, shards = read_index(path)
     opened = {shard: open_safetensors(shard) for shard in shards}
     return _Shards({name: opened[shard] for shard, names in shards.items() for name in names})
 
