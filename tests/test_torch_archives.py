@@ -10,6 +10,8 @@ from __future__ import annotations
 import pickle
 import pickletools
 import shutil
+import subprocess
+import sys
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -169,6 +171,19 @@ def test_an_archive_is_known_by_its_content_whatever_its_name(
     formats = [run_json("inspect", str(path))["format"] for path in (script, exported)]
     formats += [run_json("inspect", str(tmp_path / name))["format"] for name in ("exported.bin", "scripted")]
     assert formats == ["torchscript", "torch.export", "torch.export", "torchscript"]
+
+
+@pytest.mark.parametrize("how", ["trace", "export"])
+def test_inspecting_an_archive_imports_no_framework_nor_numpy(how: str, tmp_path: Path) -> None:
+    path, _ = build("gru", how, tmp_path)
+    code = (
+        "import sys\nfrom rnncalc.cli import cli\n"
+        f"cli.main(['inspect', {str(path)!r}, '-f', 'json'], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'torch', 'numpy', 'safetensors', 'keras', 'tensorflow', 'h5py', 'onnx'}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert '"format": "torch' in proc.stdout and proc.stdout.rstrip().endswith("[]")
 
 
 # --- No code of the archive runs -----------------------------------------------------------------
