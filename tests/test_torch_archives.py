@@ -7,6 +7,7 @@ runs: a hostile pickle or source is refused or read as text, its side effect nev
 
 from __future__ import annotations
 
+import json
 import pickle
 import pickletools
 import shutil
@@ -310,3 +311,33 @@ def test_half_precision_and_strided_tensors_are_read_as_the_module_holds_them(
     assert written.keys() == expected.keys()
     for name, tensor in expected.items():
         torch.testing.assert_close(written[name], tensor, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"use_pickle": True}, "a pickled tensor, which rnncalc does not unpickle"),
+        ({"path_name": "../weight_0"}, "path_name '../weight_0' is not a record name"),
+        ({"path_name": "weight_99"}, "no such record in the archive"),
+        ({"tensor_meta": {"storage_offset": {"as_int": 10**6}}}, "reach past its"),
+        ({"tensor_meta": {"sizes": [{"as_int": 10**9}, {"as_int": 10**9}]}}, "hold more than its"),
+        ({"tensor_meta": {"dtype": 99}}, "not a tensor entry this reader knows"),
+    ],
+    ids=["pickled", "outside", "missing", "offset", "sizes", "dtype"],
+)
+def test_a_hostile_export_weights_config_is_one_line(
+    change: dict[str, Any], message: str, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    path, _ = build("gru", "export", tmp_path)
+    config = member(path, "/data/weights/model_weights_config.json")
+    with zipfile.ZipFile(path) as archive:
+        document = json.loads(archive.read(config))
+    entry = document["config"]["encoder.weight_ih_l0"]
+    for key, value in change.items():
+        if isinstance(value, dict):
+            entry[key].update(value)
+        else:
+            entry[key] = value
+    rewrite(path, {config: json.dumps(document).encode()})
+    stderr = one_line(run_cli("inspect", str(path)))
+    assert message in stderr and str(path) in stderr
