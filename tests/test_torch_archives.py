@@ -264,6 +264,8 @@ def test_source_code_is_read_as_text_never_run(tmp_path: Path, run_json: Callabl
         ("offset", "reach past its"),
         ("missing", "no such record in the archive"),
         ("global", "eval, which rnncalc does not load"),
+        ("plain", "data.pkl holds a dict, not a TorchScript module"),
+        ("truncated", "data.pkl is not a readable TorchScript pickle"),
     ],
 )
 def test_a_tensor_outside_its_record_or_a_foreign_global_is_one_line(
@@ -286,8 +288,12 @@ def test_a_tensor_outside_its_record_or_a_foreign_global_is_one_line(
         with zipfile.ZipFile(path, "w") as archive:
             for info, member_data in kept:
                 archive.writestr(info, member_data)
-    else:
+    elif change == "global":
         rewrite(path, {name: pickle.dumps(eval, protocol=2)})
+    elif change == "plain":
+        rewrite(path, {name: pickle.dumps({"weight": 1}, protocol=2)})
+    else:
+        rewrite(path, {name: data[: len(data) // 2]})
     assert message in one_line(run_cli("inspect", str(path)))
 
 

@@ -263,6 +263,8 @@ def torchscript_archive(path: str) -> TorchArchive:
                 path, "not a TorchScript archive: no data.pkl and constants.pkl in one folder"
             )
         tree = _unpickle(path, archive, root, "data.pkl")
+        if not isinstance(tree, ScriptObject) or not isinstance(getattr(tree, "state", None), dict):
+            raise WeightFileError(path, f"data.pkl holds a {type(tree).__name__}, not a TorchScript module")
         constants = _unpickle(path, archive, root, "constants.pkl")
         tensors: dict[str, StoredTensor] = {}
         modules: dict[str, dict[str, Any]] = {}
@@ -294,8 +296,6 @@ def _unpickle(path: str, archive: zipfile.ZipFile, root: str, member: str) -> An
 
 def _walk(tree: Any) -> Iterator[tuple[str, Any]]:
     """Each module of the tree with its path prefix (``""``, ``"rnn."``), parents first."""
-    if not isinstance(tree, ScriptObject) or not isinstance(getattr(tree, "state", None), dict):
-        raise pickle.UnpicklingError("the pickled object is not a TorchScript module")
     seen: set[int] = set()
     stack: list[tuple[str, Any, int]] = [("", tree, 0)]
     while stack:

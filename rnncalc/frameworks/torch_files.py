@@ -162,7 +162,7 @@ def _apply_recorded(fields: dict[str, Any], recorded: Mapping[str, Any]) -> tupl
             fields["nonlinearity"] = value
         elif name == "batch_first" and isinstance(value, bool):
             fields["batch_first"] = value
-        elif name in fields and fields[name] != value and name != "cell":
+        elif name in fields and fields[name] != value:
             notes.append(f"the archive records {name}={value!r}, the tensors {fields[name]!r}")
     return tuple(notes)
 
