@@ -347,3 +347,51 @@ def test_a_hostile_export_weights_config_is_one_line(
     rewrite(path, {config: json.dumps(document).encode()})
     stderr = one_line(run_cli("inspect", str(path)))
     assert message in stderr and str(path) in stderr
+
+
+def _replace_somewhere(document: Any, rng: Any) -> Any:
+    """``document`` with one value, somewhere in it, swapped for a value of another type."""
+    paths: list[tuple[Any, Any]] = []
+
+    def walk(node: Any) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            paths.append((node, key))
+            walk(value)
+
+    walk(document)
+    node, key = paths[rng.integers(len(paths))]
+    node[key] = [None, -1, 2**70, "x/../y", [], {}, True, 1e300][rng.integers(8)]
+    return document
+
+
+@pytest.mark.parametrize("how", ["script", "export"])
+def test_mutated_archives_are_read_or_refused_never_crash(how: str, tmp_path: Path) -> None:
+    from rnncalc.inspect.formats import read_file
+    from rnncalc.inspect.infer import inspect_contents
+    from rnncalc.io.tensors import WeightFileError
+
+    original, _ = build("rnn_relu", how, tmp_path)
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(original) as archive:
+        names = [n for n in archive.namelist() if n.endswith(("/data.pkl", ".json"))]
+        originals = {name: archive.read(name) for name in names}
+    outcomes = set()
+    for attempt in range(40):
+        path = tmp_path / f"mutated{attempt}{original.suffix}"
+        shutil.copy(original, path)
+        name = names[attempt % len(names)]
+        data = originals[name]
+        if name.endswith(".json"):
+            data = json.dumps(_replace_somewhere(json.loads(data), rng)).encode()
+        else:
+            at = int(rng.integers(2, len(data)))
+            data = data[:at] + bytes([int(rng.integers(256))]) + data[at + 1 :]
+        rewrite(path, {name: data})
+        try:
+            inspect_contents(str(path), read_file(str(path)))
+            outcomes.add("read")
+        except WeightFileError as error:
+            assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+            outcomes.add("refused")
+    assert outcomes == {"read", "refused"}

@@ -291,7 +291,8 @@ def _unpickle(path: str, archive: zipfile.ZipFile, root: str, member: str) -> An
     except _Refused as error:
         raise WeightFileError(path, f"{error}; it reads no code from the archive") from None
     except Exception as error:  # stand-ins only: any failure is a malformed pickle
-        raise WeightFileError(path, f"{member} is not a readable TorchScript pickle: {error}") from None
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise WeightFileError(path, f"{member} is not a readable TorchScript pickle: {reason}") from None
 
 
 def _walk(tree: Any) -> Iterator[tuple[str, Any]]:
@@ -454,7 +455,7 @@ def _pt2_weights(path: str, archive: zipfile.ZipFile, root: str, config: str) ->
             record = f"{root}data/weights/{entry['path_name']}"
         except WeightFileError:
             raise
-        except (KeyError, TypeError, ValueError, pickle.UnpicklingError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise WeightFileError(
                 path, f"{where}: not a tensor entry this reader knows (dtype, sizes, strides)"
             ) from None
@@ -476,27 +477,35 @@ def _pt2_modules(document: Any) -> dict[str, Mapping[str, Any]]:
         return {}
     modules: dict[str, Mapping[str, Any]] = {}
     for node in nodes if isinstance(nodes, list) else ():
-        target = node.get("target") if isinstance(node, Mapping) else None
-        operator = re.fullmatch(r"torch\.ops\.aten\.(\w+)\.\w+", target) if isinstance(target, str) else None
-        if operator is None or operator[1] not in RECURRENT_OPS:
+        try:
+            found = _recurrent_node(node)
+        except (AttributeError, TypeError, IndexError):  # a node of another shape: not ours
             continue
-        stack = (node.get("metadata") or {}).get("nn_module_stack")
-        last = stack.split(";")[-1].split(",") if isinstance(stack, str) else []
-        if len(last) < 3:
-            continue
-        module, kind = last[1], last[-1]
-        recorded: dict[str, Any] = {"type": kind}
-        if RECURRENT_OPS[operator[1]][1] is not None:
-            recorded["nonlinearity"] = RECURRENT_OPS[operator[1]][1]
-        for argument in node.get("inputs") or ():
-            value = (argument.get("arg") or {}) if isinstance(argument, Mapping) else {}
-            field_name = {"has_biases": "bias"}.get(argument.get("name"), argument.get("name"))
-            scalar = value.get("as_int", value.get("as_bool"))
-            if field_name in RECORDED_FIELDS and isinstance(scalar, (int, bool)):
-                recorded[field_name] = scalar
-        if kind in RECURRENT_TYPES:
-            modules[module] = recorded
+        if found is not None:
+            modules[found[0]] = found[1]
     return modules
+
+
+def _recurrent_node(node: Any) -> tuple[str, dict[str, Any]] | None:
+    """The module path and record of one graph node calling a recurrent operator, else None."""
+    target = node.get("target")
+    operator = re.fullmatch(r"torch\.ops\.aten\.(\w+)\.\w+", target) if isinstance(target, str) else None
+    if operator is None or operator[1] not in RECURRENT_OPS:
+        return None
+    stack = (node.get("metadata") or {}).get("nn_module_stack")
+    last = stack.split(";")[-1].split(",") if isinstance(stack, str) else []
+    if len(last) < 3 or last[-1] not in RECURRENT_TYPES:
+        return None
+    recorded: dict[str, Any] = {"type": last[-1]}
+    if RECURRENT_OPS[operator[1]][1] is not None:
+        recorded["nonlinearity"] = RECURRENT_OPS[operator[1]][1]
+    for argument in node.get("inputs") or ():
+        value = argument.get("arg") or {}
+        field_name = {"has_biases": "bias"}.get(argument.get("name"), argument.get("name"))
+        scalar = value.get("as_int", value.get("as_bool"))
+        if field_name in RECORDED_FIELDS and isinstance(scalar, (int, bool)):
+            recorded[field_name] = scalar
+    return last[1], recorded
 
 
 # --- shared --------------------------------------------------------------------------------------
