@@ -395,3 +395,19 @@ def test_mutated_archives_are_read_or_refused_never_crash(how: str, tmp_path: Pa
             assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
             outcomes.add("refused")
     assert outcomes == {"read", "refused"}
+
+
+def test_a_recorded_size_that_contradicts_the_shapes_is_said_and_the_shapes_kept(
+    tmp_path: Path, run_json: Callable[..., Any]
+) -> None:
+    path, model = build("gru", "script", tmp_path)
+    code = member(path, "/code/__torch__/torch/nn/modules/rnn.py")
+    with zipfile.ZipFile(path) as archive:
+        source = archive.read(code).decode()
+    assert "hidden_size : Final[int] = 5" in source
+    rewrite(
+        path, {code: source.replace("hidden_size : Final[int] = 5", "hidden_size : Final[int] = 7").encode()}
+    )
+    (layer,) = run_json("inspect", str(path))["recurrent"]
+    assert layer["spec"]["hidden_size"] == model.encoder.hidden_size == 5
+    assert "the archive records hidden_size=7, the tensors 5" in layer["notes"]
