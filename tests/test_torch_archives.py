@@ -411,3 +411,19 @@ def test_a_recorded_size_that_contradicts_the_shapes_is_said_and_the_shapes_kept
     (layer,) = run_json("inspect", str(path))["recurrent"]
     assert layer["spec"]["hidden_size"] == model.encoder.hidden_size == 5
     assert "the archive records hidden_size=7, the tensors 5" in layer["notes"]
+
+
+@pytest.mark.parametrize("how", ["trace", "export"])
+def test_an_archive_zipped_again_with_compression_converts_the_same(how: str, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    path, model = build("lstm", how, tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        members = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    convert(str(path), str(tmp_path / "out.safetensors"))
+    written = load_file(str(tmp_path / "out.safetensors"))
+    for name, tensor in model.encoder.state_dict().items():
+        torch.testing.assert_close(written[name], tensor, rtol=0, atol=0)

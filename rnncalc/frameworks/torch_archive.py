@@ -582,8 +582,10 @@ def record_reader(path: str, archive: TorchArchive) -> tuple[Callable[[str], Any
         if start is not None:
             storage = np.memmap(path, dtype=dtype, mode="r", offset=start, shape=(count,))
         else:
-            with _open_zip(path) as again:
-                storage = np.frombuffer(again.read(info), dtype=dtype, count=count)
+            # A compressed record (torch writes them stored): only the bytes the view reaches.
+            with _open_zip(path) as again, again.open(info) as handle:
+                reached = handle.read(found.extent * dtype.itemsize)
+            storage = np.frombuffer(reached, dtype=dtype)
         return np.lib.stride_tricks.as_strided(
             storage[found.offset :],
             shape=found.shape,
