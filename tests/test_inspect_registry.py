@@ -25,7 +25,8 @@ def test_every_suffix_and_format_name_is_claimed_by_exactly_one_convention() -> 
     suffixes = [s for _, f in claimed for s in f.suffixes]
     assert len(names) == len(set(names)) and len(suffixes) == len(set(suffixes))
     assert all(s.startswith(".") and s == s.lower() for s in suffixes)
-    # PyTorch's state dicts and safetensors, Keras's three files, ONNX models: nothing else yet.
+    # PyTorch's state dicts, safetensors (one file or sharded) and archives carrying code,
+    # Keras's three files, ONNX models: nothing else yet.
     assert sorted((name, fmt.name) for name, fmt in claimed) == [
         ("keras", "keras"),
         ("keras", "keras h5"),
@@ -33,6 +34,9 @@ def test_every_suffix_and_format_name_is_claimed_by_exactly_one_convention() -> 
         ("onnx", "onnx"),
         ("torch", "pytorch state dict"),
         ("torch", "safetensors"),
+        ("torch", "sharded safetensors"),
+        ("torch", "torch.export"),
+        ("torch", "torchscript"),
     ]
 
 
@@ -127,7 +131,8 @@ def test_an_unrecognised_file_is_refused_naming_every_suffix_the_registry_reads(
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == (
         f"rnncalc: error: {path}: unknown file type; rnncalc inspect reads "
-        ".bin, .ckpt, .h5, .hdf5, .json, .keras, .onnx, .pt, .pth, .safetensors\n"
+        ".bin, .ckpt, .h5, .hdf5, .json, .keras, .onnx, .pt, .pt2, .pth, .safetensors, "
+        ".safetensors.index.json\n"
     )
 
 

@@ -69,14 +69,15 @@ def convert(
 ) -> None:
     """Convert the recurrent stack in SRC into another framework's file DST.
 
-    SRC is a PyTorch state dict (.pt, .pth, .bin), .safetensors, a Keras .keras model, an
-    ONNX model or a Flax NNX state (.msgpack), holding one stack of RNN, LSTM or GRU layers and
-    nothing else. DST is a PyTorch
-    state dict (.pt, or .safetensors) that nn.LSTM/GRU/RNN loads with strict=True, a Keras
-    .keras model, an ONNX model, or a Flax NNX state (.msgpack). Gate order, transposes and
-    biases follow each framework's convention; what the target cannot express (a Keras
-    reset_after=False GRU into PyTorch, a projection into Keras) is refused before anything is
-    written. DST appears only when complete and is never replaced without --force.
+    SRC is a PyTorch state dict (.pt, .pth, .bin), .safetensors (one file, or a sharded index
+    or its directory), a TorchScript or torch.export (.pt2) archive (read as data: none of its
+    code runs), a Keras .keras model, an ONNX model or a Flax NNX state (.msgpack), holding
+    one stack of RNN, LSTM or GRU layers and nothing else. DST is a PyTorch state dict (.pt,
+    or .safetensors) that nn.LSTM/GRU/RNN loads with strict=True, a Keras .keras model, an
+    ONNX model, or a Flax NNX state (.msgpack). Gate order, transposes and biases follow each
+    framework's convention; what the target cannot express (a Keras reset_after=False GRU into
+    PyTorch, a projection into Keras) is refused before anything is written. DST appears only
+    when complete and is never replaced without --force.
 
     \b
     Examples:

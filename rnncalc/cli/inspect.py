@@ -16,10 +16,11 @@ def inspect(files: tuple[str, ...], fmt: str) -> None:
     """What a weight file holds: every recurrent layer's spec, inferred from tensor names and
     shapes, its count here and in the other frameworks, and every other tensor.
 
-    FILE is a PyTorch state dict (.pt, .pth, .bin), .safetensors (header only), a Keras .keras
-    or legacy .h5 model, a Keras model JSON or an ONNX model (.onnx). The total equals the
-    framework's own count: sum(numel) of the state dict, model.count_params(), the ONNX
-    initializers.
+    FILE is a PyTorch state dict (.pt, .pth, .bin), .safetensors (header only; a sharded
+    model.safetensors.index.json or its directory too), a TorchScript or torch.export (.pt2)
+    archive (read as data: none of its code runs), a Keras .keras or legacy .h5 model, a Keras
+    model JSON or an ONNX model (.onnx). The total equals the framework's own count:
+    sum(numel) of the state dict, model.count_params(), the ONNX initializers.
 
     \b
     Examples:

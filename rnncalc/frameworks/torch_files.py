@@ -36,9 +36,17 @@ def weight_formats() -> tuple[WeightFormat, ...]:
         WeightFormat("safetensors", "safetensors file", (".safetensors",), read_safetensors,
                      sniff=looks_like_safetensors),
         WeightFormat("pytorch state dict", "PyTorch state dict", (".pt", ".pth", ".bin", ".ckpt"),
-                     _read_state_dict, magic=ZIP_MAGIC,
-                     sniff=lambda path, head: "config.json" not in zip_members(path)),
+                     _read_state_dict, magic=ZIP_MAGIC, sniff=_is_state_dict_zip),
+        *archive_formats(),
     )  # fmt: skip
+
+
+def _is_state_dict_zip(path: str, head: bytes) -> bool:
+    """A zip that is neither a ``.keras`` archive nor a PyTorch archive carrying code."""
+    from rnncalc.frameworks.torch_archive import is_pt2, is_torchscript
+
+    members = zip_members(path)
+    return "config.json" not in members and not is_torchscript(members) and not is_pt2(members)
 
 
 def _read_state_dict(path: str) -> FileContents:
@@ -59,7 +67,8 @@ TORCH_CELL_NAME = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight_ih|weight_h
 
 
 def find_layers(file: str, contents: FileContents) -> Found:
-    """Group ``*weight_ih_l0``-style names by their prefix; each group is one nn.RNN/LSTM/GRU."""
+    """Group ``*weight_ih_l0``-style names by their prefix; each group is one nn.RNN/LSTM/GRU,
+    with what an archive carrying code records of the module at that prefix (its nonlinearity)."""
     groups: dict[tuple[str, bool], dict[str, Tensor]] = defaultdict(dict)
     for tensor in contents.tensors:
         match = TORCH_NAME.match(tensor.name)
@@ -73,6 +82,8 @@ def find_layers(file: str, contents: FileContents) -> Found:
     for (prefix, is_cell), named in groups.items():
         label = prefix.rstrip(".") or "(top level)"
         fields, why = _torch_fields(named)
+        recorded = contents.modules.get(prefix.rstrip("."), {})
+        recorded_notes = _apply_recorded(fields, recorded) if fields and recorded else ()
         spec = spec_or_none(fields) if fields else None
         if spec is None:
             notes.append(
@@ -90,13 +101,13 @@ def find_layers(file: str, contents: FileContents) -> Found:
                 "left among the other tensors"
             )
             continue
-        layer_notes: tuple[str, ...] = ()
+        layer_notes: tuple[str, ...] = recorded_notes
         if is_cell:
             layer_notes += (
                 f"an nn.{spec.cell.name}Cell: one step of a 1-layer nn.{spec.cell.name}, "
                 "whose weights are the same without the _l0 suffix",
             )
-        if spec.cell is Cell.RNN:
+        if spec.cell is Cell.RNN and "nonlinearity" not in recorded:
             layer_notes += ("nonlinearity (tanh or relu) is not recorded in the weights; tanh assumed",)
         ordered = tuple(named[name] for name in expected)
         layers.append(layer_for(prefix.rstrip("."), spec, ordered, layer_notes))
@@ -135,6 +146,27 @@ def _torch_fields(named: Mapping[str, Tensor]) -> tuple[dict[str, Any] | None, s
     }, None
 
 
+def _apply_recorded(fields: dict[str, Any], recorded: Mapping[str, Any]) -> tuple[str, ...]:
+    """Set in ``fields`` what the archive records and the shapes cannot say (an RNN's
+    nonlinearity, ``batch_first``); say where a recorded size differs from the shapes (which
+    are kept: they are what the archive holds)."""
+    notes = []
+    kind = str(recorded.get("type", "")).rsplit(".", 1)[-1]
+    if kind and kind != fields["cell"].name:
+        notes.append(
+            f"the archive names the module {recorded['type']}, "
+            f"but its tensors are an nn.{fields['cell'].name}'s"
+        )
+    for name, value in recorded.items():
+        if name == "nonlinearity" and fields["cell"] is Cell.RNN and value in ("tanh", "relu"):
+            fields["nonlinearity"] = value
+        elif name == "batch_first" and isinstance(value, bool):
+            fields["batch_first"] = value
+        elif name in fields and fields[name] != value:
+            notes.append(f"the archive records {name}={value!r}, the tensors {fields[name]!r}")
+    return tuple(notes)
+
+
 # --- rnncalc convert: tensor values in and out ---------------------------------------------------
 
 
@@ -149,6 +181,12 @@ def tensor_formats() -> tuple[TensorFormat, ...]:
                      open_state_dict, target="torch", write=write_state_dict),
         TensorFormat("safetensors", "PyTorch state dict (safetensors)", (".safetensors",),
                      open_safetensors, target="safetensors", write=_write_safetensors),
+        TensorFormat(SHARDED, "sharded safetensors (model.safetensors.index.json)", (),
+                     _open_sharded),
+        TensorFormat(TORCHSCRIPT, "TorchScript archive (torch.jit.save)", (),
+                     lambda path: _open_archive(path, TORCHSCRIPT)),
+        TensorFormat(EXPORT, "torch.export archive (.pt2)", (),
+                     lambda path: _open_archive(path, EXPORT)),
     )  # fmt: skip
 
 
@@ -200,3 +238,45 @@ def _write_safetensors(plan: Plan, pairs: Pairs, path: str) -> None:
     from rnncalc.convert.write import write_safetensors
 
     write_safetensors(plan, pairs, path)
+
+
+# --- archives carrying code, sharded safetensors -------------------------------------------------
+
+SHARDED, TORCHSCRIPT, EXPORT = "sharded safetensors", "torchscript", "torch.export"
+
+
+def archive_formats() -> tuple[WeightFormat, ...]:
+    """Hugging Face's sharded safetensors (the index file, or its directory), TorchScript and
+    ``torch.export`` archives, each read as data: no code of theirs runs
+    (:mod:`rnncalc.frameworks.torch_archive`, :mod:`rnncalc.io.safetensors_index`)."""
+    from rnncalc.frameworks.torch_archive import is_pt2, is_torchscript, read_pt2, read_torchscript
+    from rnncalc.io.safetensors_index import (
+        INDEX_SUFFIX,
+        is_index_directory,
+        looks_like_index,
+        read_safetensors_index,
+    )
+
+    return (
+        WeightFormat(SHARDED, "sharded safetensors checkpoint", (INDEX_SUFFIX,), read_safetensors_index,
+                     magic=b"{", sniff=looks_like_index, directory=is_index_directory),
+        WeightFormat(TORCHSCRIPT, "TorchScript archive", (), read_torchscript, magic=ZIP_MAGIC,
+                     sniff=lambda path, head: is_torchscript(zip_members(path))),
+        WeightFormat(EXPORT, "torch.export archive", (".pt2",), read_pt2, magic=ZIP_MAGIC,
+                     sniff=lambda path, head: is_pt2(zip_members(path))),
+    )  # fmt: skip
+
+
+def _open_sharded(path: str) -> TensorData:
+    from rnncalc.io.safetensors_index import open_safetensors_index
+
+    return open_safetensors_index(path)
+
+
+def _open_archive(path: str, kind: str) -> TensorData:
+    """A TorchScript or ``torch.export`` archive's tensors, read from their records."""
+    from rnncalc.frameworks.torch_archive import pt2_archive, record_reader, torchscript_archive
+
+    archive = (torchscript_archive if kind == TORCHSCRIPT else pt2_archive)(path)
+    read, view = record_reader(path, archive)
+    return TensorData(list(archive.tensors), read, lambda: None, view)

@@ -34,12 +34,52 @@ def read_file(path: str) -> FileContents:
 
 
 def choose_format(path: str) -> WeightFormat:
-    """The format of the weight file at ``path``: by its suffix, else by its first bytes."""
+    """The format of the weight file at ``path``: by its suffix (the longest that matches, in any
+    case), else by its first bytes; a file whose suffix's format shares its magic number with
+    others is read as the first of them its content matches (a TorchScript archive named
+    ``.pt``), and a directory as the format that recognises it (a sharded checkpoint)."""
+    formats = weight_formats()
+    if os.path.isdir(path):
+        found = next((found for found in formats if found.directory and found.directory(path)), None)
+        if found is not None:
+            return found
     if not os.path.isfile(path):
         raise WeightFileError(path, "no such file" if not os.path.exists(path) else "not a regular file")
-    formats = weight_formats()
-    suffix = os.path.splitext(path)[1].lower()
-    return next((found for found in formats if suffix in found.suffixes), None) or _sniff(path, formats)
+    name = os.path.basename(path).lower()
+    by_suffix = sorted(
+        (found for found in formats if any(name.endswith(suffix) for suffix in found.suffixes)),
+        key=lambda found: -max(len(suffix) for suffix in found.suffixes if name.endswith(suffix)),
+    )
+    if not by_suffix:
+        return _sniff(path, formats)
+    return _by_content(path, by_suffix[0], formats)
+
+
+def _by_content(path: str, chosen: WeightFormat, formats: tuple[WeightFormat, ...]) -> WeightFormat:
+    """``chosen``, unless its sniff rejects the file (or it has none) and the sniff of another
+    format with the same magic number accepts it."""
+    if not chosen.magic:
+        return chosen
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as error:
+        raise WeightFileError(path, error.strerror or str(error)) from None
+    if not head.startswith(chosen.magic) or _accepts(chosen, path, head):
+        return chosen
+    others = (found for found in formats if found.magic == chosen.magic and found is not chosen)
+    return next(
+        (found for found in others if found.sniff is not None and _accepts(found, path, head)), chosen
+    )
+
+
+def _accepts(found: WeightFormat, path: str, head: bytes) -> bool:
+    """True when ``found``'s sniff accepts the file; a file its sniff cannot read is left to
+    the reader of the format its suffix names, whose error says why."""
+    try:
+        return found.sniff is not None and found.sniff(path, head)
+    except WeightFileError:
+        return False
 
 
 def _sniff(path: str, formats: tuple[WeightFormat, ...]) -> WeightFormat:

@@ -57,6 +57,8 @@ class FileContents:
     ``config`` is a Keras model config (``model.to_json()``'s document) when the file has one;
     ``nodes`` the recurrent nodes of an ONNX graph. ``from_config`` is True when the file holds
     a config but no weights (a Keras model JSON), so weights must be derived from the config.
+    ``modules`` is what an archive carrying code records of its modules, by module path
+    (``{"rnn": {"type": "torch.nn.modules.rnn.RNN", "nonlinearity": "relu", ...}}``).
     """
 
     tensors: tuple[Tensor, ...]
@@ -65,6 +67,7 @@ class FileContents:
     nodes: tuple[Node, ...] = ()
     notes: tuple[str, ...] = field(default=())
     from_config: bool = False
+    modules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def require_module(module: str, hint: str, file: str) -> Any:

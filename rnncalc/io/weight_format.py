@@ -30,6 +30,7 @@ class WeightFormat:
     read: Callable[[str], FileContents]
     magic: bytes = b""
     sniff: Callable[[str, bytes], bool] | None = None
+    directory: Callable[[str], bool] | None = None
 
     @property
     def recognisable(self) -> bool:
