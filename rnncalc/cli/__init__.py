@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from rnncalc.cli.command import RnncalcCommand, version_option
-from rnncalc.core.errors import RnncalcError
+from rnncalc.core.errors import INSTALL_HINTS, RnncalcError
 
 #: Commands imported only when invoked or listed (name → "module:attribute"), so that starting
 #: one command does not pay for building every other command's options.
@@ -56,6 +56,12 @@ class RnncalcGroup(RnncalcCommand, click.Group):
             code = 2
         except RnncalcError as error:
             _error(str(error))
+            code = 2
+        except ModuleNotFoundError as error:  # an optional package that is not installed
+            hint = INSTALL_HINTS.get((error.name or "").split(".")[0])
+            if hint is None:
+                raise
+            _error(f"{error.name} is not installed; this command needs it: {hint}")
             code = 2
         except click.Abort:
             click.echo("rnncalc: aborted", err=True)
