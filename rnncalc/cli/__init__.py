@@ -3,6 +3,7 @@ packages only inside their bodies."""
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
@@ -49,6 +50,8 @@ class RnncalcGroup(RnncalcCommand, click.Group):
         self, args: Any = None, prog_name: str | None = None, standalone_mode: bool = True, **extra: Any
     ) -> Any:
         try:
+            if sys.stdout is None:  # started with stdout closed: fail before doing any work
+                raise OSError(errno.EBADF, "stdout is closed")
             code = super().main(args, prog_name, standalone_mode=False, **extra)
             sys.stdout.flush()  # a full disk or a closed pipe surfaces here, not at exit
         except click.ClickException as error:
@@ -91,6 +94,8 @@ def _discard_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's flush at exit cannot fail again."""
     import os
 
+    if sys.stdout is None:  # closed from the start: nothing to flush
+        return
     try:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, sys.stdout.fileno())
