@@ -90,7 +90,9 @@ def test_a_full_device_is_one_line_and_exit_2(name: str, weights: Path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_a_pipe_whose_reader_is_gone_ends_quietly_with_exit_1(name: str, weights: Path, broken_pipe: int) -> None:
+def test_a_pipe_whose_reader_is_gone_ends_quietly_with_exit_1(
+    name: str, weights: Path, broken_pipe: int
+) -> None:
     # As click does for EPIPE, and as `yes | head -c1` ends: nothing more to say to anyone.
     code, stderr = run([arg.format(dir=weights) for arg in COMMANDS[name]], broken_pipe)
     assert_survived(code, stderr, None)
@@ -98,7 +100,9 @@ def test_a_pipe_whose_reader_is_gone_ends_quietly_with_exit_1(name: str, weights
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_a_stdout_closed_from_the_start_is_one_line_and_exit_2_before_any_work(name: str, weights: Path) -> None:
+def test_a_stdout_closed_from_the_start_is_one_line_and_exit_2_before_any_work(
+    name: str, weights: Path
+) -> None:
     (weights / "out.safetensors").unlink(missing_ok=True)
     args = [arg.format(dir=weights) for arg in COMMANDS[name]]
     code, stderr = run(args, subprocess.DEVNULL, preexec=lambda: os.close(1))
