@@ -332,3 +332,19 @@ def test_a_hard_link_elsewhere_that_is_not_the_source_is_written(lstm_pt: Path, 
     result = run(str(lstm_pt), "-o", str(other), "--force", "--no-verify")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "other-link.pt").read_bytes() == b"old"  # replaced, not written through
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("target", ["onnx", "safetensors"])
+def test_a_weight_that_is_not_finite_fails_the_verify_step_with_exit_1(
+    tmp_path: Path, value: float, target: str
+) -> None:
+    state = torch.nn.GRU(3, 4).state_dict()
+    state["weight_hh_l0"][1, 2] = value
+    source = tmp_path / "gru.pt"
+    torch.save(state, source)
+    result = run(str(source), "-o", str(tmp_path / f"gru.{target}"), "--atol", "1e30")
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "verify: largest |difference| not finite (a NaN or infinity in an output) (atol 1e+30): FAILED"
+    )

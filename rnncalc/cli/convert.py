@@ -109,12 +109,14 @@ def convert(
     if not verify:
         return
     from rnncalc.convert.verify import largest_difference
+    from rnncalc.verify.model import agrees
 
     with status:
         status.importing([plan.source.convention.module, plan.target_convention.module])
         status.status("running source and target on the same input...")
         difference = largest_difference(done.plan)
-    verdict = "ok" if difference <= atol else "FAILED"
-    click.echo(f"verify: largest |difference| {difference:.3g} (atol {atol:g}): {verdict}")
-    if difference > atol:
+    ok = agrees(difference, atol)
+    shown = f"{difference:.3g}" if difference is not None else "not finite (a NaN or infinity in an output)"
+    click.echo(f"verify: largest |difference| {shown} (atol {atol:g}): {'ok' if ok else 'FAILED'}")
+    if not ok:
         sys.exit(1)
