@@ -5,12 +5,15 @@ file names in upper case."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from model_files import write_lstm_files
+from model_files import PARAMS, write_lstm_files
+
+from rnncalc.notebook import run_command
 
 pytest.importorskip("torch")
 pytest.importorskip("keras")
@@ -93,3 +96,60 @@ def test_without_numpy_every_file_command_ends_in_one_line_with_the_install_hint
     for line, _, _, stderr in rows[: len(SOURCES) * len(TARGETS) * 2]:
         source = Path(str(line).split()[1]).suffix[1:]
         assert needs.get(source, "numpy is not installed; this command needs it") in str(stderr), line
+
+
+# --- Extensions in upper case ------------------------------------------------------------------
+# rnncalc recognises every extension whatever its case, as users expect of MODEL.ONNX.
+
+
+def upper(models: dict[str, Path], extension: str, directory: Path) -> Path:
+    """A copy of the model file named in upper case, extension included."""
+    path = directory / f"LSTM.{extension.upper()}"
+    shutil.copyfile(models[extension], path)
+    return path
+
+
+@pytest.mark.parametrize("extension", INSPECTED)
+def test_inspect_reads_a_file_named_in_upper_case_as_in_lower_case(
+    models: dict[str, Path], tmp_path: Path, extension: str
+) -> None:
+    path = upper(models, extension, tmp_path)
+    shown, lower = (run_command(f"inspect {file} -f json") for file in (path, models[extension]))
+    assert shown.exit_code == 0 and shown.stderr == "", shown.stderr
+    document, expected = json.loads(shown.stdout), json.loads(lower.stdout)
+    assert document["total_params"] == PARAMS[extension]
+    assert {**document, "file": ""} == {**expected, "file": ""}
+
+
+@pytest.mark.parametrize(("source", "target"), list(zip(SOURCES, TARGETS[1:] + TARGETS[:1], strict=True)))
+def test_convert_reads_and_writes_files_named_in_upper_case(
+    models: dict[str, Path], tmp_path: Path, source: str, target: str
+) -> None:
+    path = upper(models, source, tmp_path)
+    destination = tmp_path / f"OUT.{target.upper()}"
+    result = run_command(f"convert {path} -o {destination}")
+    assert result.exit_code == 0, result.stderr
+    written, verified = result.stdout.splitlines()
+    assert written.startswith(f"{destination}: ") and f", {PARAMS[target]} parameters" in written
+    assert verified.endswith(": ok")
+    if target == "keras":  # Keras's load_model reads only names ending in '.keras'
+        note = (
+            "Keras 3 loads this format only from a name ending in '.keras'; rename the file to load it there"
+        )
+        assert result.stderr == f"rnncalc: note: {destination}: {note}\n"
+        import keras
+
+        shutil.copyfile(destination, tmp_path / "renamed.keras")
+        assert keras.saving.load_model(tmp_path / "renamed.keras").count_params() == PARAMS[target]
+    else:
+        assert result.stderr == ""
+
+
+@pytest.mark.parametrize("example", ["sentiment.yaml", "char_lm.toml"])
+def test_a_config_file_named_in_upper_case_reads_as_in_lower_case(tmp_path: Path, example: str) -> None:
+    original = Path(__file__).resolve().parent.parent / "examples" / example
+    path = tmp_path / example.upper()
+    shutil.copyfile(original, path)
+    shown, expected = run_command(f"summary {path}"), run_command(f"summary {original}")
+    assert shown.exit_code == 0 and shown.stderr == ""
+    assert shown.stdout == expected.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -96,6 +97,12 @@ def convert(
         status.clear()
         for note in plan.source.notes:
             click.echo(f"rnncalc: note: {source}: {note}", err=True)
+        if plan.target.exact_suffix and os.path.splitext(destination)[1] not in plan.target.suffixes:
+            click.echo(
+                f"rnncalc: note: {destination}: {plan.target_convention.title} loads this format only "
+                f"from a name ending in {plan.target.suffixes[0]!r}; rename the file to load it there",
+                err=True,
+            )
         if verify is None:
             verify = plan.source.convention.is_installed() and plan.target_convention.is_installed()
         status.importing([plan.target_convention.module])
