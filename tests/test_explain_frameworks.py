@@ -105,6 +105,7 @@ def test_flax_lstm_legend_names_its_four_gate_biases_and_the_notebook_magic_prin
         assert re.search(
             rf"^  W_x{gate} +\({H}, {IN}\) +{H * IN}  input weights of gate {gate}$", shown.stdout, re.M
         )
+    assert "Flax NNX keeps each gate's block as a tensor of its own: W_xi, W_xf, W_xg," in shown.stdout
     # PyTorch shown first: its stacked tensors illustrate the equation, Flax's own table follows.
     both = run_command(f"explain -c lstm -i {IN} -H {H} -F torch,flax -f markdown")
     assert both.exit_code == 0 and both.stderr == ""

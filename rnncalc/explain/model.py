@@ -226,6 +226,16 @@ def _stacking_prose(spec: Spec, report: FrameworkReport) -> list[Block]:
     def names(prefix: str) -> str:
         return ", ".join(f"`{prefix}{g}`" for g in gates)
 
+    convention = frameworks.get(report.framework)
+    if any(convention.tensor_gate(spec, row) for row in _forward(report.layers[0])):
+        return [
+            Prose(
+                f"{convention.short_title} keeps each gate's block as a tensor of its own: "
+                f"{names('W_x')}, each `{format_shape((spec.hidden_size, in_features))}`; "
+                f"{names('W_h')}, each `{format_shape((spec.hidden_size, state))}`"
+                + (f"; and one bias per gate ({names('b_')})." if spec.bias else ".")
+            )
+        ]
     return [
         Prose(
             f"`W_x` stacks the {len(gates)} gate blocks {names('W_x')}, each "
