@@ -362,7 +362,9 @@ def _bias_legend(spec: Spec, biases: list[tuple[WeightRow, str, str | None]]) ->
     tensor; otherwise the equation's one bias (per gate, where the tensors are per gate), shown
     by the first tensor that holds it (the others only add to it)."""
     if not _two_biases_in_equation(spec):
-        first = {gate: (row, symbol) for row, symbol, gate in reversed(biases)}
+        first: dict[str | None, WeightRow] = {}
+        for row, _, gate in biases:
+            first.setdefault(gate, row)
         return [
             (
                 f"b_{gate}" if gate else "b",
@@ -370,7 +372,7 @@ def _bias_legend(spec: Spec, biases: list[tuple[WeightRow, str, str | None]]) ->
                 str(row.params),
                 "bias" + (f" of gate {gate}" if gate else ""),
             )
-            for gate, (row, symbol) in reversed(first.items())
+            for gate, row in first.items()
         ]
     meanings = {"b_x": "input-side bias", "b_h": "recurrent-side bias", "b_x; b_h": "both biases, one tensor"}
     return [
@@ -378,7 +380,7 @@ def _bias_legend(spec: Spec, biases: list[tuple[WeightRow, str, str | None]]) ->
             symbol.replace(";", ","),
             format_shape(row.shape),
             str(row.params),
-            meanings.get(symbol.rstrip(gate or ""), "bias"),
+            meanings.get(symbol.removesuffix(gate or ""), "bias"),
         )
         for row, symbol, gate in biases
     ]
