@@ -202,6 +202,16 @@ def f32(value: ArrayLike) -> Array:
     return np.ascontiguousarray(np.asarray(value, dtype=DTYPE))
 
 
+def largest_difference(first: ArrayLike, second: ArrayLike) -> float | None:
+    """max |first − second| over arrays of one shape, in float64 (0 when empty); None when
+    either holds a NaN or an infinity: such an output agrees with nothing, whatever the
+    tolerance (``nan > atol`` is false, so a bare comparison would let it pass)."""
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    return float(np.abs(a - b).max()) if a.size else 0.0
+
+
 def random_weights(spec: Spec, seed: int = 0) -> StackWeights:
     """Weights drawn like PyTorch's init, ``U(-1/sqrt(H), 1/sqrt(H))``, for benchmarks.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -120,10 +121,50 @@ def test_solve_json_combines_budgets_by_the_smallest_answer() -> None:
     assert [b["budget"] for b in doc["budgets"]] == [2_500_000, 50 * 10**9, 512 * 2**20]
 
 
-def test_solve_that_nothing_fits_exits_1() -> None:
-    code, out, _ = run("solve", "-c", "lstm", "-i", "300", "--max-params", "10")
+def test_solve_that_nothing_fits_exits_1_and_says_by_how_much_on_one_stderr_line() -> None:
+    code, out, err = run("solve", "-c", "lstm", "-i", "300", "--max-params", "10")
     assert code == 1
     assert "No hidden size fits" in out
+    # LSTM at H=1: 4 gates × (300 inputs + 1 recurrent + 2 biases); no part is free of H.
+    assert (
+        err
+        == "rnncalc: no hidden size fits: --max-params 10: H=1 already needs 1,212 parameters, 1,202 over\n"
+    )
+
+
+def test_solve_names_every_budget_that_even_the_smallest_size_exceeds() -> None:
+    args = ("solve", "-c", "gru", "-i", "8", "-b", "1", "-t", "1", "--max-params", "1", "--max-flops", "2")
+    code, _, err = run(*args)
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    assert re.fullmatch(
+        r"rnncalc: no hidden size fits: --max-params 1: H=1 already needs 33 parameters, 32 over; "
+        r"--max-flops 2: H=1 already needs [\d,]+ FLOPs, [\d,]+ over\n",
+        err,
+    )
+
+
+def test_solve_says_when_the_part_that_does_not_grow_with_h_is_over_the_budget_alone() -> None:
+    torch = pytest.importorskip("torch")
+
+    def real_params(h: int) -> int:  # examples/sentiment.yaml built in PyTorch with hidden size h
+        modules = [
+            torch.nn.Embedding(20000, 128),
+            torch.nn.LSTM(128, h, bidirectional=True),
+            torch.nn.Linear(2 * h, 64),
+            torch.nn.Linear(64, 1),
+        ]
+        return sum(p.numel() for m in modules for p in m.parameters())
+
+    fixed = 3 * real_params(1) - 3 * real_params(2) + real_params(3)  # the quadratic at H=0
+    code, out, err = run("solve", str(EXAMPLES / "sentiment.yaml"), "--max-params", "1M")
+    assert code == 1
+    assert f"H=1: {real_params(1):,}" in out
+    assert err == (
+        f"rnncalc: no hidden size fits: --max-params 1,000,000: H=1 already needs {real_params(1):,} "
+        f"parameters, {real_params(1) - 10**6:,} over ({fixed:,} of them do not depend on H: over "
+        "the budget by themselves)\n"
+    )
 
 
 def test_solve_without_a_budget_is_a_usage_error() -> None:

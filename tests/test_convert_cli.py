@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -275,3 +276,75 @@ def test_a_failing_write_is_one_line_and_leaves_nothing_behind(lstm_pt: Path, tm
     assert message.startswith(f"rnncalc: error: -o: {tmp_path / 'taken.onnx'}: ")
     assert files(tmp_path) == ["lstm.pt", "taken.onnx"]
     assert (tmp_path / "taken.onnx").is_dir()
+
+
+def _case_folds(directory: Path) -> bool:
+    """True when ``directory``'s filesystem finds a file under another case of its name."""
+    probe = directory / "case-probe"
+    probe.write_bytes(b"")
+    try:
+        return (directory / "CASE-PROBE").exists()
+    finally:
+        probe.unlink()
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("way", ["same", "dot", "dotdot", "symlink", "hardlink", "proc-fd", "case"])
+def test_a_destination_that_reaches_the_source_is_refused_however_the_path_gets_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str, force: bool
+) -> None:
+    # A file whose extension is the target's, so that only sameness can refuse it.
+    source = tmp_path / "lstm.pt"
+    torch.save(torch.nn.LSTM(3, 4).state_dict(), source)
+    before = source.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    if way == "case" and not _case_folds(tmp_path):
+        pytest.skip("this filesystem keeps names of different case apart")
+    with open(source, "rb") as opened:
+        destination = {
+            "same": str(source),
+            "dot": "./lstm.pt",
+            "dotdot": f"../{tmp_path.name}/lstm.pt",
+            "symlink": "link.pt",
+            "hardlink": "hard.pt",
+            "proc-fd": f"/proc/self/fd/{opened.fileno()}",
+            "case": "LSTM.pt",
+        }[way]
+        if way == "symlink":
+            os.symlink(source, destination)
+        if way == "hardlink":
+            os.link(source, destination)
+        if way == "proc-fd" and not os.path.exists(destination):
+            pytest.skip("no /proc/self/fd here")
+        listed = files(tmp_path)
+        message = one_line_error(
+            run("lstm.pt", "-o", destination, "--to", "torch", *(["--force"] if force else []))
+        )
+    assert message == f"rnncalc: error: -o: {destination} is the source file; write elsewhere"
+    assert source.read_bytes() == before
+    assert files(tmp_path) == listed  # nothing written, no temporary file left
+
+
+def test_a_hard_link_elsewhere_that_is_not_the_source_is_written(lstm_pt: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"old")
+    os.link(other, tmp_path / "other-link.pt")
+    result = run(str(lstm_pt), "-o", str(other), "--force", "--no-verify")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "other-link.pt").read_bytes() == b"old"  # replaced, not written through
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("target", ["onnx", "safetensors"])
+def test_a_weight_that_is_not_finite_fails_the_verify_step_with_exit_1(
+    tmp_path: Path, value: float, target: str
+) -> None:
+    state = torch.nn.GRU(3, 4).state_dict()
+    state["weight_hh_l0"][1, 2] = value
+    source = tmp_path / "gru.pt"
+    torch.save(state, source)
+    result = run(str(source), "-o", str(tmp_path / f"gru.{target}"), "--atol", "1e30")
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "verify: largest |difference| not finite (a NaN or infinity in an output) (atol 1e+30): FAILED"
+    )

@@ -296,6 +296,125 @@ bias = true
         "hidden_size",
         'cell = "lstm"',
     ),
+    "toml-inline-tables-second-item-spread-over-lines": Case(
+        "toml",
+        """\
+name = "inline"
+layers = [
+  {cell = "lstm", hidden_size = 4},
+  {cell = "gru", hidden_size = -1},
+]
+""",
+        "layers[1].hidden_size",
+        '"gru"',
+    ),
+    "toml-inline-tables-third-item-after-two-on-one-line": Case(
+        "toml",
+        """\
+layers = [{cell = "lstm", hidden_size = 4}, {cell = "gru", hidden_size = 4},
+  # a comment with { and [ in it
+  {cell = "rnn"},
+]
+""",
+        "layers[2].hidden_size",
+        '"rnn"',
+    ),
+    "toml-inline-heads-after-a-string-with-brackets": Case(
+        "toml",
+        """\
+name = "heads [{"
+layers = [{cell = "lstm", hidden_size = 4}]
+dense = [
+  {units = 8, activation = "relu"}, {units = 4, activation = "tanh"},
+  {units = 0},
+]
+""",
+        "dense[2].units",
+        "{units = 0}",
+    ),
+    "toml-inline-tables-inside-the-second-table-of-an-array": Case(
+        "toml",
+        """\
+[[models]]
+name = "a"
+layers = [
+  {cell = "lstm", hidden_size = 4},
+  {cell = "gru", hidden_size = 4},
+]
+
+[[models]]
+name = "b"
+layers = [
+  {cell = "lstm", hidden_size = 4},
+  {cell = "gru", hidden_size = 0},
+]
+""",
+        "models[1].layers[1].hidden_size",
+        "hidden_size = 0",
+    ),
+    "toml-nested-table-of-the-second-table-of-an-array": Case(
+        "toml",
+        """\
+[[models]]
+name = "a"
+layers = [{cell = "lstm", hidden_size = 4}]
+[models.embedding]
+vocab_size = 100
+dim = 8
+
+[[models]]
+name = "b"
+layers = [{cell = "lstm", hidden_size = 4}]
+[models.embedding]
+vocab_size = 100
+dim = -8
+""",
+        "models[1].embedding.dim",
+        "dim = -8",
+    ),
+    "yaml-flow-third-item-after-two-on-one-line": Case(
+        "yaml",
+        """\
+layers: [{cell: lstm, hidden_size: 4}, {cell: gru, hidden_size: 4},
+  {cell: rnn}]
+""",
+        "layers[2].hidden_size",
+        "{cell: rnn}",
+    ),
+    "yaml-flow-list-inside-the-second-model": Case(
+        "yaml",
+        """\
+models:
+  - name: a
+    layers: [
+      {cell: lstm, hidden_size: 4},
+      {cell: gru, hidden_size: 4},
+    ]
+  - name: b
+    layers: [
+      {cell: lstm, hidden_size: 4},
+      {cell: gru, hidden_size: 0},
+    ]
+""",
+        "models[1].layers[1].hidden_size",
+        "hidden_size: 0",
+    ),
+    "yaml-nested-mapping-of-the-second-model": Case(
+        "yaml",
+        """\
+models:
+  - name: a
+    layers: [{cell: lstm, hidden_size: 4}]
+    embedding: {vocab_size: 100, dim: 8}
+  - name: b
+    layers: [{cell: lstm, hidden_size: 4}]
+    embedding:
+      vocab_size: 100
+      dim: -8
+""",
+        "models[1].embedding.dim",
+        "dim: -8",
+    ),
     # --- JSONL: one record a line ------------------------------------------------------------
     "jsonl-third-line": Case(
         "jsonl",
@@ -345,6 +464,17 @@ def test_check_json_reports_the_same_line_and_key(
     assert result.exit_code == 2
     errors = json.loads(result.stdout)["errors"]
     assert [(e["file"], e["line"], e["key"]) for e in errors] == [(path, case.expected_line(), case.key)]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_check_github_annotates_the_offending_line(
+    run_cli: Callable[..., Any], write: Callable[[str, Case], str], name: str
+) -> None:
+    case = CASES[name]
+    path = write(name, case)
+    result = run_cli("check", path, "--against", "none", "--format", "github")
+    assert result.exit_code == 2
+    assert result.stdout.startswith(f"::error file={path},line={case.expected_line()}::{case.key}: ")
 
 
 SYNTAX_ERRORS = {

@@ -313,11 +313,12 @@ def every_valid_spec() -> list[dict[str, Any]]:
     return specs
 
 
-def test_every_valid_combination_renders_in_both_formats_within_80_columns() -> None:
+@pytest.mark.parametrize("names", [None, ["torch", "keras", "flax", "onnx"], ["flax"]])
+def test_every_valid_combination_renders_in_both_formats_within_80_columns(names: list[str] | None) -> None:
     specs = every_valid_spec()
     assert len(specs) > 100
     for fields in specs:
-        explanation = explain(fields)
+        explanation = explain(fields, names)
         assert to_markdown(explanation).startswith("## ")
         for line in to_text(explanation).splitlines():
             assert len(line) <= 80, (fields, line)

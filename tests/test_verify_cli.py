@@ -180,6 +180,43 @@ def test_cli_exits_1_and_names_the_tensors_when_the_reference_weights_are_pertur
     assert "FAILED: 2 of 2 tensors differ beyond atol: PyTorch output, PyTorch h_n." in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        ([1.0, float("nan")], [1.0, 2.0]),  # NaN in the framework's output
+        ([1.0, 2.0], [1.0, float("nan")]),  # NaN in the reference
+        ([1.0, float("nan")], [1.0, float("nan")]),  # NaN in both, at the same place
+        ([float("inf")], [float("inf")]),  # equal infinities
+        ([0.0], [float("-inf")]),
+    ],
+)
+def test_a_nan_or_an_infinity_in_either_output_never_agrees_whatever_the_tolerance(
+    actual: list[float], expected: list[float]
+) -> None:
+    (comparison,) = compare({"output": np.array(actual)}, {"output": np.array(expected)}, atol=1e30)
+    assert not comparison.within
+    assert comparison.max_abs_diff is None
+
+
+def test_cli_exits_1_when_the_reference_holds_a_nan(monkeypatch: pytest.MonkeyPatch) -> None:
+    true_convert = type(TORCH).to_canonical
+
+    def convert_then_spoil(self: Any, spec: Spec, weights: Any) -> reference.StackWeights:
+        converted = true_convert(self, spec, weights)
+        converted.layers[0][0].b_h[0] = np.nan
+        return converted
+
+    monkeypatch.setattr(type(TORCH), "to_canonical", convert_then_spoil)
+    result = invoke("-c", "lstm", "-i", "3", "-H", "4", "--against", "torch", "--atol", "1e30")
+    assert result.exit_code == 1
+    assert "FAILED: 3 of 3 tensors differ beyond atol" in result.stdout
+    document = json.loads(
+        invoke("-c", "lstm", "-i", "3", "-H", "4", "--against", "torch", "-f", "json").stdout
+    )
+    assert document["ok"] is False
+    assert [t["max_abs_diff"] for r in document["frameworks"] for t in r["tensors"]] == [None, None, None]
+
+
 def test_status_of_a_perturbed_run_is_differs(monkeypatch: pytest.MonkeyPatch) -> None:
     from rnncalc.verify.run import verify
 

@@ -3,13 +3,14 @@ packages only inside their bodies."""
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
 import click
 
 from rnncalc.cli.command import RnncalcCommand, version_option
-from rnncalc.core.errors import RnncalcError
+from rnncalc.core.errors import INSTALL_HINTS, RnncalcError
 
 #: Commands imported only when invoked or listed (name → "module:attribute"), so that starting
 #: one command does not pay for building every other command's options.
@@ -49,6 +50,8 @@ class RnncalcGroup(RnncalcCommand, click.Group):
         self, args: Any = None, prog_name: str | None = None, standalone_mode: bool = True, **extra: Any
     ) -> Any:
         try:
+            if sys.stdout is None:  # started with stdout closed: fail before doing any work
+                raise OSError(errno.EBADF, "stdout is closed")
             code = super().main(args, prog_name, standalone_mode=False, **extra)
             sys.stdout.flush()  # a full disk or a closed pipe surfaces here, not at exit
         except click.ClickException as error:
@@ -56,6 +59,12 @@ class RnncalcGroup(RnncalcCommand, click.Group):
             code = 2
         except RnncalcError as error:
             _error(str(error))
+            code = 2
+        except ModuleNotFoundError as error:  # an optional package that is not installed
+            hint = INSTALL_HINTS.get((error.name or "").split(".")[0])
+            if hint is None:
+                raise
+            _error(f"{error.name} is not installed; this command needs it: {hint}")
             code = 2
         except click.Abort:
             click.echo("rnncalc: aborted", err=True)
@@ -85,6 +94,8 @@ def _discard_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's flush at exit cannot fail again."""
     import os
 
+    if sys.stdout is None:  # closed from the start: nothing to flush
+        return
     try:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, sys.stdout.fileno())

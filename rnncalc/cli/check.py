@@ -108,7 +108,7 @@ def check(
       rnncalc check --cell lstm -i 300 -H 512 -l 2 --bi --against torch,keras
       rnncalc check --cell gru -i 10 -H 3 --against keras --format json
       rnncalc check -c lstm -i 300 -H 512 --max-params 2M --against none
-      rnncalc check -c gru -i 32 -H 64,128,256 -l 1,2 --max-params 250k
+      rnncalc check -c gru -i 32 -H 64,128,256 -l 1,2 --max-params 1M
 
     Several --input/--hidden/--layers values check every combination in one run
     (each framework is imported once).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -97,6 +98,12 @@ def convert(
         status.clear()
         for note in plan.source.notes:
             click.echo(f"rnncalc: note: {source}: {note}", err=True)
+        if plan.target.exact_suffix and os.path.splitext(destination)[1] not in plan.target.suffixes:
+            click.echo(
+                f"rnncalc: note: {destination}: {plan.target_convention.title} loads this format only "
+                f"from a name ending in {plan.target.suffixes[0]!r}; rename the file to load it there",
+                err=True,
+            )
         if verify is None:
             verify = plan.source.convention.is_installed() and plan.target_convention.is_installed()
         status.importing([plan.target_convention.module])
@@ -110,12 +117,14 @@ def convert(
     if not verify:
         return
     from rnncalc.convert.verify import largest_difference
+    from rnncalc.verify.model import agrees
 
     with status:
         status.importing([plan.source.convention.module, plan.target_convention.module])
         status.status("running source and target on the same input...")
         difference = largest_difference(done.plan)
-    verdict = "ok" if difference <= atol else "FAILED"
-    click.echo(f"verify: largest |difference| {difference:.3g} (atol {atol:g}): {verdict}")
-    if difference > atol:
+    ok = agrees(difference, atol)
+    shown = f"{difference:.3g}" if difference is not None else "not finite (a NaN or infinity in an output)"
+    click.echo(f"verify: largest |difference| {shown} (atol {atol:g}): {'ok' if ok else 'FAILED'}")
+    if not ok:
         sys.exit(1)

@@ -20,6 +20,7 @@ from rnncalc.cli.options import (
     format_option,
     frameworks_option,
     given_fields,
+    message,
     spec_from_flags,
     spec_options,
     spec_options_without,
@@ -221,16 +222,18 @@ def solve(
 
     Solves the quadratic in H exactly, then verifies with the calculator that the count at H
     fits and the count at H+1 does not. FILES are config files as for summary; in a model with
-    several recurrent layers H is the hidden size of every one of them.
+    several recurrent layers H is the hidden size of every one of them. Exit 0 when a hidden
+    size fits every budget, 1 when none does (one line on stderr says which budget even the
+    smallest H exceeds, and by how much).
 
     \b
     Examples:
       rnncalc solve --cell lstm -i 300 -l 2 --bi --max-params 1M --framework keras
       rnncalc solve -c gru -i 80 -b 32 -t 200 --max-flops 50G --max-memory 512MiB
-      rnncalc solve examples/sentiment.yaml --max-params 1M
+      rnncalc solve examples/sentiment.yaml --max-params 3M
     """
     from rnncalc.cost.model import DType, Optimizer
-    from rnncalc.cost.render import CostFormat, render_many
+    from rnncalc.cost.render import CostFormat, render_many, why_nothing_fits
     from rnncalc.cost.solve import MemoryKind, Metric
     from rnncalc.cost.solve import solve as solve_hidden
 
@@ -273,7 +276,10 @@ def solve(
             ) from None
         raise _usage(error) from None
     emit(render_many(solutions, CostFormat(fmt.lower())))
-    if any(solution.hidden is None for solution in solutions):
+    reasons = [reason for reason in map(why_nothing_fits, solutions) if reason]
+    for reason in reasons:
+        message(f"rnncalc: {reason}")
+    if reasons:
         raise SystemExit(1)
 
 

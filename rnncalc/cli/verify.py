@@ -18,7 +18,7 @@ from rnncalc.cli.options import (
     spec_options,
 )
 from rnncalc.cli.progress import progress, quiet_option
-from rnncalc.core.errors import FrameworkMissingError
+from rnncalc.core.errors import INSTALL_HINTS, FrameworkMissingError
 from rnncalc.core.spec import did_you_mean
 from rnncalc.core.text import shown
 from rnncalc.verify.model import DEFAULT_ATOL
@@ -165,7 +165,7 @@ def verify(
     frameworks = parse_against(against, framework_names)
     if not _numpy_installed():
         raise FrameworkMissingError(
-            "numpy is not installed; the reference forward pass needs it: pip install 'rnncalc[numpy]'"
+            f"numpy is not installed; the reference forward pass needs it: {INSTALL_HINTS['numpy']}"
         )
     _check_memory(spec, frameworks, max_memory)
 

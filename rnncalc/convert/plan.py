@@ -288,13 +288,22 @@ def check_rows(
 
 
 def check_destination(source: str, destination: str, force: bool) -> None:
-    if os.path.abspath(source) == os.path.abspath(destination):
+    if os.path.abspath(source) == os.path.abspath(destination) or _same_file(source, destination):
         raise SpecError("-o", f"{destination} is the source file; write elsewhere")
     parent = Path(destination).parent
     if not parent.is_dir():
         raise SpecError("-o", f"{destination}: directory {str(parent)!r} does not exist")
     if os.path.exists(destination) and not force:
         raise SpecError("-o", f"{destination} exists; pass --force to replace it")
+
+
+def _same_file(one: str, other: str) -> bool:
+    """True when both paths reach the same file (device and inode), whatever the path: a
+    symbolic or hard link, ``/proc/self/fd/N``, another case on a case-folding filesystem."""
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):  # one of them does not exist (or cannot be asked)
+        return False
 
 
 def source_weights(source: Source, data: Mapping[str, Any]) -> Renamed:

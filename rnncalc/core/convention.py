@@ -119,6 +119,12 @@ class Convention(ABC):
         that the table does not say (e.g. PyTorch's two bias vectors acting as one), in the
         framework's own words."""
 
+    def tensor_gate(self, spec: Spec, row: WeightRow) -> str | None:
+        """The canonical gate (``i``, ``f``, ``g``, ``o``; ``r``, ``z``, ``n``) whose block
+        ``row`` holds alone, or None when the tensor stacks every gate's blocks (the default).
+        ``explain`` names a per-gate tensor by its gate (``W_xi``, ``b_i``)."""
+        return None
+
     def explain_extra(self, topic: str, spec: Spec) -> tuple[str, ...]:
         """What this framework adds to one topic of ``explain``; nothing by default. Topics:
 

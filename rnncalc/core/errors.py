@@ -20,5 +20,11 @@ class FrameworkMissingError(RnncalcError):
     """A framework needed by a command is not installed."""
 
 
+#: How to install each optional package that rnncalc imports outside a framework's adapter
+#: (numpy holds every tensor's values: verify, convert, the readers of tensor data); the CLI
+#: turns a failed import of one into this line.
+INSTALL_HINTS: dict[str, str] = {"numpy": "pip install 'rnncalc[numpy]'"}
+
+
 class ConversionError(RnncalcError):
     """Weights cannot be moved into a framework's layout (a value it has no place for)."""

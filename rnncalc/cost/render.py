@@ -251,6 +251,31 @@ def render_solution(solution: Solution, fmt: CostFormat) -> str:
     return "\n\n".join([head, table, answer])
 
 
+#: What each metric counts, in the line saying why nothing fits.
+_METRIC_WORDS = {Metric.PARAMS: "parameters", Metric.FLOPS: "FLOPs", Metric.MEMORY: "bytes"}
+
+
+def why_nothing_fits(solution: Solution) -> str | None:
+    """One line saying which budgets even the smallest hidden size exceeds, by how much, and how
+    much of that does not grow with H (an embedding, a head's bias); None when a size fits."""
+    if solution.hidden is not None:
+        return None
+    reasons = []
+    for b in solution.bounds:
+        if b.hidden is not None:
+            continue
+        reason = (
+            f"{BUDGET_FLAGS[b.metric]} {_n(b.budget)}: H={b.smallest} already needs "
+            f"{_n(b.at_smallest)} {_METRIC_WORDS[b.metric]}, {_n(b.at_smallest - b.budget)} over"
+        )
+        fixed = b.quadratic.c  # the part of the metric that does not grow with H
+        if fixed > 0 and fixed.denominator == 1:
+            alone = ": over the budget by themselves" if fixed > b.budget else ""
+            reason += f" ({_n(int(fixed))} of them do not depend on H{alone})"
+        reasons.append(reason)
+    return "no hidden size fits: " + "; ".join(reasons)
+
+
 def describe_hidden_h(spec: Spec | Model) -> str:
     """The spec or model described with its hidden size(s) written as H."""
     if isinstance(spec, Model):

@@ -9,6 +9,7 @@ Pure: imports no numpy and no framework. Each framework's own words come from it
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -225,6 +226,16 @@ def _stacking_prose(spec: Spec, report: FrameworkReport) -> list[Block]:
     def names(prefix: str) -> str:
         return ", ".join(f"`{prefix}{g}`" for g in gates)
 
+    convention = frameworks.get(report.framework)
+    if any(convention.tensor_gate(spec, row) for row in _forward(report.layers[0])):
+        return [
+            Prose(
+                f"{convention.short_title} keeps each gate's block as a tensor of its own: "
+                f"{names('W_x')}, each `{format_shape((spec.hidden_size, in_features))}`; "
+                f"{names('W_h')}, each `{format_shape((spec.hidden_size, state))}`"
+                + (f"; and one bias per gate ({names('b_')})." if spec.bias else ".")
+            )
+        ]
     return [
         Prose(
             f"`W_x` stacks the {len(gates)} gate blocks {names('W_x')}, each "
@@ -337,32 +348,42 @@ def _legend(spec: Spec, report: FrameworkReport, transposed: bool) -> tuple[tupl
     ]
     if spec.cell is Cell.LSTM:
         legend.append(("c_t", format_shape((spec.hidden_size,)), "", "the cell state"))
-    for row in rows:
-        shape = format_shape(_math_shape(row, transposed))
-        if row.role is Role.INPUT_KERNEL:
-            legend.append(("W_x", shape, str(row.params), "input weights"))
-        elif row.role is Role.RECURRENT_KERNEL:
-            legend.append(("W_h", shape, str(row.params), "recurrent weights"))
-        elif row.role is Role.PROJECTION:
-            legend.append(("W_hr", shape, str(row.params), "projection of the output"))
-    legend.extend(_bias_legend(spec, rows))
+    named = _named(spec, report, rows)
+    for row, symbol, gate in named:
+        if row.role is not Role.BIAS:
+            meaning = _KERNELS[row.role][1] + (f" of gate {gate}" if gate else "")
+            legend.append((symbol, format_shape(_math_shape(row, transposed)), str(row.params), meaning))
+    legend.extend(_bias_legend(spec, [entry for entry in named if entry[0].role is Role.BIAS]))
     return tuple(legend)
 
 
-def _bias_legend(spec: Spec, rows: list[WeightRow]) -> list[tuple[str, ...]]:
-    biases = [row for row in rows if row.role is Role.BIAS]
-    if not biases:
-        return []
-    if _two_biases_in_equation(spec):
-        if len(biases) == 2:  # input-side then recurrent-side, as every convention orders them
-            x, h = biases
-            return [
-                ("b_x", format_shape(x.shape), str(x.params), "input-side bias"),
-                ("b_h", format_shape(h.shape), str(h.params), "recurrent-side bias"),
-            ]
-        return [("b_x, b_h", format_shape(biases[0].shape), str(biases[0].params), "both biases, one tensor")]
-    first = biases[0]
-    return [("b", format_shape(first.shape), str(first.params), "bias")]
+def _bias_legend(spec: Spec, biases: list[tuple[WeightRow, str, str | None]]) -> list[tuple[str, ...]]:
+    """Where the equation keeps the input-side and recurrent-side biases apart, every bias
+    tensor; otherwise the equation's one bias (per gate, where the tensors are per gate), shown
+    by the first tensor that holds it (the others only add to it)."""
+    if not _two_biases_in_equation(spec):
+        first: dict[str | None, WeightRow] = {}
+        for row, _, gate in biases:
+            first.setdefault(gate, row)
+        return [
+            (
+                f"b_{gate}" if gate else "b",
+                format_shape(row.shape),
+                str(row.params),
+                "bias" + (f" of gate {gate}" if gate else ""),
+            )
+            for gate, row in first.items()
+        ]
+    meanings = {"b_x": "input-side bias", "b_h": "recurrent-side bias", "b_x; b_h": "both biases, one tensor"}
+    return [
+        (
+            symbol.replace(";", ","),
+            format_shape(row.shape),
+            str(row.params),
+            meanings.get(symbol.removesuffix(gate or ""), "bias"),
+        )
+        for row, symbol, gate in biases
+    ]
 
 
 def _gate_order_prose(spec: Spec, conventions: list[Convention]) -> list[Block]:
@@ -463,26 +484,53 @@ def _why_features(spec: Spec) -> str:
 # --- One section per framework ---------------------------------------------------------------------
 
 
-def _symbols(report: FrameworkReport, rows: list[WeightRow]) -> list[str]:
-    """The equation symbol each stored tensor holds (``^T`` where the framework stores matrices
-    transposed). Two bias tensors are the input-side then the recurrent-side bias; a single one
-    is ``b``, or both stacked when it has two rows."""
-    transposed = _transposed(report)
-    single_bias = sum(row.role is Role.BIAS for row in rows) == 1
-    symbols = []
-    bias_names = iter(("b_x", "b_h"))
-    for row in rows:
-        if row.role is Role.INPUT_KERNEL:
-            symbols.append("W_x^T" if transposed else "W_x")
-        elif row.role is Role.RECURRENT_KERNEL:
-            symbols.append("W_h^T" if transposed else "W_h")
-        elif row.role is Role.PROJECTION:
-            symbols.append("W_hr")
-        elif single_bias:
-            symbols.append("b_x; b_h" if len(row.shape) == 2 else "b")
+#: The symbol and meaning of each kind of weight matrix in the equations.
+_KERNELS: dict[Role, tuple[str, str]] = {
+    Role.INPUT_KERNEL: ("W_x", "input weights"),
+    Role.RECURRENT_KERNEL: ("W_h", "recurrent weights"),
+    Role.PROJECTION: ("W_hr", "projection of the output"),
+}
+
+
+def _named(
+    spec: Spec, report: FrameworkReport, rows: list[WeightRow]
+) -> list[tuple[WeightRow, str, str | None]]:
+    """Each of one direction's tensors with the equation symbol it holds (as ``W x`` reads it,
+    untransposed) and the gate it holds alone, if any (the convention's
+    :meth:`~rnncalc.core.convention.Convention.tensor_gate`): ``W_xi`` and ``b_i`` for a gate's
+    own tensors. Biases are grouped by the gate they serve (every gate when stacked): one tensor
+    in a group is the equation's ``b``, or both biases as its two rows (``b_x; b_h``); two are
+    the input-side then the recurrent-side bias; more are numbered."""
+    convention = frameworks.get(report.framework)
+    gates = [convention.tensor_gate(spec, row) for row in rows]
+    in_group = Counter(gate for row, gate in zip(rows, gates, strict=True) if row.role is Role.BIAS)
+    seen: Counter[str | None] = Counter()
+    named = []
+    for row, gate in zip(rows, gates, strict=True):
+        suffix = gate or ""
+        if row.role is not Role.BIAS:
+            named.append((row, _KERNELS[row.role][0] + suffix, gate))
+            continue
+        index, count = seen[gate], in_group[gate]
+        seen[gate] += 1
+        if count == 1:
+            symbol = f"b_x{suffix}; b_h{suffix}" if len(row.shape) == 2 else f"b_{gate}" if gate else "b"
+        elif count == 2:
+            symbol = ("b_x", "b_h")[index] + suffix
         else:
-            symbols.append(next(bias_names))
-    return symbols
+            symbol = f"b_{index + 1}{suffix}"
+        named.append((row, symbol, gate))
+    return named
+
+
+def _symbols(spec: Spec, report: FrameworkReport, rows: list[WeightRow]) -> list[str]:
+    """The symbol of each tensor in a framework's table: :func:`_named`'s, with ``^T`` on the
+    matrices a framework stores transposed."""
+    transposed = _transposed(report)
+    return [
+        symbol + ("^T" if transposed and row.role in (Role.INPUT_KERNEL, Role.RECURRENT_KERNEL) else "")
+        for row, symbol, _ in _named(spec, report, rows)
+    ]
 
 
 def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
@@ -499,7 +547,7 @@ def _framework_section(spec: Spec, report: FrameworkReport) -> Section:
             weights = [w for w in layer.weights if w.direction == direction]
             if direction != "forward":
                 label = f"({direction})"
-            for weight, symbol in zip(weights, _symbols(report, weights), strict=True):
+            for weight, symbol in zip(weights, _symbols(spec, report, weights), strict=True):
                 rows.append((label, weight.name, symbol, format_shape(weight.shape), str(weight.params)))
                 label = ""
         addition = " + ".join(str(w.params) for w in _forward(layer))

@@ -300,6 +300,14 @@ class FlaxConvention(FrameworkConvention):
     def snippet(self, spec: Spec) -> str:
         return flax_snippet(self, spec)
 
+    def tensor_gate(self, spec: Spec, row: WeightRow) -> str | None:
+        """LSTMCell keeps one ``Linear`` per gate (``ii`` … ``ho``), in canonical gate order."""
+        module = row.name.split(".")[0]
+        for gates in (LSTM_INPUT_GATES, LSTM_HIDDEN_GATES):
+            if spec.cell is Cell.LSTM and module in gates:
+                return self.gate_order[Cell.LSTM][gates.index(module)]
+        return None
+
     def explain_notes(self, spec: Spec) -> tuple[str, ...]:
         notes = [
             "Flax NNX stores every kernel as `(in, out)` and computes `x @ kernel`, like Keras: "

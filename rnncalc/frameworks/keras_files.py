@@ -311,7 +311,8 @@ def tensor_formats() -> tuple[TensorFormat, ...]:
     """Keras 3 ``.keras`` archives, read and written (``--to keras``)."""
     return (
         TensorFormat("keras", "Keras 3 model (.keras)", (".keras",), open_keras_archive,
-                     target="keras", write=write_keras_archive, order=keras_variable_order),
+                     target="keras", write=write_keras_archive, order=keras_variable_order,
+                     exact_suffix=True),  # keras.saving.load_model tests endswith(".keras")
     )  # fmt: skip
 
 

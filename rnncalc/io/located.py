@@ -318,42 +318,56 @@ def toml_located(file: str, text: str) -> Located:
         raise _too_deep(file, None, ()) from None
     except ValueError as error:  # an integer of more digits than Python reads
         raise ConfigError(file, None, None, f"invalid TOML: {error}") from None
-    source = toml_keys_only(text).split("\n")
+    keys_only = toml_keys_only(text)
+    source = keys_only.split("\n")
+    line_of = LineIndex(keys_only, first_line=0).line
+    line_starts = [0]
+    for row in source[:-1]:
+        line_starts.append(line_starts[-1] + len(row) + 1)
     lines: dict[Path_, int] = {}
 
-    def find(key: str, start: int) -> int | None:
+    def find(key: str, start: int) -> tuple[int, int | None] | None:
+        """The 0-based line of ``key`` from line ``start`` on, and the offset after its ``=``."""
         pattern = re.compile(rf"(^|[\s{{,.\[])\"?{re.escape(key)}\"?\s*(=|\]|\.)")
         for number in range(start, len(source)):
-            if pattern.search(source[number]):
-                return number
+            match = pattern.search(source[number])
+            if match:
+                return number, line_starts[number] + match.end() if match.group(2) == "=" else None
         return None
 
-    def walk(current: Any, path: Path_, start: int) -> None:
+    def walk(current: Any, path: Path_, start: int, at: int | None) -> None:
+        """Place ``current``'s keys, searching from line ``start``; ``at`` is the offset of its
+        value in the text when known (where an inline array's items are counted from)."""
         if len(path) > MAX_DEPTH:
             raise _too_deep(file, start + 1, path)
         if isinstance(current, dict):
             for key, item in current.items():
                 found = find(str(key), start)
                 if found is not None:
-                    lines[(*path, key)] = found + 1
-                walk(item, (*path, key), found if found is not None else start)
+                    lines[(*path, key)] = found[0] + 1
+                walk(item, (*path, key), found[0] if found else start, found[1] if found else None)
         elif isinstance(current, list):
+            items = _toml_array_items(keys_only, at) if at is not None else []
             # An array of tables: the k-th ``[[...key]]`` header starts the k-th item.
             key = path[-1] if path else ""
             header = re.compile(rf"^\s*\[\[\s*([\w.\"-]+\.)?\"?{re.escape(str(key))}\"?\s*\]\]")
             position = start
             for index, item in enumerate(current):
-                found = (
+                if index < len(items):  # an inline array: its items' own offsets
+                    lines[(*path, index)] = line_of(items[index]) + 1
+                    walk(item, (*path, index), line_of(items[index]), items[index])
+                    continue
+                headed = (
                     next((n for n in range(position, len(source)) if header.match(source[n])), None)
                     if isinstance(item, dict)
                     else None
                 )
-                if found is not None:
-                    lines[(*path, index)] = found + 1
-                    position = found + 1
-                walk(item, (*path, index), found if found is not None else start)
+                if headed is not None:
+                    lines[(*path, index)] = headed + 1
+                    position = headed + 1
+                walk(item, (*path, index), headed if headed is not None else start, None)
 
-    walk(data, (), 0)
+    walk(data, (), 0, None)
     # The model starts at its first key (a table header or key = value), after any comments.
     first = next((n for n, line in enumerate(source) if line.strip()), 0)
     lines.setdefault((), first + 1)
@@ -367,6 +381,39 @@ _TOML_TOKEN = re.compile(
     r'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[=\[\]{},\n]',
     re.S,
 )
+
+
+def _toml_array_items(keys_only: str, at: int) -> list[int]:
+    """The offset of each item of the inline array whose value starts at or after ``at`` in
+    :func:`toml_keys_only`'s text (strings blanked, so brackets in them do not count); empty
+    when the value there is not an array."""
+    opening = at
+    while opening < len(keys_only) and keys_only[opening] in " \t":
+        opening += 1
+    if opening >= len(keys_only) or keys_only[opening] != "[":
+        return []
+    items: list[int] = []
+    depth = 0
+    expecting = True  # the next character that is not blank starts an item
+    for index in range(opening + 1, len(keys_only)):
+        char = keys_only[index]
+        if char in " \t\r\n":
+            continue
+        if depth == 0 and char in ",]":
+            if expecting:  # an item left blank: a string value, or nothing after a last comma
+                items.append(index)
+            if char == "]":
+                break
+            expecting = True
+            continue
+        if expecting:
+            items.append(index)
+            expecting = False
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    return items
 
 
 def toml_keys_only(text: str) -> str:

@@ -41,7 +41,9 @@ class TensorFormat:
     ``suffixes`` the destination extensions that pick it, ``write(plan, pairs, path)`` writes a
     :class:`~rnncalc.convert.plan.Plan`'s ``(name, array)`` pairs in report order. ``order`` sorts
     one layer's tensor names into report order when the file's order differs; ``refuse(layer)``
-    says why a recognised layer cannot be moved (None: it can)."""
+    says why a recognised layer cannot be moved (None: it can). rnncalc recognises ``suffixes``
+    in any case; ``exact_suffix`` says that the framework's own loader does not (Keras's
+    ``load_model`` reads ``.keras`` only), so convert notes a destination named otherwise."""
 
     name: str
     description: str
@@ -51,6 +53,7 @@ class TensorFormat:
     write: Callable[[Any, Any, str], None] | None = None
     order: Callable[[str], Any] | None = None
     refuse: Callable[[Any], str | None] | None = None
+    exact_suffix: bool = False
 
 
 class TensorData(Mapping[str, Any]):

@@ -14,6 +14,12 @@ from rnncalc.core.spec import Spec
 DEFAULT_ATOL = 1e-5
 
 
+def agrees(difference: float | None, atol: float) -> bool:
+    """Whether a largest difference (:func:`rnncalc.reference.largest_difference`; None: not
+    finite, or nothing to compare) is within ``atol``: the one test verify and convert apply."""
+    return difference is not None and difference <= atol
+
+
 class Status(str, Enum):
     AGREES = "agrees"
     DIFFERS = "differs"
@@ -28,12 +34,12 @@ class Comparison:
     name: str
     shape: tuple[int, ...] | None  # the framework's; None when it did not return this tensor
     reference_shape: tuple[int, ...] | None
-    max_abs_diff: float | None  # None when the shapes differ (nothing to subtract)
+    max_abs_diff: float | None  # None when the shapes differ or either holds a NaN or an infinity
     atol: float
 
     @property
     def within(self) -> bool:
-        return self.max_abs_diff is not None and self.max_abs_diff <= self.atol
+        return agrees(self.max_abs_diff, self.atol)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from rnncalc import frameworks as registry
 from rnncalc.core.errors import SpecError
 from rnncalc.core.spec import Spec
 from rnncalc.frameworks.adapter import probe_spec, quiet
+from rnncalc.reference import largest_difference
 from rnncalc.verify.model import DEFAULT_ATOL, Comparison, FrameworkVerification, Status, Verification
 
 
@@ -32,10 +33,7 @@ def compare(
         expected = _array_or_none(reference_outputs.get(name))
         diff = None
         if actual is not None and expected is not None and actual.shape == expected.shape:
-            delta = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-            diff = float(delta.max()) if delta.size else 0.0
-            if not np.isfinite(diff):
-                diff = None
+            diff = largest_difference(actual, expected)
         comparisons.append(
             Comparison(
                 name,
