@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from rnncalc.core.model import Model
-    from rnncalc.core.report import FrameworkReport, FrameworkTotals
+    from rnncalc.core.report import FrameworkReport, FrameworkTotals, WeightRow
     from rnncalc.core.spec import Cell, Spec
 
 
