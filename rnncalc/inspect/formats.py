@@ -130,23 +130,28 @@ def _sniff(path: str, formats: tuple[WeightFormat, ...]) -> WeightFormat:
             head = handle.read(8)
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
-    candidates = sorted((found for found in formats if found.recognisable), key=lambda found: not found.magic)
-    for found in candidates:
-        if found.magic and head.startswith(found.magic) and (found.sniff is None or found.sniff(path, head)):
-            return found
-    for known in UNSUPPORTED:
+    for known in UNSUPPORTED:  # first: an archive of .npy files is a zip, as a PyTorch file is
         if known.magic and head[known.offset :].startswith(known.magic):
             raise WeightFileError(path, known.message())
-        if known.members and head.startswith(ZIP_MAGIC):
-            members = zip_members(path)
-            if members and all(name.endswith(known.members) for name in members):
-                raise WeightFileError(path, known.message())
+        if known.members and head.startswith(ZIP_MAGIC) and _all_members_end(path, known.members):
+            raise WeightFileError(path, known.message())
+    candidates = sorted((found for found in formats if found.recognisable), key=lambda found: not found.magic)
     for found in candidates:
-        if not found.magic and found.sniff is not None and found.sniff(path, head):
+        if head.startswith(found.magic) and (found.sniff is None or found.sniff(path, head)):
             return found
     raise WeightFileError(
         path, f"neither its name nor its first bytes say a format rnncalc reads ({_known(formats)})"
     )
+
+
+def _all_members_end(path: str, ending: str) -> bool:
+    """True when the zip archive at ``path`` has members and every one's name ends so (False for
+    a damaged archive: its format's own reader says what is wrong)."""
+    try:
+        members = zip_members(path)
+    except WeightFileError:
+        return False
+    return bool(members) and all(name.endswith(ending) for name in members)
 
 
 def _known(formats: tuple[WeightFormat, ...]) -> str:
