@@ -144,7 +144,7 @@ def _restored_msgpack_state(path: str) -> tuple[Entries, Callable[[str], Any], N
             if isinstance(value, Mapping):
                 walk(f"{name}.", value)
                 continue
-            if not isinstance(value, np.ndarray | np.generic) or value.dtype.kind not in "biuf":
+            if not isinstance(value, np.ndarray | np.generic) or not _numeric(value.dtype):
                 kind = getattr(value, "dtype", None) or type(value).__name__
                 raise WeightFileError(
                     path, f"not a Flax msgpack state: {name!r} is a {kind}, not a numeric array"
@@ -156,6 +156,11 @@ def _restored_msgpack_state(path: str) -> tuple[Entries, Callable[[str], Any], N
     walk("", state)
     entries = {name: (tuple(int(d) for d in value.shape), value.dtype.name) for name, value in flat.items()}
     return entries, lambda name: np.asarray(flat[name], dtype=np.float32), None
+
+
+def _numeric(dtype: Any) -> bool:
+    """Booleans, integers and floats, bfloat16 too (ml_dtypes gives it numpy's kind ``V``)."""
+    return dtype.kind in "biuf" or dtype.name == "bfloat16"
 
 
 def read_msgpack_state(path: str) -> FileContents:
