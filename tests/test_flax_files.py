@@ -366,3 +366,18 @@ def test_without_orbax_a_checkpoint_gets_the_install_hint(tmp_path: Path) -> Non
         proc.stderr
         == f"rnncalc: error: {tmp_path / 'ckpt'}: an Orbax checkpoint: pip install 'rnncalc[orbax]'\n"
     )
+
+
+def test_checkpoint_json_past_the_bound_is_refused_before_orbax_parses_it(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    from rnncalc.frameworks.flax_files import MAX_METADATA_BYTES
+
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(tmp_path / "state", nnx.state(randomized(Encoder), nnx.Param))
+    checkpointer.wait_until_finished()
+    with (tmp_path / "state" / "_METADATA").open("r+b") as handle:
+        handle.truncate(MAX_METADATA_BYTES + 1)  # sparse: no 100 MB written
+    assert _one_line(run_cli("inspect", str(tmp_path / "state")), tmp_path / "state") == (
+        f"_METADATA holds {MAX_METADATA_BYTES + 1:,} bytes of JSON, over {MAX_METADATA_BYTES:,}"
+    )

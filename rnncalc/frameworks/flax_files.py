@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 ORBAX_HINT = "pip install 'rnncalc[orbax]'"
 #: Entries of a checkpoint directory walked before it is refused (a real one has a few per array).
 MAX_DIRECTORY_ENTRIES = 100_000
+#: Largest JSON file orbax may parse whole (``_METADATA``, ``_sharding``, ``array_metadatas/*``):
+#: the bound safetensors puts on its JSON header; a real one holds a line or two per array.
+MAX_METADATA_BYTES = 100_000_000
 
 
 def weight_formats() -> tuple[WeightFormat, ...]:
@@ -310,6 +313,13 @@ def _confined(path: str, root: str) -> None:
                 )
             if name in files and not os.path.isfile(full):
                 raise WeightFileError(path, f"{os.path.relpath(full, root)} is not a regular file")
+            json_file = name.startswith("_") or os.path.basename(directory) == "array_metadatas"
+            if name in files and json_file and os.path.getsize(full) > MAX_METADATA_BYTES:
+                size = os.path.getsize(full)
+                where = os.path.relpath(full, root)
+                raise WeightFileError(
+                    path, f"{where} holds {size:,} bytes of JSON, over {MAX_METADATA_BYTES:,}"
+                )
         if count > MAX_DIRECTORY_ENTRIES:
             raise WeightFileError(
                 path, f"more than {MAX_DIRECTORY_ENTRIES:,} files: not a checkpoint rnncalc reads"
