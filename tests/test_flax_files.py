@@ -237,6 +237,25 @@ def test_list_items_that_do_not_chain_are_separate_layers(
     assert document["total_params"] == param_count(model)
 
 
+def test_cells_rnncalc_does_not_model_are_named_and_left_among_the_other_tensors(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    class Cells(nnx.Module):  # type: ignore[misc]
+        def __init__(self, rngs: Any) -> None:
+            self.fast = nnx.RNN(nnx.OptimizedLSTMCell(3, 4, rngs=rngs))
+            self.step = nnx.GRUCell(3, 4, rngs=rngs)  # called a step at a time, outside nnx.RNN
+
+    model = randomized(Cells)
+    document = inspected(run_cli, save_msgpack(model, tmp_path / "cells.msgpack"))
+    assert document["recurrent"] == [] and document["total_params"] == param_count(model)
+    assert sorted(document["notes"]) == [
+        "fast: recurrent-looking tensors not counted as a layer: an nnx.OptimizedLSTMCell (gates "
+        "stacked in dense_i, dense_h), which rnncalc does not model",
+        "step: a cell's weights outside nnx.RNN (cells run a step at a time are not modelled); "
+        "left among the other tensors",
+    ]
+
+
 def test_inspect_gives_a_msgpack_state_the_document_every_format_has(
     tmp_path: Path, run_cli: Callable[..., Result]
 ) -> None:

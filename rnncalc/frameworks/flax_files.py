@@ -535,6 +535,10 @@ def _cell_fields(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any] | str:
         return "kernels that are not 2-D"
     hidden, columns = hidden_kernel
     if cell is None:
+        if columns == 4 * hidden:  # OptimizedLSTMCell stacks LSTMCell's eight kernels in two
+            return (
+                "an nnx.OptimizedLSTMCell (gates stacked in dense_i, dense_h), which rnncalc does not model"
+            )
         if columns % hidden or columns // hidden not in (1, 3):
             return f"dense_h.kernel has {columns} columns, not 1 or 3 gate blocks of {hidden}"
         cell = GATES[columns // hidden]
