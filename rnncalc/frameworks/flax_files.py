@@ -68,8 +68,7 @@ def _looks_like_msgpack_map(path: str, head: bytes) -> bool:
 
 # --- Flax msgpack states --------------------------------------------------------------------------
 
-#: Dtype → float32 values of ``raw``, an array of the file's bytes (bfloat16 is the top half
-#: of a float32: numpy has no bfloat16).
+#: Array name → (shape, dtype name) as the file states them.
 Entries = dict[str, tuple[tuple[int, ...], str]]
 
 
@@ -441,6 +440,10 @@ def open_orbax_checkpoint(path: str) -> TensorData:
 # --- Finding the recurrent layers -----------------------------------------------------------------
 
 
+#: A layer found: its one-layer spec and its tensors in the order of the convention's report rows.
+Layer = tuple[Spec, tuple[Tensor, ...]]
+
+
 def _slot_names() -> frozenset[str]:
     """Every parameter path inside a Flax cell (``dense_i.kernel``, ``hf.bias``...)."""
     from rnncalc.frameworks.flax import cell_slots
@@ -478,7 +481,7 @@ def find_layers(file: str, contents: FileContents) -> Found:
             modules[parent][attributes[attribute]] = tensors
         else:
             modules[owner]["forward"] = tensors
-    layers: dict[str, tuple[Spec, tuple[Tensor, ...]]] = {}
+    layers: dict[str, Layer] = {}
     for path, directions in modules.items():
         layer = _layer(path, directions)
         if isinstance(layer, str):
@@ -493,9 +496,7 @@ def find_layers(file: str, contents: FileContents) -> Found:
     return found, notes, contents.tensors, {}
 
 
-def _layer(
-    path: str, directions: Mapping[str, Mapping[str, Tensor]]
-) -> tuple[Spec, tuple[Tensor, ...]] | str:
+def _layer(path: str, directions: Mapping[str, Mapping[str, Tensor]]) -> Layer | str:
     """The one-layer spec of an ``nnx.RNN``/``nnx.Bidirectional`` at ``path`` and its tensors in
     report order, or why it is not one."""
     from rnncalc.frameworks.flax import CONVENTION
@@ -546,7 +547,7 @@ def _cell_fields(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any] | str:
 
 
 def _stacks(
-    layers: Mapping[str, tuple[Spec, tuple[Tensor, ...]]],
+    layers: Mapping[str, Layer],
 ) -> list[tuple[str, Spec, tuple[Tensor, ...]]]:
     """Layers as stacks: consecutive items ``P.k``, ``P.k+1``... of one list whose sizes chain
     (each one's input the features the one before hands on, the same merge throughout) are one
