@@ -86,7 +86,7 @@ def choose_format(path: str) -> WeightFormat:
     try:
         mode = os.stat(path).st_mode
     except OSError as error:
-        reason = "no such file or directory" if not os.path.lexists(path) else error.strerror
+        reason = "no such file" if not os.path.lexists(path) else error.strerror
         raise WeightFileError(path, reason or str(error)) from None
     formats = weight_formats()
     if stat.S_ISDIR(mode):
