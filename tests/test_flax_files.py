@@ -400,3 +400,15 @@ def test_checkpoint_json_past_the_bound_is_refused_before_orbax_parses_it(
     assert _one_line(run_cli("inspect", str(tmp_path / "state")), tmp_path / "state") == (
         f"_METADATA holds {MAX_METADATA_BYTES + 1:,} bytes of JSON, over {MAX_METADATA_BYTES:,}"
     )
+
+
+@pytest.mark.parametrize("key", ["..", "a/b"])
+def test_a_key_that_could_name_a_path_outside_the_checkpoint_is_refused(
+    key: str, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    checkpointer = ocp.StandardCheckpointer()  # orbax writes such keys as they are
+    checkpointer.save(tmp_path / "state", {key: {"kernel": np.zeros((3, 4), np.float32)}})
+    checkpointer.wait_until_finished()
+    assert _one_line(run_cli("inspect", str(tmp_path / "state")), tmp_path / "state") == (
+        f"the key {key!r} could name a file outside the checkpoint"
+    )
