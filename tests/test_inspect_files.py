@@ -96,8 +96,13 @@ def test_json_nested_past_the_parser_s_limit_is_refused(
     assert _refused(run_cli, path).startswith("not a Keras model JSON: maximum recursion depth")
 
 
-def test_a_directory_is_not_a_file(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
-    assert _refused(run_cli, tmp_path) == "not a regular file"
+def test_a_directory_that_is_no_checkpoint_is_refused_naming_what_rnncalc_reads(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    assert _refused(run_cli, tmp_path).startswith(
+        "a directory rnncalc does not read; it reads sharded safetensors checkpoint, Orbax checkpoint "
+        "directories and .bin, .ckpt"
+    )
 
 
 @pytest.mark.parametrize(

@@ -26,8 +26,10 @@ def test_every_suffix_and_format_name_is_claimed_by_exactly_one_convention() -> 
     assert len(names) == len(set(names)) and len(suffixes) == len(set(suffixes))
     assert all(s.startswith(".") and s == s.lower() for s in suffixes)
     # PyTorch's state dicts, safetensors (one file or sharded) and archives carrying code,
-    # Keras's three files, ONNX models: nothing else yet.
+    # Keras's three files, Flax's msgpack states and Orbax checkpoints, ONNX models.
     assert sorted((name, fmt.name) for name, fmt in claimed) == [
+        ("flax", "flax msgpack"),
+        ("flax", "orbax"),
         ("keras", "keras"),
         ("keras", "keras h5"),
         ("keras", "keras json"),
@@ -41,12 +43,14 @@ def test_every_suffix_and_format_name_is_claimed_by_exactly_one_convention() -> 
 
 
 def test_a_convention_that_reads_no_file_declares_no_format_and_refuses_to_find_layers() -> None:
-    flax = frameworks.get("flax")
-    assert flax.weight_formats() == ()
+    from rnncalc.frameworks.flax import FlaxConvention
+
+    no_files = type("NoFiles", (FlaxConvention,), {"files_module": None})()
+    assert no_files.weight_formats() == ()
     contents = FileContents(tensors=(), format="keras")
-    assert not flax.reads(contents)
+    assert not no_files.reads(contents)
     with pytest.raises(WeightFileError) as error:
-        flax.find_layers("model.msgpack", contents)
+        no_files.find_layers("model.msgpack", contents)
     assert str(error.value) == "model.msgpack: Flax NNX reads no weight file"
 
 
@@ -130,9 +134,9 @@ def test_an_unrecognised_file_is_refused_naming_every_suffix_the_registry_reads(
     result = run_cli("inspect", str(path))
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == (
-        f"rnncalc: error: {path}: unknown file type; rnncalc inspect reads "
-        ".bin, .ckpt, .h5, .hdf5, .json, .keras, .onnx, .pt, .pt2, .pth, .safetensors, "
-        ".safetensors.index.json\n"
+        f"rnncalc: error: {path}: neither its name nor its first bytes say a format rnncalc reads "
+        "(.bin, .ckpt, .h5, .hdf5, .json, .keras, .msgpack, .onnx, .pt, .pt2, .pth, .safetensors, "
+        ".safetensors.index.json)\n"
     )
 
 

@@ -85,20 +85,13 @@ def target_for(destination: str, to: str | None) -> tuple[FrameworkConvention, T
     return found
 
 
-def source_format(path: str) -> tuple[FrameworkConvention | None, str, TensorFormat | None]:
-    """How ``path`` is read: the convention owning a format only convert reads (by suffix; None
-    for the formats inspect reads, whose convention inspect finds), the format's name, and its
-    tensor format (None: the file holds no tensor values, as a model config)."""
-    from rnncalc.inspect.formats import choose_format, weight_formats
+def source_format(path: str) -> tuple[str, TensorFormat | None]:
+    """How ``path`` is read: the name of the format inspect reads it as, and the tensor format of
+    that name (None: the file holds no tensor values, as a model config)."""
+    from rnncalc.inspect.formats import choose_format
 
-    inspected = {found.name for found in weight_formats()}
-    suffix = Path(path).suffix.lower()
-    if Path(path).is_file():
-        for convention, found in tensor_formats():
-            if found.name not in inspected and suffix in found.suffixes:
-                return convention, found.name, found
     name = choose_format(path).name
-    return None, name, next((found for _, found in tensor_formats() if found.name == name), None)
+    return name, next((found for _, found in tensor_formats() if found.name == name), None)
 
 
 def make_plan(
@@ -139,9 +132,7 @@ def read_source(path: str) -> Source:
     obj = lent(path)
     if obj is not None:
         return object_source(obj)
-    owner, _, found = source_format(path)
-    if owner is not None and found is not None:
-        return _matched_source(path, owner, found)
+    _, found = source_format(path)
     return inspected_source(inspect_contents(path, read_file(path)), found)
 
 
@@ -167,23 +158,6 @@ def inspected_source(inspection: Inspection, found: TensorFormat | None) -> Sour
     spec = stack_spec(path, inspection.recurrent)
     check_rows(path, convention, spec, inspection, names)
     notes = tuple(dict.fromkeys(note for layer in inspection.recurrent for note in layer.notes))
-    return Source(path, found, convention, spec, names, notes)
-
-
-def _matched_source(path: str, convention: FrameworkConvention, found: TensorFormat) -> Source:
-    """A file inspect does not read (a Flax NNX msgpack state): its spec is matched against the
-    convention's report by names and shapes (:mod:`rnncalc.convert.match`)."""
-    from rnncalc.convert.match import match_stack
-
-    data = found.open(path)
-    shapes = {name: tuple(int(d) for d in data[name].shape) for name in data}
-    matched = match_stack(convention, shapes)
-    if matched is None:
-        raise ConversionError(
-            f"{path}: the tensors are not one {convention.title} recurrent stack as rnncalc builds it"
-        )
-    spec, notes = matched
-    names = tuple(row.path for layer in convention.report(spec).layers for row in layer.weights)
     return Source(path, found, convention, spec, names, notes)
 
 

@@ -33,8 +33,12 @@ DTYPE = "float32"
 ITEMSIZE = 4
 #: ``msgpack.ExtType`` payload lengths with a header of their own (fixext 1 to 16).
 FIXEXT = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}
-#: Dtype names :func:`scan` serves as they are (flax writes them native-endian).
-SCANNED_DTYPES = {"float16": 2, "float32": 4, "float64": 8}
+#: Dtype names :func:`scan` finds, with their item sizes (flax writes ``arr.dtype.name`` and
+#: the native-endian bytes; ``bfloat16`` is jax's, through ml_dtypes).
+SCANNED_DTYPES = {
+    "float16": 2, "float32": 4, "float64": 8, "bfloat16": 2, "bool": 1,
+    "int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8,
+}  # fmt: skip
 #: Markers of the msgpack types :func:`scan` reads: lengths held in the marker, and markers
 #: followed by a length of so many bytes.
 FIXMAP, FIXARRAY, FIXSTR = range(0x80, 0x90), range(0x90, 0xA0), range(0xA0, 0xC0)
@@ -156,9 +160,10 @@ class NotScanned(Exception):
 
 def scan(buffer: Any) -> dict[str, tuple[int, str, tuple[int, ...]]]:
     """``dotted name → (offset, dtype name, shape)`` of every array in a msgpack state whose
-    nested maps (str or integer keys) hold only float ndarray exts; raises :class:`NotScanned`
-    for anything else, for a file that is not one whole msgpack object, or after
-    :data:`MAX_ENTRIES` entries."""
+    nested maps (str or integer keys, none twice, none with a dot) hold only ndarray exts of
+    :data:`SCANNED_DTYPES`; raises :class:`NotScanned` for anything else, for a file that is not
+    one whole msgpack object, or after :data:`MAX_ENTRIES` entries. Every declared length is
+    checked against the bytes left before anything is read or allocated."""
     view = memoryview(buffer)
     position = 0
     walked = itertools.count()
@@ -228,10 +233,15 @@ def scan(buffer: Any) -> dict[str, tuple[int, str, tuple[int, ...]]]:
             raise NotScanned("an ndarray ext of the wrong length")
 
     def mapping(prefix: str) -> None:
+        keys: set[str] = set()
         for _ in range(length(take(1)[0], FIXMAP, MAP)):
             if next(walked) >= MAX_ENTRIES:
                 raise NotScanned(f"more than {MAX_ENTRIES:,} entries")
-            name = f"{prefix}{key()}"
+            part = key()
+            if part in keys or "." in part:  # msgpack keeps the last; a dot makes names collide
+                raise NotScanned(f"the key {part!r} twice or with a dot")
+            keys.add(part)
+            name = f"{prefix}{part}"
             marker = view[position] if position < len(view) else -1
             if marker in FIXMAP or marker in MAP:
                 mapping(f"{name}.")

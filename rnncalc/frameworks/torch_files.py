@@ -259,7 +259,7 @@ def archive_formats() -> tuple[WeightFormat, ...]:
 
     return (
         WeightFormat(SHARDED, "sharded safetensors checkpoint", (INDEX_SUFFIX,), read_safetensors_index,
-                     magic=b"{", sniff=looks_like_index, directory=is_index_directory),
+                     magic=b"{", sniff=looks_like_index, holds=is_index_directory),
         WeightFormat(TORCHSCRIPT, "TorchScript archive", (), read_torchscript, magic=ZIP_MAGIC,
                      sniff=lambda path, head: is_torchscript(zip_members(path))),
         WeightFormat(EXPORT, "torch.export archive", (".pt2",), read_pt2, magic=ZIP_MAGIC,

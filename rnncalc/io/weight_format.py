@@ -22,7 +22,8 @@ class WeightFormat:
     how a heading names it. ``magic`` is the first bytes every such file starts with (empty when
     none); ``sniff(path, head)`` decides among files sharing a magic, or recognises a format that
     has none from its first 8 bytes (None: recognised by ``magic`` alone, or only by suffix when
-    it has no magic either)."""
+    it has no magic either). ``holds(path)`` recognises a directory of this format by what it
+    contains (an Orbax checkpoint's ``_METADATA``); None: the format is a single file."""
 
     name: str
     title: str
@@ -30,7 +31,7 @@ class WeightFormat:
     read: Callable[[str], FileContents]
     magic: bytes = b""
     sniff: Callable[[str, bytes], bool] | None = None
-    directory: Callable[[str], bool] | None = None
+    holds: Callable[[str], bool] | None = None
 
     @property
     def recognisable(self) -> bool:
