@@ -590,8 +590,8 @@ def _validate_model(model: Model) -> None:
                 model, index, ("per_step",), "a dense layer between recurrent layers acts on every step"
             )
         if isinstance(part, Dense) and part.per_step is False and model.tail_sequences:
-            why = "return_sequences" if model.return_sequences else "another head has per_step: true"
-            raise PartError(model, index, ("per_step",), f"contradicts {why}: the heads see every step")
+            why = "return_sequences: true" if model.return_sequences else "a head with per_step: true"
+            raise PartError(model, index, ("per_step",), f"false contradicts {why}: the heads see every step")
     blocks = [(i, part) for i, part in enumerate(model.parts) if isinstance(part, Spec)]
     for block, (index, layer) in enumerate(blocks):
         for name in FLAT_ONLY_FIELDS:
