@@ -400,3 +400,58 @@ def test_check_builds_every_framework_and_they_agree(run_cli: Callable[..., Any]
         for framework, entry in model["frameworks"].items():
             crosscheck = entry["crosscheck"]
             assert crosscheck is not None and crosscheck["ok"], (model["name"], framework, crosscheck)
+
+
+# --- The last step: each direction's own, as Keras's Bidirectional returns it -------------------
+
+
+def test_the_pytorch_adapter_hands_on_each_directions_final_state_and_applies_the_activations() -> None:
+    """rnncalc's PyTorch model of ``classifier-last-step`` against the same modules run by hand:
+    after the BiGRU only ``h_n`` goes on (forward and backward final states, Keras's
+    ``Bidirectional`` without sequences), and the heads' tanh and softmax are applied."""
+    torch = pytest.importorskip("torch")
+    from rnncalc.frameworks.torch import build_model
+    from rnncalc.io.config import ModelEntry, read_text
+
+    (entry,) = read_text("m.json", json.dumps(MODELS["classifier-last-step"]), "json")
+    assert isinstance(entry, ModelEntry)
+    built = build_model(entry.model)
+    modules, _ = _torch(MODELS["classifier-last-step"])
+    torch.manual_seed(1)
+    for module in modules:
+        for parameter in module.parameters():
+            parameter.data.normal_()
+    built.load_state_dict(
+        {f"{i}.{name}": p for i, m in enumerate(modules) for name, p in m.state_dict().items()}
+    )
+    gru, norm, _, head, _, out = modules
+    x = torch.randn(SEQ, BATCH, 3)
+    with torch.no_grad():
+        _, h_n = gru(x)
+        last = torch.cat([h_n[0], h_n[1]], dim=-1)  # forward's final state, backward's final state
+        expected = torch.softmax(out(torch.tanh(head(norm(last)))), dim=-1)
+        got = built(x)
+    assert got.shape == (BATCH, 2)
+    torch.testing.assert_close(got, expected)
+
+
+def test_the_flax_model_hands_on_each_directions_final_carry() -> None:
+    """The Flax adapter's SequenceModel takes the last step of a bidirectional layer as its two
+    final carries (what ``nnx.Bidirectional(return_carry=True)`` returns), then the activation."""
+    pytest.importorskip("flax")
+    import jax
+    import numpy as np
+    from flax import nnx
+
+    from rnncalc.frameworks.flax import _model_class
+
+    rngs = nnx.Rngs(0)
+    bidirectional = nnx.Bidirectional(
+        nnx.RNN(nnx.GRUCell(3, 4, rngs=rngs)), nnx.RNN(nnx.GRUCell(3, 4, rngs=rngs))
+    )
+    head = nnx.Linear(8, 2, rngs=rngs)
+    model = _model_class()([bidirectional, head], {1: "tanh"}, 0, 2)
+    x = jax.random.normal(jax.random.key(1), (BATCH, SEQ, 3))
+    (forward, backward), _ = bidirectional(x, return_carry=True)
+    expected = np.tanh(head(np.concatenate([forward, backward], axis=-1)))
+    np.testing.assert_allclose(model(x), expected, rtol=1e-6, atol=1e-6)
