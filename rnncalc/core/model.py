@@ -196,11 +196,6 @@ PART_CLASSES: dict[PartKind, type[LayerNorm | Dropout | Dense]] = {
 }
 
 
-def part_kind(part: Part) -> PartKind:
-    """The kind of ``part`` (a :class:`Spec` is a recurrent block)."""
-    return PartKind.RECURRENT if isinstance(part, Spec) else part.kind
-
-
 @dataclass(frozen=True)
 class Model:
     """A chain of parts run on one input: an optional embedding, then recurrent blocks with
@@ -231,9 +226,10 @@ class Model:
             if self.parts and self.parts != _classic(self.parts):
                 raise SpecError("parts", "give the chain as parts, or as embedding, layers and dense")
             object.__setattr__(self, "parts", classic)
-        object.__setattr__(self, "layers", _split(self.parts)[0])
-        object.__setattr__(self, "embedding", _split(self.parts)[1])
-        object.__setattr__(self, "dense", _split(self.parts)[2])
+        layers, embedding, dense = _split(self.parts)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "embedding", embedding)
+        object.__setattr__(self, "dense", dense)
         _validate_model(self)
 
     @property

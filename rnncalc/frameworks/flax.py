@@ -123,15 +123,15 @@ PARTS: dict[PartKind, PartLayout] = {
 }
 
 
-def _part_unsupported(model: Model, part: object) -> str | None:
+def _last_step_unsupported(model: Model) -> str | None:
     """The last step of a bidirectional block whose directions are merged other than by
     concatenation cannot be taken from Flax's merged outputs (each direction's last step is at
     a different time)."""
     last = model.layers[-1]
     if model.last_step and last.bidirectional and last.merge_mode is not MergeMode.CONCAT:
         return (
-            f"a head with per_step: false after merge_mode {last.merge_mode.value}: the merged "
-            "outputs no longer hold each direction's last step"
+            f"layers[{len(model.layers) - 1}]: a head with per_step: false after merge_mode "
+            f"{last.merge_mode.value}: the merged outputs no longer hold each direction's last step"
         )
     return None
 
@@ -298,10 +298,11 @@ class FlaxConvention(Convention):
         return FrameworkTotals(FLAX, model, count, self.outputs(spec))
 
     def model_report(self, model: Model) -> FrameworkReport:
-        """A :data:`MODEL_CLASS` holding ``nnx.Embed``, one module per recurrent layer and
-        ``nnx.Linear`` heads in one ``nnx.List`` called ``layers``, run in order. Recurrent
-        layers hand on their outputs only; heads act on every time step (Flax has no
-        ``return_sequences``); the model returns the last module's output."""
+        """A :data:`MODEL_CLASS` holding the chain in one ``nnx.List`` called ``layers``, run in
+        order: ``nnx.Embed``, one module per recurrent layer, ``nnx.LayerNorm``, ``nnx.Dropout``,
+        ``nnx.Linear`` (:data:`PARTS`). Recurrent layers hand on their outputs only; dense
+        layers act on every time step (Flax has no ``return_sequences``) unless a head takes the
+        last step; the model returns the last module's output."""
         kinds = [
             self._layer_kind(part) + (f" × {part.num_layers}" if part.num_layers > 1 else "")
             if isinstance(part, Spec)
@@ -309,7 +310,7 @@ class FlaxConvention(Convention):
             for part in model.parts
         ]
         title = f"{MODEL_CLASS}: " + " → ".join(kinds)
-        reason = model_unsupported(model, self.unsupported, partial(_part_unsupported, model))
+        reason = model_unsupported(model, self.unsupported) or _last_step_unsupported(model)
         if reason:
             return FrameworkReport(FLAX, title, reason=reason)
         first = model.layers[0]

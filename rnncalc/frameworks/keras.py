@@ -288,9 +288,10 @@ class KerasConvention(Convention):
         return FrameworkTotals(self.name, model, count, outputs(spec))
 
     def model_report(self, model: Model) -> FrameworkReport:
-        """A ``keras.Sequential``: every recurrent layer but the last returns sequences; ``Dense``
-        acts on the last dimension (per time step when the last recurrent layer returns
-        sequences). Weight paths carry the Sequential's name as Keras 3 reports them.
+        """A ``keras.Sequential`` of the chain (:data:`PARTS`): every recurrent layer but the
+        last returns sequences, the last when :attr:`Model.tail_sequences`; ``Dense`` acts on the
+        last dimension (per time step on a sequence). Weight paths carry the Sequential's name as
+        Keras 3 reports them.
         """
         kinds = [
             layer_kind(part) if isinstance(part, Spec) else PARTS[part.kind].kind(part)
@@ -855,8 +856,9 @@ def measure(spec: Spec) -> Measured:
 
 
 def build_model(model: Model) -> keras.Sequential:
-    """A ``keras.Sequential``: ``Input``, ``Embedding``, recurrent layers (all but the last
-    return sequences, the last ``model.return_sequences``), ``Dense`` heads.
+    """A ``keras.Sequential``: ``Input``, then the chain: ``Embedding``, recurrent layers (all
+    but the last return sequences, the last :attr:`Model.tail_sequences`), ``LayerNormalization``,
+    ``Dropout``, ``Dense``.
 
     Layer names are the calculator's (Keras's own in a fresh session), so paths compare exactly.
     """

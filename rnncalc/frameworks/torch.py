@@ -314,10 +314,11 @@ class TorchConvention(Convention):
     def model_report(self, model: Model) -> FrameworkReport:
         """A module list run in order, as the adapter's ``SequenceModel`` does.
 
-        Parameter names are prefixed by the module's index (``0.weight``, ``1.weight_ih_l0``);
-        each recurrent module hands its ``output`` (not its states) to the next; ``nn.Linear``
-        heads act on the last (feature) dimension at every time step. The model returns the
-        last module's output.
+        Every part of the chain is a module (:data:`PARTS`), its parameters prefixed by its
+        index (``0.weight``, ``1.weight_ih_l0``); each recurrent module hands its ``output``
+        (not its states) to the next; ``nn.Linear`` acts on the last (feature) dimension at
+        every time step, unless a head takes the last step (``per_step: false``). The model
+        returns the last module's output.
         """
         kinds = [
             CLASS_NAMES[part.cell] if isinstance(part, Spec) else PARTS[part.kind].kind(part)
