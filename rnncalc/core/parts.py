@@ -22,7 +22,8 @@ class PartKind(str, Enum):
 class DenseActivation(str, Enum):
     """A dense layer's activation, by ``keras.activations`` name; each one has a PyTorch module,
     a Flax function and ONNX operators with Keras 3's defaults (``leaky_relu``'s slope 0.2,
-    exact ``gelu``, ``hard_sigmoid`` = ``relu6(x + 3) / 6``), applied on the last axis."""
+    exact ``gelu``, ``hard_sigmoid`` = ``relu6(x + 3) / 6``, ``hard_silu`` = ``x * hard_sigmoid(x)``,
+    ``celu``'s alpha 1), applied on the last axis."""
 
     LINEAR = "linear"
     RELU = "relu"
@@ -38,3 +39,8 @@ class DenseActivation(str, Enum):
     SOFTSIGN = "softsign"
     LEAKY_RELU = "leaky_relu"
     HARD_SIGMOID = "hard_sigmoid"
+    HARD_SILU = "hard_silu"
+    HARD_TANH = "hard_tanh"
+    RELU6 = "relu6"
+    CELU = "celu"
+    EXPONENTIAL = "exponential"

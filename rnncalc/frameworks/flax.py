@@ -796,15 +796,22 @@ ACTIVATIONS: dict[DenseActivation, str] = {
     DenseActivation.SOFTSIGN: "soft_sign",
     DenseActivation.LEAKY_RELU: "leaky_relu",
     DenseActivation.HARD_SIGMOID: "hard_sigmoid",
+    DenseActivation.HARD_SILU: "hard_silu",
+    DenseActivation.HARD_TANH: "hard_tanh",
+    DenseActivation.RELU6: "relu6",
+    DenseActivation.CELU: "celu",
+    DenseActivation.EXPONENTIAL: "exp",
 }
 
 
 def _activation(name: str) -> Any:
     """The function ``ACTIVATIONS`` names."""
     import jax
+    import jax.numpy as jnp
 
     special = {
         "identity": lambda x: x,
+        "exp": jnp.exp,
         "gelu": partial(jax.nn.gelu, approximate=False),
         "leaky_relu": partial(jax.nn.leaky_relu, negative_slope=0.2),
     }

@@ -172,6 +172,14 @@ ACTIVATION_OPS: dict[DenseActivation, tuple[str, dict[str, Any]]] = {
     DenseActivation.SOFTSIGN: ("Softsign", {}),
     DenseActivation.LEAKY_RELU: ("LeakyRelu", {"alpha": 0.2}),
     DenseActivation.HARD_SIGMOID: ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}),
+    DenseActivation.HARD_SILU: ("HardSwish", {}),
+    DenseActivation.CELU: ("Celu", {"alpha": 1.0}),
+    DenseActivation.EXPONENTIAL: ("Exp", {}),
+}
+#: Activations that are a ``Clip`` between two bounds (given as Constant inputs).
+CLIP_BOUNDS: dict[DenseActivation, tuple[float, float]] = {
+    DenseActivation.RELU6: (0.0, 6.0),
+    DenseActivation.HARD_TANH: (-1.0, 1.0),
 }
 
 
@@ -253,6 +261,11 @@ class _GraphBuilder:
         if activation in ACTIVATION_OPS:
             op_type, attributes = ACTIVATION_OPS[activation]
             self.add(op_type, [x], [out], f"{node}.activation", **attributes)
+        elif activation in CLIP_BOUNDS:
+            low, high = CLIP_BOUNDS[activation]
+            self.add("Constant", [], [f"{node}.low"], f"{node}.low", value_float=low)
+            self.add("Constant", [], [f"{node}.high"], f"{node}.high", value_float=high)
+            self.add("Clip", [x, f"{node}.low", f"{node}.high"], [out], f"{node}.clip")
         elif activation is DenseActivation.SILU:  # x * sigmoid(x)
             self.add("Sigmoid", [x], [f"{node}.sigmoid"], f"{node}.sigmoid")
             self.add("Mul", [x, f"{node}.sigmoid"], [out], f"{node}.silu")

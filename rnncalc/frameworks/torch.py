@@ -747,6 +747,11 @@ ACTIVATIONS: dict[DenseActivation, str] = {
     DenseActivation.SOFTSIGN: "softsign",
     DenseActivation.LEAKY_RELU: "leaky_relu",
     DenseActivation.HARD_SIGMOID: "hardsigmoid",
+    DenseActivation.HARD_SILU: "hardswish",
+    DenseActivation.HARD_TANH: "hardtanh",
+    DenseActivation.RELU6: "relu6",
+    DenseActivation.CELU: "celu",
+    DenseActivation.EXPONENTIAL: "exp",
 }
 
 
@@ -759,6 +764,7 @@ def _activation(name: str) -> Any:
         "identity": lambda x: x,
         "tanh": torch.tanh,
         "sigmoid": torch.sigmoid,
+        "exp": torch.exp,
         "softmax": lambda x: functional.softmax(x, dim=-1),
         "log_softmax": lambda x: functional.log_softmax(x, dim=-1),
         "leaky_relu": lambda x: functional.leaky_relu(x, 0.2),
