@@ -232,3 +232,16 @@ def test_models_built_in_code_take_parts_or_the_classic_fields() -> None:
     chain = Model(parts=(lstm, LayerNorm(), Dense(4)))
     with pytest.raises(SpecError, match="give the chain as parts"):
         dataclasses.replace(chain, layers=(gru,))
+
+
+def test_the_reports_parts_read_back_as_layers_give_the_same_model(tmp_path: Path) -> None:
+    """``model.parts`` of the JSON report is config text: written back under ``layers:`` (the
+    embedding under its own key) it reads as the same model."""
+    model = _model(CHAIN)
+    data = model.to_dict()
+    config = {
+        "name": data["name"],
+        "embedding": data["embedding"],
+        "layers": [part for part in data["parts"] if part["kind"] != "embedding"],
+    }
+    assert _model(json.dumps(config), "json") == model
