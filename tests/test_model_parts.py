@@ -92,12 +92,7 @@ def _torch(config: dict[str, Any]) -> tuple[list[Any], list[list[int]]]:
     activations = {"relu": torch.relu, "tanh": torch.tanh, "gelu": nn.functional.gelu}
     activations["softmax"] = lambda x: torch.softmax(x, dim=-1)
     modules: list[Any] = []
-    features = (
-        config["layers"][0].get("input_size")
-        or next(layer.get("input_size") for layer in config["layers"] if "input_size" in layer)
-        if "embedding" not in config
-        else config["embedding"]["dim"]
-    )
+    features = config["embedding"]["dim"] if "embedding" in config else features_in(config)
     for part in parts:
         kind = part["kind"]
         if kind == "embedding":
