@@ -36,7 +36,9 @@ def pytest_report_header() -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("slow") is not None and isinstance(item, pytest.Function):
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("slow") is None:
+            continue
+        if getattr(item.obj, "is_hypothesis_test", False):  # a slow test may draw no cases
             seed(SLOW_SEED)(item.obj)
 
 
