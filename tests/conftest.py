@@ -36,7 +36,9 @@ def pytest_report_header() -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("slow") is not None and isinstance(item, pytest.Function):
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("slow") is None:
+            continue
+        if getattr(item.obj, "is_hypothesis_test", False):  # a slow test may draw no cases
             seed(SLOW_SEED)(item.obj)
 
 
@@ -92,3 +94,35 @@ def golden(update_golden: bool) -> Callable[[str, str], None]:
         assert text == path.read_text(encoding="utf-8"), f"output differs from {path}"
 
     return check
+
+
+_SCHEMA_VALIDATOR: Any = None
+
+
+def _model_validator() -> Any:
+    """The JSON Schema validator of one model (``$defs/model`` of rnncalc/schema.json)."""
+    global _SCHEMA_VALIDATOR
+    if _SCHEMA_VALIDATOR is None:
+        from jsonschema import Draft202012Validator
+
+        schema = json.loads((Path(__file__).parent.parent / "rnncalc" / "schema.json").read_text())
+        _SCHEMA_VALIDATOR = Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/model"})
+    return _SCHEMA_VALIDATOR
+
+
+@pytest.fixture(autouse=True)
+def every_config_the_reader_accepts_fits_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every model mapping a test has the config reader accept also validates against the
+    published JSON Schema (rnncalc/schema.json), so the schema covers what the tests use."""
+    from rnncalc.io import config
+
+    read = config._model_entry
+
+    def checked(located: Any, data: Any, path: Any, key: str = "") -> Any:
+        entry = read(located, data, path, key)
+        errors = sorted(_model_validator().iter_errors(data), key=str)
+        if errors:
+            pytest.fail(f"the reader accepts a model the schema rejects: {errors[0].message} in {data!r}")
+        return entry
+
+    monkeypatch.setattr(config, "_model_entry", checked)

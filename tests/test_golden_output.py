@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,3 +60,40 @@ def test_table_rows_sum_to_the_printed_total(run_cli: Callable[..., Any], case: 
 def test_table_output_fits_80_columns(run_cli: Callable[..., Any], case: str) -> None:
     text = run_cli("summary", *CASES[case]).stdout
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+#: Whole models from config files (issue 19): every part kind in every framework's table. Their
+#: titles name every layer, so they are exempt from the 80-column check of flat specs.
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+MODEL_CASES = {
+    "tagger_example_all_frameworks": (str(EXAMPLES / "tagger.yaml"), "--frameworks", "torch,keras,flax,onnx"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+@pytest.mark.parametrize("case", sorted(MODEL_CASES))
+def test_model_summary_output_matches_golden_file(
+    run_cli: Callable[..., Any], golden: Callable[[str, str], None], case: str, fmt: str
+) -> None:
+    result = run_cli("summary", *MODEL_CASES[case], "--format", fmt)
+    assert result.exit_code == 0, result.stderr
+    extension = "md" if fmt == "markdown" else "txt"
+    golden(f"summary/{case}.{extension}", result.stdout)
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_CASES))
+def test_model_table_rows_sum_to_the_printed_total(run_cli: Callable[..., Any], case: str) -> None:
+    """Invariant: weight rows, and the 0 of a layer without weights, add up to the total row."""
+    text = run_cli("summary", *MODEL_CASES[case]).stdout
+    tables = 0
+    for table in text.split("\n\n"):
+        rows = [
+            line for line in table.splitlines() if re.search(r"(\([\d, ]+\)|\(no weights\))\s+[\d,]+$", line)
+        ]
+        total = [line for line in table.splitlines() if line.startswith("total ")]
+        if not rows:
+            continue
+        tables += 1
+        weights = sum(int(line.split()[-1].replace(",", "")) for line in rows)
+        assert total and weights == int(total[0].split()[-1].replace(",", ""))
+    assert tables == 4

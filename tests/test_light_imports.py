@@ -42,3 +42,11 @@ def test_library_analyze_imports_no_framework() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(proc.stdout) == []
+
+
+def test_summary_of_a_whole_model_with_norms_and_dropout_imports_no_framework() -> None:
+    from pathlib import Path
+
+    tagger = Path(__file__).resolve().parent.parent / "examples" / "tagger.yaml"
+    every = ("--frameworks", "torch,keras,flax,onnx")
+    assert loaded_heavy_modules("summary", str(tagger), *every, "-f", "json") == []

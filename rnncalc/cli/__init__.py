@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "diagram": "rnncalc.cli.diagram:diagram",
     "inspect": "rnncalc.cli.inspect:inspect",
     "convert": "rnncalc.cli.convert:convert",
+    "schema": "rnncalc.cli.schema:schema",
 }
 
 

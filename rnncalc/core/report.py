@@ -29,6 +29,7 @@ class Role(str, Enum):
     PROJECTION = "projection"
     EMBEDDING = "embedding"
     DENSE = "dense head"
+    NORM = "layer norm"
 
 
 class WeightRow(Frozen):

@@ -42,7 +42,7 @@ def analyze_subject(subject: Spec | Model, names: Sequence[str]) -> Documents:
     main = analyze_model(subject, names).to_dict()
     sequences = (
         main
-        if subject.return_sequences
+        if subject.return_sequences or subject.last_step  # a last-step head takes no sequence
         else analyze_model(override(subject, {"return_sequences": True}), names).to_dict()
     )
     return Documents(main, sequences)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnncalc.core.calc import GATES
 from rnncalc.core.frozen import Frozen
@@ -26,6 +26,7 @@ __all__ = [
     "GATES",
     "CellGeometry",
     "LayerNames",
+    "PartLayout",
     "Role",
     "WeightSlot",
     "arrow",
@@ -34,6 +35,8 @@ __all__ = [
     "first_input",
     "geometry",
     "model_unsupported",
+    "no_slots",
+    "norm_slots",
     "rows",
     "stack_count",
 ]
@@ -52,6 +55,38 @@ class WeightSlot(NamedTuple):
     name: str
     shape: Shape
     role: Role
+
+
+class PartLayout(NamedTuple):
+    """How a convention holds one kind of part other than a recurrent block (an embedding, a
+    layer norm, a dropout, a dense layer): data, so that walking a model never branches on kinds.
+
+    ``kind`` names the class or operator a part becomes (``"Linear"``); ``base`` is the name a
+    framework numbers it under (Keras's ``layer_normalization``, ``layer_normalization_1``);
+    ``slots`` are its weights for an input of ``size`` features, in the framework's order;
+    ``numbered`` is False for a part named ``base`` alone (ONNX's one ``embedding``).
+    """
+
+    kind: Callable[[Any], str]
+    base: str
+    slots: Callable[[Any, Dim], list[WeightSlot]]
+    numbered: bool = True
+
+
+def norm_slots(scale: str, bias: str) -> Callable[[Any, Dim], list[WeightSlot]]:
+    """A layer norm's ``(features,)`` scale and bias vectors under these names (each one only
+    when the part keeps it), scale first as every framework creates them."""
+
+    def slots(part: Any, size: Dim) -> list[WeightSlot]:
+        held = ((scale, part.scale), (bias, part.bias))
+        return [WeightSlot(name, (size,), Role.NORM) for name, kept in held if kept]
+
+    return slots
+
+
+def no_slots(part: Any, size: Dim) -> list[WeightSlot]:
+    """A part without weights (dropout)."""
+    return []
 
 
 class CellGeometry(Frozen):
@@ -146,12 +181,22 @@ def stack_count(slots: SlotsOf, spec: Spec, next_input: int) -> Count:
     return count * spec.num_directions
 
 
-def model_unsupported(model: Model, unsupported: Callable[[Spec], str | None]) -> str | None:
-    """The first block's reason (``layers[i]: ...``) a framework cannot build ``model``, or None."""
+def model_unsupported(
+    model: Model,
+    unsupported: Callable[[Spec], str | None],
+    part_unsupported: Callable[[Any], str | None] = lambda part: None,
+) -> str | None:
+    """The first reason a framework cannot build ``model`` (``layers[i]: ...`` for the i-th
+    recurrent block, ``parts[i]: ...`` for another part of the chain), or None."""
     for index, spec in enumerate(model.layers):
         reason = unsupported(spec)
         if reason:
             return f"layers[{index}]: {reason}"
+    for index, part in enumerate(model.parts):
+        if not isinstance(part, Spec):
+            reason = part_unsupported(part)
+            if reason:
+                return f"parts[{index}]: {reason}"
     return None
 
 

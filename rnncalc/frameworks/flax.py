@@ -33,16 +33,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.calc import GATES, merged_features
 from rnncalc.core.errors import FrameworkMissingError, SpecError
+from rnncalc.core.parts import DenseActivation, PartKind
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
-from rnncalc.frameworks.base import WeightSlot, custom_activations, first_input
+from rnncalc.frameworks.base import (
+    PartLayout,
+    WeightSlot,
+    custom_activations,
+    first_input,
+    model_unsupported,
+    no_slots,
+    norm_slots,
+    rows,
+)
 from rnncalc.frameworks.contract import FrameworkConvention
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from rnncalc.core.model import Model
+    from rnncalc.core.model import Dense, Model
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
@@ -92,6 +102,40 @@ def cell_slots(cell: Cell, input_size: Dim, hidden: int) -> list[WeightSlot]:
 
 
 @lru_cache(maxsize=1024)
+def _linear_slots(part: Dense, size: Dim) -> list[WeightSlot]:
+    """``nnx.Linear``: kernel ``(in, out)``, bias ``(out,)``."""
+    bias = [WeightSlot("bias", (part.units,), Role.DENSE)] if part.bias else []
+    return [WeightSlot("kernel", (size, part.units), Role.DENSE), *bias]
+
+
+#: The parts of a model other than recurrent blocks, as Flax NNX modules hold them.
+PARTS: dict[PartKind, PartLayout] = {
+    # nnx.Embed.embedding is (num_embeddings, features).
+    PartKind.EMBEDDING: PartLayout(
+        lambda part: "Embed",
+        "",
+        lambda part, size: [WeightSlot("embedding", (part.vocab_size, part.dim), Role.EMBEDDING)],
+    ),
+    # nnx.LayerNorm(features, epsilon, use_scale, use_bias): scale and bias, (F,).
+    PartKind.LAYER_NORM: PartLayout(lambda part: "LayerNorm", "", norm_slots("scale", "bias")),
+    PartKind.DROPOUT: PartLayout(lambda part: "Dropout", "", no_slots),
+    PartKind.DENSE: PartLayout(lambda part: "Linear", "", _linear_slots),
+}
+
+
+def _last_step_unsupported(model: Model) -> str | None:
+    """The last step of a bidirectional block whose directions are merged other than by
+    concatenation cannot be taken from Flax's merged outputs (each direction's last step is at
+    a different time)."""
+    last = model.layers[-1]
+    if model.last_step and last.bidirectional and last.merge_mode is not MergeMode.CONCAT:
+        return (
+            f"layers[{len(model.layers) - 1}]: a head with per_step: false after merge_mode "
+            f"{last.merge_mode.value}: the merged outputs no longer hold each direction's last step"
+        )
+    return None
+
+
 def direction_count(cell: Cell, hidden: int) -> Count:
     """One direction's parameters as ``a*I + b`` in its input size: the slot shapes summed."""
     per_input = constant = 0
@@ -257,44 +301,49 @@ class FlaxConvention(FrameworkConvention):
         return FrameworkTotals(FLAX, model, count, self.outputs(spec))
 
     def model_report(self, model: Model) -> FrameworkReport:
-        """A :data:`MODEL_CLASS` holding ``nnx.Embed``, one module per recurrent layer and
-        ``nnx.Linear`` heads in one ``nnx.List`` called ``layers``, run in order. Recurrent
-        layers hand on their outputs only; heads act on every time step (Flax has no
-        ``return_sequences``); the model returns the last module's output."""
-        kinds = (["Embed"] if model.embedding else []) + [
-            self._layer_kind(spec) + (f" × {spec.num_layers}" if spec.num_layers > 1 else "")
-            for spec in model.layers
+        """A :data:`MODEL_CLASS` holding the chain in one ``nnx.List`` called ``layers``, run in
+        order: ``nnx.Embed``, one module per recurrent layer, ``nnx.LayerNorm``, ``nnx.Dropout``,
+        ``nnx.Linear`` (:data:`PARTS`). Recurrent layers hand on their outputs only; dense
+        layers act on every time step (Flax has no ``return_sequences``) unless a head takes the
+        last step; the model returns the last module's output."""
+        kinds = [
+            self._layer_kind(part) + (f" × {part.num_layers}" if part.num_layers > 1 else "")
+            if isinstance(part, Spec)
+            else PARTS[part.kind].kind(part)
+            for part in model.parts
         ]
-        title = f"{MODEL_CLASS}: " + " → ".join([*kinds, *(["Linear"] * len(model.dense))])
-        reason = next(
-            (f"layers[{i}]: {r}" for i, spec in enumerate(model.layers) if (r := self.unsupported(spec))),
-            None,
-        )
+        title = f"{MODEL_CLASS}: " + " → ".join(kinds)
+        reason = model_unsupported(model, self.unsupported) or _last_step_unsupported(model)
         if reason:
             return FrameworkReport(FLAX, title, reason=reason)
         first = model.layers[0]
         layers: list[LayerReport] = []
         index = 0
         size = first_input(model)
-        if model.embedding is not None:
-            emb = model.embedding
-            row = WeightRow("embedding", "layers.0.embedding", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")
-            layers.append(LayerReport("layers.0", "Embed", self._sequence_shape(first, emb.dim), (row,)))
-            index = 1
-        for spec in model.layers:
-            prefixes = [f"layers.{index + k}." for k in range(spec.num_layers)]
-            layers.extend(self.block_layers(spec, size, prefixes))
-            index += spec.num_layers
-            size = merged_features(spec)
-        for head in model.dense:
+        sequences = True
+        for position, part in enumerate(model.parts):
+            if isinstance(part, Spec):
+                prefixes = [f"layers.{index + k}." for k in range(part.num_layers)]
+                block = self.block_layers(part, size, prefixes)
+                size = merged_features(part)
+                # SequenceModel hands the parts after the last block its last step (per_step: false).
+                sequences = not (position == model.last_block and model.last_step)
+                if not sequences:
+                    last = block[-1]
+                    block = (
+                        *block[:-1],
+                        LayerReport(last.name, last.kind, (first.batch_size, size), last.weights),
+                    )
+                layers.extend(block)
+                index += part.num_layers
+                continue
+            layout = PARTS[part.kind]
             prefix = f"layers.{index}"
-            rows = [WeightRow("kernel", f"{prefix}.kernel", (size, head.units), Role.DENSE, "")]
-            if head.bias:
-                rows.append(WeightRow("bias", f"{prefix}.bias", (head.units,), Role.DENSE, ""))
-            shape = self._sequence_shape(first, head.units)
-            layers.append(LayerReport(prefix, "Linear", shape, tuple(rows)))
+            weights = rows(layout.slots(part, size), "", f"{prefix}.")
+            size = part.features(size)
+            shape = self._sequence_shape(first, size) if sequences else (first.batch_size, size)
+            layers.append(LayerReport(prefix, layout.kind(part), shape, weights))
             index += 1
-            size = head.units
         return FrameworkReport(FLAX, title, tuple(layers), (("output", layers[-1].output_shape),))
 
     def snippet(self, spec: Spec) -> str:
@@ -434,24 +483,42 @@ class FlaxConvention(FrameworkConvention):
         import jax.numpy as jnp
         from flax import nnx
 
+        from rnncalc.core.model import Dropout, Embedding, LayerNorm
+
         batch = model.batch_size or PROBE_BATCH
         seq_len = model.seq_len or PROBE_SEQ_LEN
         rngs = nnx.Rngs(0)
         modules: list[Any] = []
+        activations: dict[int, str] = {}
+        last_step: int | None = None
         if model.embedding is not None:
-            modules.append(nnx.Embed(model.embedding.vocab_size, model.embedding.dim, rngs=rngs))
             x = jnp.zeros((batch, seq_len), dtype=jnp.int32)
         else:
             x = jnp.zeros((batch, seq_len, model.input_size), dtype=jnp.float32)
         size = model.input_size
-        for spec in model.layers:
-            for _ in range(spec.num_layers):
-                modules.append(_build_layer(spec, size, rngs))
-                size = merged_features(spec)
-        for head in model.dense:
-            modules.append(nnx.Linear(size, head.units, use_bias=head.bias, rngs=rngs))
-            size = head.units
-        built = _model_class()(modules)
+        for position, part in enumerate(model.parts):
+            if isinstance(part, Spec):
+                for _ in range(part.num_layers):
+                    modules.append(_build_layer(part, size, rngs))
+                    size = merged_features(part)
+                if position == model.last_block and model.last_step:
+                    last_step = len(modules) - 1
+                continue
+            if isinstance(part, Embedding):
+                modules.append(nnx.Embed(part.vocab_size, part.dim, rngs=rngs))
+            elif isinstance(part, LayerNorm):
+                norm = nnx.LayerNorm(
+                    size, epsilon=part.epsilon, use_scale=part.scale, use_bias=part.bias, rngs=rngs
+                )
+                modules.append(norm)
+            elif isinstance(part, Dropout):
+                modules.append(nnx.Dropout(part.rate, deterministic=True))
+            else:
+                modules.append(nnx.Linear(size, part.units, use_bias=part.bias, rngs=rngs))
+                if part.activation is not None:
+                    activations[len(modules) - 1] = ACTIVATIONS[part.activation]
+            size = part.features(size)
+        built = _model_class()(modules, activations, last_step, model.layers[-1].num_directions)
         output = built(x)
         params = nnx.to_flat_state(nnx.state(built, nnx.Param))
         weights = tuple((".".join(map(str, path)), tuple(p.shape)) for path, p in params)
@@ -723,20 +790,83 @@ def _stack_class() -> type:
     return RecurrentStack
 
 
+#: ``jax.nn`` for each dense activation, with Keras 3's defaults (softmax on the last axis,
+#: leaky_relu's slope 0.2, exact gelu).
+ACTIVATIONS: dict[DenseActivation, str] = {
+    DenseActivation.LINEAR: "identity",
+    DenseActivation.RELU: "relu",
+    DenseActivation.TANH: "tanh",
+    DenseActivation.SIGMOID: "sigmoid",
+    DenseActivation.SOFTMAX: "softmax",
+    DenseActivation.LOG_SOFTMAX: "log_softmax",
+    DenseActivation.GELU: "gelu",
+    DenseActivation.ELU: "elu",
+    DenseActivation.SELU: "selu",
+    DenseActivation.SILU: "silu",
+    DenseActivation.SOFTPLUS: "softplus",
+    DenseActivation.SOFTSIGN: "soft_sign",
+    DenseActivation.LEAKY_RELU: "leaky_relu",
+    DenseActivation.HARD_SIGMOID: "hard_sigmoid",
+    DenseActivation.HARD_SILU: "hard_silu",
+    DenseActivation.HARD_TANH: "hard_tanh",
+    DenseActivation.RELU6: "relu6",
+    DenseActivation.CELU: "celu",
+    DenseActivation.EXPONENTIAL: "exp",
+}
+
+
+def _activation(name: str) -> Any:
+    """The function ``ACTIVATIONS`` names."""
+    import jax
+    import jax.numpy as jnp
+
+    special = {
+        "identity": lambda x: x,
+        "exp": jnp.exp,
+        "gelu": partial(jax.nn.gelu, approximate=False),
+        "leaky_relu": partial(jax.nn.leaky_relu, negative_slope=0.2),
+    }
+    return special.get(name) or getattr(jax.nn, name)
+
+
 @cache
 def _model_class() -> type:
     """The ``nnx.Module`` running a heterogeneous model's modules in order, defined at first use."""
+    import jax.numpy as jnp
     from flax import nnx
 
     class SequenceModel(nnx.Module):  # type: ignore[misc]
-        """Modules run in order (``nnx.Sequential`` would too; a named class says what it is)."""
+        """Modules run in order (``nnx.Sequential`` would too; a named class says what it is).
 
-        def __init__(self, layers: list[Any]) -> None:
+        ``activations`` maps a module's index to the activation applied to its output
+        (:data:`ACTIVATIONS`); ``last_step`` is the index of a recurrent layer after which only
+        the last step goes on (with two ``directions``: the forward half at the last step, the
+        backward half at the first, where ``nnx.Bidirectional`` keeps the backward's last).
+        """
+
+        def __init__(
+            self,
+            layers: list[Any],
+            activations: dict[int, str] | None = None,
+            last_step: int | None = None,
+            directions: int = 1,
+        ) -> None:
             self.layers = nnx.List(layers)
+            self.activations = dict(activations or {})
+            self.last_step = last_step
+            self.directions = directions
 
         def __call__(self, x: Any) -> Any:
-            for layer in self.layers:
+            for index, layer in enumerate(self.layers):
                 x = layer(x)
+                if index == self.last_step:
+                    last = x[..., -1, :]
+                    if self.directions == 2:
+                        half = x.shape[-1] // 2
+                        last = jnp.concatenate([last[..., :half], x[..., 0, half:]], axis=-1)
+                    x = last
+                if index in self.activations:
+                    x = _activation(self.activations[index])(x)
             return x
 
     SequenceModel.__name__ = SequenceModel.__qualname__ = MODEL_CLASS

@@ -11,12 +11,13 @@ the methods that need them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.calc import merged_features
 from rnncalc.core.errors import SpecError
+from rnncalc.core.parts import PartKind
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
 from rnncalc.core.symbolic import INPUT, Dim, Shape
@@ -24,11 +25,14 @@ from rnncalc.frameworks.base import (
     DIRECTIONS,
     CellGeometry,
     LayerNames,
+    PartLayout,
     WeightSlot,
     arrow,
     first_input,
     geometry,
     model_unsupported,
+    no_slots,
+    norm_slots,
     rows,
     stack_count,
 )
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
-    from rnncalc.core.model import Model
+    from rnncalc.core.model import Dense, Model
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
@@ -92,6 +96,32 @@ def _shape(spec: Spec, features: Dim, sequences: bool) -> Shape:
     if sequences:
         return (spec.batch_size, spec.seq_len, features)
     return (spec.batch_size, features)
+
+
+def _dense_slots(part: Dense, size: Dim) -> list[WeightSlot]:
+    """``Dense``: kernel ``(in, units)``, bias ``(units,)``."""
+    bias = [WeightSlot("bias", (part.units,), Role.DENSE)] if part.bias else []
+    return [WeightSlot("kernel", (size, part.units), Role.DENSE), *bias]
+
+
+#: The parts of a model other than recurrent blocks, as Keras layers hold them: the class, the
+#: name a fresh session numbers it under, the variables in creation order.
+PARTS: dict[PartKind, PartLayout] = {
+    # Embedding.embeddings is (input_dim, output_dim).
+    PartKind.EMBEDDING: PartLayout(
+        lambda part: "Embedding",
+        "embedding",
+        lambda part, size: [WeightSlot("embeddings", (part.vocab_size, part.dim), Role.EMBEDDING)],
+    ),
+    # LayerNormalization(epsilon, scale, center): gamma, then beta (keras/src/layers/normalization).
+    PartKind.LAYER_NORM: PartLayout(
+        lambda part: "LayerNormalization", "layer_normalization", norm_slots("gamma", "beta")
+    ),
+    # Dropout and SpatialDropout1D hold no variables; the chain keeps them.
+    PartKind.DROPOUT: PartLayout(lambda part: "Dropout", "dropout", no_slots),
+    # A Dense on a sequence acts on the last axis at every step: TimeDistributed(Dense)'s weights.
+    PartKind.DENSE: PartLayout(lambda part: "Dense", "dense", _dense_slots),
+}
 
 
 def layer_kind(spec: Spec) -> str:
@@ -261,12 +291,15 @@ class KerasConvention(FrameworkConvention):
         return FrameworkTotals(self.name, model, count, outputs(spec))
 
     def model_report(self, model: Model) -> FrameworkReport:
-        """A ``keras.Sequential``: every recurrent layer but the last returns sequences; ``Dense``
-        acts on the last dimension (per time step when the last recurrent layer returns
-        sequences). Weight paths carry the Sequential's name as Keras 3 reports them.
+        """A ``keras.Sequential`` of the chain (:data:`PARTS`): every recurrent layer but the
+        last returns sequences, the last when :attr:`Model.tail_sequences`; ``Dense`` acts on the
+        last dimension (per time step on a sequence). Weight paths carry the Sequential's name as
+        Keras 3 reports them.
         """
-        kinds = (["Embedding"] if model.embedding else []) + [layer_kind(spec) for spec in model.layers]
-        kinds += ["Dense"] * len(model.dense)
+        kinds = [
+            layer_kind(part) if isinstance(part, Spec) else PARTS[part.kind].kind(part)
+            for part in model.parts
+        ]
         title = f"Sequential: {arrow(kinds)}"
         reason = model_unsupported(model, self.unsupported)
         if reason:
@@ -275,27 +308,19 @@ class KerasConvention(FrameworkConvention):
         first = model.layers[0]
         layers: list[LayerReport] = []
         size = first_input(model)
-        if model.embedding is not None:
-            name = names.next("embedding")
-            emb = model.embedding
-            # Embedding.embeddings is (input_dim, output_dim).
-            weight = WeightRow(
-                "embeddings", f"{name}/embeddings", (emb.vocab_size, emb.dim), Role.EMBEDDING, ""
-            )
-            layers.append(LayerReport(name, "Embedding", _shape(first, emb.dim, sequences=True), (weight,)))
-        for index, spec in enumerate(model.layers):
-            last = index == len(model.layers) - 1
-            layers.extend(block_layers(spec, size, names, model.return_sequences or not last))
-            size = merged_features(spec)
-        for head in model.dense:
-            name = names.next("dense")
-            # Dense: kernel (in, units), bias (units,).
-            dense = [WeightRow("kernel", f"{name}/kernel", (size, head.units), Role.DENSE, "")]
-            if head.bias:
-                dense.append(WeightRow("bias", f"{name}/bias", (head.units,), Role.DENSE, ""))
-            shape = (*layers[-1].output_shape[:-1], head.units)
-            layers.append(LayerReport(name, "Dense", shape, tuple(dense)))
-            size = head.units
+        sequences = True
+        for index, part in enumerate(model.parts):
+            if isinstance(part, Spec):
+                last = index == model.last_block
+                sequences = model.tail_sequences or not last
+                layers.extend(block_layers(part, size, names, sequences))
+                size = merged_features(part)
+                continue
+            layout = PARTS[part.kind]
+            name = names.next(layout.base)
+            weights = rows(layout.slots(part, size), "", f"{name}/")
+            size = part.features(size)
+            layers.append(LayerReport(name, layout.kind(part), _shape(first, size, sequences), weights))
         scoped = tuple(
             LayerReport(
                 layer.name,
@@ -311,7 +336,7 @@ class KerasConvention(FrameworkConvention):
         return FrameworkReport(self.name, title, scoped, (("output", layers[-1].output_shape),))
 
     def model_notes(self, model: Model) -> tuple[str, ...]:
-        return ("Keras Dense sees the last step unless return_sequences",) if model.dense else ()
+        return ("Keras Dense sees the last step unless return_sequences",) if model.heads_unplaced else ()
 
     def bias_note(self, spec: Spec) -> str:
         if spec.bias and spec.cell is Cell.GRU and spec.reset_after:
@@ -834,8 +859,9 @@ def measure(spec: Spec) -> Measured:
 
 
 def build_model(model: Model) -> keras.Sequential:
-    """A ``keras.Sequential``: ``Input``, ``Embedding``, recurrent layers (all but the last
-    return sequences, the last ``model.return_sequences``), ``Dense`` heads.
+    """A ``keras.Sequential``: ``Input``, then the chain: ``Embedding``, recurrent layers (all
+    but the last return sequences, the last :attr:`Model.tail_sequences`), ``LayerNormalization``,
+    ``Dropout``, ``Dense``.
 
     Layer names are the calculator's (Keras's own in a fresh session), so paths compare exactly.
     """
@@ -845,40 +871,58 @@ def build_model(model: Model) -> keras.Sequential:
         raise SpecError("framework", f"Keras cannot express this model: {reason}")
     if model.input_size is None:
         raise SpecError("input_size", "is required to build a real model")
+    from rnncalc.core.model import Dropout, Embedding, LayerNorm
+
     reports = iter(CONVENTION.model_report(model).layers)
     if model.embedding is not None:
         stack: list[Any] = [keras.Input(batch_shape=(model.batch_size, model.seq_len), dtype="int32")]
-        emb = model.embedding
-        stack.append(keras.layers.Embedding(emb.vocab_size, emb.dim, name=next(reports).name))
     else:
         stack = [keras.Input(batch_shape=(model.batch_size, model.seq_len, model.input_size))]
-    for block_index, spec in enumerate(model.layers):
-        last_block = block_index == len(model.layers) - 1
-        for index in range(spec.num_layers):
-            last = last_block and index == spec.num_layers - 1
-            report = next(reports)
-            kwargs: dict[str, Any] = {
-                "return_sequences": model.return_sequences or not last,
-                "use_bias": spec.bias,
-            }
-            kwargs.update(layer_options(spec))
-            if spec.cell is Cell.GRU:
-                kwargs["reset_after"] = spec.reset_after
-            if spec.bidirectional:
-                # The weight path is "sequential/bidirectional/forward_<inner>/<cell>/kernel".
-                inner = report.weights[0].path.split("/")[2].removeprefix("forward_")
-                layer = _layer_class(spec.cell)(spec.hidden_size, name=inner, **kwargs)
-                stack.append(
-                    keras.layers.Bidirectional(layer, merge_mode=spec.merge_mode.value, name=report.name)
-                )
-            else:
-                stack.append(_layer_class(spec.cell)(spec.hidden_size, name=report.name, **kwargs))
-    for head in model.dense:
-        dense = keras.layers.Dense(
-            head.units, use_bias=head.bias, activation=head.activation, name=next(reports).name
-        )
-        stack.append(dense)
+    for part_index, part in enumerate(model.parts):
+        if isinstance(part, Embedding):
+            stack.append(keras.layers.Embedding(part.vocab_size, part.dim, name=next(reports).name))
+        elif isinstance(part, LayerNorm):
+            norm = keras.layers.LayerNormalization(
+                epsilon=part.epsilon, center=part.bias, scale=part.scale, name=next(reports).name
+            )
+            stack.append(norm)
+        elif isinstance(part, Dropout):
+            stack.append(keras.layers.Dropout(part.rate, name=next(reports).name))
+        elif isinstance(part, Spec):
+            last_block = part_index == model.last_block
+            stack += _block(keras, part, reports, model.tail_sequences or not last_block)
+        else:
+            activation = part.activation.value if part.activation else None
+            dense = keras.layers.Dense(
+                part.units, use_bias=part.bias, activation=activation, name=next(reports).name
+            )
+            stack.append(dense)
     return keras.Sequential(stack, name=SEQUENTIAL_NAME)
+
+
+def _block(keras: Any, spec: Spec, reports: Iterator[LayerReport], sequences: bool) -> list[Any]:
+    """The ``num_layers`` Keras layers of one recurrent block, named as ``reports`` say; all
+    but the last return sequences, the last when ``sequences``."""
+    layers = []
+    for index in range(spec.num_layers):
+        report = next(reports)
+        kwargs: dict[str, Any] = {
+            "return_sequences": sequences or index < spec.num_layers - 1,
+            "use_bias": spec.bias,
+        }
+        kwargs.update(layer_options(spec))
+        if spec.cell is Cell.GRU:
+            kwargs["reset_after"] = spec.reset_after
+        if spec.bidirectional:
+            # The weight path is "sequential/bidirectional/forward_<inner>/<cell>/kernel".
+            inner = report.weights[0].path.split("/")[2].removeprefix("forward_")
+            layer = _layer_class(spec.cell)(spec.hidden_size, name=inner, **kwargs)
+            layers.append(
+                keras.layers.Bidirectional(layer, merge_mode=spec.merge_mode.value, name=report.name)
+            )
+        else:
+            layers.append(_layer_class(spec.cell)(spec.hidden_size, name=report.name, **kwargs))
+    return layers
 
 
 def measure_model(model: Model) -> Measured:

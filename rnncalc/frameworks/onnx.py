@@ -47,17 +47,28 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from rnncalc.core.calc import GATES
 from rnncalc.core.errors import FrameworkMissingError, SpecError
+from rnncalc.core.parts import DenseActivation, PartKind
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, format_shape, shape_count
-from rnncalc.frameworks.base import LayerNames, WeightSlot, custom_activations, first_input
+from rnncalc.frameworks.base import (
+    LayerNames,
+    PartLayout,
+    WeightSlot,
+    custom_activations,
+    first_input,
+    model_unsupported,
+    no_slots,
+    norm_slots,
+    rows,
+)
 from rnncalc.frameworks.contract import FrameworkConvention
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-    from rnncalc.core.model import Model
+    from rnncalc.core.model import Dense, Model
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
@@ -116,6 +127,60 @@ def _operator_kind(spec: Spec) -> str:
         details.append("activations=Relu")
     op = OP_TYPES[spec.cell]
     return f"{op} ({', '.join(details)})" if details else op
+
+
+def _matmul_slots(part: Dense, size: Dim) -> list[WeightSlot]:
+    """``MatMul`` by ``W`` ``(in, units)``, then ``Add`` of ``B`` ``(units,)``."""
+    bias = [WeightSlot("B", (part.units,), Role.DENSE)] if part.bias else []
+    return [WeightSlot("W", (size, part.units), Role.DENSE), *bias]
+
+
+#: The parts of a model other than recurrent blocks, as rnncalc's graph holds them: the
+#: operators, the node name base, the initializers (``node.name``).
+PARTS: dict[PartKind, PartLayout] = {
+    # Gather from the (vocab, dim) table.
+    PartKind.EMBEDDING: PartLayout(
+        lambda part: "Gather",
+        "embedding",
+        lambda part, size: [WeightSlot("weight", (part.vocab_size, part.dim), Role.EMBEDDING)],
+        numbered=False,
+    ),
+    # LayerNormalization(X, Scale, B) over the last axis (opset 17); Scale is a required input,
+    # a Constant of ones (no initializer) when the norm keeps no scale.
+    PartKind.LAYER_NORM: PartLayout(
+        lambda part: "LayerNormalization", "layer_norm", norm_slots("Scale", "B")
+    ),
+    # Dropout is the identity at inference (training_mode false); exporters often drop it.
+    PartKind.DROPOUT: PartLayout(lambda part: "Dropout", "dropout", no_slots),
+    PartKind.DENSE: PartLayout(
+        lambda part: "MatMul + Add" if part.bias else "MatMul", "dense", _matmul_slots
+    ),
+}
+
+#: One operator for each dense activation that has one at opset 17 (Keras 3's defaults:
+#: leaky_relu's slope 0.2, hard_sigmoid = relu6(x + 3) / 6, softmax on the last axis); silu
+#: and the exact gelu are built from several (:meth:`_GraphBuilder.activation`).
+ACTIVATION_OPS: dict[DenseActivation, tuple[str, dict[str, Any]]] = {
+    DenseActivation.RELU: ("Relu", {}),
+    DenseActivation.TANH: ("Tanh", {}),
+    DenseActivation.SIGMOID: ("Sigmoid", {}),
+    DenseActivation.SOFTMAX: ("Softmax", {"axis": -1}),
+    DenseActivation.LOG_SOFTMAX: ("LogSoftmax", {"axis": -1}),
+    DenseActivation.ELU: ("Elu", {"alpha": 1.0}),
+    DenseActivation.SELU: ("Selu", {}),
+    DenseActivation.SOFTPLUS: ("Softplus", {}),
+    DenseActivation.SOFTSIGN: ("Softsign", {}),
+    DenseActivation.LEAKY_RELU: ("LeakyRelu", {"alpha": 0.2}),
+    DenseActivation.HARD_SIGMOID: ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}),
+    DenseActivation.HARD_SILU: ("HardSwish", {}),
+    DenseActivation.CELU: ("Celu", {"alpha": 1.0}),
+    DenseActivation.EXPONENTIAL: ("Exp", {}),
+}
+#: Activations that are a ``Clip`` between two bounds (given as Constant inputs).
+CLIP_BOUNDS: dict[DenseActivation, tuple[float, float]] = {
+    DenseActivation.RELU6: (0.0, 6.0),
+    DenseActivation.HARD_TANH: (-1.0, 1.0),
+}
 
 
 def _time_major(spec: Spec, *rest: Dim) -> Shape:
@@ -190,6 +255,69 @@ class _GraphBuilder:
                 x = self.flatten(node)
         return nodes
 
+    def activation(self, activation: DenseActivation, x: str, node: str) -> str:
+        """Nodes applying ``activation`` to ``x``; returns the result's name."""
+        out = f"{node}.{activation.value}"
+        if activation in ACTIVATION_OPS:
+            op_type, attributes = ACTIVATION_OPS[activation]
+            self.add(op_type, [x], [out], f"{node}.activation", **attributes)
+        elif activation in CLIP_BOUNDS:
+            low, high = CLIP_BOUNDS[activation]
+            self.add("Constant", [], [f"{node}.low"], f"{node}.low", value_float=low)
+            self.add("Constant", [], [f"{node}.high"], f"{node}.high", value_float=high)
+            self.add("Clip", [x, f"{node}.low", f"{node}.high"], [out], f"{node}.clip")
+        elif activation is DenseActivation.SILU:  # x * sigmoid(x)
+            self.add("Sigmoid", [x], [f"{node}.sigmoid"], f"{node}.sigmoid")
+            self.add("Mul", [x, f"{node}.sigmoid"], [out], f"{node}.silu")
+        elif activation is DenseActivation.GELU:  # x * (1 + erf(x / sqrt(2))) / 2, exact
+            self.add("Constant", [], [f"{node}.sqrt2"], f"{node}.sqrt2", value_float=math.sqrt(2.0))
+            self.add("Constant", [], [f"{node}.one"], f"{node}.one", value_float=1.0)
+            self.add("Constant", [], [f"{node}.half"], f"{node}.half", value_float=0.5)
+            self.add("Div", [x, f"{node}.sqrt2"], [f"{node}.scaled"], f"{node}.div")
+            self.add("Erf", [f"{node}.scaled"], [f"{node}.erf"], f"{node}.erf")
+            self.add("Add", [f"{node}.erf", f"{node}.one"], [f"{node}.erf1"], f"{node}.add1")
+            self.add("Mul", [x, f"{node}.erf1"], [f"{node}.xerf"], f"{node}.mul")
+            self.add("Mul", [f"{node}.xerf", f"{node}.half"], [out], f"{node}.gelu")
+        else:  # linear
+            return x
+        return out
+
+    def part(self, part: Any, node: str, x: str, size: int) -> str:
+        """The operators of a part other than a recurrent block (its initializers, named
+        ``node.<slot>``, are in place); returns its output's name."""
+        from rnncalc.core.model import Dense, Dropout, Embedding, LayerNorm
+
+        out = f"{node}.output"
+        if isinstance(part, Embedding):
+            self.add("Gather", [f"{node}.weight", x], [out], node, axis=0)
+        elif isinstance(part, LayerNorm):
+            scale = f"{node}.Scale"
+            if not part.scale:
+                self.add("Constant", [], [scale], f"{node}.ones", value_floats=[1.0] * size)
+            inputs = [x, scale] + ([f"{node}.B"] if part.bias else [])
+            self.add("LayerNormalization", inputs, [out], node, axis=-1, epsilon=part.epsilon)
+        elif isinstance(part, Dropout):
+            self.add("Dropout", [x], [out], node)
+        elif isinstance(part, Dense):
+            self.add("MatMul", [x, f"{node}.W"], [f"{node}.MatMul"], f"{node}.matmul")
+            out = f"{node}.MatMul"
+            if part.bias:
+                self.add("Add", [out, f"{node}.B"], [f"{node}.output"], f"{node}.add")
+                out = f"{node}.output"
+            if part.activation is not None:
+                out = self.activation(part.activation, out, node)
+        return out
+
+    def last_step(self, node: str) -> str:
+        """``node.Y_h`` ``[D, N, H]`` → ``[N, D*H]``: each direction's last step, as Keras's
+        ``Bidirectional`` returns it without sequences."""
+        self.add("Transpose", [f"{node}.Y_h"], [f"{node}.Y_h_NDH"], f"{node}.last_transpose", perm=[1, 0, 2])
+        self.add("Constant", [], [f"{node}.last_shape"], f"{node}.last_shape", value_ints=[0, -1])
+        self.add(
+            "Reshape", [f"{node}.Y_h_NDH", f"{node}.last_shape"], [f"{node}.last"], f"{node}.last_reshape"
+        )
+        return f"{node}.last"
+
     def flatten(self, node: str) -> str:
         """``node.Y`` ``[T, D, N, H]`` → ``[T, N, D*H]``: the directions concatenated per step."""
         if self._flatten_shape is None:
@@ -236,9 +364,10 @@ def spec_graph(spec: Spec) -> GraphPlan:
 
 
 def model_graph(model: Model) -> GraphPlan:
-    """The canonical graph of a heterogeneous model: ``Gather`` for the embedding, the blocks'
-    operators, ``MatMul`` + ``Add`` per dense head; ``output`` is ``[T, N, F]`` (batch-first with
-    ``batch_first``), every time step, as the PyTorch adapter's model returns."""
+    """The canonical graph of a whole model: ``Gather`` for the embedding, the blocks'
+    operators, ``LayerNormalization``, ``Dropout``, ``MatMul`` + ``Add`` (and the activation) per
+    dense layer; ``output`` is ``[T, N, F]`` (batch-first with ``batch_first``), every time step,
+    as the PyTorch adapter's model returns, or ``[N, F]`` after a ``per_step: false`` head."""
     builder = _GraphBuilder()
     first = model.layers[0]
     lead = (first.batch_size, first.seq_len) if model.batch_first else (first.seq_len, first.batch_size)
@@ -252,32 +381,27 @@ def model_graph(model: Model) -> GraphPlan:
         perm = [1, 0] if model.embedding is not None else [1, 0, 2]
         builder.add("Transpose", [x], [f"{x}_time_major"], "input_transpose", perm=perm)
         x = f"{x}_time_major"
-    if model.embedding is not None:
-        emb = model.embedding
-        builder.initializers.append(Tensor("embedding.weight", (emb.vocab_size, emb.dim)))
-        builder.add("Gather", ["embedding.weight", x], ["embedding.output"], "embedding", axis=0)
-        x = "embedding.output"
     size = model.input_size
     assert size is not None
-    for spec in model.layers:
-        nodes = builder.recurrent_block(spec, x, size)
-        x = builder.flatten(nodes[-1])
-        size = spec.num_directions * spec.hidden_size
-    for head in model.dense:
-        node = builder.names.next("dense")
-        builder.initializers.append(Tensor(f"{node}.W", (size, head.units)))
-        builder.add("MatMul", [x, f"{node}.W"], [f"{node}.MatMul"], f"{node}.matmul")
-        x = f"{node}.MatMul"
-        if head.bias:
-            builder.initializers.append(Tensor(f"{node}.B", (head.units,)))
-            builder.add("Add", [x, f"{node}.B"], [f"{node}.output"], f"{node}.add")
-            x = f"{node}.output"
-        size = head.units
-    if model.batch_first:
+    for index, part in enumerate(model.parts):
+        if isinstance(part, Spec):
+            nodes = builder.recurrent_block(part, x, size)
+            last = index == model.last_block and model.last_step
+            x = builder.last_step(nodes[-1]) if last else builder.flatten(nodes[-1])
+            size = part.num_directions * part.hidden_size
+            continue
+        layout = PARTS[part.kind]
+        node = builder.names.next(layout.base) if layout.numbered else layout.base
+        slots = layout.slots(part, size)
+        builder.initializers += [Tensor(f"{node}.{slot.name}", slot.shape) for slot in slots]
+        x = builder.part(part, node, x, size)
+        size = int(part.features(size))
+    shape = (first.batch_size, size) if model.last_step else (*lead, size)
+    if model.batch_first and not model.last_step:
         builder.add("Transpose", [x], ["output"], "output_transpose", perm=[1, 0, 2])
     else:
         builder.add("Identity", [x], ["output"], "output_identity")
-    output = Tensor("output", (*lead, size))
+    output = Tensor("output", shape)
     return GraphPlan((graph_input,), tuple(builder.initializers), tuple(builder.nodes), (output,))
 
 
@@ -421,34 +545,35 @@ class OnnxConvention(FrameworkConvention):
         return FrameworkTotals(FRAMEWORK, model, first + later * (spec.num_layers - 1), _outputs(spec))
 
     def model_report(self, model: Model) -> FrameworkReport:
-        kinds = (["Gather"] if model.embedding else []) + [_operator_kind(spec) for spec in model.layers]
-        kinds += ["MatMul + Add" if head.bias else "MatMul" for head in model.dense]
+        kinds = [
+            _operator_kind(part) if isinstance(part, Spec) else PARTS[part.kind].kind(part)
+            for part in model.parts
+        ]
         title = "graph: " + " → ".join(kinds)
-        for index, spec in enumerate(model.layers):
-            reason = self.unsupported(spec)
-            if reason:
-                return FrameworkReport(FRAMEWORK, title, reason=f"layers[{index}]: {reason}")
+        reason = model_unsupported(model, self.unsupported)
+        if reason:
+            return FrameworkReport(FRAMEWORK, title, reason=reason)
         first = model.layers[0]
         names = LayerNames(first_numbered=True)
         layers: list[LayerReport] = []
         size = first_input(model)
-        if model.embedding is not None:
-            emb = model.embedding
-            row = WeightRow("weight", "embedding.weight", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")
-            layers.append(LayerReport("embedding", "Gather", _time_major(first, emb.dim), (row,)))
-        for spec in model.layers:
-            layers.extend(self._block_layers(spec, size, names))
-            size = spec.num_directions * spec.hidden_size
-        for head in model.dense:
-            node = names.next("dense")
-            rows = [WeightRow("W", f"{node}.W", (size, head.units), Role.DENSE, "")]
-            if head.bias:
-                rows.append(WeightRow("B", f"{node}.B", (head.units,), Role.DENSE, ""))
-            kind = "MatMul + Add" if head.bias else "MatMul"
-            layers.append(LayerReport(node, kind, _time_major(first, head.units), tuple(rows)))
-            size = head.units
+        sequences = True
+        for index, part in enumerate(model.parts):
+            if isinstance(part, Spec):
+                layers.extend(self._block_layers(part, size, names))
+                size = part.num_directions * part.hidden_size
+                # The parts after a per_step: false head's block take its Y_h: [N, D*H].
+                sequences = not (index == model.last_block and model.last_step)
+                continue
+            layout = PARTS[part.kind]
+            node = names.next(layout.base) if layout.numbered else layout.base
+            weights = rows(layout.slots(part, size), "", f"{node}.")
+            size = part.features(size)
+            shape = _time_major(first, size) if sequences else (first.batch_size, size)
+            layers.append(LayerReport(node, layout.kind(part), shape, weights))
         lead = (first.batch_size, first.seq_len) if model.batch_first else (first.seq_len, first.batch_size)
-        return FrameworkReport(FRAMEWORK, title, tuple(layers), (("output", (*lead, size)),))
+        output = (*lead, size) if sequences else (first.batch_size, size)
+        return FrameworkReport(FRAMEWORK, title, tuple(layers), (("output", output),))
 
     def bias_note(self, spec: Spec) -> str:
         """Named here, not counted from the report: one ``B`` tensor holds both vectors, and a
@@ -460,7 +585,7 @@ class OnnxConvention(FrameworkConvention):
     def model_notes(self, model: Model) -> tuple[str, ...]:
         return (
             ("ONNX's MatMul heads act on every time step of the last recurrent output",)
-            if model.dense
+            if model.heads_unplaced
             else ()
         )
 
@@ -545,10 +670,9 @@ class OnnxConvention(FrameworkConvention):
         return _measured(model, outputs, probe)
 
     def measure_model(self, model: Model) -> Measured:
-        import dataclasses
-
         import numpy as np
 
+        from rnncalc.core.model import override
         from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN
 
         self._require()
@@ -561,12 +685,7 @@ class OnnxConvention(FrameworkConvention):
         batch = model.batch_size or PROBE_BATCH
         seq_len = model.seq_len or PROBE_SEQ_LEN
         probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
-        sized = dataclasses.replace(
-            model,
-            layers=tuple(spec.replace(batch_size=batch, seq_len=seq_len) for spec in model.layers),
-            batch_size=batch,
-            seq_len=seq_len,
-        )
+        sized = override(model, {"batch_size": batch, "seq_len": seq_len})
         plan = model_graph(sized)
         (graph_input,) = plan.inputs
         built = build(plan, {})

@@ -17,17 +17,21 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnncalc.core.errors import SpecError
+from rnncalc.core.parts import DenseActivation, PartKind
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Activation, Cell, MergeMode, Spec
 from rnncalc.core.symbolic import Dim, Shape
 from rnncalc.frameworks.base import (
     DIRECTIONS,
     CellGeometry,
+    PartLayout,
     WeightSlot,
     arrow,
     first_input,
     geometry,
     model_unsupported,
+    no_slots,
+    norm_slots,
     rows,
     stack_count,
 )
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from rnncalc.core.model import Model
+    from rnncalc.core.model import Dense, Model
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
 
@@ -89,6 +93,37 @@ def _slots(geometry: CellGeometry, suffix: str) -> list[WeightSlot]:
 
 def _first_direction_slots(geometry: CellGeometry) -> list[WeightSlot]:
     return slots(geometry, 0, reverse=False)
+
+
+def _linear_slots(part: Dense, size: Dim) -> list[WeightSlot]:
+    """``nn.Linear``: weight ``(out, in)``, bias ``(out,)``."""
+    bias = [WeightSlot("bias", (part.units,), Role.DENSE)] if part.bias else []
+    return [WeightSlot("weight", (part.units, size), Role.DENSE), *bias]
+
+
+#: The parts of a model other than recurrent blocks, as ``torch.nn`` modules hold them.
+PARTS: dict[PartKind, PartLayout] = {
+    # nn.Embedding.weight is (num_embeddings, embedding_dim).
+    PartKind.EMBEDDING: PartLayout(
+        lambda part: "Embedding",
+        "",
+        lambda part, size: [WeightSlot("weight", (part.vocab_size, part.dim), Role.EMBEDDING)],
+    ),
+    # nn.LayerNorm(features, eps, elementwise_affine=scale, bias=bias): weight then bias, (F,).
+    PartKind.LAYER_NORM: PartLayout(lambda part: "LayerNorm", "", norm_slots("weight", "bias")),
+    PartKind.DROPOUT: PartLayout(lambda part: "Dropout", "", no_slots),
+    PartKind.DENSE: PartLayout(lambda part: "Linear", "", _linear_slots),
+}
+
+
+def _part_unsupported(part: Any) -> str | None:
+    """What ``torch.nn`` cannot hold among the parts other than recurrent blocks."""
+    if part.kind is PartKind.LAYER_NORM and part.bias and not part.scale:
+        return (
+            "nn.LayerNorm keeps a bias only with its weight (elementwise_affine); "
+            "bias without scale has no PyTorch equivalent"
+        )
+    return None
 
 
 def block_output_size(spec: Spec) -> int:
@@ -283,51 +318,51 @@ class TorchConvention(FrameworkConvention):
     def model_report(self, model: Model) -> FrameworkReport:
         """A module list run in order, as the adapter's ``SequenceModel`` does.
 
-        Parameter names are prefixed by the module's index (``0.weight``, ``1.weight_ih_l0``);
-        each recurrent module hands its ``output`` (not its states) to the next; ``nn.Linear``
-        heads act on the last (feature) dimension at every time step. The model returns the
-        last module's output.
+        Every part of the chain is a module (:data:`PARTS`), its parameters prefixed by its
+        index (``0.weight``, ``1.weight_ih_l0``); each recurrent module hands its ``output``
+        (not its states) to the next; ``nn.Linear`` acts on the last (feature) dimension at
+        every time step, unless a head takes the last step (``per_step: false``). The model
+        returns the last module's output.
         """
-        kinds = (["Embedding"] if model.embedding else []) + [CLASS_NAMES[s.cell] for s in model.layers]
-        kinds += ["Linear"] * len(model.dense)
+        kinds = [
+            CLASS_NAMES[part.cell] if isinstance(part, Spec) else PARTS[part.kind].kind(part)
+            for part in model.parts
+        ]
         title = f"nn.Module: {arrow(kinds)}"
-        reason = model_unsupported(model, self.unsupported)
+        reason = model_unsupported(model, self.unsupported, _part_unsupported)
         if reason:
             return FrameworkReport(self.name, title, reason=reason)
         first = model.layers[0]
         layers: list[LayerReport] = []
         size = first_input(model)
-        if model.embedding is not None:
-            prefix = str(len(layers))
-            emb = model.embedding
-            # nn.Embedding.weight is (num_embeddings, embedding_dim).
-            weight = WeightRow("weight", f"{prefix}.weight", (emb.vocab_size, emb.dim), Role.EMBEDDING, "")
-            layers.append(LayerReport(prefix, "Embedding", sequence_shape(first, emb.dim), (weight,)))
-        for spec in model.layers:
-            prefix = str(len(layers))
-            block = block_layers(spec, size)
+        sequences = True
+        for index, part in enumerate(model.parts):
+            prefix = str(index)
+            if not isinstance(part, Spec):
+                layout = PARTS[part.kind]
+                weights = rows(layout.slots(part, size), "", f"{prefix}.")
+                size = part.features(size)
+                shape = sequence_shape(first, size) if sequences else (first.batch_size, size)
+                layers.append(LayerReport(prefix, layout.kind(part), shape, weights))
+                continue
+            block = block_layers(part, size)
             weights = tuple(
                 WeightRow(w.name, f"{prefix}.{w.path}", w.shape, w.role, w.direction)
                 for layer in block
                 for w in layer.weights
             )
-            kind = block[0].kind + (f" × {spec.num_layers} layers" if spec.num_layers > 1 else "")
-            layers.append(LayerReport(prefix, kind, block[-1].output_shape, weights))
-            size = block_output_size(spec)
-        for head in model.dense:
-            prefix = str(len(layers))
-            # nn.Linear: weight (out, in), bias (out,).
-            dense = [WeightRow("weight", f"{prefix}.weight", (head.units, size), Role.DENSE, "")]
-            if head.bias:
-                dense.append(WeightRow("bias", f"{prefix}.bias", (head.units,), Role.DENSE, ""))
-            layers.append(LayerReport(prefix, "Linear", sequence_shape(first, head.units), tuple(dense)))
-            size = head.units
+            kind = block[0].kind + (f" × {part.num_layers} layers" if part.num_layers > 1 else "")
+            size = block_output_size(part)
+            # SequenceModel hands the parts after the last block its last step (per_step: false).
+            sequences = not (index == model.last_block and model.last_step)
+            shape = block[-1].output_shape if sequences else (first.batch_size, size)
+            layers.append(LayerReport(prefix, kind, shape, weights))
         return FrameworkReport(self.name, title, tuple(layers), (("output", layers[-1].output_shape),))
 
     def model_notes(self, model: Model) -> tuple[str, ...]:
         return (
             ("PyTorch applies each Linear head at every time step of the last recurrent output",)
-            if model.dense
+            if model.heads_unplaced
             else ()
         )
 
@@ -698,8 +733,52 @@ def measure(spec: Spec, device: str = "cpu") -> Measured:
     return Measured(CONVENTION.name, total, weights, shapes, probe, device)
 
 
+#: ``torch.nn.functional`` for each dense activation, with Keras 3's defaults (softmax on the
+#: last axis, leaky_relu's slope 0.2, exact gelu); applied in ``forward``, so they add no module
+#: and the parameter names stay those of the modules alone.
+ACTIVATIONS: dict[DenseActivation, str] = {
+    DenseActivation.LINEAR: "identity",
+    DenseActivation.RELU: "relu",
+    DenseActivation.TANH: "tanh",
+    DenseActivation.SIGMOID: "sigmoid",
+    DenseActivation.SOFTMAX: "softmax",
+    DenseActivation.LOG_SOFTMAX: "log_softmax",
+    DenseActivation.GELU: "gelu",
+    DenseActivation.ELU: "elu",
+    DenseActivation.SELU: "selu",
+    DenseActivation.SILU: "silu",
+    DenseActivation.SOFTPLUS: "softplus",
+    DenseActivation.SOFTSIGN: "softsign",
+    DenseActivation.LEAKY_RELU: "leaky_relu",
+    DenseActivation.HARD_SIGMOID: "hardsigmoid",
+    DenseActivation.HARD_SILU: "hardswish",
+    DenseActivation.HARD_TANH: "hardtanh",
+    DenseActivation.RELU6: "relu6",
+    DenseActivation.CELU: "celu",
+    DenseActivation.EXPONENTIAL: "exp",
+}
+
+
+def _activation(name: str) -> Any:
+    """The function ``ACTIVATIONS`` names."""
+    import torch
+    from torch.nn import functional
+
+    special = {
+        "identity": lambda x: x,
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "exp": torch.exp,
+        "softmax": lambda x: functional.softmax(x, dim=-1),
+        "log_softmax": lambda x: functional.log_softmax(x, dim=-1),
+        "leaky_relu": lambda x: functional.leaky_relu(x, 0.2),
+    }
+    return special.get(name) or getattr(functional, name)
+
+
 @cache
 def _sequence_model_class() -> type[nn.Module]:
+    import torch
     from torch import nn
 
     class SequenceModel(nn.Module):  # type: ignore[misc]
@@ -708,19 +787,42 @@ def _sequence_model_class() -> type[nn.Module]:
 
         ``nn.Linear`` heads act on the last dimension, i.e. on every time step; the model
         returns the last module's output. Parameters are named by module index
-        (``1.weight_ih_l0``).
+        (``1.weight_ih_l0``). ``activations`` maps a module's index to the name of the
+        activation applied to its output (:data:`ACTIVATIONS`); ``last_step``, the index of a
+        recurrent module after which only the last step goes on (both directions' last: the
+        forward half at the last step, the backward half at the first), with ``directions``.
         """
 
-        def __init__(self, modules: list[nn.Module]) -> None:
+        def __init__(
+            self,
+            modules: list[nn.Module],
+            activations: dict[int, str] | None = None,
+            last_step: int | None = None,
+            directions: int = 1,
+            batch_first: bool = False,
+        ) -> None:
             super().__init__()
             for index, module in enumerate(modules):
                 self.add_module(str(index), module)
+            self.activations = {index: _activation(name) for index, name in (activations or {}).items()}
+            self.last_step = last_step
+            self.directions = directions
+            self.time_axis = 1 if batch_first else 0
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            for module in self.children():
+            for index, module in enumerate(self.children()):
                 x = module(x)
                 if isinstance(x, tuple):
                     x = x[0]
+                if index == self.last_step:
+                    last = x.select(self.time_axis, -1)
+                    if self.directions == 2:
+                        half = x.shape[-1] // 2
+                        first = x.select(self.time_axis, 0)
+                        last = torch.cat([last[..., :half], first[..., half:]], dim=-1)
+                    x = last
+                if index in self.activations:
+                    x = self.activations[index](x)
             return x
 
     return SequenceModel
@@ -737,22 +839,41 @@ def build_model(model: Model, device: str | torch.device = "cpu") -> nn.Module:
     """The ``SequenceModel`` for ``model`` (its input size must be known)."""
     from torch import nn
 
-    reason = model_unsupported(model, CONVENTION.unsupported)
+    from rnncalc.core.model import Dropout, Embedding, LayerNorm
+
+    reason = model_unsupported(model, CONVENTION.unsupported, _part_unsupported)
     if reason:
         raise SpecError("framework", f"PyTorch cannot express this model: {reason}")
     if model.input_size is None:
         raise SpecError("input_size", "is required to build a real model")
     modules: list[nn.Module] = []
+    activations: dict[int, str] = {}
     size = model.input_size
-    if model.embedding is not None:
-        modules.append(nn.Embedding(model.embedding.vocab_size, model.embedding.dim, device=device))
-    for spec in model.layers:
-        modules.append(build(spec.replace(input_size=size), device))
-        size = block_output_size(spec)
-    for head in model.dense:
-        modules.append(nn.Linear(size, head.units, bias=head.bias, device=device))
-        size = head.units
-    return _sequence_model_class()(modules)
+    for index, part in enumerate(model.parts):
+        if isinstance(part, Spec):
+            modules.append(build(part.replace(input_size=size), device))
+        elif isinstance(part, Embedding):
+            modules.append(nn.Embedding(part.vocab_size, part.dim, device=device))
+        elif isinstance(part, LayerNorm):
+            affine = part.scale or part.bias
+            norm = nn.LayerNorm(size, part.epsilon, elementwise_affine=affine, bias=part.bias, device=device)
+            modules.append(norm)
+        elif isinstance(part, Dropout):
+            modules.append(nn.Dropout(part.rate))
+        else:
+            modules.append(nn.Linear(size, part.units, bias=part.bias, device=device))
+            if part.activation is not None:
+                activations[index] = ACTIVATIONS[part.activation]
+        size = block_output_size(part) if isinstance(part, Spec) else part.features(size)
+    last = model.layers[-1]
+    built = _sequence_model_class()(
+        modules,
+        activations,
+        model.last_block if model.last_step else None,
+        last.num_directions,
+        model.batch_first,
+    )
+    return built.eval()  # dropout is the identity, as at inference
 
 
 def model_input(model: Model, batch: int, seq_len: int) -> torch.Tensor:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from rnncalc import frameworks
 from rnncalc.core.report import Analysis, Difference, FrameworkReport, ModelAnalysis
-from rnncalc.core.spec import describe_spec
+from rnncalc.core.spec import Spec, describe_spec
 from rnncalc.core.symbolic import Count, format_shape
 from rnncalc.core.text import printable
 
 if TYPE_CHECKING:  # only annotations: the flat-spec path never imports model.py
-    from rnncalc.core.model import Model
+    from rnncalc.core.model import Model, Part
 
 
 class Format(str, Enum):
@@ -76,24 +76,35 @@ def render_model(analysis: ModelAnalysis, fmt: Format) -> str:
 
 
 def describe_model(model: Model) -> str:
-    """``encoder: embedding 20000×128 → lstm 256 bi → gru 128 → dense 10``."""
-    parts = []
-    if model.embedding is not None:
-        parts.append(f"embedding {model.embedding.vocab_size}×{model.embedding.dim}")
-    for spec in model.layers:
-        words = [spec.cell.value, str(spec.hidden_size)]
-        if spec.num_layers > 1:
-            words.append(f"×{spec.num_layers}")
-        if spec.bidirectional:
-            words.append("bi")
-        if spec.proj_size:
-            words.append(f"proj {spec.proj_size}")
-        parts.append(" ".join(words))
-    parts += [f"dense {head.units}" for head in model.dense]
+    """``encoder: embedding 20000×128 → lstm 256 bi → layer_norm → dropout 0.2 → dense 10``."""
+    parts = [describe_part(part) for part in model.parts]
     text = " → ".join(parts)
     if model.input_size is not None and model.embedding is None:
         text = f"input {model.input_size} → {text}"
     return f"{printable(model.name)}: {text}" if model.name else text
+
+
+def describe_part(part: Part) -> str:
+    """One link of :func:`describe_model`'s chain."""
+    from rnncalc.core.model import Dropout, Embedding, LayerNorm
+
+    if isinstance(part, Spec):
+        words = [part.cell.value, str(part.hidden_size)]
+        if part.num_layers > 1:
+            words.append(f"×{part.num_layers}")
+        if part.bidirectional:
+            words.append("bi")
+        if part.proj_size:
+            words.append(f"proj {part.proj_size}")
+        return " ".join(words)
+    if isinstance(part, Embedding):
+        return f"embedding {part.vocab_size}×{part.dim}"
+    if isinstance(part, Dropout):
+        return f"dropout {part.rate:g}"
+    if isinstance(part, LayerNorm):
+        return "layer_norm"
+    steps = {True: " per step", False: " last step", None: ""}[part.per_step]
+    return f"dense {part.units}{steps}"
 
 
 def _heading(text: str, markdown: bool, level: int = 3) -> str:
@@ -137,6 +148,9 @@ def _weights_table(report: FrameworkReport, markdown: bool, kinds: bool = False)
     for layer in report.layers:
         directions = list(dict.fromkeys(weight.direction for weight in layer.weights))
         layer_label = f"{layer.name} {layer.kind}" if kinds else layer.name
+        if not layer.weights:  # a dropout: in the chain, with nothing to count
+            rows.append([layer_label, "", "(no weights)", "", _params(layer.params)])
+            continue
         for direction in directions:
             part_label = direction
             for weight in (w for w in layer.weights if w.direction == direction):
