@@ -333,38 +333,41 @@ def open_keras_archive(path: str) -> TensorData:
     """A ``.keras`` archive's weight datasets. Keras stores ``model.weights.h5`` uncompressed
     and its datasets contiguous, so each is mapped straight from the archive file at the
     offset h5py reports (read only as it is copied); any other dataset is read through h5py
-    when looked up."""
+    when looked up. A dataset stored outside the file is refused before anything is read
+    (:func:`rnncalc.io.keras_file.checked_datasets`)."""
     import contextlib
     import zipfile
 
     import numpy as np
 
-    from rnncalc.io.keras_file import H5PY_HINT, KERAS_WEIGHTS_GROUP, open_member, stored_member_start
+    from rnncalc.io.keras_file import (
+        H5PY_HINT,
+        KERAS_WEIGHTS_GROUP,
+        WEIGHTS_MEMBER,
+        checked_datasets,
+        hdf5_errors,
+        open_member,
+        stored_member_start,
+    )
     from rnncalc.io.mapped import mapped
 
     h5py = require_module("h5py", H5PY_HINT, path)
-    archive = zipfile.ZipFile(path)
-    with contextlib.ExitStack() as stack:
+    with hdf5_errors(path, WEIGHTS_MEMBER), contextlib.ExitStack() as stack:
+        archive = zipfile.ZipFile(path)
         stack.callback(archive.close)
-        member = archive.getinfo("model.weights.h5")
+        member = archive.getinfo(WEIGHTS_MEMBER)
         start = stored_member_start(path, member)
         handle = open_member(path, archive, member)
         stack.callback(handle.close)
         weights = h5py.File(handle, "r")
         stack.callback(weights.close)
-        names: list[str] = []
-        if KERAS_WEIGHTS_GROUP in weights:
-            weights[KERAS_WEIGHTS_GROUP].visititems(
-                lambda name, item: (
-                    names.append(f"{KERAS_WEIGHTS_GROUP}/{name}") if hasattr(item, "dtype") else None
-                )
-            )
+        datasets = checked_datasets(weights, KERAS_WEIGHTS_GROUP)
         owned = stack.pop_all()
 
     def mapped_view(name: str) -> Any:
         """The dataset's bytes mapped from the archive, when they lie there whole (contiguous,
         unfiltered float32 inside the member), else None."""
-        dataset = weights[name]
+        dataset = datasets[name]
         offset = dataset.id.get_offset() if start is not None else None
         if (
             offset is None
@@ -378,10 +381,21 @@ def open_keras_archive(path: str) -> TensorData:
         return mapped(np.memmap(path, dtype="<f4", mode="r", offset=start + offset, shape=dataset.shape))
 
     def read(name: str) -> Any:
-        view = mapped_view(name)
-        return view if view is not None else np.asarray(weights[name][()], dtype=np.float32)
+        with hdf5_errors(path, WEIGHTS_MEMBER):
+            view = mapped_view(name)
+            return view if view is not None else float_values(path, name, datasets[name])
 
-    return TensorData(names, read, owned.close, mapped_view)
+    return TensorData(list(datasets), read, owned.close, mapped_view)
+
+
+def float_values(path: str, name: str, dataset: Any) -> Any:
+    """A dataset's values as float32: floats only (what Keras stores a weight as); any other
+    dtype is refused by name rather than converted."""
+    import numpy as np
+
+    if dataset.dtype.kind != "f":
+        raise WeightFileError(path, f"{name} is {dataset.dtype}, not a float type convert can move")
+    return np.asarray(dataset[()], dtype=np.float32)
 
 
 #: The private names of Keras's saving library (keras/src/saving/saving_lib.py, Keras 3.15, the

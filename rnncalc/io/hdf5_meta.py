@@ -7,11 +7,16 @@ headers (with continuation blocks), groups as symbol tables (a version-1 B-tree 
 nodes, names in a local heap), dataspace and datatype messages. Anything outside that subset
 raises :class:`Unsupported`, and the caller reads the file with h5py instead.
 
+A dataset whose bytes are not inside the file (external storage, a virtual dataset), a soft link,
+or a filter other than :data:`READ_FILTERS` raises :class:`Refused` naming it: reading it would
+read another file, or run a decoder rnncalc does not expect. Every read is bounded by the file's
+real length (and :data:`MAX_READ`), never by a size a header claims.
+
 Layouts follow the HDF5 File Format Specification, version 3.0 (docs.hdfgroup.org,
 "HDF5 File Format Specification"): sections II.A (superblock), III.A.1 (v1 B-trees),
 III.B (symbol nodes), III.C (symbol table entries), III.D (local heaps), IV.A.1.a (version-1
 object headers), IV.A.2 (messages: 0x0001 dataspace, 0x0003 datatype, 0x0010 continuation,
-0x0011 symbol table).
+0x0011 symbol table; 0x0007 external data files, 0x0008 data layout, 0x000B filter pipeline).
 """
 
 from __future__ import annotations
@@ -24,6 +29,16 @@ from rnncalc.io.tensors import Tensor
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: Message types read; the others (fill value, layout, attributes, times...) are skipped.
 DATASPACE, DATATYPE, CONTINUATION, SYMBOL_TABLE = 0x0001, 0x0003, 0x0010, 0x0011
+#: Messages that say where a dataset's bytes are, and how they are encoded.
+EXTERNAL, LAYOUT, FILTERS = 0x0007, 0x0008, 0x000B
+#: The data layout message's class of a virtual dataset (section IV.A.2.i, layout version 4).
+VIRTUAL_LAYOUT = 3
+#: Filters read (H5Zpublic.h): built into every HDF5 library, each chunk's output bounded by
+#: the chunk's size. Any other id (szip, nbit, scale-offset, or a plugin HDF5 would load from
+#: HDF5_PLUGIN_PATH) is refused.
+READ_FILTERS = {1: "deflate", 2: "shuffle", 3: "fletcher32"}
+#: Built-in filters refused, named in the message.
+OTHER_FILTERS = {4: "szip", 5: "nbit", 6: "scaleoffset"}
 #: Messages that make a group "new style" (link storage), outside the subset.
 LINK_MESSAGES = frozenset({0x0002, 0x0006})
 #: Datatype classes (section IV.A.2.d) → dtype name stem.
@@ -31,22 +46,63 @@ FIXED_POINT, FLOATING_POINT = 0, 1
 #: Bounds that stop a corrupt file from sending the reader round in circles.
 MAX_OBJECTS = 100_000
 MAX_DEPTH = 64
+#: Largest piece of metadata read at once (a header block, a heap, a B-tree node): real ones
+#: are kilobytes; a header claiming more is declined before anything is allocated.
+MAX_READ = 64 * 2**20
 
 
 class Unsupported(Exception):
     """The file is outside the subset read here (or not HDF5): read it with h5py."""
 
 
+class Refused(Exception):
+    """A dataset or link whose bytes are not in the file itself, or are encoded by a filter not
+    read: ``path`` (inside the HDF5 file) and ``reason``. Raised by both readers, never read."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def filter_refusal(path: str, code: int) -> Refused | None:
+    """The refusal of a dataset encoded with filter ``code`` (None for a filter read)."""
+    if code in READ_FILTERS:
+        return None
+    name = OTHER_FILTERS.get(code, "a filter outside the HDF5 library")
+    return Refused(path, f"stored through HDF5 filter {code} ({name}); rnncalc reads data stored "
+                         f"plain or through {', '.join(READ_FILTERS.values())}")  # fmt: skip
+
+
+def external_refusal(path: str) -> Refused:
+    return Refused(path, "its bytes are in another file (HDF5 external storage); "
+                         "rnncalc reads only data stored in the file itself")  # fmt: skip
+
+
+def virtual_refusal(path: str) -> Refused:
+    return Refused(path, "a virtual dataset (its bytes are in other datasets, perhaps other files); "
+                         "rnncalc reads only data stored in the file itself")  # fmt: skip
+
+
+def link_refusal(path: str, kind: str, target: str) -> Refused:
+    return Refused(path, f"{kind} link to {target}; rnncalc follows no links (Keras writes none)")
+
+
 class _Reader:
-    def __init__(self, handle: IO[bytes], origin: int) -> None:
+    def __init__(self, handle: IO[bytes], origin: int, length: int) -> None:
         self._handle = handle
         self._origin = origin
+        self.length = length
         self.offsets = 8
         self.lengths = 8
         self.base = 0
         self.objects = 0
 
     def read(self, address: int, size: int) -> bytes:
+        if size > MAX_READ:
+            raise Unsupported(f"{size:,} bytes of metadata at byte {address}, over {MAX_READ:,}")
+        if address + size > self.length:
+            raise Unsupported(f"truncated at byte {address}")
         self._handle.seek(self._origin + address)
         data = self._handle.read(size)
         if len(data) != size:
@@ -57,20 +113,27 @@ class _Reader:
         return int.from_bytes(data[at : at + size], "little")
 
 
-def read_datasets(handle: IO[bytes], group: str, origin: int = 0) -> tuple[Tensor, ...]:
+def read_datasets(
+    handle: IO[bytes], group: str, origin: int = 0, length: int | None = None
+) -> tuple[Tensor, ...]:
     """Every dataset under ``group`` (``/``-separated), named ``group/...``, sorted by name.
 
-    ``origin`` is where the HDF5 file starts in ``handle`` (a member of a stored zip archive).
-    Raises :class:`Unsupported` for anything outside the subset described above.
+    ``origin`` is where the HDF5 file starts in ``handle`` and ``length`` its size (a member of a
+    stored zip archive; default: to the end of ``handle``). Raises :class:`Unsupported` for
+    anything outside the subset described above, :class:`Refused` for what is never read.
     """
-    reader = _Reader(handle, origin)
+    if length is None:
+        length = handle.seek(0, 2) - origin
+    reader = _Reader(handle, origin, length)
     root = _superblock(reader)
     address = root
+    path = ""
     for part in group.split("/"):
+        path = f"{path}/{part}" if path else part
         children = dict(_group_children(reader, address))
         if part not in children:
             return ()
-        address = children[part]
+        address = _hard(children[part], path)
     found: list[Tensor] = []
     _walk(reader, address, group, found, 0)
     return tuple(sorted(found, key=lambda tensor: tensor.name))
@@ -91,6 +154,9 @@ def _superblock(reader: _Reader) -> int:
     size = 4 * reader.offsets + 2 * reader.offsets + 24
     body = reader.read(start, size)
     reader.base = reader.number(body, 0, reader.offsets)
+    end = reader.base + reader.number(body, 2 * reader.offsets, reader.offsets)
+    if end > reader.length:  # HDF5 refuses it too ("truncated file")
+        raise Unsupported(f"truncated: the superblock says {end:,} bytes, the file has {reader.length:,}")
     entry = 4 * reader.offsets
     return reader.base + reader.number(body, entry + reader.offsets, reader.offsets)
 
@@ -127,8 +193,9 @@ def _messages(reader: _Reader, address: int) -> list[tuple[int, bytes]]:
     return messages
 
 
-def _group_children(reader: _Reader, address: int) -> list[tuple[str, int]]:
-    """(name, object header address) of a symbol-table group's members; empty for a dataset."""
+def _group_children(reader: _Reader, address: int) -> list[tuple[str, int | str]]:
+    """(name, object header address) of a symbol-table group's members, a soft link's target
+    (a string) in place of the address; empty for a dataset."""
     for kind, body in _messages(reader, address):
         if kind in LINK_MESSAGES:
             raise Unsupported("a group with link messages (new-style group)")
@@ -136,10 +203,17 @@ def _group_children(reader: _Reader, address: int) -> list[tuple[str, int]]:
             tree = reader.base + reader.number(body, 0, reader.offsets)
             heap = reader.base + reader.number(body, reader.offsets, reader.offsets)
             names = _local_heap(reader, heap)
-            children: list[tuple[str, int]] = []
+            children: list[tuple[str, int | str]] = []
             _btree(reader, tree, names, children, 0)
             return children
     return []
+
+
+def _hard(child: int | str, path: str) -> int:
+    """A member's object header address; a soft link is refused."""
+    if isinstance(child, str):
+        raise link_refusal(path, "a soft", child)
+    return child
 
 
 def _local_heap(reader: _Reader, address: int) -> bytes:
@@ -151,7 +225,7 @@ def _local_heap(reader: _Reader, address: int) -> bytes:
     return reader.read(data, size)
 
 
-def _btree(reader: _Reader, address: int, names: bytes, out: list[tuple[str, int]], depth: int) -> None:
+def _btree(reader: _Reader, address: int, names: bytes, out: list[tuple[str, int | str]], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise Unsupported("B-tree too deep")
     head = reader.read(address, 8 + 2 * reader.offsets)
@@ -168,7 +242,7 @@ def _btree(reader: _Reader, address: int, names: bytes, out: list[tuple[str, int
             _symbol_node(reader, child, names, out)
 
 
-def _symbol_node(reader: _Reader, address: int, names: bytes, out: list[tuple[str, int]]) -> None:
+def _symbol_node(reader: _Reader, address: int, names: bytes, out: list[tuple[str, int | str]]) -> None:
     head = reader.read(address, 8)
     if head[:4] != b"SNOD":
         raise Unsupported("bad symbol table node")
@@ -177,15 +251,19 @@ def _symbol_node(reader: _Reader, address: int, names: bytes, out: list[tuple[st
     body = reader.read(address + 8, count * size)
     for index in range(count):
         entry = body[index * size : (index + 1) * size]
-        name_at = reader.number(entry, 0, reader.offsets)
+        name = _heap_string(names, reader.number(entry, 0, reader.offsets))
         cache = reader.number(entry, 2 * reader.offsets, 4)
-        if cache == 2:
-            raise Unsupported("a soft link")
-        end = names.find(b"\0", name_at)
-        if end < 0:
-            raise Unsupported("unterminated name in the local heap")
-        name = names[name_at:end].decode("utf-8", "replace")
-        out.append((name, reader.base + reader.number(entry, reader.offsets, reader.offsets)))
+        if cache == 2:  # a soft link: its value's offset in the heap is the scratch pad's start
+            out.append((name, _heap_string(names, reader.number(entry, 2 * reader.offsets + 8, 4))))
+        else:
+            out.append((name, reader.base + reader.number(entry, reader.offsets, reader.offsets)))
+
+
+def _heap_string(names: bytes, at: int) -> str:
+    end = names.find(b"\0", at)
+    if at >= len(names) or end < 0:
+        raise Unsupported("unterminated name in the local heap")
+    return names[at:end].decode("utf-8", "replace")
 
 
 def _walk(reader: _Reader, address: int, path: str, out: list[Tensor], depth: int) -> None:
@@ -197,11 +275,54 @@ def _walk(reader: _Reader, address: int, path: str, out: list[Tensor], depth: in
         raise Unsupported("a group with link messages (new-style group)")
     if SYMBOL_TABLE in kinds:
         for name, child in _group_children(reader, address):
-            _walk(reader, child, f"{path}/{name}", out, depth + 1)
+            _walk(reader, _hard(child, f"{path}/{name}"), f"{path}/{name}", out, depth + 1)
         return
     found = dict(messages)
     if DATASPACE in found and DATATYPE in found:
+        _check_storage(path, found)
         out.append(Tensor(path, _dataspace(reader, found[DATASPACE]), _datatype(found[DATATYPE])))
+
+
+def _check_storage(path: str, messages: dict[int, bytes]) -> None:
+    """Refuse a dataset whose bytes are elsewhere or encoded by a filter not read."""
+    if EXTERNAL in messages:
+        raise external_refusal(path)
+    layout = messages.get(LAYOUT, b"")
+    if len(layout) < 3:
+        raise Unsupported(f"{path}: no data layout message")
+    version = layout[0]
+    if version not in (1, 2, 3, 4):
+        raise Unsupported(f"{path}: data layout version {version}")
+    if version == 4 and layout[1] == VIRTUAL_LAYOUT:
+        raise virtual_refusal(path)
+    if FILTERS in messages:
+        for code in _filter_ids(messages[FILTERS]):
+            refused = filter_refusal(path, code)
+            if refused is not None:
+                raise refused
+
+
+def _filter_ids(body: bytes) -> list[int]:
+    """The filter ids of a filter pipeline message (section IV.A.2.l, versions 1 and 2)."""
+    if len(body) < 2 or body[0] not in (1, 2):
+        raise Unsupported("filter pipeline message")
+    version, count = body[0], body[1]
+    at = 8 if version == 1 else 2
+    codes = []
+    for _ in range(count):
+        if at + 6 > len(body):
+            raise Unsupported("truncated filter pipeline message")
+        code = int.from_bytes(body[at : at + 2], "little")
+        named = version == 1 or code >= 256
+        name_length = int.from_bytes(body[at + 2 : at + 4], "little") if named else 0
+        values = int.from_bytes(body[at + (6 if named else 4) : at + (8 if named else 6)], "little")
+        at += 8 if named else 6
+        if version == 1:
+            at += -(-name_length // 8) * 8 + 4 * (values + values % 2)
+        else:
+            at += name_length + 4 * values
+        codes.append(code)
+    return codes
 
 
 def _dataspace(reader: _Reader, body: bytes) -> tuple[int, ...]:
