@@ -195,3 +195,62 @@ def test_the_rebuilt_file_is_read_when_its_kernel_is_an_ordinary_dataset(
     path = hostile_keras(saved["keras"], tmp_path, plain, secret, zipfile.ZIP_STORED)
     result = CliRunner().invoke(cli, ["convert", str(path), "-o", str(tmp_path / "o.safetensors")])
     assert result.exit_code == 0, result.output
+
+
+# --- damaged metadata: one line, bounded, whatever h5py raises ------------------------------------
+
+
+def _patched_member(saved: Path, target: Path, patch: Callable[[bytearray], None]) -> Path:
+    """A copy of the archive ``saved`` whose weight member's bytes ``patch`` edits in place."""
+    with zipfile.ZipFile(saved) as archive, zipfile.ZipFile(target, "w") as out:
+        for info in archive.infolist():
+            data = bytearray(archive.read(info))
+            if info.filename == "model.weights.h5":
+                patch(data)
+            out.writestr(info, bytes(data))
+    return target
+
+
+def _heap_length(length: int) -> Callable[[bytearray], None]:
+    def patch(data: bytearray) -> None:
+        at = data.index(b"HEAP")  # the root group's local heap: its data segment size follows
+        data[at + 8 : at + 16] = length.to_bytes(8, "little")
+
+    return patch
+
+
+def _tree_signature(data: bytearray) -> None:
+    at = data.index(b"TREE")
+    data[at : at + 4] = b"EERT"
+
+
+@pytest.mark.parametrize(
+    ("patch", "h5py_raises"),
+    [
+        (_heap_length(2**63), RuntimeError),
+        (_heap_length(2**64 - 1), RuntimeError),
+        (_heap_length(2**40), RuntimeError),
+        (_tree_signature, RuntimeError),
+    ],
+    ids=["heap 2**63", "heap 2**64-1", "heap 1 TiB", "B-tree signature"],
+)
+def test_damaged_metadata_is_one_line_whatever_h5py_raises(
+    saved: dict[str, Path], tmp_path: Path, patch: Callable[[bytearray], None], h5py_raises: type
+) -> None:
+    from rnncalc.io.hdf5_meta import Unsupported, read_datasets
+
+    path = _patched_member(saved["keras"], tmp_path / "m.keras", patch)
+    with zipfile.ZipFile(path) as archive:
+        weights = archive.read("model.weights.h5")
+    # The standard-library reader declines without allocating what the header claims...
+    with pytest.raises(Unsupported):
+        read_datasets(io.BytesIO(weights), "layers")
+    # ... and h5py, which reads the file then, raises (RuntimeError for the B-tree: not OSError).
+    with pytest.raises(h5py_raises), h5py.File(io.BytesIO(weights), "r") as handle:
+        handle.visititems(lambda name, item: None)
+    for args in (["inspect", str(path)], ["convert", str(path), "-o", str(tmp_path / "o.safetensors")]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "model.weights.h5 is not readable HDF5" in lines[0], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]

@@ -278,6 +278,12 @@ def check_destination(source: str, destination: str, force: bool) -> None:
 
 def source_weights(source: Source, data: Mapping[str, Any]) -> Renamed:
     """The convention's report path → the file's tensor (read when looked up)."""
+    from rnncalc.io.tensors import WeightFileError
+
+    known = set(data)  # the names, not ``in``: a Mapping's ``in`` reads the tensor
+    missing = next((name for name in source.names if name not in known), None)
+    if missing is not None:  # listed when the file was read, not found when it is opened
+        raise WeightFileError(source.path, f"tensor {missing!r} cannot be read from the file")
     rows = [row for layer in source.convention.report(source.spec).layers for row in layer.weights]
     return Renamed({row.path: name for row, name in zip(rows, source.names, strict=True)}, data)
 

@@ -97,6 +97,8 @@ class _Reader:
         self.lengths = 8
         self.base = 0
         self.objects = 0
+        #: Half the most children a group B-tree node, and entries a symbol node, may hold.
+        self.internal_k = self.leaf_k = 0
 
     def read(self, address: int, size: int) -> bytes:
         if size > MAX_READ:
@@ -148,6 +150,7 @@ def _superblock(reader: _Reader) -> int:
     if version not in (0, 1):
         raise Unsupported(f"superblock version {version}")
     reader.offsets, reader.lengths = head[13], head[14]
+    reader.leaf_k, reader.internal_k = reader.number(head, 16, 2), reader.number(head, 18, 2)
     if reader.offsets not in (2, 4, 8) or reader.lengths not in (2, 4, 8):
         raise Unsupported("unusual offset or length size")
     start = 24 if version == 0 else 28
@@ -225,45 +228,83 @@ def _local_heap(reader: _Reader, address: int) -> bytes:
     return reader.read(data, size)
 
 
-def _btree(reader: _Reader, address: int, names: bytes, out: list[tuple[str, int | str]], depth: int) -> None:
+def _btree(
+    reader: _Reader,
+    address: int,
+    names: bytes,
+    out: list[tuple[str, int | str]],
+    depth: int,
+    bounds: tuple[bytes, bytes | None] = (b"", None),
+) -> None:
+    """The members under a group B-tree node. Its keys are names in the heap; a child holds the
+    names after its left key up to its right key, the order HDF5's lookup by name relies on
+    (a node out of order is declined: h5py would not find its members by name)."""
     if depth > MAX_DEPTH:
         raise Unsupported("B-tree too deep")
     head = reader.read(address, 8 + 2 * reader.offsets)
     if head[:4] != b"TREE" or head[4] != 0:
         raise Unsupported("bad group B-tree node")
     level, entries = head[5], reader.number(head, 6, 2)
+    if entries > 2 * reader.internal_k:
+        raise Unsupported("a B-tree node with more children than the superblock allows")
     step = reader.lengths + reader.offsets
     body = reader.read(address + 8 + 2 * reader.offsets, reader.lengths + entries * step)
+    keys = [
+        _heap_bytes(names, reader.number(body, index * step, reader.lengths)) for index in range(entries + 1)
+    ]
+    low, high = bounds
+    if keys[0] < low or (high is not None and keys[-1] > high) or keys != sorted(keys):
+        raise Unsupported("group B-tree keys out of order")
     for index in range(entries):
         child = reader.base + reader.number(body, reader.lengths + index * step, reader.offsets)
+        within = (keys[index], keys[index + 1])
         if level:
-            _btree(reader, child, names, out, depth + 1)
+            _btree(reader, child, names, out, depth + 1, within)
         else:
-            _symbol_node(reader, child, names, out)
+            _symbol_node(reader, child, names, out, within)
 
 
-def _symbol_node(reader: _Reader, address: int, names: bytes, out: list[tuple[str, int | str]]) -> None:
+def _symbol_node(
+    reader: _Reader, address: int, names: bytes, out: list[tuple[str, int | str]], bounds: tuple[bytes, bytes]
+) -> None:
     head = reader.read(address, 8)
     if head[:4] != b"SNOD":
         raise Unsupported("bad symbol table node")
     count = reader.number(head, 6, 2)
+    if count > 2 * reader.leaf_k:
+        raise Unsupported("a symbol table node with more entries than the superblock allows")
     size = 2 * reader.offsets + 24
     body = reader.read(address + 8, count * size)
+    previous = bounds[0]
     for index in range(count):
         entry = body[index * size : (index + 1) * size]
-        name = _heap_string(names, reader.number(entry, 0, reader.offsets))
+        raw = _heap_bytes(names, reader.number(entry, 0, reader.offsets))
+        if not previous < raw <= bounds[1]:
+            raise Unsupported("symbol table names out of order")
+        previous = raw
+        name = _text(raw)
         cache = reader.number(entry, 2 * reader.offsets, 4)
         if cache == 2:  # a soft link: its value's offset in the heap is the scratch pad's start
-            out.append((name, _heap_string(names, reader.number(entry, 2 * reader.offsets + 8, 4))))
+            target = _heap_bytes(names, reader.number(entry, 2 * reader.offsets + 8, 4))
+            out.append((name, _text(target)))
         else:
             out.append((name, reader.base + reader.number(entry, reader.offsets, reader.offsets)))
 
 
-def _heap_string(names: bytes, at: int) -> str:
+def _text(raw: bytes) -> str:
+    """A name as h5py decodes it (UTF-8; anything else is an error there too)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unsupported("a name that is not UTF-8") from None
+
+
+def _heap_bytes(names: bytes, at: int) -> bytes:
+    """The null-terminated string at ``at`` in a local heap."""
     end = names.find(b"\0", at)
     if at >= len(names) or end < 0:
         raise Unsupported("unterminated name in the local heap")
-    return names[at:end].decode("utf-8", "replace")
+    return names[at:end]
 
 
 def _walk(reader: _Reader, address: int, path: str, out: list[Tensor], depth: int) -> None:
