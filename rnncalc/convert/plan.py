@@ -170,9 +170,13 @@ def recognise(source: str, found: TensorFormat | None) -> tuple[Inspection, tupl
     from rnncalc.inspect.formats import read_file
     from rnncalc.inspect.infer import inspect_contents
 
-    inspection = inspect_contents(source, read_file(source))
+    contents = read_file(source)
+    inspection = inspect_contents(source, contents)
     if inspection.from_config:
         raise ConversionError(f"{source}: a model config holds no weights to convert")
+    refused = found.refuse_file(contents) if found is not None and found.refuse_file is not None else None
+    if refused:
+        raise ConversionError(f"{source}: {refused}")
     if not inspection.recurrent:
         notes = "; ".join(inspection.notes)
         raise ConversionError(f"{source}: no recurrent layer found" + (f" ({notes})" if notes else ""))

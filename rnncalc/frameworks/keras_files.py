@@ -43,6 +43,14 @@ def weight_formats() -> tuple[WeightFormat, ...]:
     )  # fmt: skip
 
 
+def _recurrent(path: tuple[str | int, ...], layer: KerasLayer) -> bool:
+    """True for a recurrent layer, read or not (find_layers says why one is not)."""
+    try:
+        return recurrent_fields(path, layer) is not None
+    except SpecError:
+        return True
+
+
 def _dense_weights(config: Mapping[str, Any], features: int) -> list[tuple[str, tuple[int, ...]]]:
     units = config.get("units")
     if not isinstance(units, int):
@@ -311,8 +319,45 @@ def tensor_formats() -> tuple[TensorFormat, ...]:
     """Keras 3 ``.keras`` archives, read and written (``--to keras``)."""
     return (
         TensorFormat("keras", "Keras 3 model (.keras)", (".keras",), open_keras_archive,
-                     target="keras", write=write_keras_archive, order=keras_variable_order),
+                     target="keras", write=write_keras_archive, order=keras_variable_order,
+                     refuse_file=dropped_layers),
     )  # fmt: skip
+
+
+#: Layers that compute the identity when a model runs for inference (keras/src/layers/
+#: regularization/: each ``call`` returns its input unless ``training``), so a converted stack
+#: that leaves them out computes what the model computes. Every other layer that is not
+#: recurrent is refused by :func:`dropped_layers`, not dropped.
+KERAS_IDENTITY_AT_INFERENCE = frozenset(
+    {
+        "InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+        "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Identity",
+    }
+)  # fmt: skip
+
+
+def dropped_layers(contents: FileContents) -> str | None:
+    """Why convert cannot move the model in a Keras file: the layers, beside the recurrent ones
+    and :data:`KERAS_IDENTITY_AT_INFERENCE`, that a bare recurrent stack would leave out (a
+    ``Lambda``, a custom layer, ``Attention``, ``Conv1D``, ``Dense``, an operation node), by
+    name and class; None when there are none."""
+    assert contents.config is not None  # every Keras reader returns the config
+    try:
+        flat = flatten_keras(contents.config, contents.format)
+    except SpecError as error:
+        return f"Keras config: {error}"
+    dropped = [
+        f"{layer.name!r} ({layer.class_name})"
+        for path, layer, _ in flat
+        if layer.class_name not in KERAS_IDENTITY_AT_INFERENCE and not _recurrent(path, layer)
+    ]
+    if not dropped:
+        return None
+    listed = ", ".join(dropped[:4]) + (f" and {len(dropped) - 4} more" if len(dropped) > 4 else "")
+    return (
+        f"the model holds layers convert does not move, which the converted stack would leave out: "
+        f"{listed}; convert moves a bare recurrent stack"
+    )
 
 
 #: A Keras 3 weight file's variable path: ``layers/<layer>[/<forward|backward>_layer]/cell/vars/<i>``.

@@ -41,7 +41,8 @@ class TensorFormat:
     ``suffixes`` the destination extensions that pick it, ``write(plan, pairs, path)`` writes a
     :class:`~rnncalc.convert.plan.Plan`'s ``(name, array)`` pairs in report order. ``order`` sorts
     one layer's tensor names into report order when the file's order differs; ``refuse(layer)``
-    says why a recognised layer cannot be moved (None: it can)."""
+    says why a recognised layer cannot be moved (None: it can), ``refuse_file(contents)`` why
+    the file's model is more than what convert moves (a layer it would drop; None: it is not)."""
 
     name: str
     description: str
@@ -51,6 +52,7 @@ class TensorFormat:
     write: Callable[[Any, Any, str], None] | None = None
     order: Callable[[str], Any] | None = None
     refuse: Callable[[Any], str | None] | None = None
+    refuse_file: Callable[[Any], str | None] | None = None
 
 
 class TensorData(Mapping[str, Any]):
