@@ -19,7 +19,7 @@ keras = pytest.importorskip("keras")
 
 
 @keras.saving.register_keras_serializable(package="rnncalc_tests")
-class Doubling(keras.layers.Layer):  # type: ignore[misc]
+class Doubling(keras.layers.Layer):  # type: ignore[misc,name-defined]
     """A custom layer without weights: nothing in the weight file shows it."""
 
     def call(self, x: Any) -> Any:
