@@ -7,9 +7,10 @@ importing the registry stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -380,7 +381,6 @@ def open_keras_archive(path: str) -> TensorData:
     offset h5py reports (read only as it is copied); any other dataset is read through h5py
     when looked up. A dataset stored outside the file is refused before anything is read
     (:func:`rnncalc.io.keras_file.checked_datasets`)."""
-    import contextlib
     import zipfile
 
     import numpy as np
@@ -443,9 +443,26 @@ def float_values(path: str, name: str, dataset: Any) -> Any:
     return np.asarray(dataset[()], dtype=np.float32)
 
 
-#: The private names of Keras's saving library (keras/src/saving/saving_lib.py, Keras 3.15, the
-#: version the tests run) that :func:`write_keras_archive` calls.
-KERAS_SAVING_NAMES = ("_serialize_model_as_json", "_save_state", "H5IOStore")
+class _PrivateSavingFailed(Exception):
+    """Keras's private saving library did not do what :func:`write_keras_archive` expects."""
+
+
+@contextlib.contextmanager
+def _private_saving() -> Iterator[None]:
+    """Any failure of a call into Keras's private saving library (an ``AttributeError``,
+    ``TypeError`` or ``ImportError`` from a Keras that moved or changed it, or anything else) as
+    :class:`_PrivateSavingFailed`, so that the writer falls back to ``model.save``."""
+    try:
+        yield
+    except Exception as error:
+        raise _PrivateSavingFailed(str(error)) from error
+
+
+def _saving_library() -> Any:
+    """Keras's private saving module (keras/src/saving/saving_lib.py)."""
+    from keras.src.saving import saving_lib
+
+    return saving_lib
 
 
 def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
@@ -467,8 +484,19 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
       file is written in place inside the archive (:mod:`rnncalc.io.zip_in_place`), not in a
       temporary file copied in afterwards.
 
-    A Keras whose saving library lacks those names gets :func:`_save_whole_model` instead.
+    Those are Keras's private functions (Keras 3.15, the version the tests run): when any call
+    into them fails, before a pair is taken, the file is written by :func:`_save_whole_model`
+    instead.
     """
+    try:
+        _stream_keras_archive(plan, pairs, path)
+    except _PrivateSavingFailed:
+        _save_whole_model(plan, pairs, path)
+
+
+def _stream_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
+    """:func:`write_keras_archive` through Keras's private saving library; raises
+    :class:`_PrivateSavingFailed`, having taken no pair, when that library fails."""
     import h5py  # a dependency of keras
     import numpy as np
 
@@ -478,27 +506,26 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
     from rnncalc.io.zip_in_place import zip_with_member_in_place
 
     keras = keras_convention.keras  # type: ignore[attr-defined]  # imported with TensorFlow silenced
-    from keras.src.backend.common import global_state
-    from keras.src.saving import saving_lib
+    with _private_saving():
+        from keras.src.backend.common import global_state
 
-    if not all(hasattr(saving_lib, name) for name in KERAS_SAVING_NAMES):
-        _save_whole_model(plan, pairs, path)
-        return
-
+        saving_lib = _saving_library()
+        pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+        before = len(pending)
     rows = target_rows(plan)
-    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
-    before = len(pending)
     try:
         with keras.StatelessScope(initialize_variables=False):
             model = keras_convention.build(plan.spec.replace(return_sequences=True))
-        config_json, metadata_json = saving_lib._serialize_model_as_json(model)
+        with _private_saving():
+            config_json, metadata_json = saving_lib._serialize_model_as_json(model)
         members = [("metadata.json", metadata_json.encode()), ("config.json", config_json.encode())]
         size = sum(4 * int(np.prod(shape, dtype=np.int64)) for _, shape in rows)
         with (
             zip_with_member_in_place(path, members, "model.weights.h5", size) as handle,
             h5py.File(handle, "w") as weights,
         ):
-            datasets = _empty_datasets(saving_lib, model, weights)
+            with _private_saving():
+                datasets = _empty_datasets(saving_lib, model, weights)
             del model
             missing = [name for name, _ in rows if name not in datasets]
             if missing or len(datasets) != len(rows):
@@ -518,7 +545,7 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
 def _save_whole_model(plan: Plan, pairs: Pairs, path: str) -> None:
     """``model.save`` of the Keras convention's model with every variable assigned: the whole
     state at once, for a Keras whose saving library is not the one :func:`write_keras_archive`
-    streams through."""
+    streams through. Public API only."""
     from rnncalc.convert.write import checked
     from rnncalc.frameworks.keras import build
 
