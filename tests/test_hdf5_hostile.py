@@ -158,17 +158,19 @@ def test_a_keras_archive_with_a_dataset_outside_it_is_refused_by_name_and_nothin
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
-def test_the_h5py_readers_refuse_the_same_datasets_by_name(
+def test_convert_s_own_openers_refuse_the_same_datasets_by_name(
     saved: dict[str, Path], secret: Path, tmp_path: Path, kind: str
 ) -> None:
-    """convert's own opener (h5py) refuses without the inspect reader's help."""
-    from rnncalc.frameworks.keras_files import open_keras_archive
+    """convert's openers (h5py) refuse without the inspect reader's help."""
+    from rnncalc.frameworks.keras_files import open_keras_archive, open_keras_h5
 
     make, reason = HOSTILE[kind]
-    path = hostile_keras(saved["keras"], tmp_path, make, secret, zipfile.ZIP_STORED)
-    with pytest.raises(WeightFileError, match=reason.replace("(", r"\(").replace(")", r"\)")) as raised:
-        open_keras_archive(str(path))
-    assert KERNEL in str(raised.value)
+    archive = hostile_keras(saved["keras"], tmp_path, make, secret, zipfile.ZIP_STORED)
+    legacy = hostile_h5(saved["h5"], tmp_path, make, secret)
+    for opener, path, name in ((open_keras_archive, archive, KERNEL), (open_keras_h5, legacy, LEGACY_KERNEL)):
+        with pytest.raises(WeightFileError) as raised:
+            opener(str(path))
+        assert name in str(raised.value) and reason in str(raised.value)
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))

@@ -317,11 +317,14 @@ def _sizes(shape: tuple[Any, ...]) -> bool:
 
 
 def tensor_formats() -> tuple[TensorFormat, ...]:
-    """Keras 3 ``.keras`` archives, read and written (``--to keras``)."""
+    """Keras 3 ``.keras`` archives, read and written (``--to keras``); legacy ``.h5`` models
+    (``model.save("m.h5")`` of Keras 3, and of Keras 2: ``tf_keras``), read."""
     return (
         TensorFormat("keras", "Keras 3 model (.keras)", (".keras",), open_keras_archive,
                      target="keras", write=write_keras_archive, order=keras_variable_order,
                      refuse_file=dropped_layers),
+        TensorFormat("keras h5", "legacy Keras model (.h5)", (".h5", ".hdf5"), open_keras_h5,
+                     order=legacy_variable_order, refuse_file=dropped_layers),
     )  # fmt: skip
 
 
@@ -375,6 +378,22 @@ def keras_variable_order(name: str) -> tuple[int, int]:
     return (int(found["direction"] == "backward"), int(found["index"]))
 
 
+#: A legacy ``.h5`` variable's place in its cell's ``build`` order (keras/src/layers/rnn/lstm.py):
+#: the last part of its name, without Keras 2's ``:0``.
+LEGACY_VARIABLES = {"kernel": 0, "recurrent_kernel": 1, "bias": 2}
+
+
+def legacy_variable_order(name: str) -> tuple[int, int]:
+    """Sort key putting a legacy ``.h5`` recurrent layer's datasets in ``layer.weights`` order:
+    forward before backward (a ``Bidirectional``'s ``forward_<name>`` and ``backward_<name>``
+    groups), then kernel, recurrent kernel, bias. Keras 3 names them
+    ``model_weights/<layer>/<model>/<layer>/<cell>/kernel``, Keras 2 (``tf_keras``)
+    ``model_weights/<layer>/<layer>/<cell>/kernel:0``."""
+    *groups, leaf = name.split("/")
+    backward = any(group.startswith("backward_") for group in groups)
+    return (int(backward), LEGACY_VARIABLES.get(leaf.split(":")[0], len(LEGACY_VARIABLES)))
+
+
 def open_keras_archive(path: str) -> TensorData:
     """A ``.keras`` archive's weight datasets. Keras stores ``model.weights.h5`` uncompressed
     and its datasets contiguous, so each is mapped straight from the archive file at the
@@ -383,18 +402,14 @@ def open_keras_archive(path: str) -> TensorData:
     (:func:`rnncalc.io.keras_file.checked_datasets`)."""
     import zipfile
 
-    import numpy as np
-
     from rnncalc.io.keras_file import (
         H5PY_HINT,
         KERAS_WEIGHTS_GROUP,
         WEIGHTS_MEMBER,
-        checked_datasets,
         hdf5_errors,
         open_member,
         stored_member_start,
     )
-    from rnncalc.io.mapped import mapped
 
     h5py = require_module("h5py", H5PY_HINT, path)
     with hdf5_errors(path, WEIGHTS_MEMBER), contextlib.ExitStack() as stack:
@@ -406,27 +421,60 @@ def open_keras_archive(path: str) -> TensorData:
         stack.callback(handle.close)
         weights = h5py.File(handle, "r")
         stack.callback(weights.close)
-        datasets = checked_datasets(weights, KERAS_WEIGHTS_GROUP)
-        owned = stack.pop_all()
+        data = _hdf5_tensors(
+            path, WEIGHTS_MEMBER, weights, KERAS_WEIGHTS_GROUP, start, member.file_size, stack
+        )
+    return data
+
+
+def open_keras_h5(path: str) -> TensorData:
+    """A legacy Keras ``.h5`` model's weight datasets, mapped from the file where they lie in it
+    whole (as :func:`open_keras_archive`), else read through h5py when looked up."""
+    import os
+
+    from rnncalc.io.keras_file import H5PY_HINT, LEGACY_WEIGHTS_GROUP, hdf5_errors
+
+    h5py = require_module("h5py", H5PY_HINT, path)
+    with hdf5_errors(path), contextlib.ExitStack() as stack:
+        weights = h5py.File(path, "r")
+        stack.callback(weights.close)
+        data = _hdf5_tensors(path, "", weights, LEGACY_WEIGHTS_GROUP, 0, os.path.getsize(path), stack)
+    return data
+
+
+def _hdf5_tensors(
+    path: str, member: str, weights: Any, group: str, start: int | None, size: int, stack: Any
+) -> TensorData:
+    """The datasets under ``group`` of the open HDF5 file ``weights``, which starts at byte
+    ``start`` of ``path`` (None: not mapped) and holds ``size`` bytes; the data closes ``stack``.
+    Contiguous, unfiltered float32 datasets are mapped straight from ``path``."""
+    import numpy as np
+
+    from rnncalc.io.keras_file import checked_datasets, hdf5_errors
+    from rnncalc.io.mapped import mapped
+
+    datasets = checked_datasets(weights, group)
+    owned = stack.pop_all()
 
     def mapped_view(name: str) -> Any:
-        """The dataset's bytes mapped from the archive, when they lie there whole (contiguous,
-        unfiltered float32 inside the member), else None."""
+        """The dataset's bytes mapped from the file, when they lie there whole (contiguous,
+        unfiltered float32 inside the HDF5 file), else None."""
         dataset = datasets[name]
         offset = dataset.id.get_offset() if start is not None else None
         if (
-            offset is None
+            start is None
+            or offset is None
             or not dataset.size
             or dataset.chunks is not None
             or dataset.dtype != np.dtype("<f4")
         ):
             return None
-        if offset + dataset.nbytes > member.file_size:
+        if offset + dataset.nbytes > size:
             return None  # not where the header says: h5py's read reports it
         return mapped(np.memmap(path, dtype="<f4", mode="r", offset=start + offset, shape=dataset.shape))
 
     def read(name: str) -> Any:
-        with hdf5_errors(path, WEIGHTS_MEMBER):
+        with hdf5_errors(path, member):
             view = mapped_view(name)
             return view if view is not None else float_values(path, name, datasets[name])
 
