@@ -126,7 +126,13 @@ def read_datasets(
     """
     if length is None:
         length = handle.seek(0, 2) - origin
-    reader = _Reader(handle, origin, length)
+    try:
+        return _read_datasets(_Reader(handle, origin, length), group)
+    except (IndexError, struct.error, ValueError) as error:  # a message shorter than it says
+        raise Unsupported(f"malformed metadata: {error}") from None
+
+
+def _read_datasets(reader: _Reader, group: str) -> tuple[Tensor, ...]:
     root = _superblock(reader)
     address = root
     path = ""
@@ -151,12 +157,19 @@ def _superblock(reader: _Reader) -> int:
         raise Unsupported(f"superblock version {version}")
     reader.offsets, reader.lengths = head[13], head[14]
     reader.leaf_k, reader.internal_k = reader.number(head, 16, 2), reader.number(head, 18, 2)
+    # Versions of the free-space, root entry and shared-header formats, reserved bytes and the
+    # consistency flags: zero in every file h5py writes, and checked by HDF5 when it opens one.
+    if any(head[9:13]) or head[15] or any(head[20:24]) or not reader.leaf_k or not reader.internal_k:
+        raise Unsupported("superblock fields h5py does not write")
     if reader.offsets not in (2, 4, 8) or reader.lengths not in (2, 4, 8):
         raise Unsupported("unusual offset or length size")
     start = 24 if version == 0 else 28
     size = 4 * reader.offsets + 2 * reader.offsets + 24
     body = reader.read(start, size)
     reader.base = reader.number(body, 0, reader.offsets)
+    undefined = (1 << 8 * reader.offsets) - 1
+    if {reader.number(body, at * reader.offsets, reader.offsets) for at in (1, 3)} != {undefined}:
+        raise Unsupported("a free-space or driver information block")  # h5py writes neither
     end = reader.base + reader.number(body, 2 * reader.offsets, reader.offsets)
     if end > reader.length:  # HDF5 refuses it too ("truncated file")
         raise Unsupported(f"truncated: the superblock says {end:,} bytes, the file has {reader.length:,}")
@@ -319,6 +332,8 @@ def _walk(reader: _Reader, address: int, path: str, out: list[Tensor], depth: in
             _walk(reader, _hard(child, f"{path}/{name}"), f"{path}/{name}", out, depth + 1)
         return
     found = dict(messages)
+    if any(sum(kind == wanted for kind, _ in messages) > 1 for wanted in (DATASPACE, DATATYPE, LAYOUT)):
+        raise Unsupported(f"{path}: a message twice")
     if DATASPACE in found and DATATYPE in found:
         _check_storage(path, found)
         out.append(Tensor(path, _dataspace(reader, found[DATASPACE]), _datatype(found[DATATYPE])))
@@ -366,22 +381,53 @@ def _filter_ids(body: bytes) -> list[int]:
     return codes
 
 
+#: Largest rank HDF5 allows (H5S_MAX_RANK).
+MAX_RANK = 32
+
+
 def _dataspace(reader: _Reader, body: bytes) -> tuple[int, ...]:
+    """The dimensions of a simple or scalar dataspace (section IV.A.2.b)."""
     version, rank = body[0], body[1]
     if version == 1:
         start = 8
-    elif version == 2:
+    elif version == 2 and body[3] in (0, 1):  # scalar or simple, not null
         start = 4
     else:
         raise Unsupported(f"dataspace version {version}")
+    maxima = rank if body[2] & 0x01 else 0
+    if rank > MAX_RANK or len(body) < start + (rank + maxima) * reader.lengths:
+        raise Unsupported("a dataspace message shorter than its rank")
     return tuple(reader.number(body, start + i * reader.lengths, reader.lengths) for i in range(rank))
 
 
+#: IEEE 754 binary16, 32 and 64 as a version-1 floating-point datatype describes them (section
+#: IV.A.2.d): size → (bit offset, precision, exponent location, exponent size, mantissa location,
+#: mantissa size, exponent bias), with the sign bit at the top and an implied mantissa MSB.
+IEEE_FLOATS = {
+    2: (0, 16, 10, 5, 0, 10, 15),
+    4: (0, 32, 23, 8, 0, 23, 127),
+    8: (0, 64, 52, 11, 0, 52, 1023),
+}
+
+
 def _datatype(body: bytes) -> str:
-    kind = body[0] & 0x0F
+    """The dtype's name as numpy (and so h5py) names it: ``float32``, ``>f4``, ``int64``."""
+    kind, version = body[0] & 0x0F, body[0] >> 4
     size = struct.unpack_from("<I", body, 4)[0]
+    flags = body[1] | body[2] << 8 | body[3] << 16
+    big = flags & 0x01
+    if version != 1:
+        raise Unsupported(f"datatype version {version}")
     if kind == FLOATING_POINT:
-        return f"float{8 * size}"
+        layout = struct.unpack_from("<HHBBBBI", body, 8)
+        if IEEE_FLOATS.get(size) != layout or flags & ~0x01 != (0x20 | (8 * size - 1) << 8):
+            raise Unsupported("a floating-point type other than IEEE 754 half, single or double")
+        return f">f{size}" if big else f"float{8 * size}"
     if kind == FIXED_POINT:
-        return f"{'int' if body[1] & 0x08 else 'uint'}{8 * size}"
+        signed = flags & 0x08
+        if size not in (1, 2, 4, 8) or struct.unpack_from("<HH", body, 8) != (0, 8 * size) or flags & ~0x09:
+            raise Unsupported("an integer type numpy has no dtype for")
+        if big and size > 1:
+            return f">{'i' if signed else 'u'}{size}"
+        return f"{'int' if signed else 'uint'}{8 * size}"
     return f"hdf5 class {kind}, {size} bytes"
