@@ -234,3 +234,25 @@ def test_many_damaged_files_read_as_h5py_reads_them_or_are_refused(
     check_valid(path)
     for _ in range(20):
         check_damaged(tmp_path / "damaged.h5", damaged(original, data.draw(_mutations(len(original)))))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
+def test_keras_saved_files_and_their_damaged_copies_read_as_h5py_reads_them(
+    tmp_path: Path, dtype: str
+) -> None:
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential(
+        [
+            keras.Input((5, 3)),
+            keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True, dtype=dtype)),
+            keras.layers.GRU(6, dtype=dtype),
+            keras.layers.Dense(2, dtype=dtype),
+        ]
+    )
+    path = tmp_path / "m.h5"
+    model.save(path)
+    check_valid(path)
+    original = path.read_bytes()
+    for at in range(0, len(original), max(1, len(original) // 64)):
+        check_damaged(tmp_path / "damaged.h5", damaged(original, ("byte", at, original[at] ^ 0x41)))
+        check_damaged(tmp_path / "damaged.h5", damaged(original, ("truncate", at, 0)))

@@ -239,6 +239,7 @@ def checked_datasets(weights: Any, group: str) -> dict[str, Any]:
         visits += 1
         if depth > MAX_DEPTH or visits > MAX_OBJECTS:
             raise Refused(path, f"groups nested over {MAX_DEPTH} deep or over {MAX_OBJECTS:,} objects")
+        h5py.h5o.get_info(item.id)  # the whole header decoded, as h5py's visititems decodes it
         if isinstance(item, h5py.Dataset):
             _check_storage(h5py, item, path)
             found[path] = item
