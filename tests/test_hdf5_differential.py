@@ -253,6 +253,6 @@ def test_keras_saved_files_and_their_damaged_copies_read_as_h5py_reads_them(
     model.save(path)
     check_valid(path)
     original = path.read_bytes()
-    for at in range(0, len(original), max(1, len(original) // 64)):
+    for at in range(0, len(original), max(1, len(original) // 40)):
         check_damaged(tmp_path / "damaged.h5", damaged(original, ("byte", at, original[at] ^ 0x41)))
         check_damaged(tmp_path / "damaged.h5", damaged(original, ("truncate", at, 0)))
