@@ -118,13 +118,53 @@ def test_the_writer_leaves_no_deferred_variable_for_a_later_keras_scope_to_alloc
     assert pending() == before
 
 
-def test_a_keras_whose_saving_library_lacks_a_name_the_writer_calls_gets_model_save(
-    gru_pt: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+class _MovedSavingLibrary:
+    """Keras's saving module as a Keras that moved or changed ``name`` shows it to rnncalc:
+    ``name`` absent (``error`` None) or raising ``error``; Keras's own ``model.save`` keeps the
+    real module."""
+
+    def __init__(self, name: str, error: type[Exception] | None) -> None:
+        from keras.src.saving import saving_lib
+
+        self._library, self._name, self._error = saving_lib, name, error
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute != self._name:
+            return getattr(self._library, attribute)
+        if self._error is None:
+            raise AttributeError(attribute)
+        error = self._error
+
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise error("moved in this Keras")
+
+        return fail
+
+
+def _no_saving_library() -> Any:
+    raise ImportError("No module named 'keras.src.saving.saving_lib'")
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("_serialize_model_as_json", AttributeError),
+        ("_save_state", TypeError),
+        ("_serialize_model_as_json", ImportError),
+        ("H5IOStore", None),  # the name is gone
+        ("the module", ImportError),
+    ],
+)
+def test_any_failure_of_keras_s_private_saving_functions_falls_back_to_model_save(
+    gru_pt: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, error: Any
 ) -> None:
     """The whole-state fallback writes a model that loads and computes what the source does."""
     from rnncalc.frameworks import keras_files
 
-    monkeypatch.setattr(keras_files, "KERAS_SAVING_NAMES", (*keras_files.KERAS_SAVING_NAMES, "_not_in_it"))
+    if name == "the module":
+        monkeypatch.setattr(keras_files, "_saving_library", _no_saving_library)
+    else:
+        monkeypatch.setattr(keras_files, "_saving_library", lambda: _MovedSavingLibrary(name, error))
     source, module = gru_pt
     destination = tmp_path / "gru.keras"
     plan = make_plan(str(source), str(destination))

@@ -24,7 +24,7 @@ def help_examples() -> list[tuple[str, list[str]]]:
         text = CliRunner().invoke(cli, [name, "--help"]).stdout
         lines = text.split("Examples:", 1)[1].split("\n\n", 1)[0].splitlines()
         for line in lines:
-            words = shlex.split(line)
+            words = shlex.split(line, comments=True)
             if words[:1] == ["rnncalc"]:
                 cut = next((k for k, word in enumerate(words) if word in (">", "|")), len(words))
                 examples.append((name, words[2:cut]))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rnncalc.frameworks.contract import FrameworkConvention
     from rnncalc.inspect.model import Inspection, RecurrentLayer
     from rnncalc.io.tensor_data import TensorFormat
+    from rnncalc.io.tensors import FileContents
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ def read_source(path: str) -> Source:
     if obj is not None:
         return object_source(obj)
     _, found = source_format(path)
-    return inspected_source(inspect_contents(path, read_file(path)), found)
+    contents = read_file(path)
+    return inspected_source(inspect_contents(path, contents), contents, found)
 
 
 def object_source(obj: Any) -> Source:
@@ -141,17 +143,17 @@ def object_source(obj: Any) -> Source:
     from rnncalc.inspect.live import live_format, read_object
 
     live = read_object(obj)
-    return inspected_source(live.inspection, live_format(live))
+    return inspected_source(live.inspection, live.contents, live_format(live))
 
 
-def inspected_source(inspection: Inspection, found: TensorFormat | None) -> Source:
+def inspected_source(inspection: Inspection, contents: FileContents, found: TensorFormat | None) -> Source:
     """The stack of an inspected file (or live object), its tensors read through ``found``
     (None: the file holds no tensor values)."""
     from rnncalc import frameworks
     from rnncalc.io.tensors import WeightFileError
 
     path = inspection.file
-    names = recognise(inspection, found)
+    names = recognise(inspection, contents, found)
     if found is None:
         raise WeightFileError(path, f"holds no tensor data to convert (a {inspection.format} file)")
     convention = frameworks.get(inspection.convention)
@@ -161,13 +163,17 @@ def inspected_source(inspection: Inspection, found: TensorFormat | None) -> Sour
     return Source(path, found, convention, spec, names, notes)
 
 
-def recognise(inspection: Inspection, found: TensorFormat | None) -> tuple[str, ...]:
+def recognise(inspection: Inspection, contents: FileContents, found: TensorFormat | None) -> tuple[str, ...]:
     """The inspected file's recurrent tensors' names in report-row order (sorted by
-    ``found.order`` when the file's order differs); refuses a file with other weights, or
-    with recurrent weights rnncalc cannot move (``found.refuse``, the layers' notes)."""
+    ``found.order`` when the file's order differs); refuses a file with other weights, a model
+    with layers convert would drop (``found.refuse_file`` of its ``contents``), or recurrent
+    weights rnncalc cannot move (``found.refuse``, the layers' notes)."""
     source = inspection.file
     if inspection.from_config:
         raise ConversionError(f"{source}: a model config holds no weights to convert")
+    refused = found.refuse_file(contents) if found is not None and found.refuse_file is not None else None
+    if refused:
+        raise ConversionError(f"{source}: {refused}")
     if not inspection.recurrent:
         notes = "; ".join(inspection.notes)
         raise ConversionError(f"{source}: no recurrent layer found" + (f" ({notes})" if notes else ""))
@@ -282,6 +288,12 @@ def _same_file(one: str, other: str) -> bool:
 
 def source_weights(source: Source, data: Mapping[str, Any]) -> Renamed:
     """The convention's report path → the file's tensor (read when looked up)."""
+    from rnncalc.io.tensors import WeightFileError
+
+    known = set(data)  # the names, not ``in``: a Mapping's ``in`` reads the tensor
+    missing = next((name for name in source.names if name not in known), None)
+    if missing is not None:  # listed when the file was read, not found when it is opened
+        raise WeightFileError(source.path, f"tensor {missing!r} cannot be read from the file")
     rows = [row for layer in source.convention.report(source.spec).layers for row in layer.weights]
     return Renamed({row.path: name for row, name in zip(rows, source.names, strict=True)}, data)
 

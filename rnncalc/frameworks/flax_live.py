@@ -20,7 +20,7 @@ from rnncalc.inspect.common import layer_for, spec_or_none
 from rnncalc.inspect.live import LiveObject, label, type_name
 from rnncalc.inspect.model import Inspection, RecurrentLayer
 from rnncalc.io.tensor_data import TensorData
-from rnncalc.io.tensors import Tensor
+from rnncalc.io.tensors import FileContents, Tensor
 
 
 def read_object(obj: Any) -> LiveObject:
@@ -78,7 +78,9 @@ def read_object(obj: Any) -> LiveObject:
 
         return np.asarray(values[name], dtype=np.float32)
 
-    return LiveObject(inspection, TensorData(list(values), read, lambda: None), "flax msgpack")
+    return LiveObject(
+        inspection, TensorData(list(values), read, lambda: None), "flax msgpack", FileContents(tensors)
+    )
 
 
 def _fields(module: Any, nnx: Any) -> tuple[dict[str, Any] | None, str | None]:

@@ -7,9 +7,10 @@ importing the registry stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,14 @@ def weight_formats() -> tuple[WeightFormat, ...]:
         WeightFormat("keras h5", "legacy Keras .h5 file", (".h5", ".hdf5"), read_keras_h5, magic=HDF5_MAGIC),
         WeightFormat("keras json", "Keras model JSON", (".json",), read_keras_json, magic=b"{"),
     )  # fmt: skip
+
+
+def _recurrent(path: tuple[str | int, ...], layer: KerasLayer) -> bool:
+    """True for a recurrent layer, read or not (find_layers says why one is not)."""
+    try:
+        return recurrent_fields(path, layer) is not None
+    except SpecError:
+        return True
 
 
 def _dense_weights(config: Mapping[str, Any], features: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -308,12 +317,52 @@ def _sizes(shape: tuple[Any, ...]) -> bool:
 
 
 def tensor_formats() -> tuple[TensorFormat, ...]:
-    """Keras 3 ``.keras`` archives, read and written (``--to keras``)."""
+    """Keras 3 ``.keras`` archives, read and written (``--to keras``); legacy ``.h5`` models
+    (``model.save("m.h5")`` of Keras 3, and of Keras 2: ``tf_keras``), read."""
     return (
         TensorFormat("keras", "Keras 3 model (.keras)", (".keras",), open_keras_archive,
                      target="keras", write=write_keras_archive, order=keras_variable_order,
+                     refuse_file=dropped_layers,
                      exact_suffix=True),  # keras.saving.load_model tests endswith(".keras")
+        TensorFormat("keras h5", "legacy Keras model (.h5)", (".h5", ".hdf5"), open_keras_h5,
+                     order=legacy_variable_order, refuse_file=dropped_layers),
     )  # fmt: skip
+
+
+#: Layers that compute the identity when a model runs for inference (keras/src/layers/
+#: regularization/: each ``call`` returns its input unless ``training``), so a converted stack
+#: that leaves them out computes what the model computes. Every other layer that is not
+#: recurrent is refused by :func:`dropped_layers`, not dropped.
+KERAS_IDENTITY_AT_INFERENCE = frozenset(
+    {
+        "InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+        "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Identity",
+    }
+)  # fmt: skip
+
+
+def dropped_layers(contents: FileContents) -> str | None:
+    """Why convert cannot move the model in a Keras file: the layers, beside the recurrent ones
+    and :data:`KERAS_IDENTITY_AT_INFERENCE`, that a bare recurrent stack would leave out (a
+    ``Lambda``, a custom layer, ``Attention``, ``Conv1D``, ``Dense``, an operation node), by
+    name and class; None when there are none."""
+    assert contents.config is not None  # every Keras reader returns the config
+    try:
+        flat = flatten_keras(contents.config, contents.format)
+    except SpecError as error:
+        return f"Keras config: {error}"
+    dropped = [
+        f"{layer.name!r} ({layer.class_name})"
+        for path, layer, _ in flat
+        if layer.class_name not in KERAS_IDENTITY_AT_INFERENCE and not _recurrent(path, layer)
+    ]
+    if not dropped:
+        return None
+    listed = ", ".join(dropped[:4]) + (f" and {len(dropped) - 4} more" if len(dropped) > 4 else "")
+    return (
+        f"the model holds layers convert does not move, which the converted stack would leave out: "
+        f"{listed}; convert moves a bare recurrent stack"
+    )
 
 
 #: A Keras 3 weight file's variable path: ``layers/<layer>[/<forward|backward>_layer]/cell/vars/<i>``.
@@ -330,64 +379,139 @@ def keras_variable_order(name: str) -> tuple[int, int]:
     return (int(found["direction"] == "backward"), int(found["index"]))
 
 
+#: A legacy ``.h5`` variable's place in its cell's ``build`` order (keras/src/layers/rnn/lstm.py):
+#: the last part of its name, without Keras 2's ``:0``.
+LEGACY_VARIABLES = {"kernel": 0, "recurrent_kernel": 1, "bias": 2}
+
+
+def legacy_variable_order(name: str) -> tuple[int, int]:
+    """Sort key putting a legacy ``.h5`` recurrent layer's datasets in ``layer.weights`` order:
+    forward before backward (a ``Bidirectional``'s ``forward_<name>`` and ``backward_<name>``
+    groups), then kernel, recurrent kernel, bias. Keras 3 names them
+    ``model_weights/<layer>/<model>/<layer>/<cell>/kernel``, Keras 2 (``tf_keras``)
+    ``model_weights/<layer>/<layer>/<cell>/kernel:0``."""
+    *groups, leaf = name.split("/")
+    backward = any(group.startswith("backward_") for group in groups)
+    return (int(backward), LEGACY_VARIABLES.get(leaf.split(":")[0], len(LEGACY_VARIABLES)))
+
+
 def open_keras_archive(path: str) -> TensorData:
     """A ``.keras`` archive's weight datasets. Keras stores ``model.weights.h5`` uncompressed
     and its datasets contiguous, so each is mapped straight from the archive file at the
     offset h5py reports (read only as it is copied); any other dataset is read through h5py
-    when looked up."""
-    import contextlib
+    when looked up. A dataset stored outside the file is refused before anything is read
+    (:func:`rnncalc.io.keras_file.checked_datasets`)."""
     import zipfile
 
-    import numpy as np
-
-    from rnncalc.io.keras_file import H5PY_HINT, KERAS_WEIGHTS_GROUP, open_member, stored_member_start
-    from rnncalc.io.mapped import mapped
+    from rnncalc.io.keras_file import (
+        H5PY_HINT,
+        KERAS_WEIGHTS_GROUP,
+        WEIGHTS_MEMBER,
+        hdf5_errors,
+        open_member,
+        stored_member_start,
+    )
 
     h5py = require_module("h5py", H5PY_HINT, path)
-    archive = zipfile.ZipFile(path)
-    with contextlib.ExitStack() as stack:
+    with hdf5_errors(path, WEIGHTS_MEMBER), contextlib.ExitStack() as stack:
+        archive = zipfile.ZipFile(path)
         stack.callback(archive.close)
-        member = archive.getinfo("model.weights.h5")
+        member = archive.getinfo(WEIGHTS_MEMBER)
         start = stored_member_start(path, member)
         handle = open_member(path, archive, member)
         stack.callback(handle.close)
         weights = h5py.File(handle, "r")
         stack.callback(weights.close)
-        names: list[str] = []
-        if KERAS_WEIGHTS_GROUP in weights:
-            weights[KERAS_WEIGHTS_GROUP].visititems(
-                lambda name, item: (
-                    names.append(f"{KERAS_WEIGHTS_GROUP}/{name}") if hasattr(item, "dtype") else None
-                )
-            )
-        owned = stack.pop_all()
+        data = _hdf5_tensors(
+            path, WEIGHTS_MEMBER, weights, KERAS_WEIGHTS_GROUP, start, member.file_size, stack
+        )
+    return data
+
+
+def open_keras_h5(path: str) -> TensorData:
+    """A legacy Keras ``.h5`` model's weight datasets, mapped from the file where they lie in it
+    whole (as :func:`open_keras_archive`), else read through h5py when looked up."""
+    import os
+
+    from rnncalc.io.keras_file import H5PY_HINT, LEGACY_WEIGHTS_GROUP, hdf5_errors
+
+    h5py = require_module("h5py", H5PY_HINT, path)
+    with hdf5_errors(path), contextlib.ExitStack() as stack:
+        weights = h5py.File(path, "r")
+        stack.callback(weights.close)
+        data = _hdf5_tensors(path, "", weights, LEGACY_WEIGHTS_GROUP, 0, os.path.getsize(path), stack)
+    return data
+
+
+def _hdf5_tensors(
+    path: str, member: str, weights: Any, group: str, start: int | None, size: int, stack: Any
+) -> TensorData:
+    """The datasets under ``group`` of the open HDF5 file ``weights``, which starts at byte
+    ``start`` of ``path`` (None: not mapped) and holds ``size`` bytes; the data closes ``stack``.
+    Contiguous, unfiltered float32 datasets are mapped straight from ``path``."""
+    import numpy as np
+
+    from rnncalc.io.keras_file import checked_datasets, hdf5_errors
+    from rnncalc.io.mapped import mapped
+
+    datasets = checked_datasets(weights, group)
+    owned = stack.pop_all()
 
     def mapped_view(name: str) -> Any:
-        """The dataset's bytes mapped from the archive, when they lie there whole (contiguous,
-        unfiltered float32 inside the member), else None."""
-        dataset = weights[name]
+        """The dataset's bytes mapped from the file, when they lie there whole (contiguous,
+        unfiltered float32 inside the HDF5 file), else None."""
+        dataset = datasets[name]
         offset = dataset.id.get_offset() if start is not None else None
         if (
-            offset is None
+            start is None
+            or offset is None
             or not dataset.size
             or dataset.chunks is not None
             or dataset.dtype != np.dtype("<f4")
         ):
             return None
-        if offset + dataset.nbytes > member.file_size:
+        if offset + dataset.nbytes > size:
             return None  # not where the header says: h5py's read reports it
         return mapped(np.memmap(path, dtype="<f4", mode="r", offset=start + offset, shape=dataset.shape))
 
     def read(name: str) -> Any:
-        view = mapped_view(name)
-        return view if view is not None else np.asarray(weights[name][()], dtype=np.float32)
+        with hdf5_errors(path, member):
+            view = mapped_view(name)
+            return view if view is not None else float_values(path, name, datasets[name])
 
-    return TensorData(names, read, owned.close, mapped_view)
+    return TensorData(list(datasets), read, owned.close, mapped_view)
 
 
-#: The private names of Keras's saving library (keras/src/saving/saving_lib.py, Keras 3.15, the
-#: version the tests run) that :func:`write_keras_archive` calls.
-KERAS_SAVING_NAMES = ("_serialize_model_as_json", "_save_state", "H5IOStore")
+def float_values(path: str, name: str, dataset: Any) -> Any:
+    """A dataset's values as float32: floats only (what Keras stores a weight as); any other
+    dtype is refused by name rather than converted."""
+    import numpy as np
+
+    if dataset.dtype.kind != "f":
+        raise WeightFileError(path, f"{name} is {dataset.dtype}, not a float type convert can move")
+    return np.asarray(dataset[()], dtype=np.float32)
+
+
+class _PrivateSavingFailed(Exception):
+    """Keras's private saving library did not do what :func:`write_keras_archive` expects."""
+
+
+@contextlib.contextmanager
+def _private_saving() -> Iterator[None]:
+    """Any failure of a call into Keras's private saving library (an ``AttributeError``,
+    ``TypeError`` or ``ImportError`` from a Keras that moved or changed it, or anything else) as
+    :class:`_PrivateSavingFailed`, so that the writer falls back to ``model.save``."""
+    try:
+        yield
+    except Exception as error:
+        raise _PrivateSavingFailed(str(error)) from error
+
+
+def _saving_library() -> Any:
+    """Keras's private saving module (keras/src/saving/saving_lib.py)."""
+    from keras.src.saving import saving_lib
+
+    return saving_lib
 
 
 def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
@@ -409,8 +533,19 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
       file is written in place inside the archive (:mod:`rnncalc.io.zip_in_place`), not in a
       temporary file copied in afterwards.
 
-    A Keras whose saving library lacks those names gets :func:`_save_whole_model` instead.
+    Those are Keras's private functions (Keras 3.15, the version the tests run): when any call
+    into them fails, before a pair is taken, the file is written by :func:`_save_whole_model`
+    instead.
     """
+    try:
+        _stream_keras_archive(plan, pairs, path)
+    except _PrivateSavingFailed:
+        _save_whole_model(plan, pairs, path)
+
+
+def _stream_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
+    """:func:`write_keras_archive` through Keras's private saving library; raises
+    :class:`_PrivateSavingFailed`, having taken no pair, when that library fails."""
     import h5py  # a dependency of keras
     import numpy as np
 
@@ -420,27 +555,26 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
     from rnncalc.io.zip_in_place import zip_with_member_in_place
 
     keras = keras_convention.keras  # type: ignore[attr-defined]  # imported with TensorFlow silenced
-    from keras.src.backend.common import global_state
-    from keras.src.saving import saving_lib
+    with _private_saving():
+        from keras.src.backend.common import global_state
 
-    if not all(hasattr(saving_lib, name) for name in KERAS_SAVING_NAMES):
-        _save_whole_model(plan, pairs, path)
-        return
-
+        saving_lib = _saving_library()
+        pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+        before = len(pending)
     rows = target_rows(plan)
-    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
-    before = len(pending)
     try:
         with keras.StatelessScope(initialize_variables=False):
             model = keras_convention.build(plan.spec.replace(return_sequences=True))
-        config_json, metadata_json = saving_lib._serialize_model_as_json(model)
+        with _private_saving():
+            config_json, metadata_json = saving_lib._serialize_model_as_json(model)
         members = [("metadata.json", metadata_json.encode()), ("config.json", config_json.encode())]
         size = sum(4 * int(np.prod(shape, dtype=np.int64)) for _, shape in rows)
         with (
             zip_with_member_in_place(path, members, "model.weights.h5", size) as handle,
             h5py.File(handle, "w") as weights,
         ):
-            datasets = _empty_datasets(saving_lib, model, weights)
+            with _private_saving():
+                datasets = _empty_datasets(saving_lib, model, weights)
             del model
             missing = [name for name, _ in rows if name not in datasets]
             if missing or len(datasets) != len(rows):
@@ -460,7 +594,7 @@ def write_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
 def _save_whole_model(plan: Plan, pairs: Pairs, path: str) -> None:
     """``model.save`` of the Keras convention's model with every variable assigned: the whole
     state at once, for a Keras whose saving library is not the one :func:`write_keras_archive`
-    streams through."""
+    streams through. Public API only."""
     from rnncalc.convert.write import checked
     from rnncalc.frameworks.keras import build
 

@@ -42,7 +42,8 @@ def read_object(obj: Any) -> LiveObject:
         Tensor(name, tuple(int(d) for d in v.shape), str(v.dtype)) for name, v in variables.items()
     )
     file = label(obj)
-    recurrent, notes, tensors, owners = find_layers(file, FileContents(tensors, "keras", config))
+    contents = FileContents(tensors, "keras", config)
+    recurrent, notes, tensors, owners = find_layers(file, contents)
     inspection = Inspection(
         file=file,
         format=kind,
@@ -63,7 +64,7 @@ def read_object(obj: Any) -> LiveObject:
         array = np.asarray(read_value()) if read_value is not None else keras.ops.convert_to_numpy(value)
         return np.asarray(array, dtype=np.float32)
 
-    return LiveObject(inspection, TensorData(list(variables), read, lambda: None), "keras")
+    return LiveObject(inspection, TensorData(list(variables), read, lambda: None), "keras", contents)
 
 
 def _saved_variables(saveable: Any, inner_path: str) -> dict[str, Any]:

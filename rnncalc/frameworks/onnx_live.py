@@ -46,4 +46,4 @@ def read_object(obj: Any) -> LiveObject:
             raise WeightFileError(file, f"initializer {name!r} keeps its values in an external file")
         return np.asarray(numpy_helper.to_array(initializer), dtype=np.float32)
 
-    return LiveObject(inspection, TensorData(list(initializers), read, lambda: None), "onnx")
+    return LiveObject(inspection, TensorData(list(initializers), read, lambda: None), "onnx", contents)

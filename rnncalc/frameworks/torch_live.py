@@ -40,7 +40,8 @@ def read_object(obj: Any) -> LiveObject:
         Tensor(name, tuple(int(d) for d in value.shape), str(value.dtype).removeprefix("torch."))
         for name, value in state.items()
     )
-    recurrent, notes, tensors, _ = find_layers(file, FileContents(tensors=tensors))
+    contents = FileContents(tensors=tensors)
+    recurrent, notes, tensors, _ = find_layers(file, contents)
     modules = dict(obj.named_modules())
     recurrent = [_told(layer, modules.get(layer.prefix), nn) for layer in recurrent]
     owners, unplaced = _undescribed(obj, state, {t.name for layer in recurrent for t in layer.tensors}, nn)
@@ -62,7 +63,7 @@ def read_object(obj: Any) -> LiveObject:
             tensor = tensor.float()
         return tensor.cpu().numpy().astype(np.float32, copy=False)
 
-    return LiveObject(inspection, TensorData(list(state), read, lambda: None), "pytorch state dict")
+    return LiveObject(inspection, TensorData(list(state), read, lambda: None), "pytorch state dict", contents)
 
 
 def _told(layer: RecurrentLayer, module: Any, nn: Any) -> RecurrentLayer:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rnncalc.inspect.model import Inspection
 from rnncalc.io.tensor_data import TensorData
+from rnncalc.io.tensors import FileContents
 
 if TYPE_CHECKING:
     from rnncalc.frameworks.contract import FrameworkConvention
@@ -40,6 +41,8 @@ class LiveObject:
     inspection: Inspection
     data: TensorData
     saved_as: str
+    #: What the file it would be saved as records (a Keras config), for convert's refusals.
+    contents: FileContents
 
 
 def label(obj: Any) -> str:

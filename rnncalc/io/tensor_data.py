@@ -41,9 +41,11 @@ class TensorFormat:
     ``suffixes`` the destination extensions that pick it, ``write(plan, pairs, path)`` writes a
     :class:`~rnncalc.convert.plan.Plan`'s ``(name, array)`` pairs in report order. ``order`` sorts
     one layer's tensor names into report order when the file's order differs; ``refuse(layer)``
-    says why a recognised layer cannot be moved (None: it can). rnncalc recognises ``suffixes``
-    in any case; ``exact_suffix`` says that the framework's own loader does not (Keras's
-    ``load_model`` reads ``.keras`` only), so convert notes a destination named otherwise."""
+    says why a recognised layer cannot be moved (None: it can), ``refuse_file(contents)`` why
+    the file's model is more than what convert moves (a layer it would drop; None: it is not).
+    rnncalc recognises ``suffixes`` in any case; ``exact_suffix`` says that the framework's own
+    loader does not (Keras's ``load_model`` reads ``.keras`` only), so convert notes a
+    destination named otherwise."""
 
     name: str
     description: str
@@ -54,6 +56,7 @@ class TensorFormat:
     order: Callable[[str], Any] | None = None
     refuse: Callable[[Any], str | None] | None = None
     exact_suffix: bool = False
+    refuse_file: Callable[[Any], str | None] | None = None
 
 
 class TensorData(Mapping[str, Any]):
