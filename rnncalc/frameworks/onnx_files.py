@@ -48,11 +48,69 @@ ONNX_CELLS: dict[str, Cell] = {"RNN": Cell.RNN, "GRU": Cell.GRU, "LSTM": Cell.LS
 ONNX_ACTIVATIONS: dict[str, str] = {"tanh": "tanh", "relu": "relu"}
 
 
+#: Operator inputs that hold shapes, indices, axes, sequence lengths, bounds or a recurrent
+#: operator's initial state (onnx.ai/onnx/operators/), by position: an initializer used only
+#: there is a constant of the graph, not a parameter. ``torch.onnx.export(dynamo=True)`` keeps
+#: such constants as initializers (``val_126`` for a Reshape's shape, zeros for ``initial_h``).
+CONSTANT_INPUTS: dict[str, frozenset[int]] = {
+    op: frozenset(positions)
+    for op, positions in {
+        "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Unsqueeze": (1,), "Squeeze": (1,),
+        "Slice": (1, 2, 3, 4), "Split": (1,), "Gather": (1,), "GatherElements": (1,),
+        "GatherND": (1,), "Pad": (1, 2, 3), "ConstantOfShape": (0,), "Range": (0, 1, 2),
+        "Clip": (1, 2), "TopK": (1,), "CumSum": (1,), "OneHot": (0, 1, 2), "Resize": (1, 2, 3),
+        "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
+        "ReduceProd": (1,), "ReduceL2": (1,),
+        # sequence_lens, initial_h and (LSTM) initial_c: per run, not learned by the layer.
+        "LSTM": (4, 5, 6), "GRU": (4, 5), "RNN": (4, 5),
+    }.items()
+}  # fmt: skip
+#: TensorProto data types of trained weights (FLOAT, FLOAT16, DOUBLE, BFLOAT16, COMPLEX64/128):
+#: an integer, boolean or string initializer is a shape, an index or a mask, never a weight.
+WEIGHT_DTYPES = frozenset({"float", "float16", "double", "bfloat16", "complex64", "complex128"})
+
+
+def parameters(contents: FileContents) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """The initializers that are the model's parameters, and the graph's constants: told apart
+    by how the graph uses them, not by name. A constant is an initializer whose type is not a
+    weight's, or that every node using it takes as a shape, index, axis or initial state
+    (:data:`CONSTANT_INPUTS`); an initializer no node uses stays a parameter."""
+    uses: dict[str, list[bool]] = {}
+    for node in contents.nodes:
+        for position, name in enumerate(node.inputs):
+            uses.setdefault(name, []).append(position in CONSTANT_INPUTS.get(node.op_type, ()))
+    constant = {
+        tensor.name
+        for tensor in contents.tensors
+        if tensor.dtype not in WEIGHT_DTYPES or (uses.get(tensor.name) and all(uses[tensor.name]))
+    }
+    return (
+        tuple(tensor for tensor in contents.tensors if tensor.name not in constant),
+        tuple(tensor for tensor in contents.tensors if tensor.name in constant),
+    )
+
+
 def find_layers(file: str, contents: FileContents) -> Found:
-    """One recurrent layer per ONNX LSTM/GRU/RNN node, from its W/R/B initializers."""
-    initializers = {tensor.name: tensor for tensor in contents.tensors}
+    """One recurrent layer per ONNX LSTM/GRU/RNN node, from its W/R/B initializers; the graph's
+    constants (:func:`parameters`) are named in a note and not counted."""
+    tensors, constants = parameters(contents)
+    initializers = {tensor.name: tensor for tensor in tensors}
     layers, notes = [], []
-    for index, node in enumerate(contents.nodes):
+    if constants:
+        listed = ", ".join(tensor.name for tensor in constants[:6])
+        more = f" and {len(constants) - 6} more" if len(constants) > 6 else ""
+        notes.append(
+            f"{len(constants)} initializer{'s' if len(constants) > 1 else ''} of the graph "
+            f"(shapes, indices, initial states) {'are' if len(constants) > 1 else 'is'} not "
+            f"counted as parameters: {listed}{more}"
+        )
+    recurrent = [node for node in contents.nodes if node.op_type in ONNX_CELLS]
+    if not recurrent:
+        notes.append(
+            "the graph has no LSTM, GRU or RNN operator (torch.onnx.export with dynamo=True "
+            "unrolls nn.RNN into MatMul and Add per time step; dynamo=False keeps the operator)"
+        )
+    for index, node in enumerate(recurrent):
         label = node.name or f"{node.op_type}#{index}"
         named = {
             role: node.inputs[position]
@@ -77,7 +135,7 @@ def find_layers(file: str, contents: FileContents) -> Found:
             layer_notes.append("direction=reverse: one direction, run from the last step to the first")
         held = tuple(weights[role] for role in ("W", "R", "B", "P") if role in weights)
         layers.append(layer_for(label, spec, held, tuple(layer_notes)))
-    return layers, notes, contents.tensors, {}
+    return layers, notes, tensors, {}
 
 
 def _onnx_spec(node: Node, weights: Mapping[str, Tensor]) -> tuple[Spec | None, str]:

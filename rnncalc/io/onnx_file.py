@@ -103,8 +103,8 @@ def _without_raw_data(buffer: memoryview, raw_data: list[tuple[int, int] | None]
 
 
 def read_onnx(path: str, onnx: Any) -> FileContents:
-    """The initializers (as tensors) and the LSTM/GRU/RNN nodes of an ONNX model, read with
-    ``onnx``, the imported package (its convention imports it and says how to install it)."""
+    """The initializers (as tensors) and the nodes of an ONNX model's graph, read with ``onnx``,
+    the imported package (its convention imports it and says how to install it)."""
     try:
         model = scan_onnx(path, onnx).model
     except OSError as error:
@@ -127,17 +127,26 @@ def read_onnx(path: str, onnx: Any) -> FileContents:
         raise WeightFileError(
             path, f"initializer {negative.name!r} has a negative dimension {negative.shape}"
         )
-    nodes = tuple(
-        Node(
-            name=node.name,
-            op_type=node.op_type,
-            inputs=tuple(node.input),
-            attributes={a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute},
-        )
-        for node in graph.node
-        if node.op_type in RECURRENT_OPS and node.domain in ("", "ai.onnx")
-    )
+    nodes = tuple(_node(node, onnx) for node in graph.node)
     return FileContents(tensors=tensors, nodes=nodes)
+
+
+def _node(node: Any, onnx: Any) -> Node:
+    """One node of the graph with its inputs (what tells a weight from a shape constant); the
+    attributes of the recurrent operators only, which are what the layers are read from. An
+    operator of another domain keeps its domain in ``op_type`` (``com.example.LSTM``), so it
+    is never taken for the standard one."""
+    standard = node.domain in ("", "ai.onnx")
+    return Node(
+        name=node.name,
+        op_type=node.op_type if standard else f"{node.domain}.{node.op_type}",
+        inputs=tuple(node.input),
+        attributes=(
+            {a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute}
+            if standard and node.op_type in RECURRENT_OPS
+            else {}
+        ),
+    )
 
 
 def _attribute(value: object) -> object:
