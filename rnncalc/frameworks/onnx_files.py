@@ -17,7 +17,7 @@ from rnncalc.inspect.common import Found, layer_for, spec_or_none
 from rnncalc.io.onnx_file import GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA
 from rnncalc.io.protobuf_wire import length_prefix
 from rnncalc.io.tensor_data import TensorData, TensorFormat
-from rnncalc.io.tensors import FileContents, Node, Tensor, require_module
+from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import WeightFormat
 
 if TYPE_CHECKING:
@@ -194,11 +194,13 @@ ONNX_FLOATS = {1: "<f4", 10: "<f2", 11: "<f8"}
 
 
 def open_onnx(path: str) -> TensorData:
-    """An ONNX model's initializers: those with float ``raw_data`` in the file as
-    ``numpy.memmap`` windows onto it (:func:`~rnncalc.io.onnx_file.scan_onnx` found them
-    without loading the file), the rest (``float_data``, external data) decoded by ``onnx``
-    when looked up."""
-    from pathlib import Path
+    """An ONNX model's initializers: float ones as ``numpy.memmap`` windows onto their bytes,
+    ``raw_data`` in the model file (:func:`~rnncalc.io.onnx_file.scan_onnx` found them without
+    loading the file) or external data in the model's directory (checked by
+    :func:`~rnncalc.io.onnx_file.open_external` and
+    :func:`~rnncalc.io.onnx_file.external_data`); the rest (``float_data``, other types)
+    decoded by ``onnx`` when looked up."""
+    import os
 
     import numpy as np
 
@@ -206,31 +208,53 @@ def open_onnx(path: str) -> TensorData:
     from onnx import numpy_helper
 
     from rnncalc.io.mapped import mapped as mapped_array
-    from rnncalc.io.onnx_file import scan_onnx
+    from rnncalc.io.onnx_file import (
+        check_external,
+        external_data,
+        external_location,
+        needed_bytes,
+        open_external,
+        scan_onnx,
+    )
 
     model, spans = scan_onnx(path, onnx)
-    base = str(Path(path).parent)
+    check_external(path, model, onnx)
     initializers = {init.name: init for init in model.graph.initializer}
     # The last of two initializers with one name counts, as in the dict above.
     raw_data = {init.name: span for init, span in zip(model.graph.initializer, spans, strict=True)}
 
-    def mapped(name: str) -> tuple[Any, Any] | None:
-        """The initializer's bytes in the file, mapped read-only (None when empty), and their
-        numpy type; None for all but float ``raw_data`` of the right size in the file."""
+    def window(name: str) -> tuple[Any, int]:
+        """The initializer's bytes, mapped read-only (None when empty), and their size; None
+        when they are not in a file (``float_data``, or no ``raw_data`` field)."""
         init = initializers[name]
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            handle = open_external(path, name, external_location(init))
+            with os.fdopen(handle, "rb") as file:
+                found = external_data(path, init, handle, needed_bytes(init))
+                if not found.length:
+                    return None, 0
+                return np.memmap(
+                    file, dtype="u1", mode="r", offset=found.offset, shape=found.length
+                ), found.length
         span = raw_data[name]
-        if span is None or init.data_location == onnx.TensorProto.EXTERNAL:
-            return None
+        if span is None:
+            return None, -1
+        start, end = span
+        if end == start:
+            return None, 0
+        return np.memmap(path, dtype="u1", mode="r", offset=start, shape=end - start), end - start
+
+    def mapped(name: str) -> tuple[Any, Any] | None:
+        """A float initializer's mapped bytes (None when empty) and their numpy type; None for
+        other types and for bytes not of the tensor's size."""
+        init = initializers[name]
         if init.data_type not in ONNX_FLOATS:
             return None
         dtype = np.dtype(ONNX_FLOATS[init.data_type])
-        start, end = span
-        if end - start != dtype.itemsize * math.prod(init.dims):
+        found, size = window(name)
+        if size != dtype.itemsize * math.prod(init.dims):
             return None
-        window = (
-            np.memmap(path, dtype="u1", mode="r", offset=start, shape=end - start) if end > start else None
-        )
-        return window, dtype
+        return found, dtype
 
     def view(name: str) -> Any:
         found = mapped(name)
@@ -241,23 +265,23 @@ def open_onnx(path: str) -> TensorData:
         shape = tuple(int(d) for d in init.dims)
         found = mapped(name)
         if found is not None:
-            window, dtype = found
-            if window is None:
+            values, dtype = found
+            if values is None:
                 return np.zeros(shape, dtype=np.float32)
-            values = window.view(dtype).reshape(shape)
+            values = values.view(dtype).reshape(shape)
             return mapped_array(values) if values.dtype == np.float32 else values.astype(np.float32)
-        span = raw_data[name]
-        if span is not None:  # not float: its bytes read into a copy of the proto, for onnx
-            start, end = span
+        held, size = window(name)
+        if size >= 0:  # not float, or not its size: the bytes in a copy of the proto, for onnx
             whole = onnx.TensorProto()
             whole.CopyFrom(init)
-            with open(path, "rb") as handle:
-                handle.seek(start)
-                whole.raw_data = handle.read(end - start)
+            whole.ClearField("external_data")
+            whole.data_location = onnx.TensorProto.DEFAULT
+            whole.raw_data = b"" if held is None else held.tobytes()
             init = whole
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            return np.asarray(numpy_helper.to_array(init, base_dir=base), dtype=np.float32)
-        return np.asarray(numpy_helper.to_array(init), dtype=np.float32)
+        try:
+            return np.asarray(numpy_helper.to_array(init), dtype=np.float32)
+        except (ValueError, TypeError) as error:  # data not of the tensor's type and dims
+            raise WeightFileError(path, f"initializer {name!r}: {error}") from None
 
     return TensorData(list(initializers), read, lambda: None, view)
 
