@@ -36,7 +36,11 @@ def pytest_report_header() -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("slow") is not None and isinstance(item, pytest.Function):
+        if (
+            item.get_closest_marker("slow") is not None
+            and isinstance(item, pytest.Function)
+            and getattr(item.obj, "is_hypothesis_test", False)  # a slow test without @given
+        ):
             seed(SLOW_SEED)(item.obj)
 
 

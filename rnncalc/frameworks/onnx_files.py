@@ -286,6 +286,12 @@ def open_onnx(path: str) -> TensorData:
     return TensorData(list(initializers), read, lambda: None, view)
 
 
+#: The size past which a model's weights go to an external data file: protobuf cannot hold a
+#: message of 2 GiB (``onnx.checker.MAXIMUM_PROTOBUF``). A module attribute, read when writing,
+#: so that a test can lower it.
+PROTOBUF_LIMIT = 2**31
+
+
 def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
     """The ONNX convention's graph (one operator per layer, dynamic batch and time) with the
     weights as initializers, written as they arrive: one tensor held at a time.
@@ -294,21 +300,18 @@ def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
     ``graph`` field): the graph without its initializers is built and checked by ``onnx``,
     each initializer's ``TensorProto`` is serialized without ``raw_data``, and the tensors'
     bytes are placed after them in protobuf's wire format (:mod:`rnncalc.io.protobuf_wire`).
-    Every length is known from the plan before the first byte, so a model over protobuf's 2 GiB
-    is refused before anything is read or written. One ``graph`` field, not a second one
-    appended to be merged: some protobuf decoders keep the last instead of merging
-    (square/wire#3537)."""
+    Every length is known from the plan before the first byte: a model over protobuf's 2 GiB
+    (:data:`PROTOBUF_LIMIT`) keeps its weights in an external data file instead
+    (:func:`write_external`). One ``graph`` field, not a second one appended to be merged:
+    some protobuf decoders keep the last instead of merging (square/wire#3537)."""
     import numpy as np
-    import onnx
 
     from rnncalc.convert.write import checked
 
     layout = onnx_layout(plan)
-    if layout.size > onnx.checker.MAXIMUM_PROTOBUF:
-        raise ConversionError(
-            f"the ONNX model would be {layout.size:,} bytes, over protobuf's limit of "
-            f"{onnx.checker.MAXIMUM_PROTOBUF:,} for one file; rnncalc does not write external data"
-        )
+    if layout.size >= PROTOBUF_LIMIT:
+        write_external(plan, pairs, path)
+        return
     headers = iter(layout.tensor_headers)
     with open(path, "wb") as handle:
         handle.write(layout.model_head)
@@ -320,6 +323,61 @@ def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
             del array  # not held while the next tensor is made
         handle.write(layout.graph_tail)
         handle.write(layout.model_tail)
+
+
+#: Alignment of each tensor's offset in an external data file (onnx's own writer aligns large
+#: tensors to pages too): a tensor can be mapped without copying.
+EXTERNAL_ALIGNMENT = 4096
+
+
+def write_external(plan: Plan, pairs: Pairs, path: str) -> None:
+    """The model at ``path`` with every initializer's bytes in ``DESTINATION.data`` beside the
+    destination (``onnx.save(..., save_as_external_data=True)``'s layout: ``location``,
+    ``offset``, ``length`` per tensor, offsets page-aligned). The data is written to a
+    temporary file in the destination's directory and moved into place
+    (:func:`~rnncalc.convert.write.atomic_path`) after every byte of it and of the model is
+    written, just before the model is: never half a file; an existing data file is replaced
+    only with ``--force``."""
+    import os
+
+    import numpy as np
+    import onnx
+
+    from rnncalc.convert.stream import target_rows
+    from rnncalc.convert.write import atomic_path, checked
+    from rnncalc.core.errors import SpecError
+
+    location = os.path.basename(plan.destination) + ".data"
+    data_path = os.path.join(os.path.dirname(os.path.abspath(plan.destination)), location)
+    if os.path.lexists(data_path) and not plan.force:
+        raise SpecError("-o", f"{data_path} exists; pass --force to replace it")
+    model = _graph_model(plan)
+    offsets, end = [], 0
+    for name, shape in target_rows(plan):
+        length = 4 * math.prod(shape)
+        tensor = model.graph.initializer.add(dims=shape, data_type=onnx.TensorProto.FLOAT, name=name)
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        offset = -(-end // EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT
+        for key, value in (("location", location), ("offset", offset), ("length", length)):
+            tensor.external_data.add(key=key, value=str(value))
+        offsets.append(offset)
+        end = offset + length
+    graph = model.SerializeToString()
+    if len(graph) >= PROTOBUF_LIMIT:
+        raise ConversionError(
+            f"the ONNX graph alone would be {len(graph):,} bytes, over protobuf's limit of "
+            f"{PROTOBUF_LIMIT:,} for one file"
+        )
+    places = iter(offsets)
+    with atomic_path(data_path, plan.force) as temporary:
+        with open(temporary, "wb") as data:
+            for _, array in checked(plan, pairs):
+                data.seek(next(places))
+                data.write(np.ascontiguousarray(array, dtype="<f4").data)
+                del array  # not held while the next tensor is made
+            data.truncate(end)
+        with open(path, "wb") as written:
+            written.write(graph)
 
 
 class OnnxLayout(NamedTuple):
@@ -348,19 +406,14 @@ class OnnxLayout(NamedTuple):
 
 
 def onnx_layout(plan: Plan) -> OnnxLayout:
-    """The layout of ``plan``'s model with float32 initializers in report order; its graph
-    (nodes, inputs, outputs) is ``onnx.checker``-checked with ``full_check`` (shape inference),
-    with the initializers declared as extra graph inputs of the same type and shape."""
+    """The layout of ``plan``'s model (:func:`_graph_model`) with float32 initializers in
+    report order."""
     import onnx
 
     from rnncalc.convert.stream import target_rows
-    from rnncalc.frameworks.onnx import GraphPlan, build, spec_graph
 
-    graph = spec_graph(plan.spec)
     rows = target_rows(plan)
-    assert [(tensor.name, tensor.shape) for tensor in graph.initializers] == rows, "graph and report differ"
-    model = build(GraphPlan(graph.inputs + graph.initializers, (), graph.nodes, graph.outputs), {})
-    del model.graph.input[len(graph.inputs) :]
+    model = _graph_model(plan)
     model_head, model_tail = _split(model, MODEL_GRAPH)
     graph_head, graph_tail = _split(model.graph, GRAPH_INITIALIZER)
     headers, sizes = [], []
@@ -371,6 +424,21 @@ def onnx_layout(plan: Plan) -> OnnxLayout:
         headers.append(length_prefix(GRAPH_INITIALIZER, len(fields) + size) + fields)
         sizes.append(size)
     return OnnxLayout(model_head, graph_head, tuple(headers), tuple(sizes), graph_tail, model_tail)
+
+
+def _graph_model(plan: Plan) -> Any:
+    """``plan``'s model without initializers: its graph (nodes, inputs, outputs) built and
+    ``onnx.checker``-checked with ``full_check`` (shape inference), the initializers declared
+    as extra graph inputs of the same type and shape for the check, then dropped."""
+    from rnncalc.convert.stream import target_rows
+    from rnncalc.frameworks.onnx import GraphPlan, build, spec_graph
+
+    graph = spec_graph(plan.spec)
+    rows = target_rows(plan)
+    assert [(tensor.name, tensor.shape) for tensor in graph.initializers] == rows, "graph and report differ"
+    model = build(GraphPlan(graph.inputs + graph.initializers, (), graph.nodes, graph.outputs), {})
+    del model.graph.input[len(graph.inputs) :]
+    return model
 
 
 def _split(message: Any, number: int) -> tuple[bytes, bytes]:
