@@ -209,16 +209,15 @@ def open_onnx(path: str) -> TensorData:
 
     from rnncalc.io.mapped import mapped as mapped_array
     from rnncalc.io.onnx_file import (
-        check_external,
         external_data,
         external_location,
         needed_bytes,
+        one_line,
         open_external,
-        scan_onnx,
+        scanned,
     )
 
-    model, spans = scan_onnx(path, onnx)
-    check_external(path, model, onnx)
+    model, spans = scanned(path, onnx)
     initializers = {init.name: init for init in model.graph.initializer}
     # The last of two initializers with one name counts, as in the dict above.
     raw_data = {init.name: span for init, span in zip(model.graph.initializer, spans, strict=True)}
@@ -269,7 +268,7 @@ def open_onnx(path: str) -> TensorData:
             if values is None:
                 return np.zeros(shape, dtype=np.float32)
             values = values.view(dtype).reshape(shape)
-            return mapped_array(values) if values.dtype == np.float32 else values.astype(np.float32)
+            return mapped_array(values) if values.dtype == np.float32 else as_float32(name, values)
         held, size = window(name)
         if size >= 0:  # not float, or not its size: the bytes in a copy of the proto, for onnx
             whole = onnx.TensorProto()
@@ -279,9 +278,22 @@ def open_onnx(path: str) -> TensorData:
             whole.raw_data = b"" if held is None else held.tobytes()
             init = whole
         try:
-            return np.asarray(numpy_helper.to_array(init), dtype=np.float32)
-        except (ValueError, TypeError) as error:  # data not of the tensor's type and dims
-            raise WeightFileError(path, f"initializer {name!r}: {error}") from None
+            values = numpy_helper.to_array(init)
+        except Exception as error:  # data not of its type and dims; onnx's errors share no base
+            raise WeightFileError(path, f"initializer {name!r}: {one_line(error)}") from None
+        return as_float32(name, values)
+
+    def as_float32(name: str, values: Any) -> Any:
+        """``values`` as float32; a finite value past float32's range is refused, not made inf."""
+        try:
+            with np.errstate(over="raise", invalid="ignore"):
+                return np.asarray(values, dtype=np.float32)
+        except FloatingPointError:
+            raise WeightFileError(
+                path, f"initializer {name!r} holds a value beyond float32's range"
+            ) from None
+        except (TypeError, ValueError) as error:  # strings, say
+            raise WeightFileError(path, f"initializer {name!r}: {one_line(error)}") from None
 
     return TensorData(list(initializers), read, lambda: None, view)
 

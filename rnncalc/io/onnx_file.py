@@ -254,25 +254,44 @@ def check_external(path: str, model: Any, onnx: Any) -> None:
             os.close(handle)
 
 
-def read_onnx(path: str, onnx: Any) -> FileContents:
-    """The initializers (as tensors) and the nodes of an ONNX model's graph, read with ``onnx``,
-    the imported package (its convention imports it and says how to install it)."""
+def one_line(error: BaseException) -> str:
+    """``error`` as ``Type: message`` on one line (a library's message may span several)."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def scanned(path: str, onnx: Any) -> ScannedOnnx:
+    """:func:`scan_onnx` of ``path`` with its external data checked (:func:`check_external`);
+    a file that is not a readable model is a :class:`WeightFileError`."""
     try:
-        model = scan_onnx(path, onnx).model
+        found = scan_onnx(path, onnx)
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
     except Exception as error:  # protobuf's DecodeError and onnx's own errors share no base class
-        raise WeightFileError(path, f"not a readable ONNX model: {type(error).__name__}: {error}") from None
-    check_external(path, model, onnx)
+        raise WeightFileError(path, f"not a readable ONNX model: {one_line(error)}") from None
+    for tensor in found.model.graph.initializer:
+        # onnx.proto's strings are UTF-8; protobuf hands proto2 strings that are not as bytes.
+        texts = [tensor.name, *(text for entry in tensor.external_data for text in (entry.key, entry.value))]
+        if any(isinstance(text, bytes) for text in texts):
+            raise WeightFileError(path, f"initializer {tensor.name!r} has a name or external data entry "
+                                  "that is not UTF-8 text")  # fmt: skip
+    check_external(path, found.model, onnx)
+    return found
+
+
+def read_onnx(path: str, onnx: Any) -> FileContents:
+    """The initializers (as tensors) and the nodes of an ONNX model's graph, read with ``onnx``,
+    the imported package (its convention imports it and says how to install it)."""
+    model = scanned(path, onnx).model
     graph = model.graph
     if not graph.node and not graph.initializer:
         raise WeightFileError(path, "not an ONNX model: the graph has no nodes and no initializers")
+    types = {number: name.lower() for name, number in onnx.TensorProto.DataType.items()}
+    unknown = next((init for init in graph.initializer if init.data_type not in types), None)
+    if unknown is not None:  # protobuf keeps an enum value onnx.proto does not define
+        raise WeightFileError(path, f"initializer {unknown.name!r} has data type {unknown.data_type}, "
+                              "which ONNX does not define")  # fmt: skip
     tensors = tuple(
-        Tensor(
-            init.name,
-            tuple(int(d) for d in init.dims),
-            onnx.TensorProto.DataType.Name(init.data_type).lower(),
-        )
+        Tensor(init.name, tuple(int(d) for d in init.dims), types[init.data_type])
         for init in graph.initializer
     )
     negative = next((tensor for tensor in tensors if any(d < 0 for d in tensor.shape)), None)
@@ -291,15 +310,20 @@ def _node(node: Any, onnx: Any) -> Node:
     is never taken for the standard one."""
     standard = node.domain in ("", "ai.onnx")
     return Node(
-        name=node.name,
-        op_type=node.op_type if standard else f"{node.domain}.{node.op_type}",
-        inputs=tuple(node.input),
+        name=_text(node.name),
+        op_type=_text(node.op_type) if standard else f"{_text(node.domain)}.{_text(node.op_type)}",
+        inputs=tuple(_text(name) for name in node.input),
         attributes=(
             {a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute}
             if standard and node.op_type in RECURRENT_OPS
             else {}
         ),
     )
+
+
+def _text(value: str | bytes) -> str:
+    """A string field as text: protobuf hands one that is not UTF-8 over as bytes."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _attribute(value: object) -> object:
