@@ -206,15 +206,31 @@ def mutated(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
     return bytes(out)
 
 
-def assert_mutation_agrees(source: Path, edits: list[tuple[str, int, int]]) -> None:
-    """The model at ``source`` edited, beside a copy of its external data, read both ways."""
+def assert_mutation_agrees(
+    source: Path, edits: list[tuple[str, int, int]], data_cut: int | None = None
+) -> None:
+    """The model at ``source`` edited, beside a copy of its external data (cut to ``data_cut``
+    bytes when given), read both ways."""
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / source.name
         copy.write_bytes(mutated(source.read_bytes(), edits))
         data = source.parent / "model.onnx.data"
         if data.exists():
             shutil.copy(data, Path(folder) / data.name)
+            if data_cut is not None:
+                with open(Path(folder) / data.name, "r+b") as handle:
+                    handle.truncate(data_cut)
         assert_agree(copy)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 95, 96, 303, 307])
+def test_a_cut_external_data_file_reads_as_onnx_loads_it_or_both_refuse(
+    corpus: dict[str, Path], cut: int
+) -> None:
+    """The data file cut short: inside a tensor or right after ``W`` (96), or inside the
+    scalar (303, 307) that the empty tensor at 308, the file's end, follows."""
+    assert (corpus["external"].parent / "model.onnx.data").stat().st_size == 308
+    assert_mutation_agrees(corpus["external"], [], cut)
 
 
 @pytest.mark.parametrize("name", ["inline", "external"])
