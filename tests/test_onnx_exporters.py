@@ -215,3 +215,18 @@ def test_integer_and_initial_state_initializers_are_constants_and_float_weights_
     assert document["total_params"] == sum(v.size for v in weights.values())
     assert {t["name"] for t in document["tensors"]} == set(weights)
     assert any("h0, shape, lens" in note for note in document["notes"])
+
+
+def test_a_model_named_with_an_upper_case_extension_inspects_and_converts(
+    run_json: Callable[..., Any], tmp_path: Path
+) -> None:
+    module = module_of(Cell.GRU, False)
+    source = tmp_path / "MODEL.ONNX"
+    export(module, source, dynamo=False, opset=17)
+    document = run_json("inspect", str(source))
+    assert (document["format"], document["total_params"]) == ("onnx", parameter_count(module))
+    _, load = TARGETS["pt"]
+    destination = tmp_path / "OUT.PT"
+    convert(str(source), str(destination))
+    got = load(spec_of(Cell.GRU), destination, _input(spec_of(Cell.GRU)))
+    np.testing.assert_allclose(got, torch_output(module), atol=ATOL, rtol=0)
