@@ -181,9 +181,10 @@ def test_a_dynamo_export_of_nn_rnn_has_no_operator_and_convert_says_why(
 def test_integer_and_initial_state_initializers_are_constants_and_float_weights_of_any_op_are_not(
     run_json: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """Told apart by use, not by name: an int64 shape, a float initial state feeding LSTM's
-    initial_h and a float Reshape shape are constants; a float tensor feeding MatMul is a
-    parameter even when named like a constant (``val_7``), and so is one no node uses."""
+    """Told apart by use, not by name: an int64 shape, int32 sequence lengths, a float initial
+    state feeding LSTM's initial_h and initial_c and a float bound of Clip are constants; a
+    float tensor feeding MatMul is a parameter even when named like a constant (``val_7``),
+    and so is one no node uses."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -197,11 +198,13 @@ def test_integer_and_initial_state_initializers_are_constants_and_float_weights_
         "h0": np.zeros((1, 1, 2), np.float32),
         "shape": np.array([4, 2], np.int64),
         "lens": np.array([4], np.int32),
+        "bound": np.array(6.0, np.float32),
     }
     nodes = [
         helper.make_node("LSTM", ["X", "W", "R", "", "lens", "h0", "h0"], ["Y"], hidden_size=2),
         helper.make_node("Reshape", ["Y", "shape"], ["Y2"]),
-        helper.make_node("MatMul", ["Y2", "val_7"], ["Z"]),
+        helper.make_node("MatMul", ["Y2", "val_7"], ["Z0"]),
+        helper.make_node("Clip", ["Z0", "", "bound"], ["Z"]),
     ]
     graph = helper.make_graph(
         nodes, "g",
@@ -214,7 +217,7 @@ def test_integer_and_initial_state_initializers_are_constants_and_float_weights_
     document = run_json("inspect", str(path))
     assert document["total_params"] == sum(v.size for v in weights.values())
     assert {t["name"] for t in document["tensors"]} == set(weights)
-    assert any("h0, shape, lens" in note for note in document["notes"])
+    assert any("h0, shape, lens, bound" in note for note in document["notes"])
 
 
 def test_a_model_named_with_an_upper_case_extension_inspects_and_converts(
