@@ -145,9 +145,9 @@ def test_a_dynamo_export_converts_to_every_target_with_the_modules_outputs(
 def test_every_exporter_setting_cell_and_wrapping_converts_to_every_target(
     run_json: Callable[..., Any], tmp_path: Path, cell: Cell, wrapped: bool, dynamo: bool, opset: int
 ) -> None:
-    assert_exported_file_inspects_and_converts(
-        run_json, tmp_path, cell, wrapped, dynamo, opset, tuple(TARGETS)
-    )
+    # Flax's GRUCell has no recurrent bias: a PyTorch GRU's nonzero b_hn is refused (convert.md).
+    targets = tuple(target for target in TARGETS if not (cell is Cell.GRU and target == "flax"))
+    assert_exported_file_inspects_and_converts(run_json, tmp_path, cell, wrapped, dynamo, opset, targets)
 
 
 @pytest.mark.slow
