@@ -127,10 +127,6 @@ def a_directory(path: Path) -> str:
     return "dir.data"
 
 
-def missing(path: Path) -> str:
-    return "nowhere.data"
-
-
 LOCATIONS: dict[str, tuple[Callable[[Path], str], str]] = {
     "parent": (parent_location, "leaves the model's directory"),
     "absolute": (absolute_location, "is an absolute path"),
@@ -140,7 +136,6 @@ LOCATIONS: dict[str, tuple[Callable[[Path], str], str]] = {
     "dot-dot-in-the-middle": (dotted, "leaves the model's directory"),
     "fifo": (fifo, "is not a regular file"),
     "directory": (a_directory, "is not a regular file"),
-    "missing": (missing, "cannot be opened"),
 }
 
 RANGES: dict[str, tuple[dict[str, str], str]] = {
@@ -184,3 +179,17 @@ def test_external_data_ranges_past_the_data_file_or_not_the_tensors_size_are_ref
     entries, words = RANGES[case]
     edited(path, **entries)
     assert_refused(run_cli, path, tmp_path, words)
+
+
+def test_missing_external_data_is_a_note_for_inspect_and_refused_by_convert(
+    run_cli: Callable[..., Any], run_json: Callable[..., Any], tmp_path: Path
+) -> None:
+    path, module = exported(tmp_path / "model")
+    (path.parent / "model.onnx.data").unlink()
+    document = run_json("inspect", str(path))
+    assert document["total_params"] == sum(p.numel() for p in module.parameters())
+    assert any("'model.onnx.data' is not beside the model" in note for note in document["notes"])
+    result = run_cli("convert", str(path), "-o", str(tmp_path / "out.pt"))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "external data 'model.onnx.data' does not exist" in result.stderr
+    assert not (tmp_path / "out.pt").exists()

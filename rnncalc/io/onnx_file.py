@@ -119,6 +119,10 @@ class ExternalData(NamedTuple):
     length: int
 
 
+class MissingExternalData(WeightFileError):
+    """An external data file that is not there (inspect reads dims only and goes on)."""
+
+
 #: Separators of a location's parts where the model is read (POSIX: "/"; Windows: both).
 _SEPARATORS = re.escape(os.sep + (os.altsep or ""))
 
@@ -159,6 +163,10 @@ def open_external(path: str, name: str, location: str) -> int:
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW's refusal (EMLINK on BSD)
             raise refuse("goes through a symbolic link; rnncalc follows none in external data") from None
+        if error.errno == errno.ENOENT:
+            raise MissingExternalData(
+                path, f"initializer {name!r}: external data {location!r} does not exist"
+            ) from None
         raise refuse(f"cannot be opened: {error.strerror or error}") from None
     if not stat.S_ISREG(os.fstat(handle).st_mode):
         os.close(handle)
@@ -241,13 +249,20 @@ def needed_bytes(tensor: Any) -> int | None:
     return size * count
 
 
-def check_external(path: str, model: Any, onnx: Any) -> None:
+def check_external(path: str, model: Any, onnx: Any, missing: list[str] | None = None) -> None:
     """Every graph initializer stored as external data: its file opened and its range checked
-    (:func:`open_external`, :func:`external_data`); none of its bytes read."""
+    (:func:`open_external`, :func:`external_data`); none of its bytes read. A file that does
+    not exist is refused, or, given a ``missing`` list, added to it."""
     for tensor in model.graph.initializer:
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
-        handle = open_external(path, tensor.name, external_location(tensor))
+        try:
+            handle = open_external(path, tensor.name, external_location(tensor))
+        except MissingExternalData:
+            if missing is None:
+                raise
+            missing.append(external_location(tensor))
+            continue
         try:
             external_data(path, tensor, handle, needed_bytes(tensor))
         finally:
@@ -259,9 +274,10 @@ def one_line(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-def scanned(path: str, onnx: Any) -> ScannedOnnx:
-    """:func:`scan_onnx` of ``path`` with its external data checked (:func:`check_external`);
-    a file that is not a readable model is a :class:`WeightFileError`."""
+def scanned(path: str, onnx: Any, missing: list[str] | None = None) -> ScannedOnnx:
+    """:func:`scan_onnx` of ``path`` with its external data checked (:func:`check_external`,
+    which takes ``missing``); a file that is not a readable model is a
+    :class:`WeightFileError`."""
     try:
         found = scan_onnx(path, onnx)
     except OSError as error:
@@ -274,14 +290,16 @@ def scanned(path: str, onnx: Any) -> ScannedOnnx:
         if any(isinstance(text, bytes) for text in texts):
             raise WeightFileError(path, f"initializer {tensor.name!r} has a name or external data entry "
                                   "that is not UTF-8 text")  # fmt: skip
-    check_external(path, found.model, onnx)
+    check_external(path, found.model, onnx, missing)
     return found
 
 
 def read_onnx(path: str, onnx: Any) -> FileContents:
     """The initializers (as tensors) and the nodes of an ONNX model's graph, read with ``onnx``,
-    the imported package (its convention imports it and says how to install it)."""
-    model = scanned(path, onnx).model
+    the imported package (its convention imports it and says how to install it). External data
+    that is not there is a note (the dims are in the graph); any other fault of it refuses."""
+    missing: list[str] = []
+    model = scanned(path, onnx, missing).model
     graph = model.graph
     if not graph.node and not graph.initializer:
         raise WeightFileError(path, "not an ONNX model: the graph has no nodes and no initializers")
@@ -300,7 +318,12 @@ def read_onnx(path: str, onnx: Any) -> FileContents:
             path, f"initializer {negative.name!r} has a negative dimension {negative.shape}"
         )
     nodes = tuple(_node(node, onnx) for node in graph.node)
-    return FileContents(tensors=tensors, nodes=nodes)
+    notes = tuple(
+        f"external data {location!r} is not beside the model: the counts come from the graph's "
+        "dims; convert needs the file"
+        for location in dict.fromkeys(missing)
+    )
+    return FileContents(tensors=tensors, nodes=nodes, notes=notes)
 
 
 def _node(node: Any, onnx: Any) -> Node:
