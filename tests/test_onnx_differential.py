@@ -8,8 +8,9 @@ and onnx give the same initializers (names, dims, types, and values as float32, 
 both refuse; rnncalc refuses only with its one-line :class:`WeightFileError`, never another
 exception. The library's reading is ``onnx.load`` with its external data, then
 ``numpy_helper.to_array`` of each initializer, whose shape must be its dims (ONNX's rule:
-dimensions are not negative; its strings are UTF-8) and as float32 (rnncalc's weights: a
-finite value past its range is refused, not made inf); bytes that parse as a model with an
+dimensions are not negative; its strings are UTF-8), as float32 (rnncalc's weights: a finite
+value past its range is refused, not made inf), and ``helper.get_attribute_value`` of the
+recurrent operators' attributes (which rnncalc reads too); bytes that parse as a model with an
 empty graph (an empty file does) are not a model for either. Mutations are drawn by
 hypothesis: the same cases every default run, fresh ones under ``-m slow``.
 """
@@ -89,6 +90,10 @@ def library(path: Path) -> dict[str, tuple[tuple[int, ...], str, Any]] | None:
                 if any(isinstance(text, bytes) for text in (tensor.name, *entries)):
                     return None  # not UTF-8, which onnx.proto's strings are: protobuf gives bytes
             loaded = onnx.load(str(path))
+            for node in loaded.graph.node:  # the recurrent operators' attributes, as rnncalc reads them
+                if node.op_type in ("LSTM", "GRU", "RNN") and node.domain in ("", "ai.onnx"):
+                    for attribute in node.attribute:
+                        helper.get_attribute_value(attribute)
             if not loaded.graph.node and not loaded.graph.initializer:
                 return None  # any bytes that parse to an empty graph (b""): not a model, for both
             found = {}

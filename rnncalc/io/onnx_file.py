@@ -317,7 +317,7 @@ def read_onnx(path: str, onnx: Any) -> FileContents:
         raise WeightFileError(
             path, f"initializer {negative.name!r} has a negative dimension {negative.shape}"
         )
-    nodes = tuple(_node(node, onnx) for node in graph.node)
+    nodes = tuple(_node(path, node, onnx) for node in graph.node)
     notes = tuple(
         f"external data {location!r} is not beside the model: the counts come from the graph's "
         "dims; convert needs the file"
@@ -326,7 +326,7 @@ def read_onnx(path: str, onnx: Any) -> FileContents:
     return FileContents(tensors=tensors, nodes=nodes, notes=notes)
 
 
-def _node(node: Any, onnx: Any) -> Node:
+def _node(path: str, node: Any, onnx: Any) -> Node:
     """One node of the graph with its inputs (what tells a weight from a shape constant); the
     attributes of the recurrent operators only, which are what the layers are read from. An
     operator of another domain keeps its domain in ``op_type`` (``com.example.LSTM``), so it
@@ -336,12 +336,21 @@ def _node(node: Any, onnx: Any) -> Node:
         name=_text(node.name),
         op_type=_text(node.op_type) if standard else f"{_text(node.domain)}.{_text(node.op_type)}",
         inputs=tuple(_text(name) for name in node.input),
-        attributes=(
-            {a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute}
-            if standard and node.op_type in RECURRENT_OPS
-            else {}
-        ),
+        attributes=_attributes(path, node, onnx) if standard and node.op_type in RECURRENT_OPS else {},
     )
+
+
+def _attributes(path: str, node: Any, onnx: Any) -> dict[str, object]:
+    """A node's attributes by name, as ``onnx.helper`` reads them; one it cannot read (a type
+    onnx.proto does not define) refuses the file."""
+    found = {}
+    for attribute in node.attribute:
+        try:
+            found[_text(attribute.name)] = _attribute(onnx.helper.get_attribute_value(attribute))
+        except Exception as error:  # onnx raises ValueError or its own errors
+            where = f"node {_text(node.name)!r}: attribute {_text(attribute.name)!r}"
+            raise WeightFileError(path, f"{where}: {one_line(error)}") from None
+    return found
 
 
 def _text(value: str | bytes) -> str:
