@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 np = pytest.importorskip("numpy")
@@ -250,7 +250,8 @@ def test_a_mutated_model_reads_as_onnx_loads_it_or_both_refuse(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["inline", "external"])
-@settings(max_examples=3000, deadline=None)
+# A busy machine slows the drawing of cases, not what is checked.
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_many_fresh_mutations_read_as_onnx_loads_them_or_both_refuse(
     corpus: dict[str, Path], name: str, data: st.DataObject
