@@ -47,12 +47,15 @@ class Source:
 
 @dataclass(frozen=True)
 class Plan:
-    """One conversion: the source stack, the target format and convention, the destination."""
+    """One conversion: the source stack, the target format and convention, the destination;
+    ``force`` replaces files already there (a writer placing a second file beside the
+    destination, as ONNX external data, asks it too)."""
 
     source: Source
     destination: str
     target: TensorFormat
     target_convention: FrameworkConvention
+    force: bool = False
 
     @property
     def spec(self) -> Spec:
@@ -120,7 +123,7 @@ def make_plan(
             f"{stack.path}: {target_convention.title} cannot hold this {describe_spec(stack.spec)}: {reason}"
         )
     check_destination(stack.path, destination, force)
-    return Plan(stack, destination, target, target_convention)
+    return Plan(stack, destination, target, target_convention, force)
 
 
 def read_source(path: str) -> Source:

@@ -46,7 +46,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from rnncalc.core.calc import GATES
-from rnncalc.core.errors import FrameworkMissingError, SpecError
+from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecError
 from rnncalc.core.parts import DenseActivation, PartKind
 from rnncalc.core.report import FrameworkReport, FrameworkTotals, LayerReport, Role, WeightRow
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
@@ -779,6 +779,10 @@ class OnnxConvention(FrameworkConvention):
 # --- Building and running (imports onnx / onnxruntime) -------------------------------------------
 
 
+class TooLargeError(ConversionError, ValueError):
+    """Weights past protobuf's 2 GiB for one in-memory model: one line at the command line."""
+
+
 def build(plan: GraphPlan, weights: Mapping[str, Any]) -> onnx.ModelProto:
     """The checked ``onnx.ModelProto`` of ``plan``; initializers take ``weights[name]`` (zeros
     for a name not given). ``onnx.checker`` runs with ``full_check`` (shape inference too)."""
@@ -788,9 +792,10 @@ def build(plan: GraphPlan, weights: Mapping[str, Any]) -> onnx.ModelProto:
 
     size = sum(math.prod(_concrete(tensor)) for tensor in plan.initializers)
     if size * 4 >= PROTOBUF_LIMIT:
-        raise ValueError(
-            f"{size:,} float32 weights do not fit in one ONNX file (protobuf's 2 GiB limit); "
-            "exporters write them as external data instead"
+        raise TooLargeError(
+            f"{size:,} float32 weights do not fit in one in-memory ONNX model (protobuf's 2 GiB "
+            "limit), which building or running them needs; convert writes such a model with "
+            "external data (convert --no-verify)"
         )
     types = {"float32": onnx.TensorProto.FLOAT, "int64": onnx.TensorProto.INT64}
     initializers = []

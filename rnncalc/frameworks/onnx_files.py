@@ -17,7 +17,7 @@ from rnncalc.inspect.common import Found, layer_for, spec_or_none
 from rnncalc.io.onnx_file import GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA
 from rnncalc.io.protobuf_wire import length_prefix
 from rnncalc.io.tensor_data import TensorData, TensorFormat
-from rnncalc.io.tensors import FileContents, Node, Tensor, require_module
+from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import WeightFormat
 
 if TYPE_CHECKING:
@@ -48,11 +48,69 @@ ONNX_CELLS: dict[str, Cell] = {"RNN": Cell.RNN, "GRU": Cell.GRU, "LSTM": Cell.LS
 ONNX_ACTIVATIONS: dict[str, str] = {"tanh": "tanh", "relu": "relu"}
 
 
+#: Operator inputs that hold shapes, indices, axes, sequence lengths, bounds or a recurrent
+#: operator's initial state (onnx.ai/onnx/operators/), by position: an initializer used only
+#: there is a constant of the graph, not a parameter. ``torch.onnx.export(dynamo=True)`` keeps
+#: such constants as initializers (``val_126`` for a Reshape's shape, zeros for ``initial_h``).
+CONSTANT_INPUTS: dict[str, frozenset[int]] = {
+    op: frozenset(positions)
+    for op, positions in {
+        "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Unsqueeze": (1,), "Squeeze": (1,),
+        "Slice": (1, 2, 3, 4), "Split": (1,), "Gather": (1,), "GatherElements": (1,),
+        "GatherND": (1,), "Pad": (1, 2, 3), "ConstantOfShape": (0,), "Range": (0, 1, 2),
+        "Clip": (1, 2), "TopK": (1,), "CumSum": (1,), "OneHot": (0, 1, 2), "Resize": (1, 2, 3),
+        "ReduceSum": (1,), "ReduceMean": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
+        "ReduceProd": (1,), "ReduceL2": (1,),
+        # sequence_lens, initial_h and (LSTM) initial_c: per run, not learned by the layer.
+        "LSTM": (4, 5, 6), "GRU": (4, 5), "RNN": (4, 5),
+    }.items()
+}  # fmt: skip
+#: TensorProto data types of trained weights (FLOAT, FLOAT16, DOUBLE, BFLOAT16, COMPLEX64/128):
+#: an integer, boolean or string initializer is a shape, an index or a mask, never a weight.
+WEIGHT_DTYPES = frozenset({"float", "float16", "double", "bfloat16", "complex64", "complex128"})
+
+
+def parameters(contents: FileContents) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """The initializers that are the model's parameters, and the graph's constants: told apart
+    by how the graph uses them, not by name. A constant is an initializer whose type is not a
+    weight's, or that every node using it takes as a shape, index, axis or initial state
+    (:data:`CONSTANT_INPUTS`); an initializer no node uses stays a parameter."""
+    uses: dict[str, list[bool]] = {}
+    for node in contents.nodes:
+        for position, name in enumerate(node.inputs):
+            uses.setdefault(name, []).append(position in CONSTANT_INPUTS.get(node.op_type, ()))
+    constant = {
+        tensor.name
+        for tensor in contents.tensors
+        if tensor.dtype not in WEIGHT_DTYPES or (uses.get(tensor.name) and all(uses[tensor.name]))
+    }
+    return (
+        tuple(tensor for tensor in contents.tensors if tensor.name not in constant),
+        tuple(tensor for tensor in contents.tensors if tensor.name in constant),
+    )
+
+
 def find_layers(file: str, contents: FileContents) -> Found:
-    """One recurrent layer per ONNX LSTM/GRU/RNN node, from its W/R/B initializers."""
-    initializers = {tensor.name: tensor for tensor in contents.tensors}
+    """One recurrent layer per ONNX LSTM/GRU/RNN node, from its W/R/B initializers; the graph's
+    constants (:func:`parameters`) are named in a note and not counted."""
+    tensors, constants = parameters(contents)
+    initializers = {tensor.name: tensor for tensor in tensors}
     layers, notes = [], []
-    for index, node in enumerate(contents.nodes):
+    if constants:
+        listed = ", ".join(tensor.name for tensor in constants[:6])
+        more = f" and {len(constants) - 6} more" if len(constants) > 6 else ""
+        notes.append(
+            f"{len(constants)} initializer{'s' if len(constants) > 1 else ''} of the graph "
+            f"(shapes, indices, initial states) {'are' if len(constants) > 1 else 'is'} not "
+            f"counted as parameters: {listed}{more}"
+        )
+    recurrent = [node for node in contents.nodes if node.op_type in ONNX_CELLS]
+    if not recurrent:
+        notes.append(
+            "the graph has no LSTM, GRU or RNN operator (torch.onnx.export with dynamo=True "
+            "unrolls nn.RNN into MatMul and Add per time step; dynamo=False keeps the operator)"
+        )
+    for index, node in enumerate(recurrent):
         label = node.name or f"{node.op_type}#{index}"
         named = {
             role: node.inputs[position]
@@ -77,7 +135,7 @@ def find_layers(file: str, contents: FileContents) -> Found:
             layer_notes.append("direction=reverse: one direction, run from the last step to the first")
         held = tuple(weights[role] for role in ("W", "R", "B", "P") if role in weights)
         layers.append(layer_for(label, spec, held, tuple(layer_notes)))
-    return layers, notes, contents.tensors, {}
+    return layers, notes, tensors, {}
 
 
 def _onnx_spec(node: Node, weights: Mapping[str, Tensor]) -> tuple[Spec | None, str]:
@@ -136,11 +194,13 @@ ONNX_FLOATS = {1: "<f4", 10: "<f2", 11: "<f8"}
 
 
 def open_onnx(path: str) -> TensorData:
-    """An ONNX model's initializers: those with float ``raw_data`` in the file as
-    ``numpy.memmap`` windows onto it (:func:`~rnncalc.io.onnx_file.scan_onnx` found them
-    without loading the file), the rest (``float_data``, external data) decoded by ``onnx``
-    when looked up."""
-    from pathlib import Path
+    """An ONNX model's initializers: float ones as ``numpy.memmap`` windows onto their bytes,
+    ``raw_data`` in the model file (:func:`~rnncalc.io.onnx_file.scan_onnx` found them without
+    loading the file) or external data in the model's directory (checked by
+    :func:`~rnncalc.io.onnx_file.open_external` and
+    :func:`~rnncalc.io.onnx_file.external_data`); the rest (``float_data``, other types)
+    decoded by ``onnx`` when looked up."""
+    import os
 
     import numpy as np
 
@@ -148,31 +208,52 @@ def open_onnx(path: str) -> TensorData:
     from onnx import numpy_helper
 
     from rnncalc.io.mapped import mapped as mapped_array
-    from rnncalc.io.onnx_file import scan_onnx
+    from rnncalc.io.onnx_file import (
+        external_data,
+        external_location,
+        needed_bytes,
+        one_line,
+        open_external,
+        scanned,
+    )
 
-    model, spans = scan_onnx(path, onnx)
-    base = str(Path(path).parent)
+    model, spans = scanned(path, onnx)
     initializers = {init.name: init for init in model.graph.initializer}
     # The last of two initializers with one name counts, as in the dict above.
     raw_data = {init.name: span for init, span in zip(model.graph.initializer, spans, strict=True)}
 
-    def mapped(name: str) -> tuple[Any, Any] | None:
-        """The initializer's bytes in the file, mapped read-only (None when empty), and their
-        numpy type; None for all but float ``raw_data`` of the right size in the file."""
+    def window(name: str) -> tuple[Any, int]:
+        """The initializer's bytes, mapped read-only (None when empty), and their size; None
+        when they are not in a file (``float_data``, or no ``raw_data`` field)."""
         init = initializers[name]
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            handle = open_external(path, name, external_location(init))
+            with os.fdopen(handle, "rb") as file:
+                found = external_data(path, init, handle, needed_bytes(init))
+                if not found.length:
+                    return None, 0
+                return np.memmap(
+                    file, dtype="u1", mode="r", offset=found.offset, shape=found.length
+                ), found.length
         span = raw_data[name]
-        if span is None or init.data_location == onnx.TensorProto.EXTERNAL:
-            return None
+        if span is None:
+            return None, -1
+        start, end = span
+        if end == start:
+            return None, 0
+        return np.memmap(path, dtype="u1", mode="r", offset=start, shape=end - start), end - start
+
+    def mapped(name: str) -> tuple[Any, Any] | None:
+        """A float initializer's mapped bytes (None when empty) and their numpy type; None for
+        other types and for bytes not of the tensor's size."""
+        init = initializers[name]
         if init.data_type not in ONNX_FLOATS:
             return None
         dtype = np.dtype(ONNX_FLOATS[init.data_type])
-        start, end = span
-        if end - start != dtype.itemsize * math.prod(init.dims):
+        found, size = window(name)
+        if size != dtype.itemsize * math.prod(init.dims):
             return None
-        window = (
-            np.memmap(path, dtype="u1", mode="r", offset=start, shape=end - start) if end > start else None
-        )
-        return window, dtype
+        return found, dtype
 
     def view(name: str) -> Any:
         found = mapped(name)
@@ -183,25 +264,44 @@ def open_onnx(path: str) -> TensorData:
         shape = tuple(int(d) for d in init.dims)
         found = mapped(name)
         if found is not None:
-            window, dtype = found
-            if window is None:
+            values, dtype = found
+            if values is None:
                 return np.zeros(shape, dtype=np.float32)
-            values = window.view(dtype).reshape(shape)
-            return mapped_array(values) if values.dtype == np.float32 else values.astype(np.float32)
-        span = raw_data[name]
-        if span is not None:  # not float: its bytes read into a copy of the proto, for onnx
-            start, end = span
+            values = values.view(dtype).reshape(shape)
+            return mapped_array(values) if values.dtype == np.float32 else as_float32(name, values)
+        held, size = window(name)
+        if size >= 0:  # not float, or not its size: the bytes in a copy of the proto, for onnx
             whole = onnx.TensorProto()
             whole.CopyFrom(init)
-            with open(path, "rb") as handle:
-                handle.seek(start)
-                whole.raw_data = handle.read(end - start)
+            whole.ClearField("external_data")
+            whole.data_location = onnx.TensorProto.DEFAULT
+            whole.raw_data = b"" if held is None else held.tobytes()
             init = whole
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            return np.asarray(numpy_helper.to_array(init, base_dir=base), dtype=np.float32)
-        return np.asarray(numpy_helper.to_array(init), dtype=np.float32)
+        try:
+            values = numpy_helper.to_array(init)
+        except Exception as error:  # data not of its type and dims; onnx's errors share no base
+            raise WeightFileError(path, f"initializer {name!r}: {one_line(error)}") from None
+        return as_float32(name, values)
+
+    def as_float32(name: str, values: Any) -> Any:
+        """``values`` as float32; a finite value past float32's range is refused, not made inf."""
+        try:
+            with np.errstate(over="raise", invalid="ignore"):
+                return np.asarray(values, dtype=np.float32)
+        except FloatingPointError:
+            raise WeightFileError(
+                path, f"initializer {name!r} holds a value beyond float32's range"
+            ) from None
+        except (TypeError, ValueError) as error:  # strings, say
+            raise WeightFileError(path, f"initializer {name!r}: {one_line(error)}") from None
 
     return TensorData(list(initializers), read, lambda: None, view)
+
+
+#: The size past which a model's weights go to an external data file: protobuf cannot hold a
+#: message of 2 GiB (``onnx.checker.MAXIMUM_PROTOBUF``). A module attribute, read when writing,
+#: so that a test can lower it.
+PROTOBUF_LIMIT = 2**31
 
 
 def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
@@ -212,21 +312,18 @@ def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
     ``graph`` field): the graph without its initializers is built and checked by ``onnx``,
     each initializer's ``TensorProto`` is serialized without ``raw_data``, and the tensors'
     bytes are placed after them in protobuf's wire format (:mod:`rnncalc.io.protobuf_wire`).
-    Every length is known from the plan before the first byte, so a model over protobuf's 2 GiB
-    is refused before anything is read or written. One ``graph`` field, not a second one
-    appended to be merged: some protobuf decoders keep the last instead of merging
-    (square/wire#3537)."""
+    Every length is known from the plan before the first byte: a model over protobuf's 2 GiB
+    (:data:`PROTOBUF_LIMIT`) keeps its weights in an external data file instead
+    (:func:`write_external`). One ``graph`` field, not a second one appended to be merged:
+    some protobuf decoders keep the last instead of merging (square/wire#3537)."""
     import numpy as np
-    import onnx
 
     from rnncalc.convert.write import checked
 
     layout = onnx_layout(plan)
-    if layout.size > onnx.checker.MAXIMUM_PROTOBUF:
-        raise ConversionError(
-            f"the ONNX model would be {layout.size:,} bytes, over protobuf's limit of "
-            f"{onnx.checker.MAXIMUM_PROTOBUF:,} for one file; rnncalc does not write external data"
-        )
+    if layout.size >= PROTOBUF_LIMIT:
+        write_external(plan, pairs, path)
+        return
     headers = iter(layout.tensor_headers)
     with open(path, "wb") as handle:
         handle.write(layout.model_head)
@@ -238,6 +335,61 @@ def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
             del array  # not held while the next tensor is made
         handle.write(layout.graph_tail)
         handle.write(layout.model_tail)
+
+
+#: Alignment of each tensor's offset in an external data file (onnx's own writer aligns large
+#: tensors to pages too): a tensor can be mapped without copying.
+EXTERNAL_ALIGNMENT = 4096
+
+
+def write_external(plan: Plan, pairs: Pairs, path: str) -> None:
+    """The model at ``path`` with every initializer's bytes in ``DESTINATION.data`` beside the
+    destination (``onnx.save(..., save_as_external_data=True)``'s layout: ``location``,
+    ``offset``, ``length`` per tensor, offsets page-aligned). The data is written to a
+    temporary file in the destination's directory and moved into place
+    (:func:`~rnncalc.convert.write.atomic_path`) after every byte of it and of the model is
+    written, just before the model is: never half a file; an existing data file is replaced
+    only with ``--force``."""
+    import os
+
+    import numpy as np
+    import onnx
+
+    from rnncalc.convert.stream import target_rows
+    from rnncalc.convert.write import atomic_path, checked
+    from rnncalc.core.errors import SpecError
+
+    location = os.path.basename(plan.destination) + ".data"
+    data_path = os.path.join(os.path.dirname(os.path.abspath(plan.destination)), location)
+    if os.path.lexists(data_path) and not plan.force:
+        raise SpecError("-o", f"{data_path} exists; pass --force to replace it")
+    model = _graph_model(plan)
+    offsets, end = [], 0
+    for name, shape in target_rows(plan):
+        length = 4 * math.prod(shape)
+        tensor = model.graph.initializer.add(dims=shape, data_type=onnx.TensorProto.FLOAT, name=name)
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        offset = -(-end // EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT
+        for key, value in (("location", location), ("offset", offset), ("length", length)):
+            tensor.external_data.add(key=key, value=str(value))
+        offsets.append(offset)
+        end = offset + length
+    graph = model.SerializeToString()
+    if len(graph) >= PROTOBUF_LIMIT:
+        raise ConversionError(
+            f"the ONNX graph alone would be {len(graph):,} bytes, over protobuf's limit of "
+            f"{PROTOBUF_LIMIT:,} for one file"
+        )
+    places = iter(offsets)
+    with atomic_path(data_path, plan.force) as temporary:
+        with open(temporary, "wb") as data:
+            for _, array in checked(plan, pairs):
+                data.seek(next(places))
+                data.write(np.ascontiguousarray(array, dtype="<f4").data)
+                del array  # not held while the next tensor is made
+            data.truncate(end)
+        with open(path, "wb") as written:
+            written.write(graph)
 
 
 class OnnxLayout(NamedTuple):
@@ -266,19 +418,14 @@ class OnnxLayout(NamedTuple):
 
 
 def onnx_layout(plan: Plan) -> OnnxLayout:
-    """The layout of ``plan``'s model with float32 initializers in report order; its graph
-    (nodes, inputs, outputs) is ``onnx.checker``-checked with ``full_check`` (shape inference),
-    with the initializers declared as extra graph inputs of the same type and shape."""
+    """The layout of ``plan``'s model (:func:`_graph_model`) with float32 initializers in
+    report order."""
     import onnx
 
     from rnncalc.convert.stream import target_rows
-    from rnncalc.frameworks.onnx import GraphPlan, build, spec_graph
 
-    graph = spec_graph(plan.spec)
     rows = target_rows(plan)
-    assert [(tensor.name, tensor.shape) for tensor in graph.initializers] == rows, "graph and report differ"
-    model = build(GraphPlan(graph.inputs + graph.initializers, (), graph.nodes, graph.outputs), {})
-    del model.graph.input[len(graph.inputs) :]
+    model = _graph_model(plan)
     model_head, model_tail = _split(model, MODEL_GRAPH)
     graph_head, graph_tail = _split(model.graph, GRAPH_INITIALIZER)
     headers, sizes = [], []
@@ -289,6 +436,21 @@ def onnx_layout(plan: Plan) -> OnnxLayout:
         headers.append(length_prefix(GRAPH_INITIALIZER, len(fields) + size) + fields)
         sizes.append(size)
     return OnnxLayout(model_head, graph_head, tuple(headers), tuple(sizes), graph_tail, model_tail)
+
+
+def _graph_model(plan: Plan) -> Any:
+    """``plan``'s model without initializers: its graph (nodes, inputs, outputs) built and
+    ``onnx.checker``-checked with ``full_check`` (shape inference), the initializers declared
+    as extra graph inputs of the same type and shape for the check, then dropped."""
+    from rnncalc.convert.stream import target_rows
+    from rnncalc.frameworks.onnx import GraphPlan, build, spec_graph
+
+    graph = spec_graph(plan.spec)
+    rows = target_rows(plan)
+    assert [(tensor.name, tensor.shape) for tensor in graph.initializers] == rows, "graph and report differ"
+    model = build(GraphPlan(graph.inputs + graph.initializers, (), graph.nodes, graph.outputs), {})
+    del model.graph.input[len(graph.inputs) :]
+    return model
 
 
 def _split(message: Any, number: int) -> tuple[bytes, bytes]:

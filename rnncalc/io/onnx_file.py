@@ -5,14 +5,22 @@ loading the initializers' bytes.
 (:mod:`rnncalc.io.protobuf_wire`) and hands ``onnx`` the model with each graph initializer's
 ``raw_data`` cut out, noting where those bytes lie in the file: names, dims and types come from
 ``onnx``, the values are mapped from the file when asked for. External data (tensors stored
-beside the ``.onnx`` file) is not loaded either: an initializer's dims are in the graph itself.
+beside the ``.onnx`` file, ``onnx.save(..., save_as_external_data=True)``) is read only from
+inside the model's directory (:func:`open_external`) and only within the data file's real size
+(:func:`external_data`): its location and range are checked when the model is read, its bytes
+mapped when a tensor is asked for.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import mmap
-from collections.abc import Iterator
+import os
+import re
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import PureWindowsPath
 from typing import Any, NamedTuple
 
 from rnncalc.io.protobuf_wire import LEN, Field, WireError, length_prefix
@@ -102,30 +110,211 @@ def _without_raw_data(buffer: memoryview, raw_data: list[tuple[int, int] | None]
     return bytes(model)
 
 
-def read_onnx(path: str, onnx: Any) -> FileContents:
-    """The initializers (as tensors) and the LSTM/GRU/RNN nodes of an ONNX model, read with
-    ``onnx``, the imported package (its convention imports it and says how to install it)."""
+class ExternalData(NamedTuple):
+    """Where an initializer's bytes lie outside the model file: the data file's ``location``
+    as the model names it, and ``length`` bytes from ``offset`` in it."""
+
+    location: str
+    offset: int
+    length: int
+
+
+class MissingExternalData(WeightFileError):
+    """An external data file that is not there (inspect reads dims only and goes on)."""
+
+
+#: Separators of a location's parts where the model is read (POSIX: "/"; Windows: both).
+_SEPARATORS = re.escape(os.sep + (os.altsep or ""))
+
+
+def open_external(path: str, name: str, location: str) -> int:
+    """A read-only descriptor of the external data file ``location`` (initializer ``name`` of
+    the model at ``path``), which must be a regular file inside the model's directory: an
+    absolute location, a ``..`` part or a symbolic link anywhere on the way (even one that
+    stays inside) is refused, and the path is walked a directory at a time without following
+    links, so nothing outside the directory is ever opened."""
+
+    def refuse(why: str) -> WeightFileError:
+        return WeightFileError(path, f"initializer {name!r}: external data {location!r} {why}")
+
+    if not location or "\0" in location:
+        raise refuse("is not a file name")
+    if os.path.isabs(location) or PureWindowsPath(location).anchor or location[0] in "/\\":
+        raise refuse("is an absolute path; rnncalc reads external data only from the model's directory")
+    if ".." in re.split(r"[/\\]", location):
+        raise refuse("leaves the model's directory (..); rnncalc reads external data only from there")
+    parts = [part for part in re.split(f"[{_SEPARATORS}]", location) if part not in ("", ".")]
+    if not parts:
+        raise refuse("is not a file name")
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    # O_NONBLOCK: a FIFO planted as the data file is opened without waiting for a writer.
+    flags = os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    directory = os.path.dirname(os.path.abspath(path))
     try:
-        model = scan_onnx(path, onnx).model
+        if os.open in os.supports_dir_fd and nofollow:
+            handle = _open_beneath(directory, parts, flags)
+        else:  # no openat(): each part checked, then opened by name
+            current = directory
+            for part in parts:
+                current = os.path.join(current, part)
+                if os.path.islink(current):
+                    raise OSError(errno.ELOOP, "a symbolic link")
+            handle = os.open(current, flags)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW's refusal (EMLINK on BSD)
+            raise refuse("goes through a symbolic link; rnncalc follows none in external data") from None
+        if error.errno == errno.ENOENT:
+            raise MissingExternalData(
+                path, f"initializer {name!r}: external data {location!r} does not exist"
+            ) from None
+        raise refuse(f"cannot be opened: {error.strerror or error}") from None
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        raise refuse("is not a regular file")
+    return handle
+
+
+def _open_beneath(directory: str, parts: list[str], flags: int) -> int:
+    """``directory/parts...`` opened with ``openat`` a part at a time, no link followed."""
+    walk = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_DIRECTORY", 0)
+    current = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for part in parts[:-1]:
+            try:
+                parent, current = current, os.open(part, walk, dir_fd=current)
+            except NotADirectoryError:  # Linux's answer for a link opened with O_DIRECTORY
+                if stat.S_ISLNK(os.stat(part, dir_fd=current, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, "a symbolic link") from None
+                raise
+            os.close(parent)
+        return os.open(parts[-1], flags, dir_fd=current)
+    finally:
+        os.close(current)
+
+
+def external_data(path: str, tensor: Any, handle: int, needed: int | None) -> ExternalData:
+    """The checked location and byte range of ``tensor``'s external data in the file open as
+    ``handle``: ``offset`` and ``length`` (onnx's keys, decimal text; without a length, the
+    rest of the file) must lie within the file's real size and, where the tensor's type fixes
+    it, ``length`` must be the ``needed`` bytes. The declared numbers are never trusted beyond
+    the file."""
+    entries = {entry.key: entry.value for entry in tensor.external_data}
+    location = entries.get("location", "")
+
+    def refuse(why: str) -> WeightFileError:
+        return WeightFileError(path, f"initializer {tensor.name!r}: external data {location!r} {why}")
+
+    size = os.fstat(handle).st_size
+    numbers = {}
+    for key in ("offset", "length"):
+        if key in entries:
+            try:
+                numbers[key] = int(entries[key])
+            except ValueError:
+                raise refuse(f"has {key} {entries[key][:40]!r}, not a number") from None
+            if numbers[key] < 0:
+                raise refuse(f"has a negative {key} {numbers[key]}")
+    offset = numbers.get("offset", 0)
+    if offset > size:
+        raise refuse(f"starts at byte {offset:,}, past the end of the {size:,}-byte file")
+    length = numbers.get("length", size - offset)
+    if length > size - offset:
+        raise refuse(f"declares {length:,} bytes from byte {offset:,}; the file has {size - offset:,}")
+    if needed is not None and length != needed:
+        raise refuse(f"holds {length:,} bytes; the tensor's type and dims need {needed:,}")
+    return ExternalData(location, offset, length)
+
+
+def external_location(tensor: Any) -> str:
+    """The ``location`` of ``tensor``'s external data ("" when it names none)."""
+    return next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+
+
+#: TensorProto.DataType → bytes per element, for the types whose size is fixed (onnx.proto):
+#: FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64, BOOL, FLOAT16, DOUBLE, UINT32, UINT64,
+#: COMPLEX64, COMPLEX128, BFLOAT16 and the 8-bit floats.
+ITEM_SIZES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8,
+              15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1}  # fmt: skip
+
+
+def needed_bytes(tensor: Any) -> int | None:
+    """The bytes ``tensor``'s data must have, from its type and dims (None: a type of no fixed
+    size, as strings or 4-bit numbers)."""
+    size = ITEM_SIZES.get(tensor.data_type)
+    if size is None:
+        return None
+    count = 1
+    for dim in tensor.dims:
+        count *= max(int(dim), 0)
+    return size * count
+
+
+def check_external(path: str, model: Any, onnx: Any, missing: list[str] | None = None) -> None:
+    """Every graph initializer stored as external data: its file opened and its range checked
+    (:func:`open_external`, :func:`external_data`); none of its bytes read. A file that does
+    not exist is refused, or, given a ``missing`` list, added to it."""
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        try:
+            handle = open_external(path, tensor.name, external_location(tensor))
+        except MissingExternalData:
+            if missing is None:
+                raise
+            missing.append(external_location(tensor))
+            continue
+        try:
+            external_data(path, tensor, handle, needed_bytes(tensor))
+        finally:
+            os.close(handle)
+
+
+def one_line(error: BaseException) -> str:
+    """``error`` as ``Type: message`` on one line (a library's message may span several)."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
+def scanned(path: str, onnx: Any, missing: list[str] | None = None) -> ScannedOnnx:
+    """:func:`scan_onnx` of ``path`` with its external data checked (:func:`check_external`,
+    which takes ``missing``); a file that is not a readable model is a
+    :class:`WeightFileError`."""
+    try:
+        found = scan_onnx(path, onnx)
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
     except Exception as error:  # protobuf's DecodeError and onnx's own errors share no base class
-        raise WeightFileError(path, f"not a readable ONNX model: {type(error).__name__}: {error}") from None
-    return model_contents(path, model, onnx)
+        raise WeightFileError(path, f"not a readable ONNX model: {one_line(error)}") from None
+    for tensor in found.model.graph.initializer:
+        # onnx.proto's strings are UTF-8; protobuf hands proto2 strings that are not as bytes.
+        texts = [tensor.name, *(text for entry in tensor.external_data for text in (entry.key, entry.value))]
+        if any(isinstance(text, bytes) for text in texts):
+            raise WeightFileError(path, f"initializer {tensor.name!r} has a name or external data entry "
+                                  "that is not UTF-8 text")  # fmt: skip
+    check_external(path, found.model, onnx, missing)
+    return found
 
 
-def model_contents(path: str, model: Any, onnx: Any) -> FileContents:
-    """The initializers and recurrent nodes of ``model``, a parsed ``onnx.ModelProto`` (read from
-    ``path``, or a live model so named)."""
+def read_onnx(path: str, onnx: Any) -> FileContents:
+    """The initializers (as tensors) and the nodes of an ONNX model's graph, read with ``onnx``,
+    the imported package (its convention imports it and says how to install it). External data
+    that is not there is a note (the dims are in the graph); any other fault of it refuses."""
+    missing: list[str] = []
+    return model_contents(path, scanned(path, onnx, missing).model, onnx, missing)
+
+
+def model_contents(path: str, model: Any, onnx: Any, missing: Sequence[str] = ()) -> FileContents:
+    """The initializers and nodes of ``model``, a parsed ``onnx.ModelProto`` (read from ``path``,
+    or a live model so named); ``missing`` names the external data files not beside it."""
     graph = model.graph
     if not graph.node and not graph.initializer:
         raise WeightFileError(path, "not an ONNX model: the graph has no nodes and no initializers")
+    types = {number: name.lower() for name, number in onnx.TensorProto.DataType.items()}
+    unknown = next((init for init in graph.initializer if init.data_type not in types), None)
+    if unknown is not None:  # protobuf keeps an enum value onnx.proto does not define
+        raise WeightFileError(path, f"initializer {unknown.name!r} has data type {unknown.data_type}, "
+                              "which ONNX does not define")  # fmt: skip
     tensors = tuple(
-        Tensor(
-            init.name,
-            tuple(int(d) for d in init.dims),
-            onnx.TensorProto.DataType.Name(init.data_type).lower(),
-        )
+        Tensor(init.name, tuple(int(d) for d in init.dims), types[init.data_type])
         for init in graph.initializer
     )
     negative = next((tensor for tensor in tensors if any(d < 0 for d in tensor.shape)), None)
@@ -133,17 +322,45 @@ def model_contents(path: str, model: Any, onnx: Any) -> FileContents:
         raise WeightFileError(
             path, f"initializer {negative.name!r} has a negative dimension {negative.shape}"
         )
-    nodes = tuple(
-        Node(
-            name=node.name,
-            op_type=node.op_type,
-            inputs=tuple(node.input),
-            attributes={a.name: _attribute(onnx.helper.get_attribute_value(a)) for a in node.attribute},
-        )
-        for node in graph.node
-        if node.op_type in RECURRENT_OPS and node.domain in ("", "ai.onnx")
+    nodes = tuple(_node(path, node, onnx) for node in graph.node)
+    notes = tuple(
+        f"external data {location!r} is not beside the model: the counts come from the graph's "
+        "dims; convert needs the file"
+        for location in dict.fromkeys(missing)
     )
-    return FileContents(tensors=tensors, nodes=nodes)
+    return FileContents(tensors=tensors, nodes=nodes, notes=notes)
+
+
+def _node(path: str, node: Any, onnx: Any) -> Node:
+    """One node of the graph with its inputs (what tells a weight from a shape constant); the
+    attributes of the recurrent operators only, which are what the layers are read from. An
+    operator of another domain keeps its domain in ``op_type`` (``com.example.LSTM``), so it
+    is never taken for the standard one."""
+    standard = node.domain in ("", "ai.onnx")
+    return Node(
+        name=_text(node.name),
+        op_type=_text(node.op_type) if standard else f"{_text(node.domain)}.{_text(node.op_type)}",
+        inputs=tuple(_text(name) for name in node.input),
+        attributes=_attributes(path, node, onnx) if standard and node.op_type in RECURRENT_OPS else {},
+    )
+
+
+def _attributes(path: str, node: Any, onnx: Any) -> dict[str, object]:
+    """A node's attributes by name, as ``onnx.helper`` reads them; one it cannot read (a type
+    onnx.proto does not define) refuses the file."""
+    found = {}
+    for attribute in node.attribute:
+        try:
+            found[_text(attribute.name)] = _attribute(onnx.helper.get_attribute_value(attribute))
+        except Exception as error:  # onnx raises ValueError or its own errors
+            where = f"node {_text(node.name)!r}: attribute {_text(attribute.name)!r}"
+            raise WeightFileError(path, f"{where}: {one_line(error)}") from None
+    return found
+
+
+def _text(value: str | bytes) -> str:
+    """A string field as text: protobuf hands one that is not UTF-8 over as bytes."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _attribute(value: object) -> object:

@@ -39,7 +39,7 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Node:
-    """An ONNX ``LSTM``/``GRU``/``RNN`` node: its inputs by position and its attributes."""
+    """An ONNX node: its inputs by position and (``LSTM``/``GRU``/``RNN``) its attributes."""
 
     name: str
     op_type: str
@@ -55,7 +55,7 @@ class FileContents:
     :class:`~rnncalc.io.weight_format.WeightFormat`'s name, set by
     :func:`rnncalc.inspect.formats.read_file`: a reader knows its bytes, not its name).
     ``config`` is a Keras model config (``model.to_json()``'s document) when the file has one;
-    ``nodes`` the recurrent nodes of an ONNX graph. ``from_config`` is True when the file holds
+    ``nodes`` the nodes of an ONNX graph. ``from_config`` is True when the file holds
     a config but no weights (a Keras model JSON), so weights must be derived from the config.
     ``modules`` is what an archive carrying code records of its modules, by module path
     (``{"rnn": {"type": "torch.nn.modules.rnn.RNN", "nonlinearity": "relu", ...}}``).
