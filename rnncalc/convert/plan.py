@@ -152,7 +152,10 @@ def _matched_source(path: str, convention: Convention, found: TensorFormat) -> S
     from rnncalc.convert.match import match_stack
 
     data = found.open(path)
-    shapes = {name: tuple(int(d) for d in data[name].shape) for name in data}
+    try:
+        shapes = {name: tuple(int(d) for d in data[name].shape) for name in data}
+    except ConversionError as error:  # a tensor convert does not move (complex, integer...)
+        raise ConversionError(f"{path}: {error}") from None
     matched = match_stack(convention, shapes)
     if matched is None:
         raise ConversionError(
@@ -169,6 +172,7 @@ def recognise(source: str, found: TensorFormat | None) -> tuple[Inspection, tupl
     with recurrent weights rnncalc cannot move (``found.refuse``, the layers' notes)."""
     from rnncalc.inspect.formats import read_file
     from rnncalc.inspect.infer import inspect_contents
+    from rnncalc.io.tensor_data import dtype_refusal
 
     inspection = inspect_contents(source, read_file(source))
     if inspection.from_config:
@@ -192,6 +196,10 @@ def recognise(source: str, found: TensorFormat | None) -> tuple[Inspection, tupl
         )
     names: list[str] = []
     for layer in inspection.recurrent:
+        for tensor in layer.tensors:
+            refusal = dtype_refusal(tensor.dtype)
+            if refusal:
+                raise ConversionError(f"{source}: tensor {tensor.name!r} {refusal}")
         tensors = list(layer.tensors)
         if found is not None and found.order is not None:
             order = found.order

@@ -67,7 +67,7 @@ def open_msgpack_state(path: str) -> TensorData:
         values = view(name)
         if values is None:
             return np.zeros(arrays[name][2], dtype=np.float32)
-        return mapped(values) if values.dtype == np.float32 else values.astype(np.float32)
+        return mapped(values) if values.dtype == np.float32 else values
 
     return TensorData(list(arrays), read, lambda: None, view)
 
@@ -97,7 +97,7 @@ def _restored_msgpack_state(path: str) -> TensorData:
             flat[prefix.rstrip(".")] = node
 
     walk("", state)
-    return TensorData(list(flat), lambda name: np.asarray(flat[name], dtype=np.float32), lambda: None)
+    return TensorData(list(flat), lambda name: np.asarray(flat[name]), lambda: None)
 
 
 def write_msgpack_state(plan: Plan, pairs: Pairs, path: str) -> None:

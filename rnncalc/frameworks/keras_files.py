@@ -335,15 +335,15 @@ def open_keras_archive(path: str) -> TensorData:
     offset h5py reports (read only as it is copied); any other dataset is read through h5py
     when looked up."""
     import contextlib
-    import zipfile
 
     import numpy as np
 
     from rnncalc.io.keras_file import H5PY_HINT, KERAS_WEIGHTS_GROUP, open_member, stored_member_start
     from rnncalc.io.mapped import mapped
+    from rnncalc.io.zip_guard import open_zip
 
     h5py = require_module("h5py", H5PY_HINT, path)
-    archive = zipfile.ZipFile(path)
+    archive = open_zip(path)
     with contextlib.ExitStack() as stack:
         stack.callback(archive.close)
         member = archive.getinfo("model.weights.h5")
@@ -379,7 +379,7 @@ def open_keras_archive(path: str) -> TensorData:
 
     def read(name: str) -> Any:
         view = mapped_view(name)
-        return view if view is not None else np.asarray(weights[name][()], dtype=np.float32)
+        return view if view is not None else np.asarray(weights[name][()])  # as float32: TensorData
 
     return TensorData(names, read, owned.close, mapped_view)
 

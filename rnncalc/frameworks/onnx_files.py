@@ -187,7 +187,7 @@ def open_onnx(path: str) -> TensorData:
             if window is None:
                 return np.zeros(shape, dtype=np.float32)
             values = window.view(dtype).reshape(shape)
-            return mapped_array(values) if values.dtype == np.float32 else values.astype(np.float32)
+            return mapped_array(values) if values.dtype == np.float32 else values
         span = raw_data[name]
         if span is not None:  # not float: its bytes read into a copy of the proto, for onnx
             start, end = span
@@ -198,8 +198,8 @@ def open_onnx(path: str) -> TensorData:
                 whole.raw_data = handle.read(end - start)
             init = whole
         if init.data_location == onnx.TensorProto.EXTERNAL:
-            return np.asarray(numpy_helper.to_array(init, base_dir=base), dtype=np.float32)
-        return np.asarray(numpy_helper.to_array(init), dtype=np.float32)
+            return numpy_helper.to_array(init, base_dir=base)
+        return numpy_helper.to_array(init)  # made float32, or refused, by TensorData
 
     return TensorData(list(initializers), read, lambda: None, view)
 
