@@ -34,13 +34,32 @@ SETTINGS = settings(
 
 
 def library(path: Path) -> dict[str, Any] | None:
-    """What ``torch.load`` reads, or None when it refuses (or reads something not a state dict)."""
+    """What ``torch.load`` reads, or None when it refuses (or reads something not a state dict).
+    A compressed member that fails its CRC-32 counts as refused: torch checks no CRC and reads
+    a damaged deflate stream as whatever its buffer held, a different value each run."""
+    if damaged(path):
+        return None
     try:
         loaded = torch.load(str(path), weights_only=True)
     except Exception:  # torch raises many kinds on a bad file
         return None
     ok = isinstance(loaded, dict) and loaded and all(isinstance(v, torch.Tensor) for v in loaded.values())
     return loaded if ok else None
+
+
+def damaged(path: Path) -> bool:
+    """True for a zip with a compressed member that does not inflate to its size and CRC-32."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False  # not a zip the zip module reads: torch.load has its say
+    with archive:
+        if all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist()):
+            return False
+        try:
+            return archive.testzip() is not None
+        except Exception:  # zlib.error, BadZipFile, EOFError: a damaged stream
+            return True
 
 
 def assert_same(path: Path) -> None:

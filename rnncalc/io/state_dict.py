@@ -17,7 +17,7 @@ from typing import Any
 
 from rnncalc.core.limits import MAX_ZIP_METADATA_BYTES
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError
-from rnncalc.io.zip_guard import open_zip
+from rnncalc.io.zip_guard import check_inflated, open_zip
 
 #: Keys under which training scripts commonly nest the state dict of a checkpoint.
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
@@ -40,7 +40,7 @@ def load_state_dict(path: str, torch: Any) -> tuple[Any, bool]:
     passed :func:`~rnncalc.io.zip_guard.open_zip` (and whose pickle is at most
     :data:`~rnncalc.core.limits.MAX_ZIP_METADATA_BYTES`), and whether it is memory-mapped:
     only when every member is stored, for ``mmap`` maps a compressed storage's deflated bytes
-    as its values (torch 2.13)."""
+    as its values (torch 2.13). A compressed member is inflated once first, to check its CRC-32."""
     try:
         is_zip = zipfile.is_zipfile(path)
     except OSError as error:
@@ -56,6 +56,9 @@ def load_state_dict(path: str, torch: Any) -> tuple[Any, bool]:
                         f"over {MAX_ZIP_METADATA_BYTES:,}"
                     )  # fmt: skip
             mmap = all(info.compress_type == zipfile.ZIP_STORED for info in members)
+            for info in members:
+                if info.compress_type != zipfile.ZIP_STORED:
+                    check_inflated(path, archive, info)
     try:
         with warnings.catch_warnings():  # torch's beta and deprecation warnings for some layouts
             warnings.simplefilter("ignore")
@@ -64,7 +67,7 @@ def load_state_dict(path: str, torch: Any) -> tuple[Any, bool]:
         raise WeightFileError(path, _unpickling_message(str(error))) from None
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
-    except (RuntimeError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as error:
+    except Exception as error:  # a damaged pickle raises IndexError, AssertionError...
         raise WeightFileError(
             path, f"not a readable PyTorch file: {_first_sentence(str(error)) or type(error).__name__}"
         ) from None
