@@ -190,3 +190,13 @@ def test_a_member_a_real_archive_never_has_is_refused_by_name(
     result = run_cli("inspect", str(path))
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "'config.json'" in result.stderr and message in result.stderr
+
+
+def test_docs_security_states_the_zip_limits_in_force() -> None:
+    from rnncalc.core import limits
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    assert f"| {limits.MAX_ZIP_RATIO} : 1 |" in text
+    assert limits.ZIP_RATIO_GRACE_BYTES == MIB and "over 1 MiB (`MAX_ZIP_RATIO`)" in text
+    assert limits.MAX_ZIP_INFLATED_BYTES == 4 * 2**30 and "(`MAX_ZIP_INFLATED_BYTES`) | 4 GiB |" in text
+    assert limits.MAX_ZIP_METADATA_BYTES == 100_000_000 and "| 100 MB |" in text
