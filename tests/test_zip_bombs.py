@@ -19,6 +19,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -200,3 +201,30 @@ def test_docs_security_states_the_zip_limits_in_force() -> None:
     assert limits.ZIP_RATIO_GRACE_BYTES == MIB and "over 1 MiB (`MAX_ZIP_RATIO`)" in text
     assert limits.MAX_ZIP_INFLATED_BYTES == 4 * 2**30 and "(`MAX_ZIP_INFLATED_BYTES`) | 4 GiB |" in text
     assert limits.MAX_ZIP_METADATA_BYTES == 100_000_000 and "| 100 MB |" in text
+
+
+def test_a_real_keras_file_rezipped_with_deflate_reads_and_converts_as_the_original(
+    tmp_path: Path, run_json: Callable[..., Any], run_cli: Callable[..., Result]
+) -> None:
+    """Deflated members are within the limits: their HDF5 file is inflated once to a
+    temporary file (bounded) and read as the stored one is."""
+    keras = pytest.importorskip("rnncalc.frameworks.keras").keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, return_sequences=True)])
+    model.save(tmp_path / "stored.keras")
+    with (
+        zipfile.ZipFile(tmp_path / "stored.keras") as source,
+        zipfile.ZipFile(tmp_path / "deflated.keras", "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    stored, deflated = (
+        run_json("inspect", str(tmp_path / f"{kind}.keras")) for kind in ("stored", "deflated")
+    )
+    assert deflated["tensors"] == stored["tensors"] and deflated["total_params"] == model.count_params()
+    for kind in ("stored", "deflated"):
+        result = run_cli(
+            "convert", str(tmp_path / f"{kind}.keras"), "-o", str(tmp_path / f"{kind}.safetensors")
+        )
+        assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "deflated.safetensors").read_bytes() == (tmp_path / "stored.safetensors").read_bytes()
