@@ -85,7 +85,9 @@ def child(source: str, destination: str, standard: bool) -> None:
     by writing 5 to /proc/self/clear_refs, proc(5)) and the bytes it wrote to disk."""
     import rnncalc.io.zip_in_place as zip_in_place
     from rnncalc.convert import convert
-    from rnncalc.frameworks import keras  # noqa: F401 (imports Keras, as the writer does)
+    from rnncalc.frameworks import keras as keras_convention
+
+    keras_convention.keras  # noqa: B018 (imports Keras and TensorFlow, as the writer does)
 
     if standard:
         zip_in_place.zip_with_member_in_place = zip_with_temporary_member  # type: ignore[assignment]
