@@ -8,8 +8,9 @@ whose members breaks the limits of :mod:`rnncalc.core.limits` (a method other th
 deflated, a stored member whose two sizes differ, a member running past the file's end, a
 compressed member over :data:`~rnncalc.core.limits.MAX_ZIP_RATIO` to 1 or
 :data:`~rnncalc.core.limits.MAX_ZIP_INFLATED_BYTES`), and inflates members only through
-:func:`read_member` and :func:`inflated_copy`, which read a bounded chunk at a time and stop
-where the real inflated bytes pass the declared size. docs/security.md lists the limits.
+:func:`read_member`, :func:`inflated_copy` and :func:`check_inflated`, which read a bounded chunk
+at a time and stop where the real inflated bytes pass the declared size. docs/security.md lists
+the limits.
 """
 
 from __future__ import annotations
