@@ -73,7 +73,7 @@ def assert_same(path: Path) -> None:
         if array.dtype.kind == "f":
             np.testing.assert_array_equal(data[name], array.astype(np.float32), strict=True)
         else:  # complex, integer, boolean: listed by inspect, refused by convert, by name
-            with pytest.raises(ConversionError, match=re.escape(f"tensor '{name}' is ")):
+            with pytest.raises(ConversionError, match=re.escape(f"tensor {name!r} is ")):
                 data[name]
 
 

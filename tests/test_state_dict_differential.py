@@ -48,11 +48,16 @@ def library(path: Path) -> dict[str, Any] | None:
 
 
 def damaged(path: Path) -> bool:
-    """True for a zip with a compressed member that does not inflate to its size and CRC-32."""
+    """True for a zip (torch.load tells one by its first bytes) that rnncalc refuses on purpose
+    where torch may read it: one the zip module cannot read (torch's reader passes over some
+    damage to the central directory, but the members' sizes cannot be checked), or with a
+    compressed member that does not inflate to its size and CRC-32."""
+    if path.read_bytes()[:4] != b"PK\x03\x04":
+        return False
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return False  # not a zip the zip module reads: torch.load has its say
+    except Exception:  # BadZipFile, EOFError, ValueError...
+        return True
     with archive:
         if all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist()):
             return False
@@ -76,7 +81,7 @@ def assert_same(path: Path) -> None:
     data = open_state_dict(str(path))
     for name, value in theirs.items():
         if value.dtype == torch.int64:
-            with pytest.raises(WeightFileError, match=f"tensor '{name}' is int64"):
+            with pytest.raises(WeightFileError, match=re.escape(f"tensor {name!r} is int64:")):
                 data[name]
             continue
         mine = data[name]

@@ -241,3 +241,21 @@ def test_a_real_keras_file_rezipped_with_deflate_reads_and_converts_as_the_origi
         )
         assert result.exit_code == 0, result.stderr
     assert (tmp_path / "deflated.safetensors").read_bytes() == (tmp_path / "stored.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize(("bit", "what"), [(0x01, "encrypted"), (0x20, "compressed patched data")])
+def test_an_encrypted_or_patched_member_is_refused_by_name(
+    tmp_path: Path, run_cli: Callable[..., Result], bit: int, what: str
+) -> None:
+    """Flags found by the differential test: the zip module raised RuntimeError and
+    NotImplementedError for them, a traceback."""
+    path = tmp_path / "flagged.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", keras_config())
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 8] |= bit  # the central directory's general-purpose flags (APPNOTE.TXT 4.3.12)
+    path.write_bytes(bytes(raw))
+    result = run_cli("inspect", str(path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"zip member 'config.json' is {what}; rnncalc reads plain members only" in result.stderr

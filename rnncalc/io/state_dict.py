@@ -17,6 +17,7 @@ from typing import Any
 
 from rnncalc.core.limits import MAX_ZIP_METADATA_BYTES
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError
+from rnncalc.io.weight_format import ZIP_MAGIC
 from rnncalc.io.zip_guard import check_inflated, open_zip
 
 #: Keys under which training scripts commonly nest the state dict of a checkpoint.
@@ -42,11 +43,12 @@ def load_state_dict(path: str, torch: Any) -> tuple[Any, bool]:
     only when every member is stored, for ``mmap`` maps a compressed storage's deflated bytes
     as its values (torch 2.13). A compressed member is inflated once first, to check its CRC-32."""
     try:
-        is_zip = zipfile.is_zipfile(path)
+        with open(path, "rb") as handle:  # a zip as torch.load tells one: by its first bytes
+            is_zip = handle.read(len(ZIP_MAGIC)) == ZIP_MAGIC
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
     mmap = False
-    if is_zip:
+    if is_zip:  # one the zip module cannot read is refused: its members could not be checked
         with open_zip(path) as archive:
             members = archive.infolist()
             for info in members:

@@ -35,6 +35,9 @@ CHUNK = 1 << 20
 #: The compression methods read: what ``zipfile`` writes by default and what torch's reader
 #: (miniz) reads; nothing that writes these formats uses another.
 METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+#: General-purpose flags (APPNOTE.TXT 4.4.4) of members neither reader reads: bit 0 encrypted,
+#: bit 5 compressed patched data, bit 6 strong encryption.
+UNREAD_FLAGS = {0x01: "encrypted", 0x20: "compressed patched data", 0x40: "strongly encrypted"}
 
 
 def open_zip(path: str) -> zipfile.ZipFile:
@@ -63,6 +66,9 @@ def check_member(path: str, info: zipfile.ZipInfo, file_size: int) -> None:
             path, f"zip member {name!r} uses compression method {info.compress_type}; "
             "rnncalc reads stored and deflated members only"
         )  # fmt: skip
+    flags = [what for bit, what in UNREAD_FLAGS.items() if info.flag_bits & bit]
+    if flags:
+        raise WeightFileError(path, f"zip member {name!r} is {flags[0]}; rnncalc reads plain members only")
     if info.header_offset + packed > file_size:
         raise WeightFileError(
             path, f"zip member {name!r} declares {packed:,} bytes from offset "
@@ -136,7 +142,7 @@ def _inflate(
                 out(chunk)
     except WeightFileError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError) as error:
         raise WeightFileError(path, f"zip member {info.filename!r} is corrupt: {error}") from None
     except OSError as error:
         raise WeightFileError(path, error.strerror or str(error)) from None
