@@ -110,6 +110,14 @@ def convert(
         status.status(f"writing {destination}...")
         done = write_plan(plan, force=force)
         status.clear()
+    if done.rounded:
+        names = ", ".join(name for name, _ in done.rounded[:4]) + (" ..." if len(done.rounded) > 4 else "")
+        largest = max(change for _, change in done.rounded)
+        click.echo(
+            f"rnncalc: note: {source}: float64 values rounded to float32 in {len(done.rounded)} "
+            f"tensor{'s' if len(done.rounded) > 1 else ''} ({names}): largest change {largest:.3g}",
+            err=True,
+        )
     click.echo(
         f"{destination}: {done.plan.target.description}, {describe_spec(done.plan.spec)}: "
         f"{done.tensors} tensors, {done.params:,} parameters, from {plan.source.convention.title}"

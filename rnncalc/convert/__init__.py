@@ -17,11 +17,13 @@ from rnncalc.core.spec import Nonlinearity
 
 @dataclass(frozen=True)
 class Converted:
-    """What :func:`convert` did: the plan it followed and how many tensors and values it wrote."""
+    """What :func:`convert` did: the plan it followed, how many tensors and values it wrote, and
+    the source's float64 tensors whose values were rounded to float32, with the largest change."""
 
     plan: Plan
     tensors: int
     params: int
+    rounded: tuple[tuple[str, float], ...] = ()
 
 
 def convert(
@@ -58,7 +60,7 @@ def write_plan(plan: Plan, *, force: bool = False) -> Converted:
     finally:
         data.close()
     rows = target_rows(plan)
-    return Converted(plan, len(rows), sum(math.prod(shape) for _, shape in rows))
+    return Converted(plan, len(rows), sum(math.prod(shape) for _, shape in rows), tuple(data.rounded.items()))
 
 
 __all__ = ["Converted", "Plan", "convert", "make_plan", "write_plan"]

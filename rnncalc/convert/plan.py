@@ -171,6 +171,8 @@ def recognise(inspection: Inspection, contents: FileContents, found: TensorForma
     ``found.order`` when the file's order differs); refuses a file with other weights, a model
     with layers convert would drop (``found.refuse_file`` of its ``contents``), or recurrent
     weights rnncalc cannot move (``found.refuse``, the layers' notes)."""
+    from rnncalc.io.tensor_data import dtype_refusal
+
     source = inspection.file
     if inspection.from_config:
         raise ConversionError(f"{source}: a model config holds no weights to convert")
@@ -196,6 +198,10 @@ def recognise(inspection: Inspection, contents: FileContents, found: TensorForma
         )
     names: list[str] = []
     for layer in inspection.recurrent:
+        for tensor in layer.tensors:
+            refusal = dtype_refusal(tensor.dtype)
+            if refusal:
+                raise ConversionError(f"{source}: tensor {tensor.name!r} {refusal}")
         tensors = list(layer.tensors)
         if found is not None and found.order is not None:
             order = found.order

@@ -30,3 +30,19 @@ MAX_DEPTH = 64
 DEFAULT_MAX_FILE_SIZE = 4 * 2**20
 #: Sequence lengths read from one ``--lengths`` list or ``@file``.
 MAX_LENGTHS = 100_000
+#: Zip archives (``.pt``, ``.keras``): what a member may declare before anything inflates it
+#: (:mod:`rnncalc.io.zip_guard`; docs/security.md says why each is set where it is).
+#: A member read whole into memory (``data.pkl``, ``config.json``, ``metadata.json``, torch's
+#: small records): the safetensors library's bound on its header, the same kind of data. A state
+#: dict's pickle takes about 200 bytes a tensor, a Keras config a few kilobytes a layer.
+MAX_ZIP_METADATA_BYTES = 100_000_000
+#: A compressed member's inflated size over its compressed size. Neither ``torch.save`` nor
+#: Keras's ``model.save`` compresses (their members are stored, 1:1); weights deflate to about
+#: 1.1:1, and deflate cannot exceed 1032:1. Keras 3.15's own loader refuses over 100:1 too.
+MAX_ZIP_RATIO = 100
+#: Members this small are not held to the ratio: a short JSON deflates far better than weights,
+#: and a megabyte costs nothing to inflate.
+ZIP_RATIO_GRACE_BYTES = 2**20
+#: The largest compressed member inflated at all: a re-zipped checkpoint's weights are inflated
+#: once (into memory by ``torch.load``, to a temporary file for h5py).
+MAX_ZIP_INFLATED_BYTES = 4 * 2**30

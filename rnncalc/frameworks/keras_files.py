@@ -401,8 +401,6 @@ def open_keras_archive(path: str) -> TensorData:
     offset h5py reports (read only as it is copied); any other dataset is read through h5py
     when looked up. A dataset stored outside the file is refused before anything is read
     (:func:`rnncalc.io.keras_file.checked_datasets`)."""
-    import zipfile
-
     from rnncalc.io.keras_file import (
         H5PY_HINT,
         KERAS_WEIGHTS_GROUP,
@@ -411,10 +409,11 @@ def open_keras_archive(path: str) -> TensorData:
         open_member,
         stored_member_start,
     )
+    from rnncalc.io.zip_guard import open_zip
 
     h5py = require_module("h5py", H5PY_HINT, path)
+    archive = open_zip(path)
     with hdf5_errors(path, WEIGHTS_MEMBER), contextlib.ExitStack() as stack:
-        archive = zipfile.ZipFile(path)
         stack.callback(archive.close)
         member = archive.getinfo(WEIGHTS_MEMBER)
         start = stored_member_start(path, member)
@@ -477,19 +476,9 @@ def _hdf5_tensors(
     def read(name: str) -> Any:
         with hdf5_errors(path, member):
             view = mapped_view(name)
-            return view if view is not None else float_values(path, name, datasets[name])
+            return view if view is not None else np.asarray(datasets[name][()])  # as float32: TensorData
 
     return TensorData(list(datasets), read, owned.close, mapped_view)
-
-
-def float_values(path: str, name: str, dataset: Any) -> Any:
-    """A dataset's values as float32: floats only (what Keras stores a weight as); any other
-    dtype is refused by name rather than converted."""
-    import numpy as np
-
-    if dataset.dtype.kind != "f":
-        raise WeightFileError(path, f"{name} is {dataset.dtype}, not a float type convert can move")
-    return np.asarray(dataset[()], dtype=np.float32)
 
 
 class _PrivateSavingFailed(Exception):

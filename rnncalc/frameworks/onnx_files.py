@@ -268,7 +268,7 @@ def open_onnx(path: str) -> TensorData:
             if values is None:
                 return np.zeros(shape, dtype=np.float32)
             values = values.view(dtype).reshape(shape)
-            return mapped_array(values) if values.dtype == np.float32 else as_float32(name, values)
+            return mapped_array(values) if values.dtype == np.float32 else values
         held, size = window(name)
         if size >= 0:  # not float, or not its size: the bytes in a copy of the proto, for onnx
             whole = onnx.TensorProto()
@@ -278,21 +278,8 @@ def open_onnx(path: str) -> TensorData:
             whole.raw_data = b"" if held is None else held.tobytes()
             init = whole
         try:
-            values = numpy_helper.to_array(init)
+            return numpy_helper.to_array(init)  # made float32, or refused, by TensorData
         except Exception as error:  # data not of its type and dims; onnx's errors share no base
-            raise WeightFileError(path, f"initializer {name!r}: {one_line(error)}") from None
-        return as_float32(name, values)
-
-    def as_float32(name: str, values: Any) -> Any:
-        """``values`` as float32; a finite value past float32's range is refused, not made inf."""
-        try:
-            with np.errstate(over="raise", invalid="ignore"):
-                return np.asarray(values, dtype=np.float32)
-        except FloatingPointError:
-            raise WeightFileError(
-                path, f"initializer {name!r} holds a value beyond float32's range"
-            ) from None
-        except (TypeError, ValueError) as error:  # strings, say
             raise WeightFileError(path, f"initializer {name!r}: {one_line(error)}") from None
 
     return TensorData(list(initializers), read, lambda: None, view)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError
+from rnncalc.io.zip_guard import open_zip, read_member
 
 #: ``data.pkl`` of a module tree is kilobytes (tensors are records of their own); a JSON
 #: document of an exported program, megabytes; a bound keeps a hostile one from filling memory.
@@ -255,7 +256,7 @@ class _Refused(Exception):
 
 def torchscript_archive(path: str) -> TorchArchive:
     """The tensors and modules of a TorchScript archive (module docstring)."""
-    with _open_zip(path) as archive:
+    with open_zip(path) as archive:
         members = set(archive.namelist())
         root = archive_root(members, "constants.pkl")
         if root is None or root + "data.pkl" not in members:
@@ -285,7 +286,7 @@ def torchscript_archive(path: str) -> TorchArchive:
 
 def _unpickle(path: str, archive: zipfile.ZipFile, root: str, member: str) -> Any:
     """A pickle of the archive read into stand-ins by :class:`_ArchiveUnpickler`."""
-    data = _member_bytes(path, archive, root + member, MAX_PICKLE_BYTES)
+    data = read_member(path, archive, root + member, MAX_PICKLE_BYTES)
     try:
         return _ArchiveUnpickler(data, member).load()
     except _Refused as error:
@@ -392,7 +393,7 @@ def _class_source(path: str, archive: zipfile.ZipFile, member: str, name: str) -
         return ""
     if info.file_size > MAX_CODE_BYTES:
         return ""
-    text = _member_bytes(path, archive, member, MAX_CODE_BYTES).decode("utf-8", "replace")
+    text = read_member(path, archive, member, MAX_CODE_BYTES).decode("utf-8", "replace")
     start = re.search(rf"^class {re.escape(name)}\(", text, re.MULTILINE)
     if start is None:
         return ""
@@ -405,12 +406,12 @@ def _class_source(path: str, archive: zipfile.ZipFile, member: str, name: str) -
 
 def pt2_archive(path: str) -> TorchArchive:
     """The state dict and recurrent modules of a ``torch.export.save`` archive (module docstring)."""
-    with _open_zip(path) as archive:
+    with open_zip(path) as archive:
         members = set(archive.namelist())
         root = archive_root(members, "archive_format")
         if root is None:
             raise WeightFileError(path, "not a torch.export archive: no archive_format record")
-        kind = _member_bytes(path, archive, root + "archive_format", 64).strip()
+        kind = read_member(path, archive, root + "archive_format", 64).strip()
         if kind != b"pt2":
             raise WeightFileError(path, f"archive_format: {kind[:20]!r}, not pt2")
         configs = sorted(
@@ -511,33 +512,9 @@ def _recurrent_node(node: Any) -> tuple[str, dict[str, Any]] | None:
 # --- shared --------------------------------------------------------------------------------------
 
 
-def _open_zip(path: str) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except zipfile.BadZipFile as error:
-        raise WeightFileError(path, f"not a readable zip archive: {error}") from None
-    except OSError as error:
-        raise WeightFileError(path, error.strerror or str(error)) from None
-
-
-def _member_bytes(path: str, archive: zipfile.ZipFile, member: str, limit: int) -> bytes:
-    """A record's bytes, refused above ``limit`` (as its header states it and as read)."""
-    info = archive.getinfo(member)
-    if info.file_size > limit:
-        raise WeightFileError(path, f"{member}: {info.file_size:,} bytes, over {limit:,}")
-    try:
-        with archive.open(info) as handle:
-            data = handle.read(limit + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as error:
-        raise WeightFileError(path, f"{member}: not readable: {error}") from None
-    if len(data) > limit:
-        raise WeightFileError(path, f"{member}: over {limit:,} bytes")
-    return data
-
-
 def _json(path: str, archive: zipfile.ZipFile, member: str) -> Any:
     try:
-        return json.loads(_member_bytes(path, archive, member, MAX_JSON_BYTES))
+        return json.loads(read_member(path, archive, member, MAX_JSON_BYTES))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise WeightFileError(path, f"{member}: not JSON: {error}") from None
 
@@ -560,7 +537,7 @@ def record_reader(path: str, archive: TorchArchive) -> tuple[Callable[[str], Any
     from rnncalc.io.keras_file import stored_member_start
     from rnncalc.io.mapped import mapped
 
-    with _open_zip(path) as zip_file:
+    with open_zip(path) as zip_file:
         infos = {info.filename: info for info in zip_file.infolist()}
     numpy_dtypes = {"float32": "<f4", "float64": "<f8", "float16": "<f2", "bfloat16": "<u2"}
 
@@ -583,7 +560,7 @@ def record_reader(path: str, archive: TorchArchive) -> tuple[Callable[[str], Any
             storage = np.memmap(path, dtype=dtype, mode="r", offset=start, shape=(count,))
         else:
             # A compressed record (torch writes them stored): only the bytes the view reaches.
-            with _open_zip(path) as again, again.open(info) as handle:
+            with open_zip(path) as again, again.open(info) as handle:
                 reached = handle.read(found.extent * dtype.itemsize)
             storage = np.frombuffer(reached, dtype=dtype)
         return np.lib.stride_tricks.as_strided(

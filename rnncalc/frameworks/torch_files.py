@@ -191,35 +191,39 @@ def tensor_formats() -> tuple[TensorFormat, ...]:
 
 
 def open_state_dict(path: str) -> TensorData:
-    """A ``torch.save``d state dict's tensors as float32 numpy arrays; a file in the zip format
-    is memory-mapped (``torch.load(mmap=True)``), so its pages can be released tensor by tensor."""
-    import zipfile
-
-    import numpy as np
-
+    """A ``torch.save``d state dict's tensors as numpy arrays (float16, float32, float64; bfloat16
+    as float32): a file in the zip format is memory-mapped (``torch.load(mmap=True)``), so its
+    pages can be released tensor by tensor. A tensor that is not dense floating point values
+    (sparse, quantized, meta, complex, integer...) is refused by name."""
     from rnncalc.io.mapped import mapped as mapped_array
-    from rnncalc.io.state_dict import state_dict_in
+    from rnncalc.io.state_dict import load_state_dict, state_dict_in, tensor_dtype
+    from rnncalc.io.tensor_data import dtype_refusal
 
     torch = require_module("torch", TORCH_HINT, path)
-    mapped = zipfile.is_zipfile(path)
-    try:
-        loaded = torch.load(path, weights_only=True, mmap=mapped, map_location="cpu")
-    except Exception as error:  # read_state_dict, which ran first, has reported the usual ones
-        raise WeightFileError(path, f"not a readable PyTorch file: {error}") from None
+    loaded, mapped = load_state_dict(path, torch)
     state, _ = state_dict_in(path, loaded, torch.Tensor)
+    floats = (torch.float16, torch.float32, torch.float64, torch.bfloat16)
 
     def read(name: str) -> Any:
         tensor = state[name].detach()
+        dtype = tensor_dtype(tensor, torch)
+        if tensor.dtype not in floats or dtype_refusal(dtype) or tensor.is_nested:
+            raise WeightFileError(path, f"tensor {name!r} {dtype_refusal(dtype) or 'is nested'}")
         if tensor.dtype == torch.float32 and mapped and tensor.is_contiguous():
             return mapped_array(tensor.numpy())
-        if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
+        if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
             tensor = tensor.float()
-        return tensor.numpy().astype(np.float32, copy=False)
+        return tensor.numpy()
 
     def mapped_view(name: str) -> Any:
         """The tensor's view of the file mapping (None for a dtype numpy cannot view)."""
         tensor = state[name].detach()
-        return tensor.numpy() if tensor.dtype in (torch.float16, torch.float32, torch.float64) else None
+        numpy_floats = (torch.float16, torch.float32, torch.float64)
+        return (
+            tensor.numpy()
+            if tensor.dtype in numpy_floats and not dtype_refusal(tensor_dtype(tensor, torch))
+            else None
+        )
 
     return TensorData(list(state), read, lambda: None, mapped_view if mapped else None)
 

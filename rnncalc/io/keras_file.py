@@ -35,39 +35,26 @@ from rnncalc.io.hdf5_meta import (
     virtual_refusal,
 )
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
+from rnncalc.io.zip_guard import inflated_copy, open_zip, read_member
 
 H5PY_HINT = "pip install 'rnncalc[inspect]' (or pip install h5py)"
 #: Groups of a weight file holding the model's variables, by format.
 KERAS_WEIGHTS_GROUP = "layers"
 LEGACY_WEIGHTS_GROUP = "model_weights"
-#: A model config is kilobytes; a bound keeps a hostile archive from inflating gigabytes.
-MAX_CONFIG_BYTES = 100_000_000
 #: The member of a ``.keras`` archive holding the weights.
 WEIGHTS_MEMBER = "model.weights.h5"
 
 
 def read_keras_archive(path: str) -> FileContents:
     """Config and variables of a Keras 3 ``.keras`` file."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as error:
-        raise WeightFileError(path, f"not a .keras file: {error}") from None
+    archive = open_zip(path)
     with archive:
         names = set(archive.namelist())
         if "config.json" not in names:
             raise WeightFileError(path, "not a .keras file: the archive has no config.json")
-        size = archive.getinfo("config.json").file_size
-        if size > MAX_CONFIG_BYTES:
-            raise WeightFileError(path, f"config.json holds {size:,} bytes, over {MAX_CONFIG_BYTES:,}")
         try:
-            config = json.loads(archive.read("config.json"))
-        except (
-            json.JSONDecodeError,
-            UnicodeDecodeError,
-            zipfile.BadZipFile,
-            OSError,
-            RecursionError,
-        ) as error:
+            config = json.loads(read_member(path, archive, "config.json"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
             raise WeightFileError(path, f"config.json is not readable JSON: {error}") from None
         if not isinstance(config, Mapping):
             raise WeightFileError(path, "config.json is not a Keras model config")
@@ -153,9 +140,9 @@ def open_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo) ->
     metadata. Keras stores members uncompressed; for those, the view is a window on the file
     itself, so a seek costs nothing (Python 3.11's zip member reads again from the start of
     the member on every backward seek: time grew with the file's size). A compressed member
-    falls back to the zip module."""
+    is inflated to a temporary file first, in bounded chunks (:func:`~rnncalc.io.zip_guard.inflated_copy`)."""
     if member.compress_type != zipfile.ZIP_STORED:
-        return archive.open(member)
+        return inflated_copy(path, archive, member)
     raw = open(path, "rb")  # noqa: SIM115 (closed by the window)
     try:
         start = _member_start(raw, member)

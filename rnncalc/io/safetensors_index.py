@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from rnncalc.io.safetensors_header import DTYPE_BYTES, read_safetensors
+from rnncalc.io.safetensors_header import DTYPE_BITS, read_safetensors
 from rnncalc.io.tensor_data import TensorData, open_safetensors
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError
 
@@ -98,7 +98,7 @@ def read_safetensors_index(path: str) -> FileContents:
     if total is not None:
         if not isinstance(total, int) or isinstance(total, bool) or total < 0:
             raise WeightFileError(index, f"metadata.total_size: {total!r} is not a number of bytes")
-        found = sum(tensor.numel * DTYPE_BYTES[tensor.dtype] for tensor in tensors)
+        found = sum((tensor.numel * DTYPE_BITS[tensor.dtype] + 7) // 8 for tensor in tensors)
         if total != found:
             # huggingface_hub counts each storage's bytes: a tensor saved as a view of a larger
             # storage makes the two differ in a genuine file, so this is said, not refused.

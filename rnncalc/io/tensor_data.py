@@ -18,16 +18,56 @@ archive's contiguous datasets (h5py gives their offsets) and an ONNX model's ``r
 
 from __future__ import annotations
 
-import json
-import struct
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rnncalc.io.tensors import WeightFileError
+from rnncalc.core.errors import ConversionError
 
 #: safetensors dtype → numpy dtype of the values convert reads (floats only; the weights are).
 SAFETENSORS_FLOATS = {"F16": "<f2", "F32": "<f4", "F64": "<f8"}
+#: The dtypes convert moves, by every name a reader gives them (torch's and numpy's, h5py's
+#: byte-ordered ones, safetensors', ONNX's): those float32 holds every value of exactly...
+EXACT_IN_FLOAT32 = frozenset(
+    {"float16", "float32", "bfloat16", "half", "float", "F16", "F32", "BF16",
+     "<f2", ">f2", "=f2", "<f4", ">f4", "=f4"}
+)  # fmt: skip
+#: ... and float64, whose values convert rounds to float32 and says so (rnncalc writes float32).
+ROUNDED_TO_FLOAT32 = frozenset({"float64", "double", "F64", "<f8", ">f8", "=f8"})
+#: What a refusal says convert moves.
+MOVED = "convert moves real floating-point tensors only (float16, bfloat16, float32, float64)"
+
+
+def dtype_refusal(dtype: str) -> str | None:
+    """Why convert refuses a tensor of ``dtype`` (as its file's reader names it: complex, integer,
+    boolean, float8 and smaller, quantized, a sparse or meta layout...), or None."""
+    if dtype in EXACT_IN_FLOAT32 or dtype in ROUNDED_TO_FLOAT32:
+        return None
+    return f"is {dtype}: {MOVED}"
+
+
+def as_float32(name: str, values: Any) -> tuple[Any, float]:
+    """``values`` as float32 and the largest change that made (0 when exact: float32 itself,
+    float16, bfloat16); a :class:`ConversionError` naming the tensor for any other kind of value
+    (a complex tensor would lose its imaginary part, an integer one is quantized weights whose
+    scales live elsewhere), or a float64 value beyond float32's range."""
+    import numpy as np
+
+    dtype = values.dtype
+    if dtype == np.float32:
+        return values, 0.0
+    if (dtype.kind == "f" and dtype.itemsize < 4) or dtype.name == "bfloat16":
+        return values.astype(np.float32), 0.0
+    if dtype.kind != "f":
+        raise ConversionError(f"tensor {name!r} is {dtype.name}: {MOVED}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = values.astype(np.float32)
+        change = np.abs(converted.astype(values.dtype) - values)
+    finite = np.isfinite(values)
+    if not np.isfinite(converted[finite]).all():
+        raise ConversionError(f"tensor {name!r} holds float64 values beyond float32's range (±3.4e38)")
+    return converted, float(change[finite].max(initial=0.0))
 
 
 @dataclass(frozen=True)
@@ -60,7 +100,9 @@ class TensorFormat:
 
 
 class TensorData(Mapping[str, Any]):
-    """Name → numpy array, each read from the file when looked up; ``close()`` frees the file.
+    """Name → float32 numpy array, each read from the file when looked up (and refused by name,
+    :func:`as_float32`, when its values are not floating point); ``close()`` frees the file.
+    ``rounded`` holds the tensors whose float64 values were rounded, with the largest change.
 
     ``release(name)`` tells a memory-mapped reader that the tensor is done with: its pages
     leave the process (they stay in the page cache), so reading a whole file through a map
@@ -79,6 +121,7 @@ class TensorData(Mapping[str, Any]):
         self._read = read
         self._close = close
         self._mapped_view = mapped_view
+        self.rounded: dict[str, float] = {}
 
     def release(self, name: str) -> None:
         if self._mapped_view is not None and name in self._known:
@@ -91,7 +134,10 @@ class TensorData(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         if name not in self._known:
             raise KeyError(name)
-        return self._read(name)
+        values, change = as_float32(name, self._read(name))
+        if change:
+            self.rounded[name] = change
+        return values
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
@@ -104,40 +150,38 @@ class TensorData(Mapping[str, Any]):
 
 
 def open_safetensors(path: str) -> TensorData:
-    """Each tensor as a ``numpy.memmap`` of its bytes (header as the format defines it; see
-    :mod:`rnncalc.io.safetensors_header`, which has checked it)."""
+    """Each tensor as a ``numpy.memmap`` of its bytes (the header checked as the library checks
+    it, :func:`rnncalc.io.safetensors_header.read_header`)."""
     import numpy as np
 
     from rnncalc.io.mapped import mapped
+    from rnncalc.io.safetensors_header import read_header
 
-    with open(path, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-    header.pop("__metadata__", None)
-    start = 8 + length
+    header = read_header(path)
+    start = header.data_start
 
     def view(name: str) -> Any:
         """The tensor's bytes in the file, mapped read-only (None when it has none)."""
-        begin, end = header[name]["data_offsets"]
+        entry = header.entries[name]
         return (
-            np.memmap(path, dtype="u1", mode="r", offset=start + begin, shape=end - begin)
-            if end > begin
+            np.memmap(path, dtype="u1", mode="r", offset=start + entry.begin, shape=entry.end - entry.begin)
+            if entry.end > entry.begin
             else None
         )
 
     def read(name: str) -> Any:
-        entry = header[name]
-        dtype = entry["dtype"]
-        begin, end = entry["data_offsets"]
-        if dtype == "BF16":  # the top half of a float32
-            raw = np.memmap(path, dtype="<u2", mode="r", offset=start + begin, shape=(end - begin) // 2)
-            return (raw.astype(np.uint32) << 16).view(np.float32).reshape(entry["shape"])
-        if dtype not in SAFETENSORS_FLOATS:
-            raise WeightFileError(path, f"tensor {name!r} is {dtype}, not a float type convert can move")
-        shape = tuple(entry["shape"])
-        if not end > begin:
+        entry = header.entries[name]
+        dtype, shape = entry.dtype, entry.shape
+        if dtype not in SAFETENSORS_FLOATS and dtype != "BF16":
+            raise ConversionError(f"tensor {name!r} {dtype_refusal(dtype)}")
+        if not entry.end > entry.begin:
             return np.zeros(shape, dtype=np.float32)
-        values = np.memmap(path, dtype=SAFETENSORS_FLOATS[dtype], mode="r", offset=start + begin, shape=shape)
-        return mapped(values) if values.dtype == np.float32 else values.astype(np.float32)
+        offset = start + entry.begin
+        if dtype == "BF16":  # the top half of a float32
+            raw = np.memmap(path, dtype="<u2", mode="r", offset=offset, shape=math.prod(shape))
+            return (raw.astype(np.uint32) << 16).view(np.float32).reshape(shape)
+        count = math.prod(shape)
+        values = np.memmap(path, dtype=SAFETENSORS_FLOATS[dtype], mode="r", offset=offset, shape=count)
+        return mapped(values.reshape(shape)) if values.dtype == np.float32 else values.reshape(shape)
 
-    return TensorData(list(header), read, lambda: None, view)
+    return TensorData(list(header.entries), read, lambda: None, view)
