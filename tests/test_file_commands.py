@@ -92,7 +92,7 @@ def test_without_numpy_every_file_command_ends_in_one_line_with_the_install_hint
     assert not list(tmp_path.iterdir())  # no destination, nor a temporary file
     assert readable_alone == {".safetensors", ".keras"}  # headers and HDF5 metadata, read by hand
     # Each source names what reading it needs: its framework's reader, else numpy for the values.
-    needs = {"pt": "needs torch", "onnx": "needs onnx"}
+    needs = {"pt": "needs torch", "onnx": "needs onnx", "keras": "needs h5py"}
     for line, _, _, stderr in rows[: len(SOURCES) * len(TARGETS) * 2]:
         source = Path(str(line).split()[1]).suffix[1:]
         assert needs.get(source, "numpy is not installed; this command needs it") in str(stderr), line

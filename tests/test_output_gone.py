@@ -29,6 +29,7 @@ COMMANDS: dict[str, list[str]] = {
     "diagram": ["diagram", "-c", "lstm", "-H", "8", "-i", "5"],
     "inspect": ["inspect", "{dir}/lstm.safetensors"],
     "convert": ["convert", "{dir}/lstm.safetensors", "-o", "{dir}/out.safetensors", "--force"],
+    "schema": ["schema"],
 }
 
 

@@ -354,7 +354,7 @@ def _model(data: Mapping[str, Any], name: str | None) -> Model:
         return model_from_spec(spec_from_mapping(body), name)
     top_fields = [key for key in body if key in SPEC_FIELDS]
     layers = body.get("layers")
-    if layers is None:
+    if "layers" not in body:
         # Spec fields at the top form the only recurrent block.
         layer = {key: body[key] for key in top_fields if key in LAYER_FIELDS}
         layers = [layer] if layer else []
