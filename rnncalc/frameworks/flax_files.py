@@ -108,8 +108,9 @@ def _msgpack_state(path: str) -> tuple[Entries, Callable[[str], Any], Callable[[
 
     def read(name: str) -> Any:
         values = view(name)
-        if values is None:
-            return np.zeros(arrays[name][2], dtype=np.float32)
+        if values is None:  # empty: its dtype still decides whether convert moves it
+            dtype = arrays[name][1]
+            return np.zeros(arrays[name][2], dtype=np.float32 if dtype == "bfloat16" else dtype)
         if arrays[name][1] == "bfloat16":  # the scan's raw 16 bits: float32's high half, exact
             return (values.astype(np.uint32) << 16).view(np.float32)
         return mapped(values) if values.dtype == np.float32 else values  # made float32 by TensorData
