@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from rnncalc import frameworks as registry
 from rnncalc import reference_parts
 from rnncalc.cli import cli
-from rnncalc.core.errors import ConversionError
+from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.model import Dense, Dropout, Embedding, LayerNorm, Model
 from rnncalc.core.parts import DenseActivation, PartKind
 from rnncalc.core.spec import Cell, MergeMode, Spec
@@ -273,3 +275,65 @@ def test_cli_refuses_a_model_without_input_size_in_one_line(tmp_path: Any) -> No
     assert result.stderr.strip().splitlines() == [
         f"rnncalc: error: {model}:1: input_size: is required: verify runs real forward passes"
     ]
+
+
+@st.composite
+def whole_models(draw: st.DrawFn) -> Model:
+    """An optional embedding, 1–3 recurrent blocks that differ with norms, dropout and per-step
+    dense layers between them, and 0–2 heads taking every step, the last step, or as each
+    framework builds them."""
+    parts: list[Any] = (
+        [Embedding(draw(st.integers(2, 9)), draw(st.integers(1, 4)))] if draw(st.booleans()) else []
+    )
+    blocks = draw(st.integers(1, 3))
+    between = st.sampled_from(["none", "norm", "dropout", "dense"])
+    for index in range(blocks):
+        parts.append(
+            Spec(
+                cell=draw(st.sampled_from(list(Cell))),
+                hidden_size=draw(st.integers(1, 5)),
+                num_layers=draw(st.integers(1, 2)),
+                bidirectional=draw(st.booleans()),
+            )
+        )
+        if index < blocks - 1:
+            kind = draw(between)
+            if kind == "norm":
+                parts.append(LayerNorm(scale=draw(st.booleans()), bias=draw(st.booleans())))
+            elif kind == "dropout":
+                parts.append(Dropout(0.2))
+            elif kind == "dense":
+                parts.append(
+                    Dense(
+                        draw(st.integers(1, 4)),
+                        per_step=True,
+                        activation=draw(st.sampled_from(list(DenseActivation))),
+                    )
+                )
+    per_step = draw(st.sampled_from([True, False, None]))
+    for _ in range(draw(st.integers(0, 2))):
+        parts.append(
+            Dense(
+                draw(st.integers(1, 4)),
+                per_step=per_step,
+                activation=draw(st.sampled_from(list(DenseActivation))),
+            )
+        )
+    if draw(st.booleans()):
+        parts.append(LayerNorm())
+    input_size = None if parts and isinstance(parts[0], Embedding) else draw(st.integers(1, 4))
+    try:
+        return chain(*parts, input_size=input_size, batch_first=draw(st.booleans()))
+    except SpecError:
+        assume(False)
+        raise
+
+
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(whole_models())
+def test_random_whole_models_agree_wherever_a_framework_builds_them(model: Model) -> None:
+    result = verify_model(model, ALL, seed=1)
+    assert result.ok, result.to_dict()
+    assert {r.status for r in result.results} <= {Status.AGREES, Status.NOT_EXPRESSIBLE}
+    assert any(r.status is Status.AGREES for r in result.results), result.to_dict()
