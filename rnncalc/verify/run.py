@@ -141,14 +141,19 @@ def probe_model(model: Model) -> Model:
     return override(model, sizes)
 
 
-def held_weights(model: Model, framework: str, weights: ModelWeights) -> tuple[ModelWeights, str | None]:
-    """``weights``, or when ``framework`` cannot hold them (a Flax GRU's ``b_hn``) the same
-    with every recurrent ``b_h`` zero, and a note saying why."""
+def held_weights(
+    model: Model, framework: str, weights: ModelWeights
+) -> tuple[ModelWeights, dict[str, np.ndarray[Any, Any]], str | None]:
+    """``weights`` and ``framework``'s named tensors for them; when the framework cannot hold
+    them (a Flax GRU's ``b_hn``), the same with every recurrent ``b_h`` zero, and a note saying
+    why. Raises :class:`ConversionError` when it cannot hold even those."""
+    convention = registry.get(framework)
     try:
-        registry.get(framework).model_from_canonical(model, weights)
+        return weights, convention.model_from_canonical(model, weights), None
     except ConversionError as error:
-        return without_recurrent_bias(weights), f"recurrent biases b_h set to zero: {error}"
-    return weights, None
+        zeroed = without_recurrent_bias(weights)
+        note = f"recurrent biases b_h set to zero: {error}"
+        return zeroed, convention.model_from_canonical(model, zeroed), note
 
 
 def verify_model_framework(
@@ -165,9 +170,8 @@ def verify_model_framework(
     reason = convention.model_report(model).reason
     if reason:
         return FrameworkVerification(framework, Status.NOT_EXPRESSIBLE, note=reason)
-    weights, note = held_weights(model, framework, weights)
     try:
-        named = convention.model_from_canonical(model, weights)
+        weights, named, note = held_weights(model, framework, weights)
     except ConversionError as error:
         return FrameworkVerification(framework, Status.NOT_EXPRESSIBLE, note=str(error))
     batch_first = convention.model_batch_first(model)
