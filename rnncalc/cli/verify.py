@@ -12,8 +12,12 @@ from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     ByteSizeType,
     emit,
+    files_argument,
+    flag_for,
     format_option,
     frameworks_option,
+    given_fields,
+    max_file_size_option,
     spec_from_flags,
     spec_options,
 )
@@ -50,15 +54,20 @@ class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
         return number
 
 
-def _check_memory(spec: Any, names: tuple[str, ...], limit: int) -> None:
-    """Refuse (exit 2) a verification whose estimated memory exceeds ``--max-memory``."""
+def _check_memory(spec: Any, names: tuple[str, ...], limit: int, model: Any = None) -> None:
+    """Refuse (exit 2) a verification whose estimated memory exceeds ``--max-memory``; for a
+    whole ``model`` (``spec`` its first block), its largest report's weights and the first
+    block's activations."""
     from rnncalc import frameworks as registry
     from rnncalc.check.run import memory_need
     from rnncalc.core.units import format_bytes
     from rnncalc.frameworks.adapter import probe_spec
 
     probe = probe_spec(spec)
-    reports = [registry.get(name).report(probe) for name in names]
+    if model is not None:
+        reports = [registry.get(name).model_report(model) for name in names]
+    else:
+        reports = [registry.get(name).report(probe) for name in names]
     params = max((report.total.value for report in reports if report.supported), default=0)
     need = VERIFY_MEMORY_FACTOR * memory_need(probe, params).total
     if need > limit:
@@ -105,6 +114,7 @@ def parse_against(text: str | None, listed: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @click.command(cls=RnncalcCommand)
+@files_argument
 @spec_options
 @click.option(
     "--against",
@@ -137,7 +147,9 @@ def parse_against(text: str | None, listed: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--require", is_flag=True, help="Fail (exit 1) when a requested framework is not installed.")
 @format_option(VerifyFormat)
 @quiet_option
+@max_file_size_option
 def verify(
+    files: tuple[str, ...],
     fmt: str,
     against: str | None,
     framework_names: tuple[str, ...],
@@ -146,6 +158,7 @@ def verify(
     max_memory: int,
     require: bool,
     quiet: bool,
+    max_file_size: int,
     **flags: Any,
 ) -> None:
     """Run the real framework and rnncalc's numpy forward pass on the same weights and input.
@@ -154,19 +167,32 @@ def verify(
     the real model, runs both forward passes, and reports the largest absolute difference of the
     output and every state. Exit 0 when all agree within --atol, 1 when any differs.
 
+    FILES are config files (YAML, JSON, TOML, JSONL, Keras model JSON; - for stdin). A whole
+    model (embedding, recurrent blocks, layer norms, dropout, dense layers) is verified as
+    each framework builds it: random canonical weights converted to the framework's tensors
+    and loaded into the real model, token ids for an embedding; flags override the files'
+    fields as in summary.
+
     \b
     Examples:
       rnncalc verify --cell lstm -i 5 -H 8 -l 2 --bi --against torch,keras --seed 1
       rnncalc verify -c gru -i 3 -H 4 --no-reset-after --return-state -f json
+      rnncalc verify examples/tagger.yaml --against all
     """
+    if files:
+        frameworks = parse_against(against, framework_names)
+        _require_numpy()
+        ok = _verify_files(
+            files, flags, frameworks, seed, atol, max_memory, require, quiet, max_file_size, fmt
+        )
+        if not ok:
+            sys.exit(1)
+        return
     spec = spec_from_flags(flags)
     if spec.input_size is None:
         raise click.UsageError("--input is required: verify runs real forward passes")
     frameworks = parse_against(against, framework_names)
-    if not _numpy_installed():
-        raise FrameworkMissingError(
-            f"numpy is not installed; the reference forward pass needs it: {INSTALL_HINTS['numpy']}"
-        )
+    _require_numpy()
     _check_memory(spec, frameworks, max_memory)
 
     from rnncalc import frameworks as registry
@@ -179,3 +205,73 @@ def verify(
     emit(render_verification(result, VerifyFormat(fmt)))
     if not result.ok:
         sys.exit(1)
+
+
+def _require_numpy() -> None:
+    if not _numpy_installed():
+        raise FrameworkMissingError(
+            f"numpy is not installed; the reference forward pass needs it: {INSTALL_HINTS['numpy']}"
+        )
+
+
+def _verify_files(
+    files: tuple[str, ...],
+    flags: dict[str, Any],
+    frameworks: tuple[str, ...],
+    seed: int,
+    atol: float,
+    max_memory: int,
+    require: bool,
+    quiet: bool,
+    max_file_size: int,
+    fmt: str,
+) -> bool:
+    """Verify every model of every file, rendering each as it is done (JSON: one document, or
+    a list of them for several models); True when all agree."""
+    from rnncalc import frameworks as registry
+    from rnncalc.core.errors import SpecError
+    from rnncalc.core.model import override
+    from rnncalc.io.config import BadEntry, ConfigError, read_sources
+    from rnncalc.summary.render import to_json
+    from rnncalc.verify.run import probe_model, verify_model
+    from rnncalc.verify.run import verify as run_verification
+
+    fields = given_fields(flags)
+    documents: list[Any] = []
+    ok = True
+    with progress(quiet) as status:
+        status.importing(["numpy", *(registry.get(name).module for name in frameworks)])
+        for entry in read_sources(list(files), max_file_size):
+            if isinstance(entry, BadEntry):
+                raise entry.error
+            try:
+                model = override(entry.model, fields)
+                if model.input_size is None:
+                    raise SpecError("input_size", "is required: verify runs real forward passes")
+                if model.is_flat:
+                    spec = model.layers[0]
+                    _check_memory(spec, frameworks, max_memory)
+                else:
+                    probe = probe_model(model)
+                    first = probe.layers[0].replace(input_size=probe.input_size)
+                    _check_memory(first, frameworks, max_memory, probe)
+            except SpecError as error:
+                if fields and error.field in fields:
+                    raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
+                key = f"{entry.key}.{error.field}" if entry.key else error.field
+                raise ConfigError(entry.file, entry.line, key, error.message) from None
+            status.status(f"running the forward passes of {entry.label}...")
+            if model.is_flat:
+                result = run_verification(spec, frameworks, seed, atol, require)
+            else:
+                result = verify_model(model, frameworks, seed, atol, require)
+            ok = ok and result.ok
+            if VerifyFormat(fmt) is VerifyFormat.JSON:
+                documents.append(result.to_dict())
+            else:
+                status.clear()
+                emit(("" if not documents else "\n") + render_verification(result, VerifyFormat(fmt)))
+                documents.append(None)
+    if VerifyFormat(fmt) is VerifyFormat.JSON:
+        emit(to_json(documents[0] if len(documents) == 1 else documents))
+    return ok

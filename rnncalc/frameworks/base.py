@@ -8,8 +8,9 @@ anywhere: they follow from the slot shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnncalc.core.calc import GATES
@@ -24,12 +25,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DIRECTIONS",
     "GATES",
+    "CanonicalTensor",
     "CellGeometry",
     "LayerNames",
     "PartLayout",
     "Role",
     "WeightSlot",
     "arrow",
+    "canonical_names",
     "custom_activations",
     "direction_formula",
     "first_input",
@@ -57,6 +60,16 @@ class WeightSlot(NamedTuple):
     role: Role
 
 
+class CanonicalTensor(NamedTuple):
+    """Which canonical tensor (PyTorch's name and orientation, see
+    :func:`rnncalc.reference_parts.canonical_shapes`) a framework's tensor of a part holds, and
+    whether it holds it transposed (a Keras or Flax kernel ``(in, out)`` for ``weight``
+    ``(out, in)``)."""
+
+    name: str
+    transposed: bool = False
+
+
 class PartLayout(NamedTuple):
     """How a convention holds one kind of part other than a recurrent block (an embedding, a
     layer norm, a dropout, a dense layer): data, so that walking a model never branches on kinds.
@@ -64,13 +77,25 @@ class PartLayout(NamedTuple):
     ``kind`` names the class or operator a part becomes (``"Linear"``); ``base`` is the name a
     framework numbers it under (Keras's ``layer_normalization``, ``layer_normalization_1``);
     ``slots`` are its weights for an input of ``size`` features, in the framework's order;
-    ``numbered`` is False for a part named ``base`` alone (ONNX's one ``embedding``).
+    ``numbered`` is False for a part named ``base`` alone (ONNX's one ``embedding``);
+    ``canonical`` maps each slot's name to the canonical tensor it holds.
     """
 
     kind: Callable[[Any], str]
     base: str
     slots: Callable[[Any, Dim], list[WeightSlot]]
     numbered: bool = True
+    canonical: Mapping[str, CanonicalTensor] = MappingProxyType({})
+
+
+def canonical_names(**names: str | tuple[str, bool]) -> Mapping[str, CanonicalTensor]:
+    """A :attr:`PartLayout.canonical` column: slot name → canonical name, or (name, transposed)."""
+    return MappingProxyType(
+        {
+            slot: CanonicalTensor(*target) if isinstance(target, tuple) else CanonicalTensor(target)
+            for slot, target in names.items()
+        }
+    )
 
 
 def norm_slots(scale: str, bias: str) -> Callable[[Any, Dim], list[WeightSlot]]:

@@ -12,6 +12,12 @@ with three groups of methods, each with its own import rule:
   gate order, an input and a recurrent bias per direction), one part or one tensor at a time,
   so ``rnncalc convert`` holds one tensor at a time; ``to_canonical``/``from_canonical`` build
   whole :class:`rnncalc.reference.StackWeights` from them. They import numpy inside the method.
+* **Whole models** (``parts``, ``model_batch_first``, ``model_last_step``, ``run_model_real``;
+  ``part_canonical``, ``part_tensor_from_canonical``, ``model_to_canonical``,
+  ``model_from_canonical``): the same for a chain of parts. A part other than a recurrent block
+  converts by its :attr:`parts` layout's ``canonical`` column (a tensor renamed, or transposed),
+  a recurrent block by the methods above, its rows renamed from :meth:`report`'s to
+  :meth:`model_report`'s; :class:`rnncalc.reference_parts.ModelWeights` holds the result.
 * **Files** (optional: ``weight_formats``, ``reads``, ``find_layers``, ``tensor_formats``): the
   weight-file formats whose tensors follow the framework's names, how its recurrent layers are
   found among them, and what ``convert`` reads and writes. The defaults read no file; a
@@ -32,19 +38,25 @@ from rnncalc.core.convention import Convention
 if TYPE_CHECKING:
     import numpy as np
 
-    from rnncalc.core.model import Model
+    from rnncalc.core.model import Dense, Dropout, Embedding, LayerNorm, Model
+    from rnncalc.core.model import Part as ModelPart
+    from rnncalc.core.parts import PartKind
     from rnncalc.core.report import WeightRow
     from rnncalc.core.spec import Spec
     from rnncalc.frameworks.adapter import Measured
+    from rnncalc.frameworks.base import PartLayout
     from rnncalc.inspect.common import Found
     from rnncalc.inspect.live import LiveObject
     from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.io.tensors import FileContents
     from rnncalc.io.weight_format import WeightFormat
     from rnncalc.reference import Blocks, Part, PartGetter, StackWeights
+    from rnncalc.reference_parts import ModelWeights
 
     Array = np.ndarray[Any, Any]
     Arrays = dict[str, Array]
+    #: A part of a model's chain other than a recurrent block.
+    OtherPart = Embedding | LayerNorm | Dropout | Dense
 
 
 class FrameworkConvention(Convention):
@@ -56,6 +68,9 @@ class FrameworkConvention(Convention):
     objects: ClassVar[str] = ""
     #: The module (``rnncalc.frameworks.<name>_live``) whose ``read_object`` reads them.
     live_module: ClassVar[str | None] = None
+    #: How this framework holds each kind of part other than a recurrent block (its module's
+    #: ``PARTS``): names, shapes and the canonical tensor each one holds.
+    parts: ClassVar[Mapping[PartKind, PartLayout]] = {}
 
     # --- adapter (imports the framework) ---------------------------------------------------
 
@@ -181,6 +196,141 @@ class FrameworkConvention(Convention):
     @abstractmethod
     def reference_forward(self, spec: Spec, weights: StackWeights, x: Any) -> Arrays:
         """The numpy reference's outputs for ``x`` in this framework's layout and names."""
+
+    # --- whole models (adapter and weights) ------------------------------------------------------
+
+    def model_batch_first(self, model: Model) -> bool:
+        """Whether the model this framework builds takes and returns batch-major tensors
+        (``(N, T, ...)``); time-major otherwise."""
+        return model.batch_first
+
+    def model_last_step(self, model: Model) -> bool:
+        """Whether the model this framework builds hands the parts after its last recurrent
+        block that block's last step only (each direction's final state)."""
+        return model.last_step
+
+    def run_model_real(self, model: Model, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """Build the real model for ``model`` (batch and time known) as :meth:`measure_model`
+        does, load these named weights (every one of :meth:`model_report`'s, no other) and run
+        it on ``x`` (token ids after an embedding, else features; in
+        :meth:`model_batch_first`'s layout); returns ``{"output": ...}``."""
+        raise TypeError(f"rnncalc runs no whole {self.title} model")
+
+    def part_canonical(self, part: OtherPart, name: str, tensor: Any) -> tuple[str, Array]:
+        """This framework's tensor ``name`` of ``part`` as the canonical tensor it holds: its
+        canonical name and value (float32; a transposed view where the framework holds it
+        transposed, nothing copied)."""
+        import numpy as np
+
+        from rnncalc.reference import DTYPE
+
+        target = self.parts[part.kind].canonical[name]
+        value = np.asanyarray(tensor, dtype=DTYPE)
+        return target.name, value.T if target.transposed else value
+
+    def part_tensor_from_canonical(
+        self, part: OtherPart, size: int, name: str, canonical: Mapping[str, Any]
+    ) -> Array:
+        """This framework's tensor ``name`` of ``part`` (on ``size`` features), assembled in one
+        copy from the part's canonical tensors. Raises
+        :class:`~rnncalc.core.errors.ConversionError` when the canonical tensor is missing or
+        its shape does not fit."""
+        import numpy as np
+
+        from rnncalc import reference
+        from rnncalc.core.errors import ConversionError
+
+        layout = self.parts[part.kind]
+        target = layout.canonical[name]
+        if target.name not in canonical:
+            raise ConversionError(
+                f"{self.title} {name} of a {part.kind.value} needs its canonical {target.name}"
+            )
+        source = np.asanyarray(canonical[target.name], dtype=reference.DTYPE)
+        value = reference.transposed(source) if target.transposed else np.array(source, dtype=reference.DTYPE)
+        shape = next(slot.shape for slot in layout.slots(part, size) if slot.name == name)
+        if value.shape != shape:
+            raise ConversionError(
+                f"{self.title} {name} of a {part.kind.value} is {shape}; canonical {target.name} "
+                f"{source.shape} gives {value.shape}"
+            )
+        return value
+
+    def model_rows(self, model: Model) -> list[tuple[ModelPart, int, tuple[WeightRow, ...]]]:
+        """Each part of ``model``'s chain with the features it takes and its rows of
+        :meth:`model_report`, in chain order. Raises
+        :class:`~rnncalc.core.errors.ConversionError` when this framework cannot build the model."""
+        from rnncalc.core.errors import ConversionError
+        from rnncalc.core.spec import Spec
+        from rnncalc.reference_parts import part_sizes
+
+        report = self.model_report(model)
+        if report.reason:
+            raise ConversionError(f"{self.title} cannot express this model: {report.reason}")
+        rows = iter(report.weights)
+        result = []
+        for part, size in zip(model.parts, part_sizes(model), strict=True):
+            if isinstance(part, Spec):
+                count = len(self.report(part.replace(input_size=size)).weights)
+            else:
+                count = len(self.parts[part.kind].slots(part, size))
+            result.append((part, size, tuple(next(rows) for _ in range(count))))
+        return result
+
+    def _block_paths(self, spec: Spec, rows: tuple[WeightRow, ...]) -> dict[str, str]:
+        """A recurrent block's tensor paths as :meth:`report` names them alone → as the model
+        names them (``weight_ih_l0`` → ``1.weight_ih_l0``); both list them in one order."""
+        own = self.report(spec).weights
+        for alone, inside in zip(own, rows, strict=True):
+            assert (alone.name, alone.shape) == (inside.name, inside.shape), (alone, inside)
+        return {alone.path: inside.path for alone, inside in zip(own, rows, strict=True)}
+
+    def model_to_canonical(self, model: Model, weights: Mapping[str, Any]) -> ModelWeights:
+        """Canonical weights of a whole model from this framework's named tensors (names as
+        :meth:`model_report`), a tensor at a time."""
+        from rnncalc import reference
+        from rnncalc.core.spec import Spec
+        from rnncalc.reference_parts import ModelWeights
+
+        parts: list[Any] = []
+        for part, size, rows in self.model_rows(model):
+            if isinstance(part, Spec):
+                spec = part.replace(input_size=size)
+                paths = self._block_paths(spec, rows)
+                named = {alone: reference.lookup(weights, inside) for alone, inside in paths.items()}
+                parts.append(self.to_canonical(spec, named))
+            else:
+                parts.append(
+                    dict(
+                        self.part_canonical(part, row.name, reference.lookup(weights, row.path))
+                        for row in rows
+                    )
+                )
+        return ModelWeights(tuple(parts))
+
+    def model_from_canonical(self, model: Model, weights: ModelWeights) -> Arrays:
+        """This framework's named tensors (names as :meth:`model_report`) from a whole model's
+        canonical weights. Raises :class:`~rnncalc.core.errors.ConversionError` when a value
+        cannot be held (see :meth:`from_canonical`)."""
+        from rnncalc.core.spec import Spec
+
+        named: Arrays = {}
+        chain = self.model_rows(model)
+        if len(weights.parts) != len(chain):
+            from rnncalc.core.errors import ConversionError
+
+            raise ConversionError(f"the weights hold {len(weights.parts)} parts, the model {len(chain)}")
+        for (part, size, rows), canonical in zip(chain, weights.parts, strict=True):
+            if isinstance(part, Spec):
+                spec = part.replace(input_size=size)
+                tensors = self.from_canonical(spec, canonical)  # type: ignore[arg-type]
+                named.update(
+                    {inside: tensors[alone] for alone, inside in self._block_paths(spec, rows).items()}
+                )
+            else:
+                for row in rows:
+                    named[row.path] = self.part_tensor_from_canonical(part, size, row.name, canonical)  # type: ignore[arg-type]
+        return named
 
     # --- files (optional: ``rnncalc inspect``) -------------------------------------------------
 

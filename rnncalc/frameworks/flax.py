@@ -40,6 +40,7 @@ from rnncalc.core.symbolic import INPUT, Count, Dim, Shape, shape_count
 from rnncalc.frameworks.base import (
     PartLayout,
     WeightSlot,
+    canonical_names,
     custom_activations,
     first_input,
     model_unsupported,
@@ -110,16 +111,28 @@ def _linear_slots(part: Dense, size: Dim) -> list[WeightSlot]:
 
 #: The parts of a model other than recurrent blocks, as Flax NNX modules hold them.
 PARTS: dict[PartKind, PartLayout] = {
-    # nnx.Embed.embedding is (num_embeddings, features).
+    # nnx.Embed.embedding is (num_embeddings, features), as nn.Embedding's weight.
     PartKind.EMBEDDING: PartLayout(
         lambda part: "Embed",
         "",
         lambda part, size: [WeightSlot("embedding", (part.vocab_size, part.dim), Role.EMBEDDING)],
+        canonical=canonical_names(embedding="weight"),
     ),
     # nnx.LayerNorm(features, epsilon, use_scale, use_bias): scale and bias, (F,).
-    PartKind.LAYER_NORM: PartLayout(lambda part: "LayerNorm", "", norm_slots("scale", "bias")),
+    PartKind.LAYER_NORM: PartLayout(
+        lambda part: "LayerNorm",
+        "",
+        norm_slots("scale", "bias"),
+        canonical=canonical_names(scale="weight", bias="bias"),
+    ),
     PartKind.DROPOUT: PartLayout(lambda part: "Dropout", "", no_slots),
-    PartKind.DENSE: PartLayout(lambda part: "Linear", "", _linear_slots),
+    # nnx.Linear.kernel is (in_features, out_features): nn.Linear's weight transposed.
+    PartKind.DENSE: PartLayout(
+        lambda part: "Linear",
+        "",
+        _linear_slots,
+        canonical=canonical_names(kernel=("weight", True), bias="bias"),
+    ),
 }
 
 
@@ -178,6 +191,7 @@ class FlaxConvention(FrameworkConvention):
     """Flax NNX: ``nnx.RNN`` over ``nnx.SimpleCell``/``LSTMCell``/``GRUCell``."""
 
     name = "flax"
+    parts = PARTS
     title = "Flax NNX"
     module = "flax"
     install_hint = "pip install 'rnncalc[flax]'"
@@ -468,33 +482,28 @@ class FlaxConvention(FrameworkConvention):
             named.append(("carry" + jax.tree_util.keystr(path), tuple(leaf.shape)))
         return Measured(FLAX, total, weights, tuple(named), probe, device)
 
-    def measure_model(self, model: Model) -> Measured:
-        """Build the real :data:`MODEL_CLASS`, count it and run it once on zeros (token ids
-        after an embedding); unknown batch and time take the small probe sizes."""
-        from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, Measured
+    def model_batch_first(self, model: Model) -> bool:
+        """``nnx.RNN`` runs batch-major (``time_major=False``) whatever the model's layout."""
+        return True
 
+    def build_model(self, model: Model, seed: int = 0) -> Any:
+        """The real :data:`MODEL_CLASS` for ``model`` (its input size known), initialised from
+        ``seed``: ``nnx.Embed``, the recurrent layers, ``nnx.LayerNorm``, ``nnx.Dropout``
+        (deterministic), ``nnx.Linear``."""
         reason = self.model_report(model).reason
         if reason:
             raise SpecError("framework", f"Flax NNX cannot express this model: {reason}")
         if model.input_size is None:
             raise SpecError("input_size", "is required to build a real model")
         self._require()
-        import jax
-        import jax.numpy as jnp
         from flax import nnx
 
         from rnncalc.core.model import Dropout, Embedding, LayerNorm
 
-        batch = model.batch_size or PROBE_BATCH
-        seq_len = model.seq_len or PROBE_SEQ_LEN
-        rngs = nnx.Rngs(0)
+        rngs = nnx.Rngs(seed)
         modules: list[Any] = []
         activations: dict[int, str] = {}
         last_step: int | None = None
-        if model.embedding is not None:
-            x = jnp.zeros((batch, seq_len), dtype=jnp.int32)
-        else:
-            x = jnp.zeros((batch, seq_len, model.input_size), dtype=jnp.float32)
         size = model.input_size
         for position, part in enumerate(model.parts):
             if isinstance(part, Spec):
@@ -518,7 +527,24 @@ class FlaxConvention(FrameworkConvention):
                 if part.activation is not None:
                     activations[len(modules) - 1] = ACTIVATIONS[part.activation]
             size = part.features(size)
-        built = _model_class()(modules, activations, last_step, model.layers[-1].num_directions)
+        return _model_class()(modules, activations, last_step, model.layers[-1].num_directions)
+
+    def measure_model(self, model: Model) -> Measured:
+        """Build the real :data:`MODEL_CLASS`, count it and run it once on zeros (token ids
+        after an embedding); unknown batch and time take the small probe sizes."""
+        from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, Measured
+
+        built = self.build_model(model)
+        import jax
+        import jax.numpy as jnp
+        from flax import nnx
+
+        batch = model.batch_size or PROBE_BATCH
+        seq_len = model.seq_len or PROBE_SEQ_LEN
+        if model.embedding is not None:
+            x = jnp.zeros((batch, seq_len), dtype=jnp.int32)
+        else:
+            x = jnp.zeros((batch, seq_len, model.input_size), dtype=jnp.float32)
         output = built(x)
         params = nnx.to_flat_state(nnx.state(built, nnx.Param))
         weights = tuple((".".join(map(str, path)), tuple(p.shape)) for path, p in params)
@@ -526,28 +552,24 @@ class FlaxConvention(FrameworkConvention):
         probe = model.layers[0].replace(batch_size=batch, seq_len=seq_len)
         return Measured(FLAX, total, weights, (("output", tuple(output.shape)),), probe)
 
+    def run_model_real(self, model: Model, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """The real :data:`MODEL_CLASS` with every parameter set from ``weights`` by its path."""
+        import jax.numpy as jnp
+        import numpy as np
+
+        built = self.build_model(model)
+        _load(built, weights)
+        dtype = jnp.int32 if model.embedding is not None else jnp.float32
+        return {"output": np.asarray(built(jnp.asarray(x, dtype=dtype)))}
+
     def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
         """The real model with ``weights`` (paths as :meth:`report` names them) run on ``x``."""
         import jax
         import jax.numpy as jnp
         import numpy as np
-        from flax import nnx
 
         model = self.build(spec)
-        params = nnx.state(model, nnx.Param)
-        flat = nnx.to_flat_state(params)
-        unexpected = sorted(set(weights) - {".".join(map(str, path)) for path, _ in flat})
-        if unexpected:
-            raise KeyError(f"weight {unexpected[0]!r} is not in the model")
-        for path, variable in flat:
-            name = ".".join(map(str, path))
-            if name not in weights:
-                raise KeyError(f"weight {name!r} is missing (have: {', '.join(weights)})")
-            value = jnp.asarray(weights[name], dtype=jnp.float32)
-            if value.shape != variable.shape:
-                raise ValueError(f"weight {name!r} has shape {value.shape}, the model {variable.shape}")
-            variable.set_value(value)
-        nnx.update(model, params)
+        _load(model, weights)
         carry, outputs = _call(model, jnp.asarray(x, dtype=jnp.float32))
         named = {"outputs": np.asarray(outputs)}
         for path, leaf in jax.tree_util.tree_flatten_with_path(carry)[0]:
@@ -871,6 +893,28 @@ def _model_class() -> type:
 
     SequenceModel.__name__ = SequenceModel.__qualname__ = MODEL_CLASS
     return SequenceModel
+
+
+def _load(model: Any, weights: Mapping[str, Any]) -> None:
+    """Set every ``nnx.Param`` of ``model`` from ``weights`` by its dotted path; a missing,
+    unknown or misshapen weight is an error."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    params = nnx.state(model, nnx.Param)
+    flat = nnx.to_flat_state(params)
+    unexpected = sorted(set(weights) - {".".join(map(str, path)) for path, _ in flat})
+    if unexpected:
+        raise KeyError(f"weight {unexpected[0]!r} is not in the model")
+    for path, variable in flat:
+        name = ".".join(map(str, path))
+        if name not in weights:
+            raise KeyError(f"weight {name!r} is missing (have: {', '.join(weights)})")
+        value = jnp.asarray(weights[name], dtype=jnp.float32)
+        if value.shape != variable.shape:
+            raise ValueError(f"weight {name!r} has shape {value.shape}, the model {variable.shape}")
+        variable.set_value(value)
+    nnx.update(model, params)
 
 
 def _call(model: Any, x: Any) -> tuple[Any, Any]:

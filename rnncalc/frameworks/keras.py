@@ -28,6 +28,7 @@ from rnncalc.frameworks.base import (
     PartLayout,
     WeightSlot,
     arrow,
+    canonical_names,
     first_input,
     geometry,
     model_unsupported,
@@ -107,20 +108,30 @@ def _dense_slots(part: Dense, size: Dim) -> list[WeightSlot]:
 #: The parts of a model other than recurrent blocks, as Keras layers hold them: the class, the
 #: name a fresh session numbers it under, the variables in creation order.
 PARTS: dict[PartKind, PartLayout] = {
-    # Embedding.embeddings is (input_dim, output_dim).
+    # Embedding.embeddings is (input_dim, output_dim), as nn.Embedding's weight.
     PartKind.EMBEDDING: PartLayout(
         lambda part: "Embedding",
         "embedding",
         lambda part, size: [WeightSlot("embeddings", (part.vocab_size, part.dim), Role.EMBEDDING)],
+        canonical=canonical_names(embeddings="weight"),
     ),
     # LayerNormalization(epsilon, scale, center): gamma, then beta (keras/src/layers/normalization).
     PartKind.LAYER_NORM: PartLayout(
-        lambda part: "LayerNormalization", "layer_normalization", norm_slots("gamma", "beta")
+        lambda part: "LayerNormalization",
+        "layer_normalization",
+        norm_slots("gamma", "beta"),
+        canonical=canonical_names(gamma="weight", beta="bias"),
     ),
     # Dropout and SpatialDropout1D hold no variables; the chain keeps them.
     PartKind.DROPOUT: PartLayout(lambda part: "Dropout", "dropout", no_slots),
     # A Dense on a sequence acts on the last axis at every step: TimeDistributed(Dense)'s weights.
-    PartKind.DENSE: PartLayout(lambda part: "Dense", "dense", _dense_slots),
+    # Its kernel is (in, units): nn.Linear's weight transposed.
+    PartKind.DENSE: PartLayout(
+        lambda part: "Dense",
+        "dense",
+        _dense_slots,
+        canonical=canonical_names(kernel=("weight", True), bias="bias"),
+    ),
 }
 
 
@@ -223,6 +234,7 @@ class KerasConvention(FrameworkConvention):
     """Keras 3: a model of ``num_layers`` recurrent layers; all but the last return sequences."""
 
     name = "keras"
+    parts = PARTS
     title = "Keras 3"
     module = "keras"
     install_hint = "pip install 'rnncalc[tensorflow]'"
@@ -612,6 +624,34 @@ class KerasConvention(FrameworkConvention):
     def measure_model(self, model: Model) -> Measured:
         _require(self)
         return measure_model(model)
+
+    def model_batch_first(self, model: Model) -> bool:
+        """The ``Sequential`` takes ``(batch, time, ...)`` whatever the model's layout."""
+        return True
+
+    def model_last_step(self, model: Model) -> bool:
+        """The last recurrent layer returns its last step unless :attr:`Model.tail_sequences`
+        (a ``Bidirectional`` one each direction's final state, as PyTorch's model takes it)."""
+        return not model.tail_sequences
+
+    def run_model_real(self, model: Model, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """The ``Sequential`` with every variable assigned from ``weights`` by its path."""
+        _require(self)
+        import numpy as np
+
+        keras = _keras()
+        built = build_model(model)
+        paths = [variable.path for variable in built.weights]
+        unexpected = sorted(set(weights) - set(paths))
+        if unexpected:
+            raise KeyError(f"weight {unexpected[0]!r} is not in the model")
+        for variable in built.weights:
+            if variable.path not in weights:
+                raise KeyError(f"weight {variable.path!r} is missing (have: {', '.join(weights)})")
+            variable.assign(np.asarray(weights[variable.path], dtype=np.float32))
+        dtype = np.int32 if model.embedding is not None else np.float32
+        output = built(np.ascontiguousarray(x, dtype=dtype))
+        return {"output": np.asarray(keras.ops.convert_to_numpy(output))}
 
     def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
         """Build the model, assign ``weights`` by variable path and run it on ``x``."""

@@ -55,6 +55,7 @@ from rnncalc.frameworks.base import (
     LayerNames,
     PartLayout,
     WeightSlot,
+    canonical_names,
     custom_activations,
     first_input,
     model_unsupported,
@@ -144,16 +145,24 @@ PARTS: dict[PartKind, PartLayout] = {
         "embedding",
         lambda part, size: [WeightSlot("weight", (part.vocab_size, part.dim), Role.EMBEDDING)],
         numbered=False,
+        canonical=canonical_names(weight="weight"),
     ),
     # LayerNormalization(X, Scale, B) over the last axis (opset 17); Scale is a required input,
     # a Constant of ones (no initializer) when the norm keeps no scale.
     PartKind.LAYER_NORM: PartLayout(
-        lambda part: "LayerNormalization", "layer_norm", norm_slots("Scale", "B")
+        lambda part: "LayerNormalization",
+        "layer_norm",
+        norm_slots("Scale", "B"),
+        canonical=canonical_names(Scale="weight", B="bias"),
     ),
     # Dropout is the identity at inference (training_mode false); exporters often drop it.
     PartKind.DROPOUT: PartLayout(lambda part: "Dropout", "dropout", no_slots),
+    # MatMul(X, W) takes W as (in, units): nn.Linear's weight transposed (rnncalc writes no Gemm).
     PartKind.DENSE: PartLayout(
-        lambda part: "MatMul + Add" if part.bias else "MatMul", "dense", _matmul_slots
+        lambda part: "MatMul + Add" if part.bias else "MatMul",
+        "dense",
+        _matmul_slots,
+        canonical=canonical_names(W=("weight", True), B="bias"),
     ),
 }
 
@@ -427,6 +436,7 @@ class OnnxConvention(FrameworkConvention):
     """ONNX's recurrent operators, run by onnxruntime; see the module docstring for the graph."""
 
     name = "onnx"
+    parts = PARTS
     title = "ONNX"
     # measure and run_real need onnxruntime (and onnx to build the graph; the extra has both).
     module = "onnxruntime"
@@ -692,6 +702,24 @@ class OnnxConvention(FrameworkConvention):
         zeros = np.zeros(_concrete(graph_input), dtype=graph_input.dtype)
         outputs = run(built, {graph_input.name: zeros})
         return _measured(built, outputs, probe)
+
+    def run_model_real(self, model: Model, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """onnxruntime's ``output`` of the model's graph (:func:`model_graph`) with these
+        initializers, every one of them given."""
+        import numpy as np
+
+        self._require()
+        reason = self.model_report(model).reason
+        if reason:
+            raise SpecError("framework", f"ONNX cannot express this model: {reason}")
+        plan = model_graph(model)
+        names = {tensor.name for tensor in plan.initializers}
+        missing = sorted(names - set(weights)) or sorted(set(weights) - names)
+        if missing:
+            raise KeyError(f"initializer {missing[0]!r} is missing or not in the graph")
+        (graph_input,) = plan.inputs
+        feed = np.ascontiguousarray(x, dtype=graph_input.dtype)
+        return {"output": run(build(plan, weights), {graph_input.name: feed})["output"]}
 
     def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
         """onnxruntime's ``Y``, ``Y_h`` (``Y_c``) for ``x`` with these initializers; a batch or

@@ -27,6 +27,7 @@ from rnncalc.frameworks.base import (
     PartLayout,
     WeightSlot,
     arrow,
+    canonical_names,
     first_input,
     geometry,
     model_unsupported,
@@ -101,18 +102,28 @@ def _linear_slots(part: Dense, size: Dim) -> list[WeightSlot]:
     return [WeightSlot("weight", (part.units, size), Role.DENSE), *bias]
 
 
-#: The parts of a model other than recurrent blocks, as ``torch.nn`` modules hold them.
+#: The parts of a model other than recurrent blocks, as ``torch.nn`` modules hold them; their
+#: tensors are the canonical ones, named and oriented alike.
 PARTS: dict[PartKind, PartLayout] = {
     # nn.Embedding.weight is (num_embeddings, embedding_dim).
     PartKind.EMBEDDING: PartLayout(
         lambda part: "Embedding",
         "",
         lambda part, size: [WeightSlot("weight", (part.vocab_size, part.dim), Role.EMBEDDING)],
+        canonical=canonical_names(weight="weight"),
     ),
     # nn.LayerNorm(features, eps, elementwise_affine=scale, bias=bias): weight then bias, (F,).
-    PartKind.LAYER_NORM: PartLayout(lambda part: "LayerNorm", "", norm_slots("weight", "bias")),
+    PartKind.LAYER_NORM: PartLayout(
+        lambda part: "LayerNorm",
+        "",
+        norm_slots("weight", "bias"),
+        canonical=canonical_names(weight="weight", bias="bias"),
+    ),
     PartKind.DROPOUT: PartLayout(lambda part: "Dropout", "", no_slots),
-    PartKind.DENSE: PartLayout(lambda part: "Linear", "", _linear_slots),
+    # nn.Linear.weight is (out_features, in_features).
+    PartKind.DENSE: PartLayout(
+        lambda part: "Linear", "", _linear_slots, canonical=canonical_names(weight="weight", bias="bias")
+    ),
 }
 
 
@@ -246,6 +257,7 @@ class TorchConvention(FrameworkConvention):
     """PyTorch 2: ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``num_layers`` and ``bidirectional``."""
 
     name = "torch"
+    parts = PARTS
     title = "PyTorch"
     module = "torch"
     install_hint = "pip install 'rnncalc[torch]'"
@@ -519,6 +531,20 @@ class TorchConvention(FrameworkConvention):
     def measure_model(self, model: Model) -> Measured:
         _require(self)
         return measure_model(model)
+
+    def run_model_real(self, model: Model, weights: Mapping[str, Any], x: Any) -> Arrays:
+        """The ``SequenceModel`` with ``weights`` loaded by ``load_state_dict(strict=True)``."""
+        _require(self)
+        import numpy as np
+        import torch
+
+        module = build_model(model)
+        module.load_state_dict({name: torch.as_tensor(_numpy(value)) for name, value in weights.items()})
+        dtype = np.int64 if model.embedding is not None else np.float32
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            output = module(torch.from_numpy(np.ascontiguousarray(x, dtype=dtype)))
+        return {"output": output.numpy()}
 
     def run_real(self, spec: Spec, weights: Mapping[str, Any], x: Any) -> Arrays:
         """Load ``weights`` (``state_dict`` names) into the module and run it on ``x``."""

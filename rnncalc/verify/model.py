@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.report import SCHEMA_VERSION
 from rnncalc.core.spec import Spec
+
+if TYPE_CHECKING:
+    from rnncalc.core.model import Model
 
 #: Default tolerance: float32 forward passes of small stacks agree to ~1e-7; 1e-5 leaves room
 #: for longer sequences and different summation orders without hiding a wrong equation.
@@ -71,13 +74,15 @@ class FrameworkVerification:
 
 @dataclass(frozen=True)
 class Verification:
-    """Every requested framework's result for one spec (with its probe batch and length)."""
+    """Every requested framework's result for one spec (with its probe batch and length), or
+    for a whole ``model`` (then ``spec`` is its first recurrent block, with the probe sizes)."""
 
     spec: Spec
     seed: int
     atol: float
     results: tuple[FrameworkVerification, ...]
     require: bool = False  # a skipped framework counts as a failure
+    model: Model | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,7 +93,7 @@ class Verification:
         return {
             "schema_version": SCHEMA_VERSION,
             "command": "verify",
-            "spec": self.spec.to_dict(),
+            **({"model": self.model.to_dict()} if self.model else {"spec": self.spec.to_dict()}),
             "seed": self.seed,
             "atol": self.atol,
             "ok": self.ok,

@@ -9,7 +9,7 @@ from typing import Any
 from rnncalc import frameworks
 from rnncalc.core.spec import describe_spec
 from rnncalc.core.symbolic import format_shape
-from rnncalc.summary.render import to_json
+from rnncalc.summary.render import describe_model, to_json
 from rnncalc.verify.model import Comparison, Status, Verification
 
 
@@ -25,10 +25,9 @@ def render_verification(verification: Verification, fmt: VerifyFormat) -> str:
     batch = "unbatched" if spec.unbatched else f"batch {spec.batch_size}"
     # A step runs from random nonzero initial states (verify.run.random_input), not zeros.
     steps = "one step from random initial states" if spec.step else f"seq_len {spec.seq_len}"
-    heading = (
-        f"verify: {describe_spec(spec)}; {batch}, {steps}, "
-        f"seed {verification.seed}, atol {verification.atol:g}"
-    )
+    model = verification.model
+    described = describe_model(model) if model is not None else describe_spec(spec)
+    heading = f"verify: {described}; {batch}, {steps}, seed {verification.seed}, atol {verification.atol:g}"
     rows: list[list[Any]] = []
     notes = []
     for result in verification.results:
@@ -37,6 +36,8 @@ def render_verification(verification: Verification, fmt: VerifyFormat) -> str:
             rows.append([title, "", "", "", "", result.status.value])
             notes.append(f"{title} {result.status.value}: {result.note}")
             continue
+        if result.note:
+            notes.append(f"{title}: {result.note}")
         for index, comparison in enumerate(result.comparisons):
             rows.append([title if index == 0 else "", *_cells(comparison)])
     from tabulate import tabulate
@@ -79,7 +80,8 @@ def _verdict(verification: Verification) -> str:
     if verification.require and skipped:
         return "FAILED: --require is set and a framework was skipped."
     if not compared:
-        return "Nothing compared: no requested framework could run this spec."
+        what = "model" if verification.model is not None else "spec"
+        return f"Nothing compared: no requested framework could run this {what}."
     return (
         f"OK: all {len(compared)} tensors agree with the numpy reference within atol {verification.atol:g}."
     )

@@ -14,10 +14,18 @@ from typing import Any
 import numpy as np
 
 from rnncalc import frameworks as registry
-from rnncalc.core.errors import SpecError
+from rnncalc.core.errors import ConversionError, SpecError
+from rnncalc.core.model import Model, model_from_spec, override
 from rnncalc.core.spec import Spec
-from rnncalc.frameworks.adapter import probe_spec, quiet
+from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, probe_spec, quiet
 from rnncalc.reference import largest_difference
+from rnncalc.reference_parts import (
+    ModelWeights,
+    random_model_input,
+    random_model_weights,
+    run_model,
+    without_recurrent_bias,
+)
 from rnncalc.verify.model import DEFAULT_ATOL, Comparison, FrameworkVerification, Status, Verification
 
 
@@ -120,3 +128,83 @@ def verify(
     probe = probe_spec(spec)
     results = tuple(verify_framework(probe, framework, seed, atol) for framework in frameworks)
     return Verification(probe, seed, atol, results, require)
+
+
+# --- Whole models --------------------------------------------------------------------------------
+
+
+def probe_model(model: Model) -> Model:
+    """``model`` with unknown batch and sequence length set to the small probe sizes."""
+    if model.is_flat:
+        return model_from_spec(probe_spec(model.layers[0]), model.name)
+    sizes = {"batch_size": model.batch_size or PROBE_BATCH, "seq_len": model.seq_len or PROBE_SEQ_LEN}
+    return override(model, sizes)
+
+
+def held_weights(
+    model: Model, framework: str, weights: ModelWeights
+) -> tuple[ModelWeights, dict[str, np.ndarray[Any, Any]], str | None]:
+    """``weights`` and ``framework``'s named tensors for them; when the framework cannot hold
+    them (a Flax GRU's ``b_hn``), the same with every recurrent ``b_h`` zero, and a note saying
+    why. Raises :class:`ConversionError` when it cannot hold even those."""
+    convention = registry.get(framework)
+    try:
+        return weights, convention.model_from_canonical(model, weights), None
+    except ConversionError as error:
+        zeroed = without_recurrent_bias(weights)
+        note = f"recurrent biases b_h set to zero: {error}"
+        return zeroed, convention.model_from_canonical(model, zeroed), note
+
+
+def verify_model_framework(
+    model: Model, framework: str, weights: ModelWeights, x: Any, atol: float
+) -> FrameworkVerification:
+    """Compare the real model ``framework`` builds for ``model`` (batch and time known) with the
+    numpy reference: the same canonical ``weights``, converted by the framework's
+    ``model_from_canonical`` and loaded, on the same batch-major input ``x``."""
+    convention = registry.get(framework)
+    if not convention.is_installed():
+        return FrameworkVerification(
+            framework, Status.SKIPPED, note=f"not installed; install it with: {convention.install_hint}"
+        )
+    reason = convention.model_report(model).reason
+    if reason:
+        return FrameworkVerification(framework, Status.NOT_EXPRESSIBLE, note=reason)
+    try:
+        weights, named, note = held_weights(model, framework, weights)
+    except ConversionError as error:
+        return FrameworkVerification(framework, Status.NOT_EXPRESSIBLE, note=str(error))
+    batch_first = convention.model_batch_first(model)
+    xs = x if batch_first else np.swapaxes(x, 0, 1)
+    with quiet():
+        outputs = convention.run_model_real(model, named, xs)
+    expected = {
+        "output": run_model(
+            model, weights, xs, batch_first=batch_first, last_step=convention.model_last_step(model)
+        )
+    }
+    comparisons = compare(outputs, expected, atol)
+    status = Status.AGREES if all(c.within for c in comparisons) else Status.DIFFERS
+    return FrameworkVerification(framework, status, comparisons, note)
+
+
+def verify_model(
+    model: Model,
+    frameworks: Iterable[str],
+    seed: int = 0,
+    atol: float = DEFAULT_ATOL,
+    require: bool = False,
+) -> Verification:
+    """Verify a whole model against each framework: random nonzero canonical weights and one
+    random input (token ids after an embedding) drawn from ``seed``; unknown batch and length
+    take small defaults."""
+    if model.input_size is None:
+        raise SpecError("input_size", "is required: verify runs real forward passes")
+    if atol < 0:
+        raise SpecError("atol", f"must be zero or positive, got {atol}")
+    probe = probe_model(model)
+    assert probe.batch_size is not None and probe.seq_len is not None
+    weights = random_model_weights(probe, seed)
+    x = random_model_input(probe, probe.batch_size, probe.seq_len, seed)
+    results = tuple(verify_model_framework(probe, name, weights, x, atol) for name in frameworks)
+    return Verification(probe.layers[0], seed, atol, results, require, probe)
