@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     import numpy as np
 
     from rnncalc.core.model import Model
+    from rnncalc.core.parts import PartKind
     from rnncalc.core.report import WeightRow
     from rnncalc.core.spec import Spec
     from rnncalc.frameworks.adapter import Measured
+    from rnncalc.frameworks.base import PartLayout
     from rnncalc.inspect.common import Found
     from rnncalc.inspect.live import LiveObject
     from rnncalc.io.tensor_data import TensorFormat
@@ -56,6 +58,9 @@ class FrameworkConvention(Convention):
     objects: ClassVar[str] = ""
     #: The module (``rnncalc.frameworks.<name>_live``) whose ``read_object`` reads them.
     live_module: ClassVar[str | None] = None
+    #: How the convention holds each part kind other than a recurrent block (its module's
+    #: ``PARTS``): ``rnncalc inspect`` matches a file's tensors against these slots.
+    part_layouts: ClassVar[Mapping[PartKind, PartLayout]] = {}
 
     # --- adapter (imports the framework) ---------------------------------------------------
 
