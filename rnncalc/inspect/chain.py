@@ -332,13 +332,13 @@ def _chain(
     notes = list(assumed)
     for group, part in found:
         counts: dict[str, int | None] = {}
-        for convention in frameworks.CONVENTIONS:
+        for known in frameworks.CONVENTIONS:
             if group.layer is not None or isinstance(part, Spec):
-                held = group.layer.conventions[convention.name] if group.layer else {}
-                counts[convention.name] = held.get("total_params")
+                held = group.layer.conventions[known.name] if group.layer else {}
+                counts[known.name] = held.get("total_params")
             else:
-                slots = convention.part_layouts[part.kind].slots(part, size or 0)
-                counts[convention.name] = sum(_numel(slot.shape) for slot in slots)
+                slots = known.part_layouts[part.kind].slots(part, size or 0)
+                counts[known.name] = sum(_numel(slot.shape) for slot in slots)
         chain_parts.append(ChainPart(group.name, part, group.tensors, counts, size))
         if group.layer is not None:
             notes += [f"{group.name}: {note}" for note in group.layer.notes]
