@@ -1,0 +1,311 @@
+"""``rnncalc inspect`` describes the whole model: the chain of parts (embedding, recurrent blocks,
+layer norms, dense layers) found in files the real frameworks write, every part counted as the
+framework itself counts it, and the config file ``-f yaml|toml|json`` writes, which ``rnncalc
+summary`` reads back to the same totals.
+
+Every expected number comes from the real framework: ``sum(p.numel())`` of the PyTorch module
+(and of each submodule), Keras ``count_params()`` (of the model and of each layer), the sizes of
+``nnx.state(model, nnx.Param)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+def _numel(module: Any) -> int:
+    return sum(value.numel() for value in module.state_dict().values())
+
+
+def _document(run_cli: Callable[..., Result], path: Path) -> Any:
+    result = run_cli("inspect", str(path), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _round_trip(run_cli: Callable[..., Result], path: Path, fmt: str, tmp_path: Path) -> list[Any]:
+    """``inspect FILE -f FMT > model.FMT && summary model.FMT``: the summary's documents."""
+    result = run_cli("inspect", str(path), "-f", fmt)
+    assert result.exit_code == 0, result.stderr
+    config = tmp_path / f"{path.stem}-model.{fmt}"
+    config.write_text(result.stdout)
+    summary = run_cli("summary", str(config), "-F", "all", "-f", "json")
+    assert summary.exit_code == 0, summary.stderr
+    found = json.loads(summary.stdout)
+    return found if isinstance(found, list) else [found]
+
+
+class Tagger(nn.Module):  # type: ignore[misc,name-defined]
+    """Embedding → bidirectional LSTM → LayerNorm → Dropout → Linear at every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(50, 6)
+        self.lstm = nn.LSTM(6, 5, batch_first=True, bidirectional=True)
+        self.norm = nn.LayerNorm(10)
+        self.drop = nn.Dropout(0.1)
+        self.head = nn.Linear(10, 4)
+
+    def forward(self, x: Any) -> Any:
+        y, _ = self.lstm(self.embedding(x))
+        return self.head(self.drop(self.norm(y)))
+
+
+class Classifier(nn.Module):  # type: ignore[misc,name-defined]
+    """Embedding → 2-layer GRU → Linear on the last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(30, 4)
+        self.gru = nn.GRU(4, 7, num_layers=2, batch_first=True)
+        self.out = nn.Linear(7, 3)
+
+    def forward(self, x: Any) -> Any:
+        y, _ = self.gru(self.embed(x))
+        return self.out(y[:, -1])
+
+
+class Encoder(nn.Module):  # type: ignore[misc,name-defined]
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(40, 6)
+        self.rnn = nn.GRU(6, 8, batch_first=True)
+
+
+class Decoder(nn.Module):  # type: ignore[misc,name-defined]
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(45, 6)
+        self.rnn = nn.LSTM(6, 8, batch_first=True)
+        self.out = nn.Linear(8, 45)
+
+
+class Seq2Seq(nn.Module):  # type: ignore[misc,name-defined]
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = Encoder()
+        self.decoder = Decoder()
+
+
+@pytest.mark.parametrize("save", ["pt", "safetensors"])
+def test_a_torch_tagger_is_one_chain_each_part_counted_as_its_module(
+    tmp_path: Path, run_cli: Callable[..., Result], save: str
+) -> None:
+    torch.manual_seed(0)
+    model = Tagger()
+    path = tmp_path / f"tagger.{save}"
+    if save == "pt":
+        torch.save(model.state_dict(), path)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(model.state_dict(), path)
+    document = _document(run_cli, path)
+    [chain] = document["chains"]
+    parts = [(part["name"], part["kind"], part["params"]) for part in chain["parts"]]
+    # nn.Dropout holds no tensor: a state dict cannot show it (said in the notes' assumptions).
+    assert parts == [
+        ("embedding", "embedding", _numel(model.embedding)),
+        ("lstm", "recurrent", _numel(model.lstm)),
+        ("norm", "layer_norm", _numel(model.norm)),
+        ("head", "dense", _numel(model.head)),
+    ]
+    assert all(part["conventions"]["torch"] == part["params"] for part in chain["parts"])
+    assert chain["conventions"]["torch"] == chain["params"] == _numel(model) == document["total_params"]
+    assert document["unplaced"] == [] and document["unplaced_notes"] == []
+    assert any("per_step is left unset" in note for note in chain["notes"])
+    assert any("two bias vectors" in line for line in chain["differences"])
+    # The document's older keys are still there, unchanged in meaning.
+    assert [layer["prefix"] for layer in document["recurrent"]] == ["lstm"]
+    assert document["other_params"] == _numel(model) - _numel(model.lstm)
+
+
+def test_the_keras_count_of_a_torch_chain_is_that_of_the_same_model_built_in_keras(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    keras = pytest.importorskip("rnncalc.frameworks.keras").keras
+    layers = keras.layers
+    torch.manual_seed(0)
+    path = tmp_path / "tagger.pt"
+    torch.save(Tagger().state_dict(), path)
+    built = keras.Sequential(
+        [
+            keras.Input((7,), dtype="int32"),
+            layers.Embedding(50, 6),
+            layers.Bidirectional(layers.LSTM(5, return_sequences=True)),
+            layers.LayerNormalization(),
+            layers.Dropout(0.1),
+            layers.Dense(4),
+        ]
+    )
+    [chain] = _document(run_cli, path)["chains"]
+    assert chain["conventions"]["keras"] == built.count_params()
+    [summary] = _round_trip(run_cli, path, "yaml", tmp_path)
+    assert summary["frameworks"]["keras"]["total_params"] == built.count_params()
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "toml", "json"])
+def test_the_config_file_inspect_writes_is_read_back_by_summary_with_the_files_counts(
+    tmp_path: Path, run_cli: Callable[..., Result], fmt: str
+) -> None:
+    torch.manual_seed(0)
+    model = Classifier()
+    path = tmp_path / "classifier.pt"
+    torch.save(model.state_dict(), path)
+    [summary] = _round_trip(run_cli, path, fmt, tmp_path)
+    assert summary["frameworks"]["torch"]["total_params"] == _numel(model)
+    chain = [part["kind"] for part in summary["model"]["parts"]] if "parts" in summary["model"] else None
+    assert summary["model"]["embedding"] == {"vocab_size": 30, "dim": 4}
+    assert [layer["hidden_size"] for layer in summary["model"]["layers"]] == [7]
+    assert summary["model"]["layers"][0]["num_layers"] == 2
+    assert [head["units"] for head in summary["model"]["dense"]] == [3]
+    assert chain in (None, ["embedding", "recurrent", "dense"])
+
+
+def test_the_config_file_names_the_source_file_and_its_tensors(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    import yaml
+
+    torch.manual_seed(0)
+    model = Classifier()
+    path = tmp_path / "classifier.pt"
+    torch.save(model.state_dict(), path)
+    result = run_cli("inspect", str(path), "-f", "yaml")
+    [entry] = yaml.safe_load(result.stdout)["models"]
+    source = entry["source"]
+    assert (source["file"], source["format"], source["convention"]) == (
+        str(path),
+        "pytorch state dict",
+        "torch",
+    )
+    state = model.state_dict()
+    assert {tensor["name"]: tensor["shape"] for tensor in source["tensors"]} == {
+        name: list(value.shape) for name, value in state.items()
+    }
+    assert {tensor["dtype"] for tensor in source["tensors"]} == {"float32"}
+
+
+def test_a_seq2seq_checkpoint_holds_an_encoder_and_a_decoder_chain_by_prefix(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    torch.manual_seed(0)
+    model = Seq2Seq()
+    path = tmp_path / "seq2seq.pt"
+    torch.save({"epoch": 3, "model_state_dict": model.state_dict()}, path)  # a training checkpoint
+    document = _document(run_cli, path)
+    chains = {chain["name"]: chain for chain in document["chains"]}
+    assert {name: chain["prefix"] for name, chain in chains.items()} == {
+        "encoder": "encoder.",
+        "decoder": "decoder.",
+    }
+    assert [p["kind"] for p in chains["encoder"]["parts"]] == ["embedding", "recurrent"]
+    assert [p["kind"] for p in chains["decoder"]["parts"]] == ["embedding", "recurrent", "dense"]
+    for name, chain in chains.items():
+        module = getattr(model, name)
+        assert chain["params"] == chain["conventions"]["torch"] == _numel(module)
+        assert all(tensor.startswith(f"{name}.") for part in chain["parts"] for tensor in part["tensors"])
+    summaries = _round_trip(run_cli, path, "yaml", tmp_path)
+    assert {s["name"]: s["frameworks"]["torch"]["total_params"] for s in summaries} == {
+        "encoder": _numel(model.encoder),
+        "decoder": _numel(model.decoder),
+    }
+
+
+def test_a_second_head_on_the_same_block_is_named_not_dropped(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    heads = nn.ModuleDict({"rnn": nn.LSTM(4, 8), "tags": nn.Linear(8, 3), "score": nn.Linear(8, 1)})
+    path = tmp_path / "two_heads.pt"
+    torch.save(heads.state_dict(), path)
+    document = _document(run_cli, path)
+    [chain] = document["chains"]
+    assert [part["name"] for part in chain["parts"]] == ["rnn", "tags"]
+    assert document["unplaced"] == ["score.weight", "score.bias"]
+    assert document["unplaced_notes"][0].startswith("score (score.weight 1×8, score.bias 1)")
+    text = run_cli("inspect", str(path)).stdout
+    assert "Other tensors: 9 parameters" in text and "score.weight" in text
+
+
+def test_a_file_without_a_recurrent_layer_is_refused_as_a_config_in_one_line(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    path = tmp_path / "linear.pt"
+    torch.save(nn.Linear(3, 2).state_dict(), path)
+    result = run_cli("inspect", str(path), "-f", "yaml")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and str(path) in result.stderr
+    assert "no model to write" in result.stderr
+
+
+def test_a_keras_model_is_one_chain_in_its_layers_order_each_part_its_layers_count(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    keras = pytest.importorskip("rnncalc.frameworks.keras").keras
+    layers = keras.layers
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((7,), dtype="int32"),
+            layers.Embedding(60, 6, name="embed"),
+            layers.Bidirectional(layers.LSTM(5, return_sequences=True), name="encoder"),
+            layers.LayerNormalization(name="norm"),
+            layers.Dropout(0.2),
+            layers.TimeDistributed(layers.Dense(4), name="tags"),
+        ]
+    )
+    for suffix in ("keras", "h5"):
+        path = tmp_path / f"tagger.{suffix}"
+        model.save(path)
+        [chain] = _document(run_cli, path)["chains"]
+        names = ["embed", "encoder", "norm", "tags"]
+        assert [part["name"] for part in chain["parts"]] == names
+        assert [part["kind"] for part in chain["parts"]] == ["embedding", "recurrent", "layer_norm", "dense"]
+        assert [part["params"] for part in chain["parts"]] == [
+            model.get_layer(n).count_params() for n in names
+        ]
+        assert chain["conventions"]["keras"] == model.count_params()
+        [summary] = _round_trip(run_cli, path, "yaml", tmp_path)
+        assert summary["frameworks"]["keras"]["total_params"] == model.count_params()
+
+
+def test_a_flax_state_is_one_chain_ordered_by_its_shapes(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    pytest.importorskip("flax")
+    import jax
+    from flax import nnx, serialization
+
+    class Tagger(nnx.Module):  # type: ignore[misc]
+        def __init__(self, rngs: Any) -> None:
+            self.embed = nnx.Embed(40, 6, rngs=rngs)
+            self.rnn = nnx.RNN(nnx.LSTMCell(6, 5, rngs=rngs))
+            self.norm = nnx.LayerNorm(5, rngs=rngs)
+            self.head = nnx.Linear(5, 3, rngs=rngs)
+
+    model = Tagger(nnx.Rngs(0))
+    state = nnx.state(model, nnx.Param)
+    path = tmp_path / "tagger.msgpack"
+    path.write_bytes(serialization.msgpack_serialize(nnx.to_pure_dict(state)))
+    document = _document(run_cli, path)
+    [chain] = document["chains"]
+    # The state's names are sorted (head before norm before rnn): the shapes give the order.
+    assert [part["name"] for part in chain["parts"]] == ["embed", "rnn", "norm", "head"]
+    sizes = {
+        name: sum(leaf.size for leaf in jax.tree.leaves(nnx.state(getattr(model, name), nnx.Param)))
+        for name in ("embed", "rnn", "norm", "head")
+    }
+    assert [part["params"] for part in chain["parts"]] == list(sizes.values())
+    total = sum(leaf.size for leaf in jax.tree.leaves(state))
+    assert chain["conventions"]["flax"] == total == document["total_params"]
+    [summary] = _round_trip(run_cli, path, "toml", tmp_path)
+    assert summary["frameworks"]["flax"]["total_params"] == total
