@@ -309,3 +309,31 @@ def test_a_flax_state_is_one_chain_ordered_by_its_shapes(
     assert chain["conventions"]["flax"] == total == document["total_params"]
     [summary] = _round_trip(run_cli, path, "toml", tmp_path)
     assert summary["frameworks"]["flax"]["total_params"] == total
+
+
+@pytest.mark.parametrize("dynamo", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_an_onnx_export_is_one_chain_in_the_order_its_graph_uses_the_initializers(
+    tmp_path: Path, run_cli: Callable[..., Result], dynamo: bool
+) -> None:
+    pytest.importorskip("onnx")
+    import warnings
+
+    torch.manual_seed(0)
+    model = Tagger().eval()
+    path = tmp_path / "tagger.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randint(0, 50, (2, 7)),), str(path), dynamo=dynamo)
+    document = _document(run_cli, path)
+    [chain] = document["chains"]
+    assert [part["kind"] for part in chain["parts"]] == ["embedding", "recurrent", "layer_norm", "dense"]
+    # ONNX keeps PyTorch's two LSTM bias vectors in B: every part holds its module's count.
+    modules = [model.embedding, model.lstm, model.norm, model.head]
+    assert [part["params"] for part in chain["parts"]] == [_numel(module) for module in modules]
+    assert chain["conventions"]["onnx"] == chain["params"] == _numel(model)
+    # What the exporter adds besides the weights (an initial state, a Reshape's shape) is named.
+    assert sum(t["params"] for t in document["tensors"] if t["name"] in document["unplaced"]) == (
+        document["total_params"] - _numel(model)
+    )
+    [summary] = _round_trip(run_cli, path, "yaml", tmp_path)
+    assert summary["frameworks"]["onnx"]["total_params"] == _numel(model)

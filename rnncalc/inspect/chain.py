@@ -127,7 +127,9 @@ def _groups(inspection: Inspection) -> tuple[list[_Group], bool]:
     owner = {tensor.name: layer for layer in inspection.recurrent for tensor in layer.tensors}
     keyed: dict[str, list[Tensor]] = {}
     layers: dict[str, RecurrentLayer] = {}
-    for tensor in inspection.tensors:
+    used = {name: index for index, name in enumerate(inspection.order)}
+    tensors = sorted(inspection.tensors, key=lambda tensor: used.get(tensor.name, len(used)))
+    for index, tensor in enumerate(tensors):
         layer = owner.get(tensor.name)
         if layer is not None:
             key = f"\0{layer.prefix}"
@@ -135,12 +137,12 @@ def _groups(inspection: Inspection) -> tuple[list[_Group], bool]:
         elif tensor.name in inspection.layer_of:
             key = inspection.layer_of[tensor.name].rsplit(" (", 1)[0]
         else:
-            key = tensor.name.rpartition(".")[0]
+            key = _module(tensors, index, used)
         keyed.setdefault(key, []).append(tensor)
     rank = {name: index for index, name in enumerate(dict.fromkeys(inspection.layer_of.values()))}
     names = [tensor.name for tensor in inspection.tensors]
     by_config = bool(rank) and all(name in inspection.layer_of for name in names)
-    ordered = by_config or names != sorted(names) or len(keyed) < 2
+    ordered = by_config or bool(used) or names != sorted(names) or len(keyed) < 2
     groups = [
         _Group(layers[key].prefix if key in layers else key, tuple(held), layers.get(key))
         for key, held in keyed.items()
@@ -148,6 +150,19 @@ def _groups(inspection: Inspection) -> tuple[list[_Group], bool]:
     if by_config:
         groups.sort(key=lambda group: rank[inspection.layer_of[group.tensors[0].name]])
     return groups, ordered
+
+
+def _module(tensors: list[Tensor], index: int, used: dict[str, int]) -> str:
+    """The module holding ``tensors[index]``: its name up to the last dot. A graph's tensor
+    named by no module (an exporter's ``onnx::MatMul_7``, ``val_12``) belongs with the next
+    floating tensor the graph uses (the ``head.bias`` its ``Add`` takes after the ``MatMul``)."""
+    name = tensors[index].name
+    if "." in name or name not in used:
+        return name.rpartition(".")[0]
+    if "float" not in tensors[index].dtype:  # a shape or an index (Reshape's), not a weight
+        return name
+    following = tensors[index + 1].name if index + 1 < len(tensors) else ""
+    return following.rpartition(".")[0] if "." in following and following in used else name
 
 
 def _pools(groups: list[_Group]) -> list[tuple[str, list[_Group]]]:
@@ -280,6 +295,13 @@ def _holds(
     leaves = [(_leaf(tensor.name), tensor.shape) for tensor in tensors]
     if sorted(leaves) == sorted(slots):
         return True
+    if not any(
+        name in slots_names
+        for name in (_leaf(t.name) for t in tensors)
+        for slots_names in [{n for n, _ in slots}]
+    ):
+        # an exporter's own names (onnx::MatMul_7): the shapes in the order the graph uses them
+        return [tensor.shape for tensor in tensors] == [shape for _, shape in slots]
     return all(leaf.isdigit() for leaf, _ in leaves) and [
         shape for _, shape in sorted(leaves, key=lambda found: int(found[0]))
     ] == [shape for _, shape in slots]
@@ -348,7 +370,10 @@ def _chain(
 
 def _unplaced(group: _Group) -> str:
     shapes = ", ".join(f"{t.name} {'×'.join(map(str, t.shape)) or 'scalar'}" for t in group.tensors)
-    return f"{group.name or '(top level)'} ({shapes}) is in no chain: it takes no features a chain hands on"
+    return (
+        f"{group.name or '(top level)'} ({shapes}) is in no chain: no embedding, layer norm or dense "
+        "layer of these shapes takes the features a chain hands on there"
+    )
 
 
 def source_block(inspection: Inspection, chain: Chain) -> dict[str, Any]:

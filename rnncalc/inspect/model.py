@@ -65,6 +65,8 @@ class Inspection:
     from_config: bool = False
     #: Tensor name → the layer holding it (``"head (Dense)"``), where the name does not say it.
     layer_of: Mapping[str, str] = field(default_factory=dict)
+    #: Tensor names in the order the model uses them, where the file records it (an ONNX graph).
+    order: tuple[str, ...] = ()
 
     @property
     def total_params(self) -> int:

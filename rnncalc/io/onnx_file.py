@@ -143,7 +143,9 @@ def model_contents(path: str, model: Any, onnx: Any) -> FileContents:
         for node in graph.node
         if node.op_type in RECURRENT_OPS and node.domain in ("", "ai.onnx")
     )
-    return FileContents(tensors=tensors, nodes=nodes)
+    names = {tensor.name for tensor in tensors}
+    order = tuple(dict.fromkeys(name for node in graph.node for name in node.input if name in names))
+    return FileContents(tensors=tensors, nodes=nodes, order=order)
 
 
 def _attribute(value: object) -> object:
