@@ -50,8 +50,11 @@ def test_docs_inspect_blocks_are_the_commands_real_output(
     monkeypatch.chdir(tmp_path)
     _make_tagger_pt(tmp_path / "tagger.pt")
     _make_tagger_keras(tmp_path / "tagger.keras")
+    config = run_cli("inspect", "tagger.pt", "-f", "yaml")  # the page's `> tagger.yaml`
+    assert config.exit_code == 0, config.stderr
+    (tmp_path / "tagger.yaml").write_text(config.stdout)
     blocks = BLOCK.findall(DOC.read_text())
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for command, shown in blocks:
         result = run_cli(*shlex.split(command))
         assert result.exit_code == 0, result.stderr

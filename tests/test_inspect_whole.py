@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+import rnncalc
+
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
@@ -259,23 +261,33 @@ def test_a_keras_model_is_one_chain_in_its_layers_order_each_part_its_layers_cou
             layers.Embedding(60, 6, name="embed"),
             layers.Bidirectional(layers.LSTM(5, return_sequences=True), name="encoder"),
             layers.LayerNormalization(name="norm"),
-            layers.Dropout(0.2),
-            layers.TimeDistributed(layers.Dense(4), name="tags"),
+            layers.Dropout(0.2, name="drop"),
+            layers.TimeDistributed(layers.Dense(4, activation="softmax"), name="tags"),
         ]
     )
+    names = ["embed", "encoder", "norm", "drop", "tags"]
+    kinds = ["embedding", "recurrent", "layer_norm", "dropout", "dense"]
     for suffix in ("keras", "h5"):
         path = tmp_path / f"tagger.{suffix}"
         model.save(path)
         [chain] = _document(run_cli, path)["chains"]
-        names = ["embed", "encoder", "norm", "tags"]
         assert [part["name"] for part in chain["parts"]] == names
-        assert [part["kind"] for part in chain["parts"]] == ["embedding", "recurrent", "layer_norm", "dense"]
-        assert [part["params"] for part in chain["parts"]] == [
-            model.get_layer(n).count_params() for n in names
-        ]
+        assert [part["kind"] for part in chain["parts"]] == kinds
+        counts = [model.get_layer(name).count_params() for name in names]
+        assert [part["params"] for part in chain["parts"]] == counts
         assert chain["conventions"]["keras"] == model.count_params()
+        # The config records what the weights cannot: epsilon, the rate, a per-step head's activation.
+        parts = chain["model"]["layers"]
+        assert parts[1] == {"kind": "layer_norm", "epsilon": 0.001, "scale": True, "bias": True}
+        assert parts[2] == {"kind": "dropout", "rate": 0.2}
+        head = {"kind": "dense", "units": 4, "bias": True, "activation": "softmax", "per_step": True}
+        assert parts[3] == head
+        assert not any("per_step is left unset" in note for note in chain["notes"])
         [summary] = _round_trip(run_cli, path, "yaml", tmp_path)
         assert summary["frameworks"]["keras"]["total_params"] == model.count_params()
+    live = rnncalc.inspect(model)["chains"][0]  # a model in memory reads as its .keras file
+    assert [part["kind"] for part in live["parts"]] == kinds
+    assert live["conventions"]["keras"] == model.count_params()
 
 
 def test_a_flax_state_is_one_chain_ordered_by_its_shapes(

@@ -13,7 +13,7 @@ import io
 import json
 from typing import Any
 
-from rnncalc.frameworks.keras_files import archive_keys, find_layers
+from rnncalc.frameworks.keras_files import archive_keys, find_layers, recorded_parts
 from rnncalc.inspect.live import LiveObject, label, type_name
 from rnncalc.inspect.model import Inspection
 from rnncalc.io.keras_file import KERAS_WEIGHTS_GROUP
@@ -42,7 +42,8 @@ def read_object(obj: Any) -> LiveObject:
         Tensor(name, tuple(int(d) for d in v.shape), str(v.dtype)) for name, v in variables.items()
     )
     file = label(obj)
-    recurrent, notes, tensors, owners = find_layers(file, FileContents(tensors, "keras", config))
+    contents = FileContents(tensors, "keras", config)
+    recurrent, notes, tensors, owners = find_layers(file, contents)
     inspection = Inspection(
         file=file,
         format=kind,
@@ -51,6 +52,7 @@ def read_object(obj: Any) -> LiveObject:
         recurrent=tuple(recurrent),
         notes=tuple(notes),
         layer_of=owners,
+        recorded=recorded_parts(contents),
     )
 
     def read(name: str) -> Any:

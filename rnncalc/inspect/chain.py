@@ -18,10 +18,13 @@ chain per module. What no chain takes stays "other", named in a note.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rnncalc.core.model import Dense, Embedding, LayerNorm, Model, Part, model_config
+from rnncalc.core.errors import SpecError
+from rnncalc.core.model import Dense, Dropout, Embedding, LayerNorm, Model, Part, model_config
+from rnncalc.core.parts import DenseActivation
 from rnncalc.core.spec import MergeMode, Spec
 from rnncalc.inspect.model import Inspection, RecurrentLayer
 from rnncalc.io.tensors import Tensor
@@ -113,7 +116,7 @@ def find_chains(inspection: Inspection) -> tuple[tuple[Chain, ...], tuple[str, .
             found = _walk(left, conventions, ordered)
             if found is None:
                 break
-            parts, assumed = found
+            parts, assumed = _placed(_recorded(found, inspection.recorded))
             taken = {id(group) for group, _ in parts}
             left = [group for group in left if id(group) not in taken]
             chains.append(_chain(prefix, parts, assumed, len(pools) > 1, inspection.convention))
@@ -179,7 +182,7 @@ def _pools(groups: list[_Group]) -> list[tuple[str, list[_Group]]]:
 
 def _walk(
     left: list[_Group], conventions: list[FrameworkConvention], ordered: bool
-) -> tuple[list[tuple[_Group, Part]], list[str]] | None:
+) -> list[tuple[_Group, Part]] | None:
     """The longest chain from the first group that can start one: an embedding or a recurrent
     block, then each next group that takes the features handed on."""
     parts: list[tuple[_Group, Part]] = []
@@ -197,7 +200,47 @@ def _walk(
         size = _features(part, size)
     if not any(isinstance(part, Spec) for _, part in parts):
         return None
-    return _placed(parts)
+    return parts
+
+
+def _recorded(
+    parts: list[tuple[_Group, Part]], recorded: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[_Group, Part]]:
+    """``parts`` with what the file's config records (a norm's epsilon, a dense layer's
+    ``per_step`` and activation) and its dropouts, each after the layer the config puts before
+    it; a record the model cannot take leaves the parts as the weights say."""
+    if not recorded:
+        return parts
+    placed: list[tuple[_Group, Part]] = []
+    for group, part in parts:
+        record = recorded.get(group.name, {})
+        try:
+            if isinstance(part, Dense) and record.get("kind") == "dense":
+                activation = record.get("activation")
+                known = activation if activation in {a.value for a in DenseActivation} else None
+                part = Dense(part.units, part.bias, known, record.get("per_step"))
+            elif isinstance(part, LayerNorm) and record.get("kind") == "layer_norm":
+                part = LayerNorm(record.get("epsilon", part.epsilon), part.scale, part.bias)
+        except SpecError:
+            pass
+        placed.append((group, part))
+    names = {group.name: index for index, (group, _) in enumerate(placed)}
+    after: dict[int, list[tuple[_Group, Part]]] = {}
+    last: int | None = None
+    for name, record in recorded.items():
+        if name in names:
+            last = names[name]
+        elif record.get("kind") == "dropout" and last is not None:
+            try:
+                after.setdefault(last, []).append((_Group(name, ()), Dropout(record.get("rate", 0.5))))
+            except SpecError:
+                continue
+    chain = [item for index, found in enumerate(placed) for item in (found, *after.get(index, ()))]
+    try:
+        Model(parts=tuple(part for _, part in chain))
+    except SpecError:
+        return parts
+    return chain
 
 
 def _placed(parts: list[tuple[_Group, Part]]) -> tuple[list[tuple[_Group, Part]], list[str]]:
@@ -209,7 +252,7 @@ def _placed(parts: list[tuple[_Group, Part]]) -> tuple[list[tuple[_Group, Part]]
     assumed = []
     placed = list(parts)
     for index, (group, part) in enumerate(parts[last + 1 :], start=last + 1):
-        if not isinstance(part, Dense):
+        if not isinstance(part, Dense) or part.per_step is not None:
             continue
         if recorded and layer is not None:
             placed[index] = (
@@ -328,7 +371,7 @@ def _chain(
     parts = tuple(part for _, part in found)
     name = prefix.rstrip(".") or None
     model = Model(parts=parts, name=name if named else None)
-    if any(isinstance(part, LayerNorm) for part in parts):
+    if any(isinstance(part, LayerNorm) and part.epsilon == LayerNorm().epsilon for part in parts):
         assumed = [
             *assumed,
             "a layer norm's epsilon is not in the weights: 1e-5 (PyTorch's default) is assumed",

@@ -36,4 +36,5 @@ def inspect_contents(file: str, contents: FileContents) -> Inspection:
         notes=(*contents.notes, *notes),
         from_config=contents.from_config,
         order=contents.order,
+        recorded=convention.recorded_parts(contents),
     )

@@ -67,6 +67,9 @@ class Inspection:
     layer_of: Mapping[str, str] = field(default_factory=dict)
     #: Tensor names in the order the model uses them, where the file records it (an ONNX graph).
     order: tuple[str, ...] = ()
+    #: What the file's config records of its parts beyond their weights, by layer name (see
+    #: :meth:`~rnncalc.frameworks.contract.FrameworkConvention.recorded_parts`).
+    recorded: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def total_params(self) -> int:

@@ -36,7 +36,9 @@ def render_config(inspections: Sequence[Inspection], kind: str) -> str:
         return toml_dumps(document)
     import yaml
 
-    return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True)).rstrip("\n")
+    return str(
+        yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
+    ).rstrip("\n")
 
 
 def render_inspections(inspections: Sequence[Inspection], fmt: Format) -> str:
