@@ -119,7 +119,11 @@ def find_chains(inspection: Inspection) -> tuple[tuple[Chain, ...], tuple[str, .
             parts, assumed = _placed(_recorded(found, inspection.recorded))
             taken = {id(group) for group, _ in parts}
             left = [group for group in left if id(group) not in taken]
-            chains.append(_chain(prefix, parts, assumed, len(pools) > 1, inspection.convention))
+            try:
+                chains.append(_chain(prefix, parts, assumed, len(pools) > 1, inspection.convention))
+            except SpecError as error:  # parts no model description holds together
+                names = ", ".join(group.name for group, _ in parts)
+                notes.append(f"{names}: not described as one model: {error}")
         notes += [_unplaced(group) for group in left if group.tensors]
     return tuple(chains), tuple(notes)
 
@@ -189,7 +193,11 @@ def _walk(
     size: int | None = None
     pending = list(left)
     while True:
-        fits = [(group, part) for group in pending for part in _candidates(group, conventions, size, parts)]
+        fits: list[tuple[_Group, Part]] = []
+        for group in pending:
+            fits += [(group, part) for part in _candidates(group, conventions, size, parts)]
+            if fits and ordered:
+                break  # the file's order decides: the first group that fits
         if not ordered:  # no order recorded: a part that keeps the features goes first
             fits.sort(key=lambda found: _features(found[1], size) != size)
         if not fits:
