@@ -349,3 +349,35 @@ def test_an_onnx_export_is_one_chain_in_the_order_its_graph_uses_the_initializer
     )
     [summary] = _round_trip(run_cli, path, "yaml", tmp_path)
     assert summary["frameworks"]["onnx"]["total_params"] == _numel(model)
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "toml", "json"])
+def test_the_config_file_inspect_writes_is_valid_against_the_shipped_schema(
+    tmp_path: Path, run_cli: Callable[..., Result], fmt: str
+) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+, as the config reader's TOML
+    import yaml
+
+    torch.manual_seed(0)
+    path = tmp_path / "seq2seq.pt"
+    torch.save(Seq2Seq().state_dict(), path)
+    text = run_cli("inspect", str(path), "-f", fmt).stdout
+    loads = {"yaml": yaml.safe_load, "toml": tomllib.loads, "json": json.loads}[fmt]
+    schema = json.loads((Path(rnncalc.__file__).parent / "schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(loads(text), schema)
+
+
+def test_a_source_that_is_not_a_mapping_is_one_line_naming_the_key(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    config = tmp_path / "model.yaml"
+    config.write_text("models:\n- cell: lstm\n  hidden_size: 4\n  input_size: 3\n  source: model.pt\n")
+    result = run_cli("summary", str(config))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert f"{config}:5" in result.stderr and "source" in result.stderr and "mapping" in result.stderr
+    beside = tmp_path / "beside.yaml"
+    beside.write_text("models:\n- {cell: gru, hidden_size: 2, input_size: 1}\nsoruce: {}\n")
+    refused = run_cli("summary", str(beside))
+    assert refused.exit_code == 2 and "soruce" in refused.stderr
