@@ -34,11 +34,11 @@ def _make_tagger_keras(path: Path) -> None:
     layers = keras.layers
     inputs = keras.Input((None,), dtype="int32")
     x = layers.Embedding(10000, 128, mask_zero=True, name="embed")(inputs)
-    x = layers.SpatialDropout1D(0.2)(x)
+    x = layers.SpatialDropout1D(0.2, name="drop_in")(x)  # named: the chain shows the names
     x = layers.Bidirectional(layers.LSTM(256, return_sequences=True), name="encoder")(x)
     x = layers.LayerNormalization(name="norm")(x)
     x = layers.GRU(128, reset_after=False, name="decoder")(x)
-    x = layers.Dropout(0.3)(x)
+    x = layers.Dropout(0.3, name="drop_out")(x)
     model = keras.Model(inputs, layers.Dense(17, name="head")(x))
     assert model.count_params() == 2_317_841  # the figure the page quotes
     model.save(path)

@@ -233,7 +233,10 @@ def test_a_second_head_on_the_same_block_is_named_not_dropped(
     [chain] = document["chains"]
     assert [part["name"] for part in chain["parts"]] == ["rnn", "tags"]
     assert document["unplaced"] == ["score.weight", "score.bias"]
-    assert document["unplaced_notes"][0].startswith("score (score.weight 1×8, score.bias 1)")
+    assert document["unplaced_notes"] == [
+        "score (score.weight 1×8, score.bias 1) takes the 8 features rnn hands on, beside tags: "
+        "a second branch, which a chain (one path) does not hold"
+    ]
     text = run_cli("inspect", str(path)).stdout
     assert "Other tensors: 9 parameters" in text and "score.weight" in text
 

@@ -111,6 +111,7 @@ def find_chains(inspection: Inspection) -> tuple[tuple[Chain, ...], tuple[str, .
     chains: list[Chain] = []
     notes: list[str] = []
     for prefix, pool in pools:
+        start = len(chains)
         left = list(pool)
         while any(group.layer is not None for group in left):
             found = _walk(left, conventions, ordered)
@@ -124,7 +125,7 @@ def find_chains(inspection: Inspection) -> tuple[tuple[Chain, ...], tuple[str, .
             except SpecError as error:  # parts no model description holds together
                 names = ", ".join(group.name for group, _ in parts)
                 notes.append(f"{names}: not described as one model: {error}")
-        notes += [_unplaced(group) for group in left if group.tensors]
+        notes += [_unplaced(group, chains[start:], conventions) for group in left if group.tensors]
     return tuple(chains), tuple(notes)
 
 
@@ -419,11 +420,22 @@ def _chain(
     return Chain(name, prefix, model, tuple(chain_parts), totals, reasons, differences, tuple(notes))
 
 
-def _unplaced(group: _Group) -> str:
+def _unplaced(group: _Group, chains: list[Chain], conventions: list[FrameworkConvention]) -> str:
+    """Why ``group`` is in no chain: a branch beside one (a second head on the same block), or
+    no part rnncalc describes."""
     shapes = ", ".join(f"{t.name} {'×'.join(map(str, t.shape)) or 'scalar'}" for t in group.tensors)
+    label = f"{group.name or '(top level)'} ({shapes})"
+    for chain in chains:
+        for part, following in zip(chain.parts, chain.parts[1:], strict=False):
+            size = _features(part.part, part.size)
+            if _candidates(group, conventions, size, [(_Group(part.name, ()), part.part)]):
+                return (
+                    f"{label} takes the {size} features {part.name} hands on, beside "
+                    f"{following.name}: a second branch, which a chain (one path) does not hold"
+                )
     return (
-        f"{group.name or '(top level)'} ({shapes}) is in no chain: no embedding, layer norm or dense "
-        "layer of these shapes takes the features a chain hands on there"
+        f"{label} is in no chain: no embedding, layer norm or dense layer of these shapes "
+        "takes the features a chain hands on there"
     )
 
 
