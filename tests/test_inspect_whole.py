@@ -384,3 +384,80 @@ def test_a_source_that_is_not_a_mapping_is_one_line_naming_the_key(
     beside.write_text("models:\n- {cell: gru, hidden_size: 2, input_size: 1}\nsoruce: {}\n")
     refused = run_cli("summary", str(beside))
     assert refused.exit_code == 2 and "soruce" in refused.stderr
+
+
+def test_a_keras_dense_after_a_last_step_lstm_is_a_last_step_head(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    keras = pytest.importorskip("rnncalc.frameworks.keras").keras
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((9,), dtype="int32"),
+            layers.Embedding(20, 4, name="embed"),
+            layers.LSTM(6, name="lstm"),
+            layers.Dropout(0.5, name="drop"),
+            layers.Dense(3, activation="softmax", name="head"),
+        ]
+    )
+    path = tmp_path / "classifier.keras"
+    model.save(path)
+    [chain] = _document(run_cli, path)["chains"]
+    assert [part["kind"] for part in chain["parts"]] == ["embedding", "recurrent", "dropout", "dense"]
+    assert chain["model"]["layers"][-1] == {
+        "kind": "dense",
+        "units": 3,
+        "bias": True,
+        "activation": "softmax",
+        "per_step": False,
+    }
+    [summary] = _round_trip(run_cli, path, "yaml", tmp_path)
+    assert summary["frameworks"]["keras"]["total_params"] == model.count_params()
+
+
+def _random_tagger(seed: int) -> tuple[Any, list[tuple[str, str]]]:
+    """A random torch chain (embedding or not, 1-3 recurrent blocks with norms between them,
+    0-2 dense layers after), registered in chain order: the module and its (name, kind) list."""
+    import random
+
+    draw = random.Random(seed)
+    modules: dict[str, Any] = {}
+    expected: list[tuple[str, str]] = []
+    size = draw.randint(2, 9)
+    if draw.random() < 0.5:
+        modules["embed"] = nn.Embedding(draw.randint(5, 40), size)
+        expected.append(("embed", "embedding"))
+    for block in range(draw.randint(1, 3)):
+        cell = draw.choice([nn.RNN, nn.LSTM, nn.GRU])
+        hidden, bidirectional = draw.randint(2, 9), draw.random() < 0.5
+        modules[f"rnn{block}"] = cell(
+            size, hidden, num_layers=draw.randint(1, 2), bidirectional=bidirectional
+        )
+        expected.append((f"rnn{block}", "recurrent"))
+        size = hidden * (2 if bidirectional else 1)
+        if draw.random() < 0.5:
+            modules[f"norm{block}"] = nn.LayerNorm(size)
+            expected.append((f"norm{block}", "layer_norm"))
+    for head in range(draw.randint(0, 2)):
+        units = draw.randint(1, 9)
+        modules[f"head{head}"] = nn.Linear(size, units, bias=draw.random() < 0.7)
+        expected.append((f"head{head}", "dense"))
+        size = units
+    return nn.ModuleDict(modules), expected
+
+
+@pytest.mark.parametrize("seed", [0, *(pytest.param(seed, marks=pytest.mark.slow) for seed in range(1, 40))])
+def test_random_torch_chains_are_found_part_by_part_with_their_counts(
+    tmp_path: Path, run_cli: Callable[..., Result], seed: int
+) -> None:
+    torch.manual_seed(seed)
+    model, expected = _random_tagger(seed)
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    document = _document(run_cli, path)
+    [chain] = document["chains"]
+    assert [(part["name"], part["kind"]) for part in chain["parts"]] == expected
+    assert [part["params"] for part in chain["parts"]] == [_numel(model[name]) for name, _ in expected]
+    assert chain["conventions"]["torch"] == _numel(model) and document["unplaced"] == []
+    [summary] = _round_trip(run_cli, path, "json", tmp_path)
+    assert summary["frameworks"]["torch"]["total_params"] == _numel(model)

@@ -527,6 +527,7 @@ def recorded_parts(contents: FileContents) -> dict[str, dict[str, Any]]:
         wrapped = config.get("layer")
         inner: Mapping[str, Any] = wrapped if isinstance(wrapped, Mapping) else {}
         inner_config: Mapping[str, Any] = inner["config"] if isinstance(inner.get("config"), Mapping) else {}
+        found[layer.name] = {"kind": None}  # its place in the order, for the dropouts
         if layer.class_name in ("SimpleRNN", "LSTM", "GRU", "RNN"):
             sequences = config.get("return_sequences") is True
         elif layer.class_name == "Bidirectional":
@@ -542,6 +543,4 @@ def recorded_parts(contents: FileContents) -> dict[str, dict[str, Any]]:
             activation = activation_name(dense.get("activation"))
             per_step = sequences or layer.class_name == "TimeDistributed"
             found[layer.name] = {"kind": "dense", "per_step": per_step, "activation": activation}
-        else:
-            found[layer.name] = {"kind": None}  # its place in the order, for the dropouts
     return found
