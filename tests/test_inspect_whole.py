@@ -461,3 +461,20 @@ def test_random_torch_chains_are_found_part_by_part_with_their_counts(
     assert chain["conventions"]["torch"] == _numel(model) and document["unplaced"] == []
     [summary] = _round_trip(run_cli, path, "json", tmp_path)
     assert summary["frameworks"]["torch"]["total_params"] == _numel(model)
+
+
+def test_a_matrix_before_the_first_block_that_no_block_takes_is_named_not_a_chains_end(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    # An input projection without bias reads like an embedding (one matrix), but the LSTM takes
+    # 5 features, not its 3: the chain starts at the LSTM and the projection is named.
+    model = nn.ModuleDict(
+        {"project": nn.Linear(3, 5, bias=False), "lstm": nn.LSTM(5, 4), "out": nn.Linear(4, 2)}
+    )
+    path = tmp_path / "projected.pt"
+    torch.save(model.state_dict(), path)
+    document = _document(run_cli, path)
+    [chain] = document["chains"]
+    assert [part["name"] for part in chain["parts"]] == ["lstm", "out"]
+    assert document["unplaced"] == ["project.weight"]
+    assert chain["params"] == _numel(model["lstm"]) + _numel(model["out"])

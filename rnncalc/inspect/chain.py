@@ -113,10 +113,14 @@ def find_chains(inspection: Inspection) -> tuple[tuple[Chain, ...], tuple[str, .
     for prefix, pool in pools:
         start = len(chains)
         left = list(pool)
+        skipped: list[_Group] = []
         while any(group.layer is not None for group in left):
             found = _walk(left, conventions, ordered)
-            if found is None:
-                break
+            if not any(isinstance(part, Spec) for _, part in found):
+                # No block follows this start (a matrix read as an embedding): start after it.
+                skipped += [group for group, _ in found[:1]]
+                left = [group for group in left if group not in skipped]
+                continue
             parts, assumed = _placed(_recorded(found, inspection.recorded))
             taken = {id(group) for group, _ in parts}
             left = [group for group in left if id(group) not in taken]
@@ -125,6 +129,7 @@ def find_chains(inspection: Inspection) -> tuple[tuple[Chain, ...], tuple[str, .
             except SpecError as error:  # parts no model description holds together
                 names = ", ".join(group.name for group, _ in parts)
                 notes.append(f"{names}: not described as one model: {error}")
+        left = [group for group in pool if group in skipped or group in left]
         notes += [_unplaced(group, chains[start:], conventions) for group in left if group.tensors]
     return tuple(chains), tuple(notes)
 
@@ -187,9 +192,9 @@ def _pools(groups: list[_Group]) -> list[tuple[str, list[_Group]]]:
 
 def _walk(
     left: list[_Group], conventions: list[FrameworkConvention], ordered: bool
-) -> list[tuple[_Group, Part]] | None:
+) -> list[tuple[_Group, Part]]:
     """The longest chain from the first group that can start one: an embedding or a recurrent
-    block, then each next group that takes the features handed on."""
+    block, then each next group that takes the features handed on (empty when none can)."""
     parts: list[tuple[_Group, Part]] = []
     size: int | None = None
     pending = list(left)
@@ -207,8 +212,6 @@ def _walk(
         parts.append((group, part))
         pending.remove(group)
         size = _features(part, size)
-    if not any(isinstance(part, Spec) for _, part in parts):
-        return None
     return parts
 
 
