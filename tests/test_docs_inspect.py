@@ -34,11 +34,11 @@ def _make_tagger_keras(path: Path) -> None:
     layers = keras.layers
     inputs = keras.Input((None,), dtype="int32")
     x = layers.Embedding(10000, 128, mask_zero=True, name="embed")(inputs)
-    x = layers.SpatialDropout1D(0.2)(x)
+    x = layers.SpatialDropout1D(0.2, name="drop_in")(x)  # named: the chain shows the names
     x = layers.Bidirectional(layers.LSTM(256, return_sequences=True), name="encoder")(x)
     x = layers.LayerNormalization(name="norm")(x)
     x = layers.GRU(128, reset_after=False, name="decoder")(x)
-    x = layers.Dropout(0.3)(x)
+    x = layers.Dropout(0.3, name="drop_out")(x)
     model = keras.Model(inputs, layers.Dense(17, name="head")(x))
     assert model.count_params() == 2_317_841  # the figure the page quotes
     model.save(path)
@@ -50,8 +50,11 @@ def test_docs_inspect_blocks_are_the_commands_real_output(
     monkeypatch.chdir(tmp_path)
     _make_tagger_pt(tmp_path / "tagger.pt")
     _make_tagger_keras(tmp_path / "tagger.keras")
+    config = run_cli("inspect", "tagger.pt", "-f", "yaml")  # the page's `> tagger.yaml`
+    assert config.exit_code == 0, config.stderr
+    (tmp_path / "tagger.yaml").write_text(config.stdout)
     blocks = BLOCK.findall(DOC.read_text())
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for command, shown in blocks:
         result = run_cli(*shlex.split(command))
         assert result.exit_code == 0, result.stderr

@@ -186,7 +186,7 @@ def test_an_onnx_export_yields_one_layer_per_node_with_the_initializers_counted(
     assert refine["params"] == _numel(model.refine)
 
 
-def test_the_table_shows_each_layer_in_every_convention_and_lists_the_other_tensors(
+def test_the_table_shows_the_chain_in_every_convention_and_leaves_no_other_tensor(
     tmp_path: Path, tagger: Any, run_cli: Callable[..., Result]
 ) -> None:
     path = tmp_path / "tagger.pt"
@@ -198,7 +198,9 @@ def test_the_table_shows_each_layer_in_every_convention_and_lists_the_other_tens
     assert "as PyTorch" in text and "as Keras 3" in text
     # Keras has no LSTM projection: the table says why instead of a number.
     assert "encoder: not expressible in Keras 3:" in text
-    assert "embed.weight" in text and "head.bias" in text
+    # The embedding and the head are parts of the chain now, not "other tensors".
+    assert "\nembed    embedding 40×6" in text and "\nhead     dense 4 → 2" in text
+    assert "Other tensors" not in text
     markdown = run_cli("inspect", str(path), "-f", "markdown").stdout
     assert markdown.startswith(f"## {path}:") and "| encoder" in markdown
 

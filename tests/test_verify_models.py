@@ -195,7 +195,7 @@ def test_framework_tensors_round_trip_exactly(framework: str) -> None:
 
 @pytest.mark.parametrize("framework", ALL)
 def test_every_slot_of_every_part_holds_one_canonical_tensor_of_its_shape(framework: str) -> None:
-    layouts = registry.get(framework).parts
+    layouts = registry.get(framework).part_layouts
     parts = (Embedding(7, 3), LayerNorm(), LayerNorm(bias=False), LayerNorm(scale=False), Dropout(), Dense(4))
     for part in (*parts, Dense(4, bias=False)):
         layout = layouts[part.kind]

@@ -657,3 +657,28 @@ def override(model: Model, fields: Mapping[str, Any]) -> Model:
         raise SpecError(
             error.path[-1] if isinstance(error.path[-1], str) else error.field, error.message
         ) from None
+
+
+def model_config(model: Model) -> dict[str, Any]:
+    """``model`` as a config file writes it (the keys :func:`build_model` reads): ``name``,
+    ``embedding``, every other part under ``layers`` in chain order, the model's shape fields
+    that are set; defaults and empty values left out."""
+    data: dict[str, Any] = {"name": model.name} if model.name else {}
+    if model.embedding is not None:
+        data["embedding"] = model.embedding.to_dict()
+    layers: list[dict[str, Any]] = []
+    for index, part in enumerate(model.parts):
+        if isinstance(part, Spec):
+            fields = _layer_fields(part)
+            if index and any(isinstance(p, Spec | Embedding) for p in model.parts[:index]):
+                fields.pop("input_size", None)
+            fields = {key: value.value if hasattr(value, "value") else value for key, value in fields.items()}
+            layers.append({key: value for key, value in fields.items() if value is not None})
+        elif not isinstance(part, Embedding):
+            layers.append({key: value for key, value in part_dict(part).items() if value is not None})
+    data["layers"] = layers
+    for name in MODEL_SHAPE_FIELDS:
+        value = getattr(model, name)
+        if value not in (None, False):
+            data[name] = value
+    return data

@@ -69,8 +69,9 @@ class FrameworkConvention(Convention):
     #: The module (``rnncalc.frameworks.<name>_live``) whose ``read_object`` reads them.
     live_module: ClassVar[str | None] = None
     #: How this framework holds each kind of part other than a recurrent block (its module's
-    #: ``PARTS``): names, shapes and the canonical tensor each one holds.
-    parts: ClassVar[Mapping[PartKind, PartLayout]] = {}
+    #: ``PARTS``): names, shapes and the canonical tensor each one holds; ``rnncalc inspect``
+    #: matches a file's tensors against these slots.
+    part_layouts: ClassVar[Mapping[PartKind, PartLayout]] = {}
 
     # --- adapter (imports the framework) ---------------------------------------------------
 
@@ -224,7 +225,7 @@ class FrameworkConvention(Convention):
 
         from rnncalc.reference import DTYPE
 
-        target = self.parts[part.kind].canonical[name]
+        target = self.part_layouts[part.kind].canonical[name]
         value = np.asanyarray(tensor, dtype=DTYPE)
         return target.name, value.T if target.transposed else value
 
@@ -240,7 +241,7 @@ class FrameworkConvention(Convention):
         from rnncalc import reference
         from rnncalc.core.errors import ConversionError
 
-        layout = self.parts[part.kind]
+        layout = self.part_layouts[part.kind]
         target = layout.canonical[name]
         if target.name not in canonical:
             raise ConversionError(
@@ -273,7 +274,7 @@ class FrameworkConvention(Convention):
             if isinstance(part, Spec):
                 count = len(self.report(part.replace(input_size=size)).weights)
             else:
-                count = len(self.parts[part.kind].slots(part, size))
+                count = len(self.part_layouts[part.kind].slots(part, size))
             result.append((part, size, tuple(next(rows) for _ in range(count))))
         return result
 
@@ -362,6 +363,17 @@ class FrameworkConvention(Convention):
         from rnncalc.io.tensors import WeightFileError
 
         raise WeightFileError(file, f"{self.title} reads no weight file")
+
+    def recorded_parts(self, contents: FileContents) -> Mapping[str, Mapping[str, Any]]:
+        """What the file's own config records of its parts beyond their weights, by layer name
+        in the config's order (a dropout's ``rate``, a dense layer's ``per_step`` and
+        ``activation``, a norm's ``epsilon``, each with its ``kind``); empty for a file that
+        records no config. ``rnncalc inspect`` puts these in the chain it finds."""
+        files = self._files()
+        if files and hasattr(files, "recorded_parts"):
+            found: Mapping[str, Mapping[str, Any]] = files.recorded_parts(contents)
+            return found
+        return {}
 
     # --- tensor values (optional: ``rnncalc convert``) -----------------------------------------
 

@@ -191,7 +191,7 @@ class FlaxConvention(FrameworkConvention):
     """Flax NNX: ``nnx.RNN`` over ``nnx.SimpleCell``/``LSTMCell``/``GRUCell``."""
 
     name = "flax"
-    parts = PARTS
+    part_layouts = PARTS
     title = "Flax NNX"
     module = "flax"
     install_hint = "pip install 'rnncalc[flax]'"

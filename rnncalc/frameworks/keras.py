@@ -234,7 +234,7 @@ class KerasConvention(FrameworkConvention):
     """Keras 3: a model of ``num_layers`` recurrent layers; all but the last return sequences."""
 
     name = "keras"
-    parts = PARTS
+    part_layouts = PARTS
     title = "Keras 3"
     module = "keras"
     install_hint = "pip install 'rnncalc[tensorflow]'"

@@ -18,7 +18,14 @@ from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.model import FieldPathError
 from rnncalc.core.spec import Spec
 from rnncalc.inspect.common import Found, expected_weights, layer_for, spec_or_none
-from rnncalc.io.keras_json import MASK_OPS, PASS_THROUGH, KerasLayer, keras_layers, recurrent_fields
+from rnncalc.io.keras_json import (
+    MASK_OPS,
+    PASS_THROUGH,
+    KerasLayer,
+    activation_name,
+    keras_layers,
+    recurrent_fields,
+)
 from rnncalc.io.tensor_data import TensorData, TensorFormat
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import ZIP_MAGIC, WeightFormat, zip_members
@@ -619,3 +626,44 @@ def _empty_datasets(saving_lib: Any, model: Any, weights: Any) -> dict[str, Any]
         model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set()
     )
     return datasets
+
+
+#: Keras layers without weights that the chain keeps as a dropout (keras.io/api/layers).
+_DROPOUTS = frozenset({"Dropout", "SpatialDropout1D"})
+
+
+def recorded_parts(contents: FileContents) -> dict[str, dict[str, Any]]:
+    """What the config says of each layer beyond its weights (see
+    :meth:`~rnncalc.frameworks.contract.FrameworkConvention.recorded_parts`): a ``Dense`` acts
+    on every step when it is wrapped in ``TimeDistributed`` or follows a recurrent layer that
+    returns sequences. Every other layer is listed with kind None, to give the order."""
+    if contents.config is None:
+        return {}
+    try:
+        flat = flatten_keras(contents.config, contents.format)
+    except SpecError:
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    sequences = False
+    for _, layer, _ in flat:
+        config = layer.config
+        wrapped = config.get("layer")
+        inner: Mapping[str, Any] = wrapped if isinstance(wrapped, Mapping) else {}
+        inner_config: Mapping[str, Any] = inner["config"] if isinstance(inner.get("config"), Mapping) else {}
+        found[layer.name] = {"kind": None}  # its place in the order, for the dropouts
+        if layer.class_name in ("SimpleRNN", "LSTM", "GRU", "RNN"):
+            sequences = config.get("return_sequences") is True
+        elif layer.class_name == "Bidirectional":
+            sequences = inner_config.get("return_sequences") is True
+        elif layer.class_name in _DROPOUTS:
+            found[layer.name] = {"kind": "dropout", "rate": config.get("rate")}
+        elif layer.class_name == "LayerNormalization":
+            found[layer.name] = {"kind": "layer_norm", "epsilon": config.get("epsilon")}
+        elif layer.class_name == "Dense" or (
+            layer.class_name == "TimeDistributed" and inner.get("class_name") == "Dense"
+        ):
+            dense = config if layer.class_name == "Dense" else inner_config
+            activation = activation_name(dense.get("activation"))
+            per_step = sequences or layer.class_name == "TimeDistributed"
+            found[layer.name] = {"kind": "dense", "per_step": per_step, "activation": activation}
+    return found

@@ -13,7 +13,7 @@ import io
 import json
 from typing import Any
 
-from rnncalc.frameworks.keras_files import archive_keys, find_layers
+from rnncalc.frameworks.keras_files import archive_keys, find_layers, recorded_parts
 from rnncalc.inspect.live import LiveObject, label, type_name
 from rnncalc.inspect.model import Inspection
 from rnncalc.io.keras_file import KERAS_WEIGHTS_GROUP
@@ -52,6 +52,7 @@ def read_object(obj: Any) -> LiveObject:
         recurrent=tuple(recurrent),
         notes=tuple(notes),
         layer_of=owners,
+        recorded=recorded_parts(contents),
     )
 
     def read(name: str) -> Any:

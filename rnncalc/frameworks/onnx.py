@@ -436,7 +436,7 @@ class OnnxConvention(FrameworkConvention):
     """ONNX's recurrent operators, run by onnxruntime; see the module docstring for the graph."""
 
     name = "onnx"
-    parts = PARTS
+    part_layouts = PARTS
     title = "ONNX"
     # measure and run_real need onnxruntime (and onnx to build the graph; the extra has both).
     module = "onnxruntime"

@@ -35,6 +35,7 @@ def read_object(obj: Any) -> LiveObject:
         recurrent=tuple(recurrent),
         notes=tuple(notes),
         layer_of=owners,
+        order=contents.order,
     )
     initializers = {init.name: init for init in obj.graph.initializer}
 

@@ -257,7 +257,7 @@ class TorchConvention(FrameworkConvention):
     """PyTorch 2: ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with ``num_layers`` and ``bidirectional``."""
 
     name = "torch"
-    parts = PARTS
+    part_layouts = PARTS
     title = "PyTorch"
     module = "torch"
     install_hint = "pip install 'rnncalc[torch]'"

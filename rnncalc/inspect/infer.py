@@ -35,4 +35,6 @@ def inspect_contents(file: str, contents: FileContents) -> Inspection:
         recurrent=tuple(recurrent),
         notes=(*contents.notes, *notes),
         from_config=contents.from_config,
+        order=contents.order,
+        recorded=convention.recorded_parts(contents),
     )

@@ -65,6 +65,11 @@ class Inspection:
     from_config: bool = False
     #: Tensor name → the layer holding it (``"head (Dense)"``), where the name does not say it.
     layer_of: Mapping[str, str] = field(default_factory=dict)
+    #: Tensor names in the order the model uses them, where the file records it (an ONNX graph).
+    order: tuple[str, ...] = ()
+    #: What the file's config records of its parts beyond their weights, by layer name (see
+    #: :meth:`~rnncalc.frameworks.contract.FrameworkConvention.recorded_parts`).
+    recorded: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def total_params(self) -> int:
@@ -101,4 +106,21 @@ class Inspection:
             "recurrent": [layer.to_dict() for layer in self.recurrent],
             "other_params": self.other_params,
             "notes": list(self.notes),
+            **self.whole_dict(),
+        }
+
+    def whole_dict(self) -> dict[str, Any]:
+        """The whole model: ``chains`` (parts in order, every convention's counts), the
+        tensors no chain takes (``unplaced``, named in ``unplaced_notes``), and ``models``, the
+        chains as a config file holds them (each with its ``source``), so the document is a
+        config file too (``rnncalc summary`` reads it)."""
+        from rnncalc.inspect.chain import find_chains, source_block
+
+        chains, unplaced = find_chains(self)
+        taken = {tensor.name for chain in chains for tensor in chain.tensors}
+        return {
+            "chains": [chain.to_dict() for chain in chains],
+            "unplaced": [tensor.name for tensor in self.tensors if tensor.name not in taken],
+            "unplaced_notes": list(unplaced),
+            "models": [{**chain.to_dict()["model"], "source": source_block(self, chain)} for chain in chains],
         }

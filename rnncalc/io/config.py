@@ -272,7 +272,7 @@ def _entries(located: Located) -> Iterator[ModelEntry | BadEntry]:
         yield ModelEntry(model, located.file, located.line(()))
         return
     if isinstance(data, dict) and "models" in data:
-        extra = [key for key in data if key != "models"]
+        extra = [key for key in data if key != "models" and key not in INSPECT_KEYS]
         if extra:
             raise located.error(
                 (extra[0],), "unexpected next to models:; put it inside each model (or drop models:)"
@@ -313,8 +313,15 @@ def _kind(value: Any) -> str:
     )
 
 
-#: Keys a model mapping may hold besides the spec's fields.
-MODEL_KEYS: tuple[str, ...] = ("name", "expect", "embedding", "layers", "dense")
+#: Keys a model mapping may hold besides the spec's fields. ``source`` is what ``rnncalc
+#: inspect`` read the model from (file, format, tensors): kept for people, ignored here.
+MODEL_KEYS: tuple[str, ...] = ("name", "expect", "embedding", "layers", "dense", "source")
+#: Keys ``rnncalc inspect --format json`` writes beside ``models:`` (the file's facts, its
+#: chains): a mapping with ``models:`` may hold them; they are ignored.
+INSPECT_KEYS: tuple[str, ...] = (
+    "schema_version", "file", "format", "convention", "from_config", "total_params", "tensors",
+    "recurrent", "other_params", "notes", "chains", "unplaced", "unplaced_notes",
+)  # fmt: skip
 
 
 #: Every key a model mapping may hold, in the order did-you-mean considers them.
@@ -331,6 +338,8 @@ def _model_entry(located: Located, data: Mapping[str, Any], path: Path_, key: st
     name: str | None = data.get("name")
     if name is not None and not isinstance(name, str):
         raise located.error((*path, "name"), f"must be a string, got {_kind(name)}")
+    if "source" in data and not isinstance(data["source"], dict):
+        raise located.error((*path, "source"), f"must be a mapping, got {_kind(data['source'])}")
     expect = _expect(located, data.get("expect"), (*path, "expect"))
     try:
         model = _model(data, name)
@@ -348,7 +357,7 @@ def _model_entry(located: Located, data: Mapping[str, Any], path: Path_, key: st
 
 def _model(data: Mapping[str, Any], name: str | None) -> Model:
     """A flat spec (spec fields at the top, no layers/embedding/dense) or a full model."""
-    body = {key: value for key, value in data.items() if key not in ("name", "expect")}
+    body = {key: value for key, value in data.items() if key not in ("name", "expect", "source")}
     structured = any(key in body for key in ("layers", "embedding", "dense"))
     if not structured:
         return model_from_spec(spec_from_mapping(body), name)

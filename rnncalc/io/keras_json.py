@@ -169,6 +169,11 @@ def _check_chain(
         )
 
 
+def activation_name(value: Any) -> str | None:
+    """A layer config's ``activation`` as its name (Keras 3 may write an object), or None."""
+    return _activation(value)
+
+
 def _activation(value: Any) -> str | None:
     if isinstance(value, Mapping):  # Keras 3 may serialize activations as objects
         config = value.get("config")

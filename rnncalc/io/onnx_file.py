@@ -328,7 +328,9 @@ def model_contents(path: str, model: Any, onnx: Any, missing: Sequence[str] = ()
         "dims; convert needs the file"
         for location in dict.fromkeys(missing)
     )
-    return FileContents(tensors=tensors, nodes=nodes, notes=notes)
+    names = {tensor.name for tensor in tensors}
+    order = tuple(dict.fromkeys(name for node in nodes for name in node.inputs if name in names))
+    return FileContents(tensors=tensors, nodes=nodes, notes=notes, order=order)
 
 
 def _node(path: str, node: Any, onnx: Any) -> Node:

@@ -59,6 +59,8 @@ class FileContents:
     a config but no weights (a Keras model JSON), so weights must be derived from the config.
     ``modules`` is what an archive carrying code records of its modules, by module path
     (``{"rnn": {"type": "torch.nn.modules.rnn.RNN", "nonlinearity": "relu", ...}}``).
+    ``order`` names the tensors in the order the model uses them, where the file records it
+    (an ONNX graph's nodes), for finding the chain of parts.
     """
 
     tensors: tuple[Tensor, ...]
@@ -68,6 +70,7 @@ class FileContents:
     notes: tuple[str, ...] = field(default=())
     from_config: bool = False
     modules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    order: tuple[str, ...] = ()
 
 
 def require_module(module: str, hint: str, file: str) -> Any:
