@@ -232,6 +232,23 @@ def test_a_flax_module_reads_as_its_state_and_converts_as_its_msgpack_file(tmp_p
     assert np.max(np.abs(got - np.asarray(model(x)))) < 1e-5
 
 
+def test_a_flax_model_reads_as_its_msgpack_state_saved(tmp_path: Path, run_cli: Callable[..., Any]) -> None:
+    nnx = pytest.importorskip("flax.nnx")
+    serialization = pytest.importorskip("flax.serialization")
+
+    class Tagger(nnx.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            rngs = nnx.Rngs(0)
+            self.embed = nnx.Embed(50, 8, rngs=rngs)
+            self.encoder = nnx.RNN(nnx.LSTMCell(8, 16, rngs=rngs))
+            self.head = nnx.Linear(16, 5, rngs=rngs)
+
+    model = Tagger()
+    path = tmp_path / "tagger.msgpack"
+    path.write_bytes(serialization.msgpack_serialize(nnx.to_pure_dict(nnx.state(model, nnx.Param))))
+    same_but_own_facts(rnncalc.inspect(model), inspected_file(run_cli, path))
+
+
 def test_a_flax_recurrent_module_under_any_attribute_is_read_from_its_attributes(tmp_path: Path) -> None:
     nnx = pytest.importorskip("flax.nnx")
     jax = pytest.importorskip("jax")

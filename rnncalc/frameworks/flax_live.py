@@ -93,7 +93,7 @@ def _fields(module: Any, nnx: Any) -> tuple[dict[str, Any] | None, str | None]:
         return None, why
     if bidirectional and found[0] != found[1]:
         return None, "its two directions differ"
-    fields = dict(found[0][0] or {})
+    fields = {**(found[0][0] or {}), "bidirectional": bidirectional}  # stated, as a saved state's reader does
     if bidirectional:
         # The merges Flax's convention builds (frameworks/flax.py, _build_layer); its default
         # concatenates.
