@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import rnncalc
+from rnncalc.cli import cli
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -107,3 +109,15 @@ def test_a_models_difference_sums_its_blocks_bias_vectors(
     assert "layers[0] (lstm)" in reason and "+40" in reason
     assert "layers[1] (rnn)" in reason and "+6" in reason
     assert "layers[2]" not in reason
+
+
+def test_a_bidirectional_onnx_layer_is_said_to_keep_two_bias_vectors_per_direction() -> None:
+    # ONNX's bidirectional B is (2, 8H) for an LSTM, rows of no single direction: Keras keeps
+    # 4H(I+H+1) per direction, ONNX 4H(I+H+2); at I=5, H=8: 896 and 960.
+    result = CliRunner().invoke(
+        cli, ["summary", "-c", "lstm", "-i", "5", "-H", "8", "--bi", "-F", "keras,onnx"]
+    )
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "Keras 896 vs ONNX 960" in text
+    assert "Keras keeps one bias vector per layer and direction, ONNX two bias vectors: -64" in text

@@ -128,7 +128,7 @@ def explain_difference(
             continue
         if role is Role.BIAS:
             reasons.append(
-                f"{first.bias_note(spec)}, {second.short_title} {vectors(bias_vectors(b, spec))}"
+                f"{first.bias_note(spec)}, {second.short_title} {vectors(second.bias_count(spec))}"
                 f": {_signed(role_delta)}"
             )
         else:

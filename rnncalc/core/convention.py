@@ -93,16 +93,22 @@ class Convention(ABC):
     def model_report(self, model: Model) -> FrameworkReport:
         """A heterogeneous model (embedding, recurrent blocks, dense heads) in this framework."""
 
+    def bias_count(self, spec: Spec) -> int:
+        """How many ``gates*H`` bias vectors one direction of a layer keeps. The default counts
+        them in :meth:`report`'s first layer; override it where the rows do not say (ONNX's
+        bidirectional ``B`` belongs to no single direction)."""
+        from rnncalc.core.calc import bias_vectors
+
+        report = self.report(spec)
+        return bias_vectors(report, spec) if report.supported else 0
+
     def bias_note(self, spec: Spec) -> str:
         """A clause on this framework's bias layout for ``spec``, naming the framework, used
         where two totals are compared: "PyTorch keeps two bias vectors per layer and direction
-        (bias_ih, bias_hh)". The default counts the bias vectors of :meth:`report`'s first
-        layer; override it to name them or say why."""
-        from rnncalc.core.calc import bias_vectors, vectors
+        (bias_ih, bias_hh)". The default words :meth:`bias_count`; override it to name them."""
+        from rnncalc.core.calc import vectors
 
-        report = self.report(spec)
-        count = bias_vectors(report, spec) if report.supported else 0
-        return f"{self.short_title} keeps {vectors(count)} per layer and direction"
+        return f"{self.short_title} keeps {vectors(self.bias_count(spec))} per layer and direction"
 
     def model_notes(self, model: Model) -> tuple[str, ...]:
         """Clauses ``summary`` adds under a heterogeneous model's tables where this framework

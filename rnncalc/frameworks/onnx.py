@@ -585,9 +585,13 @@ class OnnxConvention(FrameworkConvention):
         output = (*lead, size) if sequences else (first.batch_size, size)
         return FrameworkReport(FRAMEWORK, title, tuple(layers), (("output", output),))
 
+    def bias_count(self, spec: Spec) -> int:
+        """Named here, not counted from the report: a bidirectional operator's rows belong to no
+        single direction. ``B`` holds ``Wb`` and ``Rb`` for each direction."""
+        return 2 if spec.bias else 0
+
     def bias_note(self, spec: Spec) -> str:
-        """Named here, not counted from the report: one ``B`` tensor holds both vectors, and a
-        bidirectional operator's rows belong to no single direction."""
+        """Named here: one ``B`` tensor holds both vectors."""
         if not spec.bias:
             return "ONNX keeps no bias vector (no B input)"
         return "ONNX keeps two bias vectors per layer and direction (B = [Wb, Rb])"
