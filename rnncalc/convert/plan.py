@@ -89,13 +89,10 @@ def target_for(destination: str, to: str | None) -> tuple[FrameworkConvention, T
     return found
 
 
-def source_format(path: str) -> tuple[str, TensorFormat | None]:
-    """How ``path`` is read: the name of the format inspect reads it as, and the tensor format of
-    that name (None: the file holds no tensor values, as a model config)."""
-    from rnncalc.inspect.formats import choose_format
-
-    name = choose_format(path).name
-    return name, next((found for _, found in tensor_formats() if found.name == name), None)
+def tensor_format(name: str) -> TensorFormat | None:
+    """The tensor format of the weight format ``name`` inspect read a file as (None: the file
+    holds no tensor values, as a model config)."""
+    return next((found for _, found in tensor_formats() if found.name == name), None)
 
 
 def make_plan(
@@ -136,9 +133,8 @@ def read_source(path: str) -> Source:
     obj = lent(path)
     if obj is not None:
         return object_source(obj)
-    _, found = source_format(path)
-    contents = read_file(path)
-    return inspected_source(inspect_contents(path, contents), contents, found)
+    contents = read_file(path)  # its format chosen once, as inspect chooses it
+    return inspected_source(inspect_contents(path, contents), contents, tensor_format(contents.format))
 
 
 def object_source(obj: Any) -> Source:
