@@ -97,9 +97,7 @@ def verify_framework(spec: Spec, framework: str, seed: int, atol: float) -> Fram
     real model and the numpy reference run the same random weights on the same random input."""
     convention = registry.get(framework)
     if not convention.is_installed():
-        return FrameworkVerification(
-            framework, Status.SKIPPED, note=f"not installed; install it with: {convention.install_hint}"
-        )
+        return _not_installed(framework, convention.install_hint)
     reason = convention.unsupported(spec)
     if reason:
         return FrameworkVerification(framework, Status.NOT_EXPRESSIBLE, note=reason)
@@ -108,9 +106,7 @@ def verify_framework(spec: Spec, framework: str, seed: int, atol: float) -> Fram
     with quiet():
         outputs = convention.run_real(spec, weights, x)
     expected = convention.reference_forward(spec, convention.to_canonical(spec, weights), x)
-    comparisons = compare(outputs, expected, atol)
-    status = Status.AGREES if all(c.within for c in comparisons) else Status.DIFFERS
-    return FrameworkVerification(framework, status, comparisons)
+    return _verdict(framework, compare(outputs, expected, atol))
 
 
 def verify(
@@ -164,9 +160,7 @@ def verify_model_framework(
     ``model_from_canonical`` and loaded, on the same batch-major input ``x``."""
     convention = registry.get(framework)
     if not convention.is_installed():
-        return FrameworkVerification(
-            framework, Status.SKIPPED, note=f"not installed; install it with: {convention.install_hint}"
-        )
+        return _not_installed(framework, convention.install_hint)
     reason = convention.model_report(model).reason
     if reason:
         return FrameworkVerification(framework, Status.NOT_EXPRESSIBLE, note=reason)
@@ -183,9 +177,7 @@ def verify_model_framework(
             model, weights, xs, batch_first=batch_first, last_step=convention.model_last_step(model)
         )
     }
-    comparisons = compare(outputs, expected, atol)
-    status = Status.AGREES if all(c.within for c in comparisons) else Status.DIFFERS
-    return FrameworkVerification(framework, status, comparisons, note)
+    return _verdict(framework, compare(outputs, expected, atol), note)
 
 
 def verify_model(
@@ -208,3 +200,17 @@ def verify_model(
     x = random_model_input(probe, probe.batch_size, probe.seq_len, seed)
     results = tuple(verify_model_framework(probe, name, weights, x, atol) for name in frameworks)
     return Verification(probe.layers[0], seed, atol, results, require, probe)
+
+
+def _not_installed(framework: str, install_hint: str) -> FrameworkVerification:
+    return FrameworkVerification(
+        framework, Status.SKIPPED, note=f"not installed; install it with: {install_hint}"
+    )
+
+
+def _verdict(
+    framework: str, comparisons: tuple[Comparison, ...], note: str | None = None
+) -> FrameworkVerification:
+    """Agrees when every output is within the tolerance (a NaN never is)."""
+    status = Status.AGREES if all(c.within for c in comparisons) else Status.DIFFERS
+    return FrameworkVerification(framework, status, comparisons, note)
