@@ -141,21 +141,6 @@ def test_what_a_keras_lstm_computes_is_kept_or_refused_never_dropped(
     np.testing.assert_allclose(np.asarray(written(x)), np.asarray(source(x)), atol=1e-6)
 
 
-def test_a_model_with_an_embedding_and_a_head_is_refused_naming_them(tmp_path: Path) -> None:
-    class Tagger(torch.nn.Module):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.embed = torch.nn.Embedding(10, 3)
-            self.rnn = torch.nn.GRU(3, 4)
-            self.head = torch.nn.Linear(4, 2)
-
-    path = tmp_path / "tagger.pt"
-    torch.save(Tagger().state_dict(), path)
-    message = one_line_error(run(str(path), "-o", str(tmp_path / "tagger.keras")))
-    assert "embed.weight" in message and "head.weight" in message
-    assert files(tmp_path) == ["tagger.pt"]
-
-
 def test_nonlinearity_applies_to_rnn_only(lstm_pt: Path) -> None:
     message = one_line_error(
         run(str(lstm_pt), "-o", str(lstm_pt.with_suffix(".onnx")), "--nonlinearity", "relu")
@@ -189,7 +174,7 @@ def test_an_interrupted_write_leaves_no_file_and_keeps_the_old_one(
     assert files(lstm_pt.parent) == ["existing.safetensors", "lstm.pt"]
 
 
-def test_two_recurrent_modules_that_do_not_chain_are_refused(tmp_path: Path) -> None:
+def test_two_recurrent_modules_that_do_not_chain_are_refused_listing_the_chains(tmp_path: Path) -> None:
     class TwoStacks(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
@@ -199,7 +184,8 @@ def test_two_recurrent_modules_that_do_not_chain_are_refused(tmp_path: Path) -> 
     path = tmp_path / "two.pt"
     torch.save(TwoStacks().state_dict(), path)
     message = one_line_error(run(str(path), "-o", str(tmp_path / "two.onnx")))
-    assert "encoder and decoder are not one stack" in message
+    assert "holds 2 chains" in message and "--part" in message
+    assert "encoder" in message and "decoder" in message
     assert files(tmp_path) == ["two.pt"]
 
 

@@ -10,6 +10,8 @@ import click
 from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import ConfigFile
 from rnncalc.cli.progress import progress, quiet_option
+from rnncalc.core.errors import SpecError
+from rnncalc.core.model import Model
 from rnncalc.core.spec import Nonlinearity
 
 #: Largest absolute difference ``--verify`` accepts by default: float32 rounding over a few steps.
@@ -45,6 +47,21 @@ def target_choices() -> list[str]:
     "[default: the file's, else tanh]",
 )
 @click.option(
+    "--part",
+    "part",
+    metavar="NAME[,NAME...]",
+    help="Convert these parts of SRC, in order (as inspect lists them: embed,encoder); "
+    "needed when SRC holds more than one chain.",
+)
+@click.option(
+    "--model",
+    "model_file",
+    type=ConfigFile(),
+    metavar="FILE",
+    help="A config file stating SRC's architecture where the file does not record it (head "
+    "activations, per_step, an RNN's nonlinearity); `rnncalc inspect SRC -f yaml` writes one.",
+)
+@click.option(
     "--verify/--no-verify",
     default=None,
     help="Run source and target on the same random input and report the largest difference.  "
@@ -64,37 +81,50 @@ def convert(
     to: str | None,
     force: bool,
     nonlinearity: str | None,
+    part: str | None,
+    model_file: str | None,
     verify: bool | None,
     atol: float,
     quiet: bool,
 ) -> None:
-    """Convert the recurrent stack in SRC into another framework's file DST.
+    """Convert the model in SRC into another framework's file DST.
 
     SRC is a PyTorch state dict (.pt, .pth, .bin), .safetensors (one file, or a sharded index
     or its directory), a TorchScript or torch.export (.pt2) archive (read as data: none of its
-    code runs), a Keras .keras model, an ONNX model or a Flax NNX state (.msgpack), holding
-    one stack of RNN, LSTM or GRU layers and nothing else. DST is a PyTorch state dict (.pt,
-    or .safetensors) that nn.LSTM/GRU/RNN loads with strict=True, a Keras .keras model, an
-    ONNX model, or a Flax NNX state (.msgpack). Gate order, transposes and biases follow each
-    framework's convention; what the target cannot express (a Keras reset_after=False GRU into
-    PyTorch, a projection into Keras) is refused before anything is written. DST appears only
-    when complete and is never replaced without --force.
+    code runs), a Keras .keras or .h5 model, an ONNX model or a Flax NNX state (.msgpack),
+    holding a stack of RNN, LSTM or GRU layers, or a whole model: an embedding, recurrent
+    blocks, layer norms, dropout and dense heads, in one chain (--part picks one of several).
+    DST is a PyTorch state dict (.pt, or .safetensors) that nn.LSTM/GRU/RNN, or for a whole
+    model the module `rnncalc code` prints, loads with strict=True; a complete Keras .keras
+    model; an ONNX model; or a Flax NNX state (.msgpack). Gate order, transposes and biases
+    follow each framework's convention; what the target cannot express (a Keras
+    reset_after=False GRU into PyTorch, a projection into Keras) and layers rnncalc does not
+    describe are refused before anything is written. What SRC does not record is assumed, said
+    on stderr and named in the verify line. DST appears only when complete and is never
+    replaced without --force.
 
     \b
     Examples:
       rnncalc convert lstm.pt -o lstm.keras
       rnncalc convert model.keras -o model.safetensors --atol 1e-6
       rnncalc convert gru.onnx -o gru.bin --to torch --force
+      rnncalc convert seq2seq.pt -o encoder.keras --part embed,encoder
+      rnncalc convert tagger.pt -o tagger.onnx --model tagger.yaml
     """
     from rnncalc.convert import write_plan
     from rnncalc.convert.plan import make_plan
     from rnncalc.core.spec import describe_spec
+    from rnncalc.summary.render import describe_model
 
     chosen = Nonlinearity(nonlinearity) if nonlinearity else None
+    parts = tuple(name.strip() for name in part.split(",")) if part else ()
+    if any(not name for name in parts):
+        raise SpecError("--part", f"an empty name in {part!r}")
+    stated = stated_model(model_file) if model_file else None
     status = progress(quiet)
     with status:
         status.status(f"reading {source}...")
-        plan = make_plan(source, destination, to, force=force, nonlinearity=chosen)
+        plan = make_plan(source, destination, to, force=force, nonlinearity=chosen, part=parts, model=stated)
         status.clear()
         for note in plan.source.notes:
             click.echo(f"rnncalc: note: {source}: {note}", err=True)
@@ -118,8 +148,10 @@ def convert(
             f"tensor{'s' if len(done.rounded) > 1 else ''} ({names}): largest change {largest:.3g}",
             err=True,
         )
+    model = plan.source.model
+    described = describe_model(model) if model is not None else describe_spec(done.plan.spec)
     click.echo(
-        f"{destination}: {done.plan.target.description}, {describe_spec(done.plan.spec)}: "
+        f"{destination}: {done.plan.target.description}, {described}: "
         f"{done.tensors} tensors, {done.params:,} parameters, from {plan.source.convention.title}"
     )
     if not verify:
@@ -133,6 +165,18 @@ def convert(
         difference = largest_difference(done.plan)
     ok = agrees(difference, atol)
     shown = f"{difference:.3g}" if difference is not None else "not finite (a NaN or infinity in an output)"
-    click.echo(f"verify: largest |difference| {shown} (atol {atol:g}): {'ok' if ok else 'FAILED'}")
+    assuming = f", assuming {', '.join(plan.source.assumptions)}" if plan.source.assumptions else ""
+    verdict = ("ok" if ok else "FAILED") + assuming
+    click.echo(f"verify: largest |difference| {shown} (atol {atol:g}): {verdict}")
     if not ok:
         sys.exit(1)
+
+
+def stated_model(path: str) -> Model:
+    """The one model a ``--model`` config file describes (``rnncalc inspect -f yaml`` writes it)."""
+    from rnncalc.io.config import load_models
+
+    models = load_models(path)
+    if len(models) != 1:
+        raise SpecError("--model", f"{path} describes {len(models)} models; give a file with one")
+    return models[0]

@@ -1,6 +1,8 @@
-"""``rnncalc convert``: move a recurrent stack's weights from one framework's file to another's.
+"""``rnncalc convert``: move a recurrent stack's or a whole model's weights from one framework's
+file to another's.
 
-:mod:`~rnncalc.convert.plan` decides (and refuses) before anything is written,
+:mod:`~rnncalc.convert.plan` decides (and refuses) before anything is written (a whole model
+read by :mod:`~rnncalc.convert.whole`),
 :mod:`~rnncalc.convert.stream` converts layer by layer through the conventions' canonical
 weights, :mod:`~rnncalc.convert.write` writes the target format atomically and
 :mod:`~rnncalc.convert.verify` runs source and target on the same input.
@@ -8,10 +10,12 @@ weights, :mod:`~rnncalc.convert.write` writes the target format atomically and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rnncalc.convert.plan import Plan, make_plan
 from rnncalc.core.errors import ConversionError, SpecError
+from rnncalc.core.model import Model
 from rnncalc.core.spec import Nonlinearity
 
 
@@ -33,10 +37,12 @@ def convert(
     *,
     force: bool = False,
     nonlinearity: Nonlinearity | None = None,
+    part: Sequence[str] = (),
+    model: Model | None = None,
 ) -> Converted:
     """Convert ``source`` to ``destination`` (target from its extension or ``to``); see
-    :func:`~rnncalc.convert.plan.make_plan` for what is refused."""
-    plan = make_plan(source, destination, to, force=force, nonlinearity=nonlinearity)
+    :func:`~rnncalc.convert.plan.make_plan` for what is refused and for ``part`` and ``model``."""
+    plan = make_plan(source, destination, to, force=force, nonlinearity=nonlinearity, part=part, model=model)
     return write_plan(plan, force=force)
 
 

@@ -13,7 +13,7 @@ cannot express is refused with its reason.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,8 @@ from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec, describe_spec
 
 if TYPE_CHECKING:
+    from rnncalc.core.model import Model
+    from rnncalc.core.report import WeightRow
     from rnncalc.frameworks.contract import FrameworkConvention
     from rnncalc.inspect.model import Inspection, RecurrentLayer
     from rnncalc.io.tensor_data import TensorFormat
@@ -43,6 +45,17 @@ class Source:
     names: tuple[str, ...]
     #: What the file leaves open and was assumed (inspect's notes on the layers).
     notes: tuple[str, ...] = ()
+    #: A whole model (embedding, norms, heads, blocks that differ): ``names`` then follow the
+    #: rows of ``convention.model_report(model)``, and ``spec`` is its first recurrent block.
+    model: Model | None = None
+    #: The assumptions of ``notes`` in a few words each, for the verdict line (``tanh``).
+    assumptions: tuple[str, ...] = ()
+
+    def rows(self, convention: FrameworkConvention) -> list[WeightRow]:
+        """``convention``'s tensors for what this source holds, in report order."""
+        if self.model is not None:
+            return list(convention.model_report(self.model).weights)
+        return [row for layer in convention.report(self.spec).layers for row in layer.weights]
 
 
 @dataclass(frozen=True)
@@ -102,73 +115,134 @@ def make_plan(
     *,
     force: bool = False,
     nonlinearity: Nonlinearity | None = None,
+    part: Sequence[str] = (),
+    model: Model | None = None,
 ) -> Plan:
     """Read ``source`` (or take the stack already read from it: a live object's), recognise
-    its stack and check that the target can hold it; raises :class:`ConversionError` (or a
-    reader's error) naming what cannot be converted. ``nonlinearity`` sets an RNN's activation
-    where the file does not record it (a state dict)."""
+    its stack or whole model and check that the target can hold it; raises
+    :class:`ConversionError` (or a reader's error) naming what cannot be converted.
+    ``nonlinearity`` sets an RNN's activation where the file does not record it (a state dict);
+    ``part`` names the parts to convert (``--part``), ``model`` states the architecture
+    (``--model``)."""
     target_convention, target = target_for(destination, to)
-    stack = read_source(source) if isinstance(source, str) else source
+    stack = read_source(source, part, model) if isinstance(source, str) else source
     if nonlinearity is not None:
-        if stack.spec.cell is not Cell.RNN:
-            raise SpecError("--nonlinearity", f"applies to rnn only, not {stack.spec.cell.value}")
-        notes = tuple(note for note in stack.notes if "nonlinearity" not in note)
-        stack = replace(stack, spec=stack.spec.replace(nonlinearity=nonlinearity), notes=notes)
-    reason = target_convention.unsupported(stack.spec)
-    if reason:
-        raise ConversionError(
-            f"{stack.path}: {target_convention.title} cannot hold this {describe_spec(stack.spec)}: {reason}"
-        )
+        stack = _with_nonlinearity(stack, nonlinearity)
+    if stack.model is not None:
+        reason = target_convention.model_report(stack.model).reason
+        if reason:
+            raise ConversionError(f"{stack.path}: {target_convention.title} cannot hold this model: {reason}")
+    else:
+        reason = target_convention.unsupported(stack.spec)
+        if reason:
+            raise ConversionError(
+                f"{stack.path}: {target_convention.title} cannot hold this "
+                f"{describe_spec(stack.spec)}: {reason}"
+            )
     check_destination(stack.path, destination, force)
     return Plan(stack, destination, target, target_convention, force)
 
 
-def read_source(path: str) -> Source:
-    """``path`` read as one recurrent stack in its convention (or the model in memory a notebook
-    lends under that name: :func:`rnncalc.inspect.live.lent`)."""
+def _with_nonlinearity(stack: Source, nonlinearity: Nonlinearity) -> Source:
+    """``stack`` with every RNN block's activation set (``--nonlinearity``)."""
+    from rnncalc.core.model import Model
+
+    blocks = stack.model.layers if stack.model is not None else (stack.spec,)
+    if not any(block.cell is Cell.RNN for block in blocks):
+        raise SpecError("--nonlinearity", f"applies to rnn only, not {stack.spec.cell.value}")
+    notes = tuple(note for note in stack.notes if "nonlinearity" not in note)
+    assumptions = tuple(a for a in stack.assumptions if a not in {n.value for n in Nonlinearity})
+    if stack.model is None:
+        spec = stack.spec.replace(nonlinearity=nonlinearity)
+        return replace(stack, spec=spec, notes=notes, assumptions=assumptions)
+    model = stack.model
+    parts = tuple(
+        p.replace(nonlinearity=nonlinearity) if isinstance(p, Spec) and p.cell is Cell.RNN else p
+        for p in model.parts
+    )
+    changed = Model(parts=parts, batch_first=model.batch_first, return_sequences=model.return_sequences)
+    return replace(stack, model=changed, spec=changed.layers[0], notes=notes, assumptions=assumptions)
+
+
+def read_source(path: str, part: Sequence[str] = (), model: Model | None = None) -> Source:
+    """``path`` read as one recurrent stack or a whole model in its convention (or the model in
+    memory a notebook lends under that name: :func:`rnncalc.inspect.live.lent`); ``part`` and
+    ``model`` as :func:`make_plan` takes them."""
     from rnncalc.inspect.formats import read_file
     from rnncalc.inspect.infer import inspect_contents
     from rnncalc.inspect.live import lent
 
     obj = lent(path)
     if obj is not None:
-        return object_source(obj)
+        return object_source(obj, part, model)
     contents = read_file(path)  # its format chosen once, as inspect chooses it
-    return inspected_source(inspect_contents(path, contents), contents, tensor_format(contents.format))
+    found = tensor_format(contents.format)
+    return inspected_source(inspect_contents(path, contents), contents, found, part, model)
 
 
-def object_source(obj: Any) -> Source:
-    """A model in memory read as one recurrent stack, its tensors served in place."""
+def object_source(obj: Any, part: Sequence[str] = (), model: Model | None = None) -> Source:
+    """A model in memory read as one recurrent stack or a whole model, its tensors served in place."""
     from rnncalc.inspect.live import live_format, read_object
 
     live = read_object(obj)
-    return inspected_source(live.inspection, live.contents, live_format(live))
+    return inspected_source(live.inspection, live.contents, live_format(live), part, model)
 
 
-def inspected_source(inspection: Inspection, contents: FileContents, found: TensorFormat | None) -> Source:
-    """The stack of an inspected file (or live object), its tensors read through ``found``
-    (None: the file holds no tensor values)."""
+def inspected_source(
+    inspection: Inspection,
+    contents: FileContents,
+    found: TensorFormat | None,
+    part: Sequence[str] = (),
+    model: Model | None = None,
+) -> Source:
+    """The stack or whole model of an inspected file (or live object), its tensors read
+    through ``found`` (None: the file holds no tensor values). A file holding one stack and
+    nothing else is that stack; any other is a whole model (:mod:`rnncalc.convert.whole`)."""
     from rnncalc import frameworks
+    from rnncalc.convert.whole import whole_model
+    from rnncalc.io.tensor_data import dtype_refusal
     from rnncalc.io.tensors import WeightFileError
 
     path = inspection.file
-    names = recognise(inspection, contents, found)
+    refuse_file(inspection, contents, found)
     if found is None:
         raise WeightFileError(path, f"holds no tensor data to convert (a {inspection.format} file)")
     convention = frameworks.get(inspection.convention)
-    spec = stack_spec(path, inspection.recurrent)
-    check_rows(path, convention, spec, inspection, names)
-    notes = tuple(dict.fromkeys(note for layer in inspection.recurrent for note in layer.notes))
-    return Source(path, found, convention, spec, names, notes)
+    stack = None if part or model is not None else bare_stack(inspection, found)
+    if stack is not None:
+        names, spec = stack
+        check_rows(path, convention.report(spec).weights, inspection, names, describe_spec(spec), convention)
+        notes = tuple(dict.fromkeys(note for layer in inspection.recurrent for note in layer.notes))
+        return Source(path, found, convention, spec, names, notes)
+    whole = whole_model(inspection, convention, found, part, model)
+    if whole.model.is_flat:  # one recurrent block (--part encoder): the stack nn.LSTM loads
+        spec = weights_spec(whole.model.layers[0])
+        check_rows(
+            path, convention.report(spec).weights, inspection, whole.names, describe_spec(spec), convention
+        )
+        return Source(path, found, convention, spec, whole.names, whole.notes, assumptions=whole.assumptions)
+    dtypes = {tensor.name: tensor.dtype for tensor in inspection.tensors}
+    for name in whole.names:
+        refusal = dtype_refusal(dtypes[name])
+        if refusal:
+            raise ConversionError(f"{path}: tensor {name!r} {refusal}")
+    rows = convention.model_report(whole.model).weights
+    check_rows(path, rows, inspection, whole.names, "this model", convention)
+    return Source(
+        path,
+        found,
+        convention,
+        whole.model.layers[0],
+        whole.names,
+        whole.notes,
+        whole.model,
+        whole.assumptions,
+    )
 
 
-def recognise(inspection: Inspection, contents: FileContents, found: TensorFormat | None) -> tuple[str, ...]:
-    """The inspected file's recurrent tensors' names in report-row order (sorted by
-    ``found.order`` when the file's order differs); refuses a file with other weights, a model
-    with layers convert would drop (``found.refuse_file`` of its ``contents``), or recurrent
-    weights rnncalc cannot move (``found.refuse``, the layers' notes)."""
-    from rnncalc.io.tensor_data import dtype_refusal
-
+def refuse_file(inspection: Inspection, contents: FileContents, found: TensorFormat | None) -> None:
+    """Refuse a file convert cannot read weights from: a model config, a model with layers
+    convert would drop (``found.refuse_file`` of its ``contents``), no recurrent layer."""
     source = inspection.file
     if inspection.from_config:
         raise ConversionError(f"{source}: a model config holds no weights to convert")
@@ -178,39 +252,42 @@ def recognise(inspection: Inspection, contents: FileContents, found: TensorForma
     if not inspection.recurrent:
         notes = "; ".join(inspection.notes)
         raise ConversionError(f"{source}: no recurrent layer found" + (f" ({notes})" if notes else ""))
+
+
+def bare_stack(inspection: Inspection, found: TensorFormat) -> tuple[tuple[str, ...], Spec] | None:
+    """The file's recurrent tensors' names in report-row order and the one stack they form,
+    when the file holds that and nothing else (None: a whole model)."""
     owned = inspection.owner()
-    others = list(
-        dict.fromkeys(
-            inspection.layer_of.get(t.name, t.name)
-            for t in inspection.tensors
-            if t.name not in owned and t.numel
-        )
-    )
-    if others:
-        listed = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
-        raise ConversionError(
-            f"{source}: convert moves a bare recurrent stack; these tensors are not part of one "
-            f"and cannot be converted: {listed}"
-        )
-    names: list[str] = []
-    for layer in inspection.recurrent:
-        for tensor in layer.tensors:
-            refusal = dtype_refusal(tensor.dtype)
-            if refusal:
-                raise ConversionError(f"{source}: tensor {tensor.name!r} {refusal}")
-        tensors = list(layer.tensors)
-        if found is not None and found.order is not None:
-            order = found.order
-            tensors.sort(key=lambda tensor: order(tensor.name))
-        refused = found.refuse(layer) if found is not None and found.refuse is not None else None
-        if refused:
-            raise ConversionError(f"{source}: {refused}")
-        if any("changes the computation" in note for note in layer.notes) or any(
-            "direction=reverse" in note for note in layer.notes
-        ):
-            raise ConversionError(f"{source}: {layer.prefix}: {'; '.join(layer.notes)}; not convertible")
-        names.extend(tensor.name for tensor in tensors)
-    return tuple(names)
+    if any(t.name not in owned and t.numel for t in inspection.tensors):
+        return None
+    try:
+        spec = stack_spec(inspection.file, inspection.recurrent)
+    except ConversionError:  # layers that differ: a whole model of recurrent blocks
+        return None
+    names = [name for layer in inspection.recurrent for name in layer_names(inspection.file, layer, found)]
+    return tuple(names), spec
+
+
+def layer_names(source: str, layer: RecurrentLayer, found: TensorFormat) -> list[str]:
+    """A recurrent layer's tensor names in its report rows' order (sorted by ``found.order``
+    when the file's order differs); refuses weights rnncalc cannot move (a dtype, ``found.refuse``,
+    a note that changes the computation)."""
+    from rnncalc.io.tensor_data import dtype_refusal
+
+    for tensor in layer.tensors:
+        refusal = dtype_refusal(tensor.dtype)
+        if refusal:
+            raise ConversionError(f"{source}: tensor {tensor.name!r} {refusal}")
+    tensors = list(layer.tensors)
+    if found.order is not None:
+        order = found.order
+        tensors.sort(key=lambda tensor: order(tensor.name))
+    refused = found.refuse(layer) if found.refuse is not None else None
+    if refused:
+        raise ConversionError(f"{source}: {refused}")
+    if any("changes the computation" in note or "direction=reverse" in note for note in layer.notes):
+        raise ConversionError(f"{source}: {layer.prefix}: {'; '.join(layer.notes)}; not convertible")
+    return [tensor.name for tensor in tensors]
 
 
 def output_features(spec: Spec) -> int:
@@ -259,16 +336,20 @@ def stack_spec(source: str, layers: tuple[RecurrentLayer, ...]) -> Spec:
 
 
 def check_rows(
-    source: str, convention: FrameworkConvention, spec: Spec, inspection: Inspection, names: tuple[str, ...]
+    source: str,
+    rows: Sequence[WeightRow],
+    inspection: Inspection,
+    names: Sequence[str],
+    described: str,
+    convention: FrameworkConvention,
 ) -> None:
-    """The report's rows for ``spec`` must have the file's shapes, one for one."""
+    """The report's ``rows`` must have the file's shapes, one for one."""
     shapes = {tensor.name: tensor.shape for tensor in inspection.tensors}
-    rows = [row for layer in convention.report(spec).layers for row in layer.weights]
     if len(rows) != len(names) or any(
         shapes[name] != row.shape for name, row in zip(names, rows, strict=False)
     ):
         raise ConversionError(
-            f"{source}: the tensors do not form {describe_spec(spec)} as {convention.title} lays it out"
+            f"{source}: the tensors do not form {described} as {convention.title} lays it out"
         )
 
 
@@ -299,7 +380,7 @@ def source_weights(source: Source, data: Mapping[str, Any]) -> Renamed:
     missing = next((name for name in source.names if name not in known), None)
     if missing is not None:  # listed when the file was read, not found when it is opened
         raise WeightFileError(source.path, f"tensor {missing!r} cannot be read from the file")
-    rows = [row for layer in source.convention.report(source.spec).layers for row in layer.weights]
+    rows = source.rows(source.convention)
     return Renamed({row.path: name for row, name in zip(rows, source.names, strict=True)}, data)
 
 

@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
 def target_rows(plan: Plan) -> list[tuple[str, tuple[int, ...]]]:
     """``(name, shape)`` of every tensor the target holds, in the order :func:`converted` yields."""
-    report = plan.target_convention.report(plan.spec)
-    return [(row.path, tuple(int(d) for d in row.shape)) for layer in report.layers for row in layer.weights]  # type: ignore[arg-type]
+    return [(row.path, tuple(int(d) for d in row.shape)) for row in plan.source.rows(plan.target_convention)]  # type: ignore[arg-type]
 
 
 def converted(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[str, Array]]:
@@ -35,6 +34,9 @@ def converted(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[str, Arr
     convention's report names them (read lazily, a layer's parts as they are needed). Raises
     :class:`~rnncalc.core.errors.ConversionError` for a layer whose values the target cannot
     hold, before any of that layer's tensors is yielded."""
+    if plan.source.model is not None:
+        yield from _converted_model(plan, weights)
+        return
     source, target, spec = plan.source.convention, plan.target_convention, plan.spec
     release = getattr(weights, "release", None)
     source_layers = source.report(spec).layers
@@ -50,3 +52,42 @@ def converted(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[str, Arr
             if release is not None:
                 for source_row in source_layers[index].weights:
                     release(source_row.path)
+
+
+def _converted_model(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[str, Array]]:
+    """:func:`converted` for a whole model, part by part in chain order: a recurrent block as a
+    stack is converted (its rows renamed from the model's names to the block's own), any other
+    part through its canonical tensors (the conventions' ``part_canonical`` and
+    ``part_tensor_from_canonical``)."""
+    from rnncalc.convert.plan import Renamed
+    from rnncalc.core.spec import Spec, describe_spec
+
+    model = plan.source.model
+    assert model is not None
+    source, target = plan.source.convention, plan.target_convention
+    release = getattr(weights, "release", None)
+    chain = zip(source.model_rows(model), target.model_rows(model), strict=True)
+    for (part, size, source_rows), (_, _, target_rows_) in chain:
+        if isinstance(part, Spec):
+            spec = part.replace(input_size=size)
+            own = Renamed(source.block_paths(spec, source_rows), weights)
+            inside = target.block_paths(spec, target_rows_)
+            for index, layer in enumerate(target.report(spec).layers):
+                getter = source.canonical_parts(spec, own, index)
+                refusal = target.canonical_refusal(spec, index, getter)
+                if refusal:
+                    raise ConversionError(f"{describe_spec(spec)}: {refusal}")
+                for row in layer.weights:
+                    array = target.tensor_from_canonical(spec, index, row, getter)
+                    yield inside[row.path], array
+                    del array  # not held while the next tensor is made
+        else:
+            held = dict(source.part_canonical(part, row.name, weights[row.path]) for row in source_rows)
+            for row in target_rows_:
+                array = target.part_tensor_from_canonical(part, size, row.name, held)
+                yield row.path, array
+                del array
+            del held
+        if release is not None:
+            for row in source_rows:
+                release(row.path)

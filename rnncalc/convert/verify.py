@@ -16,6 +16,7 @@ from rnncalc.core.errors import ConversionError
 
 if TYPE_CHECKING:
     from rnncalc.convert.plan import Plan
+    from rnncalc.frameworks.contract import FrameworkConvention
 
 #: Batch and length of the random input: small, and different so a transposed axis shows.
 BATCH, STEPS = 3, 7
@@ -23,9 +24,16 @@ BATCH, STEPS = 3, 7
 
 def written_weights(plan: Plan) -> Mapping[str, Any]:
     """The tensors of the written file, named as the target convention names them: read back
-    as a source."""
+    as a source (a whole model read as the model written)."""
     from rnncalc.convert.plan import read_source, source_weights, weights_spec
 
+    if plan.source.model is not None:
+        written = read_source(plan.destination, model=plan.source.model)
+        data = written.format.open(plan.destination)
+        try:
+            return _arrays(source_weights(written, data))
+        finally:
+            data.close()
     written = read_source(plan.destination)
     # A state dict does not record an RNN's nonlinearity, nor a Flax state how directions merge.
     unrecorded = {"nonlinearity": plan.spec.nonlinearity, "merge_mode": plan.spec.merge_mode}
@@ -46,6 +54,8 @@ def largest_difference(plan: Plan, seed: int = 0) -> float | None:
     from rnncalc.convert.plan import source_weights
     from rnncalc.reference import largest_difference as largest
 
+    if plan.source.model is not None:
+        return _model_difference(plan, seed)
     assert plan.spec.input_size is not None
     spec = plan.spec.replace(batch_first=True, return_sequences=True, batch_size=BATCH, seq_len=STEPS)
     x = np.random.default_rng(seed).standard_normal((BATCH, STEPS, plan.spec.input_size)).astype(np.float32)
@@ -67,3 +77,36 @@ def _arrays(weights: Mapping[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     return {name: np.array(value, dtype=np.float32) for name, value in weights.items()}
+
+
+def _model_difference(plan: Plan, seed: int) -> float | None:
+    """:func:`largest_difference` for a whole model: source and target built as the model
+    (each framework's ``run_model_real``) on the same input (token ids after an embedding)."""
+    import numpy as np
+
+    from rnncalc.convert.plan import source_weights
+    from rnncalc.core.model import override
+    from rnncalc.reference import largest_difference as largest
+    from rnncalc.reference_parts import random_model_input
+
+    assert plan.source.model is not None
+    model = override(plan.source.model, {"batch_size": BATCH, "seq_len": STEPS})
+    x = random_model_input(model, BATCH, STEPS, seed)
+    source, target = plan.source.convention, plan.target_convention
+
+    def run(convention: FrameworkConvention, weights: Mapping[str, Any]) -> Any:
+        batch_first = convention.model_batch_first(model)
+        out = np.asarray(
+            convention.run_model_real(model, weights, x if batch_first else np.swapaxes(x, 0, 1))["output"]
+        )
+        return out if batch_first or out.ndim < 3 else np.swapaxes(out, 0, 1)
+
+    data = plan.source.format.open(plan.source.path)
+    try:
+        expected = run(source, _arrays(source_weights(plan.source, data)))
+    finally:
+        data.close()
+    got = run(target, written_weights(plan))
+    if expected.shape != got.shape:
+        raise ConversionError(f"verify: the source returns {expected.shape}, the target {got.shape}")
+    return largest(expected, got)

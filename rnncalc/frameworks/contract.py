@@ -278,7 +278,7 @@ class FrameworkConvention(Convention):
             result.append((part, size, tuple(next(rows) for _ in range(count))))
         return result
 
-    def _block_paths(self, spec: Spec, rows: tuple[WeightRow, ...]) -> dict[str, str]:
+    def block_paths(self, spec: Spec, rows: tuple[WeightRow, ...]) -> dict[str, str]:
         """A recurrent block's tensor paths as :meth:`report` names them alone → as the model
         names them (``weight_ih_l0`` → ``1.weight_ih_l0``); both list them in one order."""
         own = self.report(spec).weights
@@ -297,7 +297,7 @@ class FrameworkConvention(Convention):
         for part, size, rows in self.model_rows(model):
             if isinstance(part, Spec):
                 spec = part.replace(input_size=size)
-                paths = self._block_paths(spec, rows)
+                paths = self.block_paths(spec, rows)
                 named = {alone: reference.lookup(weights, inside) for alone, inside in paths.items()}
                 parts.append(self.to_canonical(spec, named))
             else:
@@ -326,7 +326,7 @@ class FrameworkConvention(Convention):
                 spec = part.replace(input_size=size)
                 tensors = self.from_canonical(spec, canonical)  # type: ignore[arg-type]
                 named.update(
-                    {inside: tensors[alone] for alone, inside in self._block_paths(spec, rows).items()}
+                    {inside: tensors[alone] for alone, inside in self.block_paths(spec, rows).items()}
                 )
             else:
                 for row in rows:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.model import FieldPathError
+from rnncalc.core.parts import DenseActivation
 from rnncalc.core.spec import Spec
 from rnncalc.inspect.common import Found, expected_weights, layer_for, spec_or_none
 from rnncalc.io.keras_json import (
@@ -349,27 +350,55 @@ KERAS_IDENTITY_AT_INFERENCE = frozenset(
 
 
 def dropped_layers(contents: FileContents) -> str | None:
-    """Why convert cannot move the model in a Keras file: the layers, beside the recurrent ones
-    and :data:`KERAS_IDENTITY_AT_INFERENCE`, that a bare recurrent stack would leave out (a
-    ``Lambda``, a custom layer, ``Attention``, ``Conv1D``, ``Dense``, an operation node), by
-    name and class; None when there are none."""
+    """Why convert cannot move the model in a Keras file: the layers beside the recurrent ones,
+    :data:`KERAS_IDENTITY_AT_INFERENCE` and the parts of a whole model (:func:`_described`)
+    that a conversion would leave out (a ``Lambda``, a custom layer, ``Attention``, ``Conv1D``,
+    an operation node), by name and class; None when there are none."""
     assert contents.config is not None  # every Keras reader returns the config
     try:
         flat = flatten_keras(contents.config, contents.format)
     except SpecError as error:
         return f"Keras config: {error}"
     dropped = [
-        f"{layer.name!r} ({layer.class_name})"
+        f"{layer.name!r} ({layer.class_name}{_described(layer) or ''})"
         for path, layer, _ in flat
-        if layer.class_name not in KERAS_IDENTITY_AT_INFERENCE and not _recurrent(path, layer)
+        if layer.class_name not in KERAS_IDENTITY_AT_INFERENCE
+        and not _recurrent(path, layer)
+        and _described(layer) != ""
     ]
     if not dropped:
         return None
     listed = ", ".join(dropped[:4]) + (f" and {len(dropped) - 4} more" if len(dropped) > 4 else "")
-    return (
-        f"the model holds layers convert does not move, which the converted stack would leave out: "
-        f"{listed}; convert moves a bare recurrent stack"
-    )
+    return f"the model holds layers convert does not move, which the conversion would leave out: {listed}"
+
+
+def _described(layer: KerasLayer) -> str | None:
+    """ "" when the layer is a part of rnncalc's model description as configured (an
+    ``Embedding`` without a mask, ``LayerNormalization`` on the last axis, a ``Dense`` or
+    ``TimeDistributed(Dense)`` with an activation rnncalc knows), else None, or what in its
+    config keeps it out (``, mask_zero=True``)."""
+    config = layer.config
+    wrapped = config.get("layer")
+    if layer.class_name == "TimeDistributed" and isinstance(wrapped, Mapping):
+        inner = wrapped.get("config")
+        if wrapped.get("class_name") != "Dense" or not isinstance(inner, Mapping):
+            return None
+        config = inner
+    elif layer.class_name not in _PART_LAYERS:
+        return None
+    if layer.class_name == "Embedding" and config.get("mask_zero"):
+        return ", mask_zero=True: the mask changes what the recurrent layers compute"
+    axis = config.get("axis", -1)
+    if layer.class_name == "LayerNormalization" and (axis not in (-1, [-1]) or config.get("rms_scaling")):
+        return f", axis={axis}: rnncalc's layer norm normalizes the last axis without rms_scaling"
+    activation = activation_name(config.get("activation"))
+    if "activation" in config and activation not in {None, *(a.value for a in DenseActivation)}:
+        return f", activation {activation!r}"
+    return ""
+
+
+#: Keras layers that are parts of a whole model (besides recurrent layers and dropouts).
+_PART_LAYERS = frozenset({"Embedding", "LayerNormalization", "Dense", "TimeDistributed"})
 
 
 #: A Keras 3 weight file's variable path: ``layers/<layer>[/<forward|backward>_layer]/cell/vars/<i>``.
@@ -560,7 +589,7 @@ def _stream_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
     rows = target_rows(plan)
     try:
         with keras.StatelessScope(initialize_variables=False):
-            model = keras_convention.build(plan.spec.replace(return_sequences=True))
+            model = _target_model(plan)
         with _private_saving():
             config_json, metadata_json = saving_lib._serialize_model_as_json(model)
         members = [("metadata.json", metadata_json.encode()), ("config.json", config_json.encode())]
@@ -592,15 +621,24 @@ def _save_whole_model(plan: Plan, pairs: Pairs, path: str) -> None:
     state at once, for a Keras whose saving library is not the one :func:`write_keras_archive`
     streams through. Public API only."""
     from rnncalc.convert.write import checked
-    from rnncalc.frameworks.keras import build
 
     arrays = dict(checked(plan, pairs))
-    model = build(plan.spec.replace(return_sequences=True))
+    model = _target_model(plan)
     for variable in model.weights:
         variable.assign(arrays.pop(variable.path))
     if arrays:
         raise ConversionError(f"internal: the Keras model has no variable {next(iter(arrays))}")
     model.save(path)
+
+
+def _target_model(plan: Plan) -> Any:
+    """The Keras model ``plan`` writes: the whole model's chain, or the stack returning every
+    step (as nn.LSTM, the ONNX operators and nnx.RNN do)."""
+    from rnncalc.frameworks.keras import build, build_model
+
+    if plan.source.model is not None:
+        return build_model(plan.source.model)
+    return build(plan.spec.replace(return_sequences=True))
 
 
 def _empty_datasets(saving_lib: Any, model: Any, weights: Any) -> dict[str, Any]:

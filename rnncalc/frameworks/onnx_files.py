@@ -430,9 +430,9 @@ def _graph_model(plan: Plan) -> Any:
     ``onnx.checker``-checked with ``full_check`` (shape inference), the initializers declared
     as extra graph inputs of the same type and shape for the check, then dropped."""
     from rnncalc.convert.stream import target_rows
-    from rnncalc.frameworks.onnx import GraphPlan, build, spec_graph
+    from rnncalc.frameworks.onnx import GraphPlan, build, model_graph, spec_graph
 
-    graph = spec_graph(plan.spec)
+    graph = model_graph(plan.source.model) if plan.source.model is not None else spec_graph(plan.spec)
     rows = target_rows(plan)
     assert [(tensor.name, tensor.shape) for tensor in graph.initializers] == rows, "graph and report differ"
     model = build(GraphPlan(graph.inputs + graph.initializers, (), graph.nodes, graph.outputs), {})

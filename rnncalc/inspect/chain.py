@@ -205,13 +205,13 @@ def _walk(
             if fits and ordered:
                 break  # the file's order decides: the first group that fits
         if not ordered:  # no order recorded: a part that keeps the features goes first
-            fits.sort(key=lambda found: _features(found[1], size) != size)
+            fits.sort(key=lambda found: handed_on(found[1], size) != size)
         if not fits:
             break
         group, part = fits[0]
         parts.append((group, part))
         pending.remove(group)
-        size = _features(part, size)
+        size = handed_on(part, size)
     return parts
 
 
@@ -280,7 +280,7 @@ def _placed(parts: list[tuple[_Group, Part]]) -> tuple[list[tuple[_Group, Part]]
     return placed, assumed
 
 
-def _features(part: Part, size: int | None) -> int | None:
+def handed_on(part: Part, size: int | None) -> int | None:
     """Features ``part`` hands on when given ``size``."""
     if isinstance(part, Spec):
         width = part.proj_size or part.hidden_size
@@ -419,7 +419,7 @@ def _chain(
         chain_parts.append(ChainPart(group.name, part, group.tensors, counts, size))
         if group.layer is not None:
             notes += [f"{group.name}: {note}" for note in group.layer.notes]
-        size = _features(part, size)
+        size = handed_on(part, size)
     return Chain(name, prefix, model, tuple(chain_parts), totals, reasons, differences, tuple(notes))
 
 
@@ -430,7 +430,7 @@ def _unplaced(group: _Group, chains: list[Chain], conventions: list[FrameworkCon
     label = f"{group.name or '(top level)'} ({shapes})"
     for chain in chains:
         for part, following in zip(chain.parts, chain.parts[1:], strict=False):
-            size = _features(part.part, part.size)
+            size = handed_on(part.part, part.size)
             if _candidates(group, conventions, size, [(_Group(part.name, ()), part.part)]):
                 return (
                     f"{label} takes the {size} features {part.name} hands on, beside "
