@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -49,21 +49,32 @@ def convert(
     to: str | None = None,
     force: bool = False,
     nonlinearity: str | None = None,
+    part: str | Sequence[str] = (),
+    model: str | os.PathLike[str] | None = None,
     verify: bool = False,
 ) -> dict[str, Any]:
-    """``rnncalc convert SRC -o DST``: the recurrent stack of ``source`` (a path, or a model in
-    memory as :func:`inspect` takes) written to ``destination``, the file converting the saved
-    object writes. Options as the command's flags; returns what was written (``tensors``,
-    ``params``, the stack's ``spec``, the source's ``notes``) and, with ``verify``, the
+    """``rnncalc convert SRC -o DST``: the recurrent stack or whole model of ``source`` (a path,
+    or a model in memory as :func:`inspect` takes) written to ``destination``, the file
+    converting the saved object writes. Options as the command's flags (``part``: names, a list
+    or comma-separated; ``model``: a config file's path); returns what was written
+    (``tensors``, ``params``, the stack's ``spec`` or the whole ``model`` as a config file holds
+    it, the source's ``notes`` and short ``assumptions``) and, with ``verify``, the
     ``largest_difference`` of source and destination on one random input (else None)."""
     from rnncalc.convert import write_plan
     from rnncalc.convert.plan import make_plan, object_source
-    from rnncalc.core.model import LAYER_FIELDS
+    from rnncalc.core.model import LAYER_FIELDS, model_config
     from rnncalc.core.spec import Nonlinearity
+    from rnncalc.io.config import load_model
 
-    read = os.fspath(source) if isinstance(source, (str, os.PathLike)) else object_source(source)
+    parts = tuple(part.split(",")) if isinstance(part, str) else tuple(part)
+    stated = load_model(os.fspath(model), "model") if model is not None else None
+    read = (
+        os.fspath(source) if isinstance(source, (str, os.PathLike)) else object_source(source, parts, stated)
+    )
     chosen = Nonlinearity(nonlinearity) if nonlinearity else None
-    plan = make_plan(read, os.fspath(destination), to, force=force, nonlinearity=chosen)
+    plan = make_plan(
+        read, os.fspath(destination), to, force=force, nonlinearity=chosen, part=parts, model=stated
+    )
     done = write_plan(plan, force=force)
     difference = None
     if verify:
@@ -71,11 +82,14 @@ def convert(
 
         difference = largest_difference(plan)
     spec = plan.spec.to_dict()
+    whole = plan.source.model
     return {
         "destination": plan.destination,
         "format": plan.target.description,
         "source_convention": plan.source.convention.name,
-        "spec": {name: spec[name] for name in LAYER_FIELDS},
+        "spec": {name: spec[name] for name in LAYER_FIELDS} if whole is None else None,
+        "model": model_config(whole) if whole is not None else None,
+        "assumptions": list(plan.source.assumptions),
         "tensors": done.tensors,
         "params": done.params,
         "notes": list(plan.source.notes),

@@ -11,7 +11,6 @@ from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import ConfigFile
 from rnncalc.cli.progress import progress, quiet_option
 from rnncalc.core.errors import SpecError
-from rnncalc.core.model import Model
 from rnncalc.core.spec import Nonlinearity
 
 #: Largest absolute difference ``--verify`` accepts by default: float32 rounding over a few steps.
@@ -114,13 +113,14 @@ def convert(
     from rnncalc.convert import write_plan
     from rnncalc.convert.plan import make_plan
     from rnncalc.core.spec import describe_spec
+    from rnncalc.io.config import load_model
     from rnncalc.summary.render import describe_model
 
     chosen = Nonlinearity(nonlinearity) if nonlinearity else None
     parts = tuple(name.strip() for name in part.split(",")) if part else ()
     if any(not name for name in parts):
         raise SpecError("--part", f"an empty name in {part!r}")
-    stated = stated_model(model_file) if model_file else None
+    stated = load_model(model_file, "--model") if model_file else None
     status = progress(quiet)
     with status:
         status.status(f"reading {source}...")
@@ -170,13 +170,3 @@ def convert(
     click.echo(f"verify: largest |difference| {shown} (atol {atol:g}): {verdict}")
     if not ok:
         sys.exit(1)
-
-
-def stated_model(path: str) -> Model:
-    """The one model a ``--model`` config file describes (``rnncalc inspect -f yaml`` writes it)."""
-    from rnncalc.io.config import load_models
-
-    models = load_models(path)
-    if len(models) != 1:
-        raise SpecError("--model", f"{path} describes {len(models)} models; give a file with one")
-    return models[0]

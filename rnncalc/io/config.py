@@ -420,3 +420,12 @@ def load_models(source: str) -> list[Model]:
             raise entry.error
         models.append(entry.model)
     return models
+
+
+def load_model(source: str, flag: str) -> Model:
+    """The one model of ``source`` (a ``--model`` file, for the option ``flag``); raises the
+    first :class:`ConfigError`, or a :class:`SpecError` naming ``flag`` when it holds several."""
+    models = load_models(source)
+    if len(models) != 1:
+        raise SpecError(flag, f"{source} describes {len(models)} models; give a file with one")
+    return models[0]
