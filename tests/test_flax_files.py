@@ -215,10 +215,22 @@ def test_a_stack_beside_an_embedding_and_a_head_is_counted_and_its_neighbours_na
     gru_params = sum(leaf.size for leaf in jax.tree.leaves(nnx.state(model.rnns, nnx.Param)))
     assert layer["params"] == gru_params
     assert document["other_params"] == 50 * 3 + 8 * 2 + 2
-    with pytest.raises(
-        ConversionError, match=r"not part of one .*: embed\.embedding, head\.bias, head\.kernel"
-    ):
-        convert(str(path), str(tmp_path / "classifier.pt"))
+    # The whole model converts: the state dict runs in PyTorch as the Flax modules run.
+    convert(str(path), str(tmp_path / "classifier.pt"))
+    torch_model = torch.nn.ModuleList(
+        [torch.nn.Embedding(50, 3), torch.nn.GRU(3, 8, num_layers=2, batch_first=True), torch.nn.Linear(8, 2)]
+    )
+    torch_model.load_state_dict(torch.load(tmp_path / "classifier.pt"), strict=True)
+    ids = np.random.default_rng(3).integers(0, 50, size=(2, 5))
+    x = model.embed(ids)
+    for layer in model.rnns:
+        x = layer(x)
+    expected = np.asarray(model.head(x[:, -1]))
+    embed, gru, head = torch_model
+    with torch.no_grad():
+        sequence, _ = gru(embed(torch.from_numpy(ids)))
+        got = head(sequence[:, -1]).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_list_items_that_do_not_chain_are_separate_layers(
