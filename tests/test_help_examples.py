@@ -39,11 +39,28 @@ def test_every_command_shows_examples() -> None:
 
 
 def write_weights(path: Path) -> None:
-    """The weight file an example names: a GRU when its name says so, else an LSTM (input 3,
-    hidden 4), saved by PyTorch, safetensors, Keras or (from PyTorch's) rnncalc's ONNX writer."""
+    """The file an example names: a GRU when its name says so, a seq2seq checkpoint (an
+    embedding, an encoder and a decoder) or a tagger (an embedding, an LSTM, a dense head), else
+    an LSTM (input 3, hidden 4), saved by PyTorch, safetensors, Keras or (from PyTorch's)
+    rnncalc's ONNX writer; a ``.yaml`` is the tagger's config."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    module = torch.nn.GRU(3, 4) if path.name.startswith("gru") else torch.nn.LSTM(3, 4)
+    nn = torch.nn
+    if path.suffix == ".yaml":
+        path.write_text(
+            "embedding: {vocab_size: 20, dim: 3}\nlayers:\n  - {cell: lstm, hidden_size: 4}\n"
+            "  - {kind: dense, units: 2, activation: softmax, per_step: true}\n"
+        )
+        return
+    module = {
+        "gru": lambda: nn.GRU(3, 4),
+        "seq2seq": lambda: nn.ModuleDict(
+            {"embed": nn.Embedding(20, 3), "encoder": nn.GRU(3, 4), "decoder": nn.GRU(3, 4)}
+        ),
+        "tagger": lambda: nn.ModuleDict(
+            {"embed": nn.Embedding(20, 3), "rnn": nn.LSTM(3, 4), "head": nn.Linear(4, 2)}
+        ),
+    }.get(path.stem, lambda: nn.LSTM(3, 4))()
     if path.suffix in (".pt", ".onnx"):
         torch.save(module.state_dict(), path.with_suffix(".pt"))
     if path.suffix == ".safetensors":
@@ -68,7 +85,8 @@ def test_each_help_example_succeeds(
     monkeypatch.chdir(tmp_path)
     written = {args[k + 1] for k, word in enumerate(args[:-1]) if word in ("-o", "--output")}
     for word in args:
-        if Path(word).suffix in (".pt", ".safetensors", ".keras", ".onnx") and word not in written:
+        known = (".pt", ".safetensors", ".keras", ".onnx", ".yaml")
+        if Path(word).suffix in known and word not in written and not (tmp_path / word).exists():
             write_weights(tmp_path / word)
     result = CliRunner().invoke(cli, [name, *args], prog_name="rnncalc")
     assert result.exit_code == 0, result.output
