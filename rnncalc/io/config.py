@@ -361,6 +361,9 @@ def _model(data: Mapping[str, Any], name: str | None) -> Model:
     structured = any(key in body for key in ("layers", "embedding", "dense"))
     if not structured:
         return model_from_spec(spec_from_mapping(body), name)
+    for key in ("embedding", "dense"):
+        if key in body and body[key] is None:  # null is not "absent": say so, as for layers
+            raise FieldPathError((key,), "is null: give a value, or leave the key out")
     top_fields = [key for key in body if key in SPEC_FIELDS]
     layers = body.get("layers")
     if "layers" not in body:
