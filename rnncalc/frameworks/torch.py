@@ -747,14 +747,18 @@ class SequenceModel(nn.Module):
     at the first)."""
 
     def __init__(
-        self, modules, activations=None, last_step=None, directions=1, batch_first=False
+        self,
+        modules,
+        activations=None,
+        last_step=None,
+        directions=1,
+        batch_first=False,
     ):
         super().__init__()
         for index, module in enumerate(modules):
             self.add_module(str(index), module)
-        self.activations = {
-            index: ACTIVATIONS[name] for index, name in (activations or {}).items()
-        }
+        names = activations or {}
+        self.activations = {index: ACTIVATIONS[name] for index, name in names.items()}
         self.last_step = last_step
         self.directions = directions
         self.time_axis = 1 if batch_first else 0
