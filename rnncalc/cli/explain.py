@@ -12,8 +12,11 @@ from rnncalc.cli.command import RnncalcCommand
 from rnncalc.cli.options import (
     FrameworkList,
     emit,
+    files_argument,
     flag_for,
     frameworks_option,
+    given_fields,
+    max_file_size_option,
     spec_from_flags,
     spec_options,
 )
@@ -68,6 +71,7 @@ def explain(fmt: str, with_code: bool, framework_names: tuple[str, ...], **flags
 
 
 @click.command(cls=RnncalcCommand)
+@files_argument
 @spec_options
 @click.option(
     "--frameworks",
@@ -79,16 +83,46 @@ def explain(fmt: str, with_code: bool, framework_names: tuple[str, ...], **flags
     show_default=True,
     help=f"Whose scripts to print: a comma list of {', '.join(registry.names())}, or all.",
 )
-def code(framework_names: tuple[str, ...], **flags: Any) -> None:
+@max_file_size_option
+def code(files: tuple[str, ...], framework_names: tuple[str, ...], max_file_size: int, **flags: Any) -> None:
     """A runnable script that builds this exact model and prints its weights, output shapes and,
     on its last line, its parameter count. A framework that cannot build the model gets a
     comment saying why.
+
+    FILES are config files (as summary reads them), one script per model and framework: a
+    whole model (embedding, recurrent blocks, norms, dropout, dense heads) is built as the
+    module whose weight names rnncalc convert writes. Flags given with files override their
+    fields, as in summary.
 
     \b
     Examples:
       rnncalc code --cell lstm -i 5 -H 8 -l 2 --bi --framework keras > model.py
       rnncalc code -c gru -i 10 -H 3 -F torch | python
+      rnncalc code examples/tagger.yaml -F flax > tagger.py
     """
-    spec = spec_from_flags(flags)
-    sources = _snippets(spec, framework_names)
-    emit(f"\n{SEPARATOR}\n\n".join(source.rstrip("\n") for source in sources.values()))
+    if not files:
+        emit(_joined(_snippets(spec_from_flags(flags), framework_names)))
+        return
+    from rnncalc.core.model import override
+    from rnncalc.explain.code import model_snippets
+    from rnncalc.io.config import BadEntry, ConfigError, read_sources
+
+    fields = given_fields(flags)
+    first = True
+    for entry in read_sources(list(files), max_file_size):
+        if isinstance(entry, BadEntry):
+            raise entry.error
+        try:
+            sources = model_snippets(override(entry.model, fields), framework_names)
+        except SpecError as error:
+            if error.field in fields:
+                raise click.UsageError(f"{flag_for(error.field)}: {error.message}") from None
+            key = f"{entry.key}.{error.field}" if entry.key else error.field
+            raise ConfigError(entry.file, entry.line, key, error.message) from None
+        emit(_joined(sources) if first else f"\n{SEPARATOR}\n\n{_joined(sources)}")
+        first = False
+
+
+def _joined(sources: dict[str, str]) -> str:
+    """The scripts one after the other, a separator line between them."""
+    return f"\n{SEPARATOR}\n\n".join(source.rstrip("\n") for source in sources.values())

@@ -6,10 +6,10 @@ the renderers and every command iterate over the registry and never name a frame
 framework is one module plus its tests.
 
 This class holds the **analytic** half (``unsupported``, ``report``, ``totals``,
-``model_report``, ``snippet``, ``explain_notes``, ``bias_note``): pure functions of the spec,
-importing nothing but :mod:`rnncalc.core`, so ``rnncalc summary`` stays instant and the core
-stays the ground. The half that touches the real framework, weight values and files (adapter,
-weights, files) is :class:`rnncalc.frameworks.contract.FrameworkConvention`, one floor up.
+``model_report``, ``snippet``, ``model_snippet``, ``explain_notes``, ``bias_note``): pure
+functions of the spec, importing nothing but :mod:`rnncalc.core`, so ``rnncalc summary`` stays
+instant and the core stays the ground. The half that touches the real framework, weight values
+and files (adapter, weights, files) is :class:`rnncalc.frameworks.contract.FrameworkConvention`, one floor up.
 """
 
 from __future__ import annotations
@@ -118,6 +118,12 @@ class Convention(ABC):
     @abstractmethod
     def snippet(self, spec: Spec) -> str:
         """A runnable script that builds the model and prints its weights, outputs and count."""
+
+    @abstractmethod
+    def model_snippet(self, model: Model) -> str:
+        """A runnable script that builds the whole ``model`` as this framework's adapter builds
+        it, its weights named as :meth:`model_report` names them, and prints its weights, output
+        shape and count; a comment with the reason where the framework cannot build it."""
 
     @abstractmethod
     def explain_notes(self, spec: Spec) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from rnncalc import frameworks
 from rnncalc.core.errors import SpecError
+from rnncalc.core.model import Model
 from rnncalc.core.spec import Spec
 
 
@@ -23,3 +24,14 @@ def snippet(spec: Spec, framework: str) -> str:
 def snippets(spec: Spec, names: Iterable[str] | None = None) -> dict[str, str]:
     """One script per chosen framework (registry names; None: every registered one)."""
     return {convention.name: snippet(spec, convention.name) for convention in frameworks.select(names)}
+
+
+def model_snippets(model: Model, names: Iterable[str] | None = None) -> dict[str, str]:
+    """One script per chosen framework for a config file's model: a flat one as
+    :func:`snippets` writes it, a whole model (:meth:`Convention.model_snippet`) named as
+    ``model_report`` names its weights."""
+    if model.is_flat:
+        return snippets(model.layers[0], names)
+    if model.input_size is None:
+        raise SpecError("input_size", "is required to write code that builds the model")
+    return {convention.name: convention.model_snippet(model) for convention in frameworks.select(names)}

@@ -22,6 +22,7 @@ from rnncalc.core.symbolic import Shape
 
 if TYPE_CHECKING:
     from rnncalc.core.convention import Convention
+    from rnncalc.core.model import Model
 
 #: Concrete sizes for dimensions the spec leaves unknown, small so forward passes are cheap.
 PROBE_BATCH = 2
@@ -58,6 +59,16 @@ def probe_spec(spec: Spec) -> Spec:
     if spec.seq_len is None and not spec.step:  # a cell runs one step: no time axis
         changes["seq_len"] = PROBE_SEQ_LEN
     return spec.replace(**changes) if changes else spec
+
+
+def probe_model(model: Model) -> Model:
+    """``model`` with unknown batch and sequence length set to the probe sizes, as the
+    adapters' ``measure_model`` runs it."""
+    from rnncalc.core.model import override
+
+    return override(
+        model, {"batch_size": model.batch_size or PROBE_BATCH, "seq_len": model.seq_len or PROBE_SEQ_LEN}
+    )
 
 
 @contextlib.contextmanager

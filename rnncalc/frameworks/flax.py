@@ -363,6 +363,9 @@ class FlaxConvention(FrameworkConvention):
     def snippet(self, spec: Spec) -> str:
         return flax_snippet(self, spec)
 
+    def model_snippet(self, model: Model) -> str:
+        return flax_model_snippet(self, model)
+
     def tensor_gate(self, spec: Spec, row: WeightRow) -> str | None:
         """LSTMCell keeps one ``Linear`` per gate (``ii`` … ``ho``), in canonical gate order."""
         module = row.name.split(".")[0]
@@ -745,6 +748,137 @@ def flax_snippet(convention: FlaxConvention, spec: Spec) -> str:
     imports = "import jax\nimport jax.numpy as jnp\nfrom flax import nnx\n\n"
     stack = STACK_SOURCE + "\n" if spec.num_layers > 1 else ""
     return header + imports + stack + "\n".join(body) + "\n"
+
+
+#: :data:`MODEL_CLASS` as scripts define it: the class :func:`_model_class` builds, with the
+#: script's ``ACTIVATIONS`` table for :func:`_activation` (a test runs both on one input).
+MODEL_SOURCE = f'''
+
+class {MODEL_CLASS}(nnx.Module):
+    """Modules run in order. activations: a module's index -> the name of the function
+    (ACTIVATIONS) applied to its output; last_step: the index of a recurrent layer after
+    which only the last step goes on (with two directions: the forward half at the last
+    step, the backward half at the first, where nnx.Bidirectional keeps the backward's last)."""
+
+    def __init__(self, layers, activations=None, last_step=None, directions=1):
+        self.layers = nnx.List(layers)
+        self.activations = dict(activations or {{}})
+        self.last_step = last_step
+        self.directions = directions
+
+    def __call__(self, x):
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index == self.last_step:
+                last = x[..., -1, :]
+                if self.directions == 2:
+                    half = x.shape[-1] // 2
+                    first = x[..., 0, half:]
+                    last = jnp.concatenate([last[..., :half], first], axis=-1)
+                x = last
+            if index in self.activations:
+                x = ACTIVATIONS[self.activations[index]](x)
+        return x
+
+'''
+
+#: The source of each function :func:`_activation` returns that is not ``jax.nn.<name>``; a
+#: test runs both on the same array.
+ACTIVATION_SOURCES: dict[str, str] = {
+    "identity": "lambda x: x",
+    "exp": "jnp.exp",
+    "gelu": "lambda x: jax.nn.gelu(x, approximate=False)",
+    "leaky_relu": "lambda x: jax.nn.leaky_relu(x, negative_slope=0.2)",
+}
+
+
+def _model_modules(model: Model) -> tuple[list[str], dict[int, str], int | None]:
+    """The source of each module :meth:`FlaxConvention.build_model` builds (indented as list
+    items), the activations by module index and the index of the layer whose last step goes on."""
+    from rnncalc.core.model import Dropout, Embedding, LayerNorm
+    from rnncalc.frameworks.snippet import call
+
+    indent = " " * 8
+    modules: list[str] = []
+    activations: dict[int, str] = {}
+    last_step: int | None = None
+    size = model.input_size
+    assert size is not None
+    for position, part in enumerate(model.parts):
+        if isinstance(part, Spec):
+            for _ in range(part.num_layers):
+                lines = [f"{indent}{line}" for line in _layer_source(part, size)]
+                modules.append("\n".join(lines) + ",")
+                size = merged_features(part)
+            if position == model.last_block and model.last_step:
+                last_step = len(modules) - 1
+            continue
+        if isinstance(part, Embedding):
+            args = [str(part.vocab_size), str(part.dim), "rngs=rngs"]
+            modules.append(call("nnx.Embed", args, after=",", indent=indent))
+        elif isinstance(part, LayerNorm):
+            args = [
+                str(size),
+                f"epsilon={part.epsilon!r}",
+                f"use_scale={part.scale}",
+                f"use_bias={part.bias}",
+                "rngs=rngs",
+            ]
+            modules.append(call("nnx.LayerNorm", args, after=",", indent=indent))
+        elif isinstance(part, Dropout):
+            args = [repr(part.rate), "deterministic=True"]
+            modules.append(call("nnx.Dropout", args, after=",", indent=indent))
+        else:
+            args = [str(size), str(part.units), f"use_bias={part.bias}", "rngs=rngs"]
+            modules.append(call("nnx.Linear", args, after=",", indent=indent))
+            if part.activation is not None:
+                activations[len(modules) - 1] = ACTIVATIONS[part.activation]
+        size = part.features(size)
+    return modules, activations, last_step
+
+
+def flax_model_snippet(convention: FlaxConvention, model: Model) -> str:
+    """A script building the :data:`MODEL_CLASS` :meth:`FlaxConvention.build_model` builds:
+    its ``nnx.Param`` paths are :meth:`FlaxConvention.model_report`'s."""
+    from rnncalc.frameworks.adapter import probe_model
+    from rnncalc.frameworks.snippet import model_header, model_unsupported_comment, quote
+
+    report = convention.model_report(model)
+    if report.reason:
+        return model_unsupported_comment(convention.title, model, report.model, report.reason)
+    if model.input_size is None:
+        raise SpecError("input_size", "is required to write code that builds the model")
+    modules, activations, last_step = _model_modules(model)
+    names = sorted(set(activations.values()))
+    table = [f"    {quote(name)}: {ACTIVATION_SOURCES.get(name, f'jax.nn.{name}')}," for name in names]
+    arguments = ["    [", *modules, "    ],"]
+    if activations or last_step is not None:
+        arguments.append(f"    {{{', '.join(f'{k}: {quote(v)}' for k, v in activations.items())}}},")
+    if last_step is not None:
+        arguments += [f"    {last_step},", f"    {model.layers[-1].num_directions},"]
+    probe = probe_model(model)
+    if model.embedding is not None:
+        zeros = f"x = jnp.zeros(({probe.batch_size}, {probe.seq_len}), jnp.int32)  # (batch, time): token ids"
+    else:
+        shape = f"({probe.batch_size}, {probe.seq_len}, {model.input_size})"
+        zeros = f"x = jnp.zeros({shape})  # (batch, time, features)"
+    body = [
+        *(["ACTIVATIONS = {", *table, "}"] if table else ["ACTIVATIONS = {}"]),
+        MODEL_SOURCE,
+        "rngs = nnx.Rngs(0)",
+        f"model = {MODEL_CLASS}(",
+        *arguments,
+        ")",
+        "",
+        "for path, param in nnx.to_flat_state(nnx.state(model, nnx.Param)):",
+        '    print(".".join(map(str, path)), tuple(param.shape))',
+        zeros,
+        "output = model(x)",
+        'print("output", tuple(output.shape))',
+        "print(sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param))))",
+    ]
+    imports = "import jax\nimport jax.numpy as jnp\nfrom flax import nnx\n\n"
+    return model_header(convention.title, model, report.model) + imports + "\n".join(body) + "\n"
 
 
 def _layer_source(spec: Spec, input_size: int) -> list[str]:

@@ -38,7 +38,15 @@ from rnncalc.frameworks.base import (
     stack_count,
 )
 from rnncalc.frameworks.contract import FrameworkConvention
-from rnncalc.frameworks.snippet import LINE_LENGTH, call, header, quote, unsupported_comment
+from rnncalc.frameworks.snippet import (
+    LINE_LENGTH,
+    call,
+    header,
+    model_header,
+    model_unsupported_comment,
+    quote,
+    unsupported_comment,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -384,20 +392,9 @@ class KerasConvention(FrameworkConvention):
             inner_name = layer.name
             if spec.bidirectional:
                 inner_name = layer.name.replace("bidirectional", LAYER_NAMES[spec.cell])
-            args = [str(spec.hidden_size)]
-            options = layer_options(spec)
-            if "activation" in options:
-                args.append(f"activation={quote(options.pop('activation'))}")
-            if spec.cell is Cell.GRU:
-                args.append(f"reset_after={spec.reset_after}")
-            args += [f"{name}={quote(v) if isinstance(v, str) else v}" for name, v in options.items()]
-            if not spec.bias:
-                args.append("use_bias=False")
-            if spec.return_sequences or not last:
-                args.append("return_sequences=True")
+            args = _layer_args(spec, spec.return_sequences or not last, inner_name)
             if spec.return_state and last:
-                args.append("return_state=True")
-            args.append(f"name={quote(inner_name)}")
+                args.insert(-1, "return_state=True")
             if spec.bidirectional:
                 # Bidirectional copies the layer it wraps for the backward direction.
                 merge = "None" if spec.merge_mode is MergeMode.NONE else quote(spec.merge_mode.value)
@@ -418,8 +415,7 @@ class KerasConvention(FrameworkConvention):
             unpack = "(\n" + "".join(f"    {name},\n" for name in names) + ") = model(zeros)"
         run_lines.append(unpack)
         return _snippet_text(
-            self.title,
-            spec,
+            header(self.title, spec),
             [
                 *lines,
                 "",
@@ -430,6 +426,43 @@ class KerasConvention(FrameworkConvention):
                 "print(model.count_params())",
             ],
         )
+
+    def model_snippet(self, model: Model) -> str:
+        """A ``keras.Sequential`` built as :func:`build_model` builds it: its variables' paths
+        are :meth:`model_report`'s."""
+        from rnncalc.frameworks.adapter import probe_model
+
+        report = self.model_report(model)
+        if report.reason:
+            return model_unsupported_comment(self.title, model, report.model, report.reason)
+        if model.input_size is None:
+            raise SpecError("input_size", "is required to write code that builds the model")
+        batch = "None" if model.batch_size is None else str(model.batch_size)
+        seq_len = "None" if model.seq_len is None else str(model.seq_len)
+        probe = probe_model(model)
+        if model.embedding is not None:
+            graph_input = f'keras.Input(batch_shape=({batch}, {seq_len}), dtype="int32"),'
+            zeros = f'x = keras.ops.zeros(({probe.batch_size}, {probe.seq_len}), dtype="int32")  # token ids'
+        else:
+            graph_input = f"keras.Input(batch_shape=({batch}, {seq_len}, {model.input_size})),"
+            zeros = f"x = keras.ops.zeros(({probe.batch_size}, {probe.seq_len}, {model.input_size}))"
+        lines = [
+            "model = keras.Sequential(",
+            "    [",
+            f"        {graph_input}",
+            *_model_layers(model),
+            "    ],",
+            f"    name={quote(SEQUENTIAL_NAME)},",
+            ")",
+            "",
+            "for weight in model.weights:",
+            "    print(weight.path, tuple(weight.shape))",
+            zeros,
+            "output = model(x)",
+            'print("output", tuple(output.shape))',
+            "print(model.count_params())",
+        ]
+        return _snippet_text(model_header(self.title, model, report.model), lines)
 
     def _cell_snippet(self, spec: Spec) -> str:
         """A bare cell called once, ``cell(x, states)``, from zero states."""
@@ -479,8 +512,7 @@ class KerasConvention(FrameworkConvention):
 
             called = f"output, {nested(new_states)} = cell(x, {nested(states)})"
         return _snippet_text(
-            self.title,
-            spec,
+            header(self.title, spec),
             [
                 *build,
                 f"x = keras.ops.zeros(({probe.batch_size}, {spec.input_size}))  # (batch, features)",
@@ -760,10 +792,85 @@ class KerasConvention(FrameworkConvention):
 CONVENTION = KerasConvention()
 
 
-def _snippet_text(title: str, spec: Spec, lines: list[str]) -> str:
-    """A Keras snippet: the header, TensorFlow silenced, ``import keras`` and ``lines``."""
+def _layer_args(spec: Spec, sequences: bool, name: str) -> list[str]:
+    """A recurrent layer's arguments where they differ from Keras's defaults (a GRU always
+    names ``reset_after``), as :func:`build` and :func:`build_model` pass them."""
+    args = [str(spec.hidden_size)]
+    options = layer_options(spec)
+    if "activation" in options:
+        args.append(f"activation={quote(options.pop('activation'))}")
+    if spec.cell is Cell.GRU:
+        args.append(f"reset_after={spec.reset_after}")
+    args += [f"{option}={quote(v) if isinstance(v, str) else v}" for option, v in options.items()]
+    if not spec.bias:
+        args.append("use_bias=False")
+    if sequences:
+        args.append("return_sequences=True")
+    args.append(f"name={quote(name)}")
+    return args
+
+
+def _model_layers(model: Model) -> list[str]:
+    """The source of each layer :func:`build_model` builds, named as :meth:`model_report`
+    names them (indented as items of the ``Sequential``'s list)."""
+    from rnncalc.core.model import Dropout, Embedding, LayerNorm
+
+    reports = iter(CONVENTION.model_report(model).layers)
+    indent = " " * 8
+    layers: list[str] = []
+    for part_index, part in enumerate(model.parts):
+        if isinstance(part, Spec):
+            sequences = model.tail_sequences or part_index != model.last_block
+            for index in range(part.num_layers):
+                report = next(reports)
+                returns = sequences or index < part.num_layers - 1
+                if not part.bidirectional:
+                    layers.append(
+                        call(
+                            f"keras.layers.{CLASS_NAMES[part.cell]}",
+                            _layer_args(part, returns, report.name),
+                            after=",",
+                            indent=indent,
+                        )
+                    )
+                    continue
+                inner = report.weights[0].path.split("/")[2].removeprefix("forward_")
+                rnn = call(
+                    f"keras.layers.{CLASS_NAMES[part.cell]}",
+                    _layer_args(part, returns, inner),
+                    after=",",
+                    indent=indent + "    ",
+                )
+                wrapper = [f"merge_mode={quote(part.merge_mode.value)}", f"name={quote(report.name)}"]
+                layers += [
+                    f"{indent}keras.layers.Bidirectional(",
+                    rnn,
+                    *(f"{indent}    {arg}," for arg in wrapper),
+                    f"{indent}),",
+                ]
+            continue
+        name = quote(next(reports).name)
+        if isinstance(part, Embedding):
+            args = [str(part.vocab_size), str(part.dim), f"name={name}"]
+            layers.append(call("keras.layers.Embedding", args, after=",", indent=indent))
+        elif isinstance(part, LayerNorm):
+            args = [f"epsilon={part.epsilon!r}", f"center={part.bias}", f"scale={part.scale}", f"name={name}"]
+            layers.append(call("keras.layers.LayerNormalization", args, after=",", indent=indent))
+        elif isinstance(part, Dropout):
+            layers.append(
+                call("keras.layers.Dropout", [repr(part.rate), f"name={name}"], after=",", indent=indent)
+            )
+        else:
+            activation = quote(part.activation.value) if part.activation else "None"
+            args = [str(part.units), f"use_bias={part.bias}", f"activation={activation}", f"name={name}"]
+            layers.append(call("keras.layers.Dense", args, after=",", indent=indent))
+    return layers
+
+
+def _snippet_text(head: str, lines: list[str]) -> str:
+    """A Keras snippet: the header ``head``, TensorFlow silenced, ``import keras`` and ``lines``."""
     return (
-        header(title, spec)
+        head
         + "import os\n\n"
         + "# Silence TensorFlow's start-up logs; both must be set before keras is imported.\n"
         + 'os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'

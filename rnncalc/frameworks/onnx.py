@@ -612,7 +612,24 @@ class OnnxConvention(FrameworkConvention):
         reason = self.unsupported(spec)
         if reason:
             return f"# ONNX cannot build this model ({describe_spec(spec)}):\n# {reason}.\n"
-        return _snippet(spec_graph(probe_spec(spec)), describe_spec(spec), spec.batch_first)
+        head = f'"""ONNX: {describe_spec(spec)}. Written by rnncalc."""'
+        notes = (_WEIGHTS_NOTE, _NODES_NOTES[spec.batch_first])
+        return _snippet(spec_graph(probe_spec(spec)), head, notes, spec.batch_first)
+
+    def model_snippet(self, model: Model) -> str:
+        """The graph of :func:`model_graph` for the model at the probe sizes, built with
+        ``onnx.helper``: its initializers are named as :meth:`model_report` names them."""
+        from rnncalc.frameworks.adapter import probe_model
+        from rnncalc.frameworks.snippet import model_header, model_unsupported_comment
+
+        report = self.model_report(model)
+        if report.reason:
+            return model_unsupported_comment(self.title, model, report.model, report.reason)
+        if model.input_size is None:
+            raise SpecError("input_size", "is required to write code that builds the model")
+        head = model_header(self.title, model, report.model).rstrip("\n")
+        notes = (_MODEL_WEIGHTS_NOTE, _MODEL_NODES_NOTE)
+        return _snippet(model_graph(probe_model(model)), head, notes, model.batch_first)
 
     def explain_notes(self, spec: Spec) -> tuple[str, ...]:
         gates = ", ".join(self.gate_order[spec.cell])
@@ -907,18 +924,49 @@ def _call(name: str, args: list[str], indent: str, after: str = "") -> list[str]
     return [f"{indent}{name}(", *(f"{indent}    {arg}," for arg in args), f"{indent}){after}"]
 
 
-def _snippet(plan: GraphPlan, description: str, first_is_batch: bool) -> str:
+#: The comment over a spec script's initializers.
+_WEIGHTS_NOTE = (
+    "# The weights: W [directions, gates*H, in], R [directions, gates*H, H], B [directions, 2*gates*H].",
+)
+#: The comment over a spec script's nodes, time-major and batch-first.
+_NODES_NOTES = {
+    False: (
+        "# One operator per layer, time-major (layout 0). Outputs: the last layer's Y [T, D, N, H]",
+        "# and every layer's final states stacked like PyTorch's h_n: Y_h [layers*D, N, H].",
+    ),
+    True: (
+        "# One operator per layer, time-major (layout 0: onnxruntime runs no other), between",
+        "# Transposes: the outputs are layout 1's, the last layer's Y [N, T, D, H] and every",
+        "# layer's final states stacked in PyTorch's h_n order, Y_h [N, layers*D, H].",
+    ),
+}
+#: The comments over a whole model's initializers and nodes.
+_MODEL_WEIGHTS_NOTE = (
+    "# The weights, zeros here: W, R, B of each recurrent operator (W [directions, gates*H, in]),",
+    "# then each part's tensors, named by its node.",
+)
+_MODEL_NODES_NOTE = (
+    "# The chain, time-major (layout 0: onnxruntime runs no other): Gather for the embedding, one",
+    "# operator per recurrent layer with Transpose and Reshape after it, LayerNormalization,",
+    "# Dropout (the identity at inference), MatMul and Add per dense layer and its activation.",
+)
+
+
+def _snippet(
+    plan: GraphPlan, head: str, notes: tuple[tuple[str, ...], tuple[str, ...]], first_is_batch: bool
+) -> str:
     """A script building ``plan`` with ``onnx.helper``: checker, one onnxruntime run on zeros,
-    then initializer names and shapes, output shapes and (last line) the parameter count."""
+    then initializer names and shapes, output shapes and (last line) the parameter count.
+    ``head`` is its docstring line, ``notes`` the comments over the initializers and nodes."""
     lines = [
-        f'"""ONNX: {description}. Written by rnncalc."""',
+        head,
         "",
         "import numpy as np",
         "import onnx",
         "import onnxruntime",
         "from onnx import TensorProto, helper, numpy_helper",
         "",
-        "# The weights: W [directions, gates*H, in], R [directions, gates*H, H], B [directions, 2*gates*H].",
+        *notes[0],
         "initializers = [",
     ]
     for tensor in plan.initializers:
@@ -926,18 +974,7 @@ def _snippet(plan: GraphPlan, description: str, first_is_batch: bool) -> str:
         lines += _call("numpy_helper.from_array", [zeros, _literal(tensor.name)], "    ", ",")
     lines += [
         "]",
-        *(
-            [
-                "# One operator per layer, time-major (layout 0: onnxruntime runs no other), between",
-                "# Transposes: the outputs are layout 1's, the last layer's Y [N, T, D, H] and every",
-                "# layer's final states stacked in PyTorch's h_n order, Y_h [N, layers*D, H].",
-            ]
-            if first_is_batch
-            else [
-                "# One operator per layer, time-major (layout 0). Outputs: the last layer's Y [T, D, N, H]",
-                "# and every layer's final states stacked like PyTorch's h_n: Y_h [layers*D, N, H].",
-            ]
-        ),
+        *notes[1],
         "nodes = [",
     ]
     for node in plan.nodes:
@@ -947,7 +984,8 @@ def _snippet(plan: GraphPlan, description: str, first_is_batch: bool) -> str:
         lines += _call("helper.make_node", args, "    ", ",")
     lines += ["]"]
     (graph_input,) = plan.inputs
-    layout = "(batch, time, features)" if first_is_batch else "(time, batch, features)"
+    layout = "(batch, time" if first_is_batch else "(time, batch"
+    layout += "): token ids" if graph_input.dtype == "int64" else ", features)"
     elem = "TensorProto.INT64" if graph_input.dtype == "int64" else "TensorProto.FLOAT"
     lines.append(
         f'inputs = [helper.make_tensor_value_info("{graph_input.name}", {elem}, {list(graph_input.shape)})]'

@@ -37,7 +37,14 @@ from rnncalc.frameworks.base import (
     stack_count,
 )
 from rnncalc.frameworks.contract import FrameworkConvention
-from rnncalc.frameworks.snippet import call, header, quote, unsupported_comment
+from rnncalc.frameworks.snippet import (
+    call,
+    header,
+    model_header,
+    model_unsupported_comment,
+    quote,
+    unsupported_comment,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -394,20 +401,7 @@ class TorchConvention(FrameworkConvention):
             return unsupported_comment(self.title, spec, reason)
         if spec.step:
             return self._cell_snippet(spec)
-        args = [
-            f"input_size={spec.input_size}",
-            f"hidden_size={spec.hidden_size}",
-            f"num_layers={spec.num_layers}",
-        ]
-        if spec.cell is Cell.RNN:
-            args.append(f"nonlinearity={quote(spec.nonlinearity.value)}")
-        args += [
-            f"bias={spec.bias}",
-            f"batch_first={spec.batch_first}",
-            f"bidirectional={spec.bidirectional}",
-        ]
-        if spec.cell is Cell.LSTM:
-            args.append(f"proj_size={spec.proj_size}")
+        args = _module_args(spec)
         probe = probe_spec(spec)
         if spec.unbatched:
             shape, layout = f"({probe.seq_len}, {spec.input_size})", "(time, features): unbatched"
@@ -435,6 +429,56 @@ class TorchConvention(FrameworkConvention):
             ]
         )
         return header(self.title, spec) + "import torch\nfrom torch import nn\n\n" + body + "\n"
+
+    def model_snippet(self, model: Model) -> str:
+        """The :data:`MODEL_SOURCE` class holding the chain's modules, as :func:`build_model`
+        builds it: its ``state_dict()`` names are :meth:`model_report`'s."""
+        from rnncalc.frameworks.adapter import probe_model
+
+        report = self.model_report(model)
+        if report.reason:
+            return model_unsupported_comment(self.title, model, report.model, report.reason)
+        if model.input_size is None:
+            raise SpecError("input_size", "is required to write code that builds the model")
+        modules, activations = _model_modules(model)
+        names = {index: ACTIVATIONS[activation] for index, activation in activations.items()}
+        sources = {name: ACTIVATION_SOURCES.get(name, f"F.{name}") for name in sorted(set(names.values()))}
+        table = [f"    {quote(name)}: {source}," for name, source in sources.items()]
+        keywords = []
+        if names:
+            keywords.append(f"activations={{{', '.join(f'{k}: {quote(v)}' for k, v in names.items())}}}")
+        if model.last_step:
+            keywords += [f"last_step={model.last_block}", f"directions={model.layers[-1].num_directions}"]
+        keywords.append(f"batch_first={model.batch_first}")
+        probe = probe_model(model)
+        lead = (probe.batch_size, probe.seq_len) if model.batch_first else (probe.seq_len, probe.batch_size)
+        layout = "(batch, time" if model.batch_first else "(time, batch"
+        if model.embedding is not None:
+            zeros = f"x = torch.zeros({lead}, dtype=torch.long)  # {layout}): token ids"
+        else:
+            zeros = f"x = torch.zeros({(*lead, model.input_size)})  # {layout}, features)"
+        body = [
+            *(["ACTIVATIONS = {", *table, "}"] if table else ["ACTIVATIONS = {}"]),
+            MODEL_SOURCE,
+            "model = SequenceModel(",
+            "    [",
+            *modules,
+            "    ],",
+            *(f"    {keyword}," for keyword in keywords),
+            ").eval()  # dropout is the identity, as at inference",
+            "",
+            "for name, tensor in model.state_dict().items():",
+            "    print(name, tuple(tensor.shape))",
+            zeros,
+            "with torch.no_grad():",
+            "    output = model(x)",
+            'print("output", tuple(output.shape))',
+            "print(sum(p.numel() for p in model.parameters()))",
+        ]
+        functional = any("F." in source for source in sources.values())
+        imports = "import torch\nfrom torch import nn\n"
+        imports += "from torch.nn import functional as F\n\n" if functional else "\n"
+        return model_header(self.title, model, report.model) + imports + "\n".join(body) + "\n"
 
     def _cell_snippet(self, spec: Spec) -> str:
         """``nn.RNNCell``/``LSTMCell``/``GRUCell`` run for one step from zero states."""
@@ -618,6 +662,124 @@ class TorchConvention(FrameworkConvention):
 
 
 CONVENTION = TorchConvention()
+
+
+# --- Snippet sources ------------------------------------------------------------------------------
+
+
+def _module_args(spec: Spec) -> list[str]:
+    """``nn.RNN``/``nn.LSTM``/``nn.GRU``'s keywords, every one spelled out."""
+    args = [
+        f"input_size={spec.input_size}",
+        f"hidden_size={spec.hidden_size}",
+        f"num_layers={spec.num_layers}",
+    ]
+    if spec.cell is Cell.RNN:
+        args.append(f"nonlinearity={quote(spec.nonlinearity.value)}")
+    args += [
+        f"bias={spec.bias}",
+        f"batch_first={spec.batch_first}",
+        f"bidirectional={spec.bidirectional}",
+    ]
+    if spec.cell is Cell.LSTM:
+        args.append(f"proj_size={spec.proj_size}")
+    return args
+
+
+def _model_modules(model: Model) -> tuple[list[str], dict[int, DenseActivation]]:
+    """The source of each module :func:`build_model` builds (indented as list items), and the
+    dense activations by module index."""
+    from rnncalc.core.model import Dropout, Embedding, LayerNorm
+
+    modules: list[str] = []
+    activations: dict[int, DenseActivation] = {}
+    size = model.input_size
+    indent = " " * 8
+    for index, part in enumerate(model.parts):
+        if isinstance(part, Spec):
+            args = _module_args(part.replace(input_size=size))
+            modules.append(call(f"nn.{CLASS_NAMES[part.cell]}", args, after=",", indent=indent))
+        elif isinstance(part, Embedding):
+            modules.append(
+                call("nn.Embedding", [str(part.vocab_size), str(part.dim)], after=",", indent=indent)
+            )
+        elif isinstance(part, LayerNorm):
+            args = [
+                str(size),
+                f"eps={part.epsilon!r}",
+                f"elementwise_affine={part.scale or part.bias}",
+                f"bias={part.bias}",
+            ]
+            modules.append(call("nn.LayerNorm", args, after=",", indent=indent))
+        elif isinstance(part, Dropout):
+            modules.append(call("nn.Dropout", [f"p={part.rate!r}"], after=",", indent=indent))
+        else:
+            args = [str(size), str(part.units), f"bias={part.bias}"]
+            modules.append(call("nn.Linear", args, after=",", indent=indent))
+            if part.activation is not None:
+                activations[index] = part.activation
+        assert size is not None
+        size = block_output_size(part) if isinstance(part, Spec) else part.features(size)
+    return modules, activations
+
+
+#: The source of each function :func:`_activation` returns that is not ``F.<name>``
+#: (``torch.nn.functional``); a test runs both on the same tensor.
+ACTIVATION_SOURCES: dict[str, str] = {
+    "identity": "lambda x: x",
+    "tanh": "torch.tanh",
+    "sigmoid": "torch.sigmoid",
+    "exp": "torch.exp",
+    "softmax": "lambda x: F.softmax(x, dim=-1)",
+    "log_softmax": "lambda x: F.log_softmax(x, dim=-1)",
+    "leaky_relu": "lambda x: F.leaky_relu(x, 0.2)",
+}
+
+#: ``SequenceModel`` as scripts define it: the class :func:`_sequence_model_class` builds, with
+#: the script's ``ACTIVATIONS`` table for :func:`_activation` (a test runs both on one input).
+MODEL_SOURCE = '''
+
+class SequenceModel(nn.Module):
+    """Modules run in order, like nn.Sequential but passing on only a recurrent module's
+    output. activations: a module's index -> the name of the function (ACTIVATIONS) applied
+    to its output; last_step: the index of the recurrent module after which only the last
+    step goes on (with two directions: the forward half at the last step, the backward half
+    at the first)."""
+
+    def __init__(
+        self,
+        modules,
+        activations=None,
+        last_step=None,
+        directions=1,
+        batch_first=False,
+    ):
+        super().__init__()
+        for index, module in enumerate(modules):
+            self.add_module(str(index), module)
+        names = activations or {}
+        self.activations = {index: ACTIVATIONS[name] for index, name in names.items()}
+        self.last_step = last_step
+        self.directions = directions
+        self.time_axis = 1 if batch_first else 0
+
+    def forward(self, x):
+        for index, module in enumerate(self.children()):
+            x = module(x)
+            if isinstance(x, tuple):
+                x = x[0]
+            if index == self.last_step:
+                last = x.select(self.time_axis, -1)
+                if self.directions == 2:
+                    half = x.shape[-1] // 2
+                    first = x.select(self.time_axis, 0)
+                    last = torch.cat([last[..., :half], first[..., half:]], dim=-1)
+                x = last
+            if index in self.activations:
+                x = self.activations[index](x)
+        return x
+
+'''
 
 
 def _batch(spec: Spec) -> int:
