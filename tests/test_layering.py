@@ -5,6 +5,8 @@ The dependency graph is read from the source with :mod:`ast`, not from ``sys.mod
 ``TYPE_CHECKING`` alike. A lazy import is still a dependency of the design (it runs when the
 function does), and an import for annotations only still couples the packages (mypy and the
 reader follow it, and the type it names is part of the interface), so none is exempt.
+Imports by name (``importlib.import_module``) are not seen: rnncalc's stay inside a package
+(the CLI's commands, each convention's ``files_module`` and ``live_module``).
 A package is ``rnncalc.<first component>``: a subpackage (``rnncalc.frameworks``) or a
 top-level module (``rnncalc.reference``); the root package ``rnncalc`` is the public API.
 """
