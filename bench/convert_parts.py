@@ -51,7 +51,7 @@ SETUP = """
 {imports}
 import numpy
 from rnncalc.convert import make_plan
-from rnncalc.convert.stream import target_rows
+from rnncalc.frameworks.writing import target_rows
 plan = make_plan({source!r}, {destination!r}, force=True)
 rows = target_rows(plan)
 def pairs():
@@ -110,7 +110,7 @@ def largest_tensor(source: Path, destination: Path) -> int:
     LSTM keeps one per gate, a quarter of PyTorch's). The plan's rows are analytic: this process
     imports no framework."""
     from rnncalc.convert import make_plan
-    from rnncalc.convert.stream import target_rows
+    from rnncalc.frameworks.writing import target_rows
 
     rows = target_rows(make_plan(str(source), str(destination), force=True))
     return max(4 * math.prod(shape) for _, shape in rows)

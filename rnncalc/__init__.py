@@ -11,7 +11,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rnncalc.core.version import __version__
 
 if TYPE_CHECKING:
     from rnncalc.core.spec import Spec
@@ -34,11 +34,12 @@ def inspect(source: str | os.PathLike[str] | Any, /) -> dict[str, Any]:
     ``nnx.Module``, an ``onnx.ModelProto``), which gives the document of the file it would be
     saved to, with ``file`` ``<ClassName>`` and ``format`` its kind (see
     :mod:`rnncalc.inspect.live`)."""
+    from rnncalc.inspect.chain import document
     from rnncalc.inspect.live import inspected, read_object
 
     if isinstance(source, (str, os.PathLike)):
-        return inspected(os.fspath(source)).to_dict()
-    return read_object(source).inspection.to_dict()
+        return document(inspected(os.fspath(source)))
+    return document(read_object(source).inspection)
 
 
 def convert(

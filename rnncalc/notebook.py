@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rnncalc.core.spec import Spec
-from rnncalc.inspect.model import Inspection
+from rnncalc.frameworks.inspection import Inspection
 
 #: Inline style of the tables, so they read the same in Jupyter, VS Code and exported HTML.
 _CELL = "padding:2px 8px;border-bottom:1px solid #ddd"

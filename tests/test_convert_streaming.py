@@ -15,8 +15,7 @@ torch = pytest.importorskip("torch")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 from rnncalc.convert import make_plan  # noqa: E402
-from rnncalc.convert.stream import target_rows  # noqa: E402
-from rnncalc.convert.write import write_safetensors  # noqa: E402
+from rnncalc.frameworks.writing import target_rows, write_safetensors  # noqa: E402
 
 
 @pytest.fixture

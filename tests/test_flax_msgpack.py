@@ -17,13 +17,12 @@ from flax import nnx, serialization
 from streaming import converted_pairs, one_at_a_time
 
 from rnncalc.convert import make_plan
-from rnncalc.convert.plan import Plan
-from rnncalc.convert.stream import target_rows
 from rnncalc.core.errors import ConversionError
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec
 from rnncalc.frameworks import flax_msgpack
 from rnncalc.frameworks.flax import CONVENTION as FLAX
 from rnncalc.frameworks.flax_files import open_msgpack_state, write_msgpack_state
+from rnncalc.frameworks.writing import Plan, target_rows
 from rnncalc.io.mapped import MappedArray
 from rnncalc.io.tensors import WeightFileError
 

@@ -102,7 +102,7 @@ def test_an_existing_data_file_is_replaced_only_with_force(
 @pytest.mark.usefixtures("small_limit")
 def test_a_write_that_fails_midway_leaves_neither_the_model_nor_its_data(tmp_path: Path) -> None:
     from rnncalc.convert import make_plan
-    from rnncalc.convert.write import atomic_path
+    from rnncalc.io.atomic import atomic_path
 
     source, _ = state_dict(tmp_path)
     plan = make_plan(str(source), str(tmp_path / "gru.onnx"))
@@ -122,7 +122,7 @@ def test_the_external_data_writer_holds_one_tensor_at_a_time(tmp_path: Path) -> 
     from streaming import one_at_a_time
 
     from rnncalc.convert import make_plan
-    from rnncalc.convert.write import atomic_path
+    from rnncalc.io.atomic import atomic_path
 
     source, module = state_dict(tmp_path)
     plan = make_plan(str(source), str(tmp_path / "gru.onnx"))

@@ -23,13 +23,12 @@ from streaming import converted_pairs, one_at_a_time  # noqa: E402
 
 from rnncalc.cli import cli  # noqa: E402
 from rnncalc.convert import make_plan  # noqa: E402
-from rnncalc.convert.plan import Plan  # noqa: E402
-from rnncalc.convert.stream import target_rows  # noqa: E402
 from rnncalc.core.errors import ConversionError  # noqa: E402
 from rnncalc.core.spec import Cell, Nonlinearity, Spec  # noqa: E402
 from rnncalc.frameworks import get  # noqa: E402
 from rnncalc.frameworks.onnx import build, spec_graph  # noqa: E402
 from rnncalc.frameworks.onnx_files import onnx_layout, write_onnx  # noqa: E402
+from rnncalc.frameworks.writing import Plan, target_rows  # noqa: E402
 
 SPECS = [
     Spec(cell=Cell.LSTM, input_size=3, hidden_size=4, num_layers=2, bidirectional=True),
@@ -40,7 +39,7 @@ SPECS = [
 
 def onnx_plan(spec: Spec) -> Plan:
     """A plan writing ``spec`` to ONNX; the writer reads only its spec and target."""
-    from rnncalc.convert.plan import Source
+    from rnncalc.frameworks.writing import Source
 
     convention = get("onnx")
     target = convention.tensor_formats()[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from rnncalc import __version__
+from rnncalc.core.version import __version__
 
 HELP_TEXT = "Show this message and exit."
 VERSION_TEXT = "Show the version and exit."

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rnncalc.convert.plan import Plan, make_plan
+from rnncalc.convert.plan import make_plan
 from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.model import Model
 from rnncalc.core.spec import Nonlinearity
+from rnncalc.frameworks.writing import Plan
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,10 @@ def write_plan(plan: Plan, *, force: bool = False) -> Converted:
     import math
 
     from rnncalc.convert.plan import source_weights
-    from rnncalc.convert.stream import converted, target_rows
-    from rnncalc.convert.write import atomic_path, write
+    from rnncalc.convert.stream import converted
+    from rnncalc.convert.write import write
+    from rnncalc.frameworks.writing import target_rows
+    from rnncalc.io.atomic import atomic_path
 
     data = plan.source.format.open(plan.source.path)
     try:

@@ -14,65 +14,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity, Spec, describe_spec
+from rnncalc.frameworks.writing import Plan, Source
 
 if TYPE_CHECKING:
     from rnncalc.core.model import Model
     from rnncalc.core.report import WeightRow
     from rnncalc.frameworks.contract import FrameworkConvention
-    from rnncalc.inspect.model import Inspection, RecurrentLayer
+    from rnncalc.frameworks.inspection import Inspection, RecurrentLayer
     from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.io.tensors import FileContents
-
-
-@dataclass(frozen=True)
-class Source:
-    """A weight file read as one recurrent stack.
-
-    ``names`` are the file's tensor names in the order of the convention's report rows for
-    ``spec`` (every layer's, in order), so row ``i`` holds ``names[i]``.
-    """
-
-    path: str
-    format: TensorFormat
-    convention: FrameworkConvention
-    spec: Spec
-    names: tuple[str, ...]
-    #: What the file leaves open and was assumed (inspect's notes on the layers).
-    notes: tuple[str, ...] = ()
-    #: A whole model (embedding, norms, heads, blocks that differ): ``names`` then follow the
-    #: rows of ``convention.model_report(model)``, and ``spec`` is its first recurrent block.
-    model: Model | None = None
-    #: The assumptions of ``notes`` in a few words each, for the verdict line (``tanh``).
-    assumptions: tuple[str, ...] = ()
-
-    def rows(self, convention: FrameworkConvention) -> list[WeightRow]:
-        """``convention``'s tensors for what this source holds, in report order."""
-        if self.model is not None:
-            return list(convention.model_report(self.model).weights)
-        return [row for layer in convention.report(self.spec).layers for row in layer.weights]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One conversion: the source stack, the target format and convention, the destination;
-    ``force`` replaces files already there (a writer placing a second file beside the
-    destination, as ONNX external data, asks it too)."""
-
-    source: Source
-    destination: str
-    target: TensorFormat
-    target_convention: FrameworkConvention
-    force: bool = False
-
-    @property
-    def spec(self) -> Spec:
-        return self.source.spec
 
 
 def tensor_formats() -> tuple[tuple[FrameworkConvention, TensorFormat], ...]:

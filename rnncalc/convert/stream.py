@@ -19,14 +19,9 @@ from rnncalc.core.errors import ConversionError
 if TYPE_CHECKING:
     import numpy as np
 
-    from rnncalc.convert.plan import Plan
+    from rnncalc.frameworks.writing import Plan
 
     Array = np.ndarray[Any, Any]
-
-
-def target_rows(plan: Plan) -> list[tuple[str, tuple[int, ...]]]:
-    """``(name, shape)`` of every tensor the target holds, in the order :func:`converted` yields."""
-    return [(row.path, tuple(int(d) for d in row.shape)) for row in plan.source.rows(plan.target_convention)]  # type: ignore[arg-type]
 
 
 def converted(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[str, Array]]:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from rnncalc.core.errors import ConversionError
 
 if TYPE_CHECKING:
-    from rnncalc.convert.plan import Plan
     from rnncalc.frameworks.contract import FrameworkConvention
+    from rnncalc.frameworks.writing import Plan
 
 #: Batch and length of the random input: small, and different so a transposed axis shows.
 BATCH, STEPS = 3, 7

@@ -22,8 +22,8 @@ from rnncalc.core.spec import Cell, Spec
 if TYPE_CHECKING:
     from rnncalc.core.report import WeightRow
     from rnncalc.frameworks.contract import FrameworkConvention
+    from rnncalc.frameworks.inspection import Inspection, RecurrentLayer
     from rnncalc.inspect.chain import Chain, ChainPart
-    from rnncalc.inspect.model import Inspection, RecurrentLayer
     from rnncalc.io.tensor_data import TensorFormat
 
 

@@ -45,8 +45,7 @@ if TYPE_CHECKING:
     from rnncalc.core.spec import Spec
     from rnncalc.frameworks.adapter import Measured
     from rnncalc.frameworks.base import PartLayout
-    from rnncalc.inspect.common import Found
-    from rnncalc.inspect.live import LiveObject
+    from rnncalc.frameworks.inspection import Found, LiveObject
     from rnncalc.io.tensor_data import TensorFormat
     from rnncalc.io.tensors import FileContents
     from rnncalc.io.weight_format import WeightFormat
@@ -355,7 +354,7 @@ class FrameworkConvention(Convention):
     def find_layers(self, file: str, contents: FileContents) -> Found:
         """The recurrent layers among the tensors of ``file`` (which this convention
         :meth:`reads`), each with the spec its names, shapes or config imply, checked against
-        what :meth:`report` says the spec holds; see :data:`rnncalc.inspect.common.Found`."""
+        what :meth:`report` says the spec holds; see :data:`rnncalc.frameworks.inspection.Found`."""
         files = self._files()
         if files and hasattr(files, "find_layers"):
             found: Found = files.find_layers(file, contents)

@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.errors import FrameworkMissingError
 from rnncalc.core.spec import Cell, MergeMode, Spec
-from rnncalc.inspect.common import GATES, Found, layer_for, spec_or_none
+from rnncalc.frameworks.inspection import GATES, Found, layer_for, spec_or_none
 from rnncalc.io.tensor_data import TensorData, TensorFormat
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import WeightFormat
 
 if TYPE_CHECKING:
-    from rnncalc.convert.plan import Plan
-    from rnncalc.convert.write import Pairs
+    from rnncalc.frameworks.writing import Pairs, Plan
 
 #: What reading an Orbax checkpoint needs, in the words of a missing-package error.
 ORBAX_HINT = "pip install 'rnncalc[orbax]'"
@@ -193,10 +192,9 @@ def write_msgpack_state(plan: Plan, pairs: Pairs, path: str) -> None:
     sorted, is not the report's), one tensor held at a time."""
     import numpy as np
 
-    from rnncalc.convert.stream import target_rows
-    from rnncalc.convert.write import checked
     from rnncalc.frameworks.flax import CONVENTION
     from rnncalc.frameworks.flax_msgpack import layout
+    from rnncalc.frameworks.writing import checked, target_rows
 
     try:
         planned = layout(target_rows(plan))

@@ -16,9 +16,15 @@ from typing import Any
 
 from rnncalc.core.spec import Cell, MergeMode, Nonlinearity
 from rnncalc.frameworks.flax import CONVENTION
-from rnncalc.inspect.common import layer_for, spec_or_none
-from rnncalc.inspect.live import LiveObject, label, type_name
-from rnncalc.inspect.model import Inspection, RecurrentLayer
+from rnncalc.frameworks.inspection import (
+    Inspection,
+    LiveObject,
+    RecurrentLayer,
+    label,
+    layer_for,
+    spec_or_none,
+    type_name,
+)
 from rnncalc.io.tensor_data import TensorData
 from rnncalc.io.tensors import FileContents, Tensor
 

@@ -18,7 +18,7 @@ from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.model import FieldPathError
 from rnncalc.core.parts import DenseActivation
 from rnncalc.core.spec import Spec
-from rnncalc.inspect.common import Found, expected_weights, layer_for, spec_or_none
+from rnncalc.frameworks.inspection import Found, expected_weights, layer_for, spec_or_none
 from rnncalc.io.keras_json import (
     MASK_OPS,
     PASS_THROUGH,
@@ -32,8 +32,7 @@ from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_mo
 from rnncalc.io.weight_format import ZIP_MAGIC, WeightFormat, zip_members
 
 if TYPE_CHECKING:
-    from rnncalc.convert.plan import Plan
-    from rnncalc.convert.write import Pairs
+    from rnncalc.frameworks.writing import Pairs, Plan
 
 #: First bytes of an HDF5 file (HDF5 File Format Specification, "Format Signature").
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -574,9 +573,8 @@ def _stream_keras_archive(plan: Plan, pairs: Pairs, path: str) -> None:
     import h5py  # a dependency of keras
     import numpy as np
 
-    from rnncalc.convert.stream import target_rows
-    from rnncalc.convert.write import checked
     from rnncalc.frameworks import keras as keras_convention
+    from rnncalc.frameworks.writing import checked, target_rows
     from rnncalc.io.zip_in_place import zip_with_member_in_place
 
     keras = keras_convention.keras  # type: ignore[attr-defined]  # imported with TensorFlow silenced
@@ -620,7 +618,7 @@ def _save_whole_model(plan: Plan, pairs: Pairs, path: str) -> None:
     """``model.save`` of the Keras convention's model with every variable assigned: the whole
     state at once, for a Keras whose saving library is not the one :func:`write_keras_archive`
     streams through. Public API only."""
-    from rnncalc.convert.write import checked
+    from rnncalc.frameworks.writing import checked
 
     arrays = dict(checked(plan, pairs))
     model = _target_model(plan)

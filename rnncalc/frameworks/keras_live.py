@@ -13,9 +13,8 @@ import io
 import json
 from typing import Any
 
+from rnncalc.frameworks.inspection import Inspection, LiveObject, label, type_name
 from rnncalc.frameworks.keras_files import archive_keys, find_layers, recorded_parts
-from rnncalc.inspect.live import LiveObject, label, type_name
-from rnncalc.inspect.model import Inspection
 from rnncalc.io.keras_file import KERAS_WEIGHTS_GROUP
 from rnncalc.io.keras_json import keras_layers
 from rnncalc.io.tensor_data import TensorData

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnncalc.core.errors import ConversionError
 from rnncalc.core.spec import Cell, Spec
-from rnncalc.inspect.common import Found, layer_for, spec_or_none
+from rnncalc.frameworks.inspection import Found, layer_for, spec_or_none
 from rnncalc.io.onnx_file import GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA
 from rnncalc.io.protobuf_wire import length_prefix
 from rnncalc.io.tensor_data import TensorData, TensorFormat
@@ -21,9 +21,8 @@ from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError, requ
 from rnncalc.io.weight_format import WeightFormat
 
 if TYPE_CHECKING:
-    from rnncalc.convert.plan import Plan
-    from rnncalc.convert.write import Pairs
-    from rnncalc.inspect.model import RecurrentLayer
+    from rnncalc.frameworks.inspection import RecurrentLayer
+    from rnncalc.frameworks.writing import Pairs, Plan
 
 #: What reading an ONNX model needs, in the words of a missing-package error.
 ONNX_HINT = "pip install 'rnncalc[inspect]' (or pip install onnx)"
@@ -305,7 +304,7 @@ def write_onnx(plan: Plan, pairs: Pairs, path: str) -> None:
     some protobuf decoders keep the last instead of merging (square/wire#3537)."""
     import numpy as np
 
-    from rnncalc.convert.write import checked
+    from rnncalc.frameworks.writing import checked
 
     layout = onnx_layout(plan)
     if layout.size >= PROTOBUF_LIMIT:
@@ -334,7 +333,7 @@ def write_external(plan: Plan, pairs: Pairs, path: str) -> None:
     destination (``onnx.save(..., save_as_external_data=True)``'s layout: ``location``,
     ``offset``, ``length`` per tensor, offsets page-aligned). The data is written to a
     temporary file in the destination's directory and moved into place
-    (:func:`~rnncalc.convert.write.atomic_path`) after every byte of it and of the model is
+    (:func:`~rnncalc.io.atomic.atomic_path`) after every byte of it and of the model is
     written, just before the model is: never half a file; an existing data file is replaced
     only with ``--force``."""
     import os
@@ -342,9 +341,9 @@ def write_external(plan: Plan, pairs: Pairs, path: str) -> None:
     import numpy as np
     import onnx
 
-    from rnncalc.convert.stream import target_rows
-    from rnncalc.convert.write import atomic_path, checked
     from rnncalc.core.errors import SpecError
+    from rnncalc.frameworks.writing import checked, target_rows
+    from rnncalc.io.atomic import atomic_path
 
     location = os.path.basename(plan.destination) + ".data"
     data_path = os.path.join(os.path.dirname(os.path.abspath(plan.destination)), location)
@@ -409,7 +408,7 @@ def onnx_layout(plan: Plan) -> OnnxLayout:
     report order."""
     import onnx
 
-    from rnncalc.convert.stream import target_rows
+    from rnncalc.frameworks.writing import target_rows
 
     rows = target_rows(plan)
     model = _graph_model(plan)
@@ -429,8 +428,8 @@ def _graph_model(plan: Plan) -> Any:
     """``plan``'s model without initializers: its graph (nodes, inputs, outputs) built and
     ``onnx.checker``-checked with ``full_check`` (shape inference), the initializers declared
     as extra graph inputs of the same type and shape for the check, then dropped."""
-    from rnncalc.convert.stream import target_rows
     from rnncalc.frameworks.onnx import GraphPlan, build, model_graph, spec_graph
+    from rnncalc.frameworks.writing import target_rows
 
     graph = model_graph(plan.source.model) if plan.source.model is not None else spec_graph(plan.spec)
     rows = target_rows(plan)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnncalc.frameworks.inspection import Inspection, LiveObject, label, type_name
 from rnncalc.frameworks.onnx_files import find_layers
-from rnncalc.inspect.live import LiveObject, label, type_name
-from rnncalc.inspect.model import Inspection
 from rnncalc.io.onnx_file import model_contents
 from rnncalc.io.tensor_data import TensorData
 from rnncalc.io.tensors import WeightFileError

@@ -13,14 +13,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rnncalc.core.spec import Cell
-from rnncalc.inspect.common import GATES, Found, expected_weights, layer_for, spec_or_none
+from rnncalc.frameworks.inspection import GATES, Found, expected_weights, layer_for, spec_or_none
 from rnncalc.io.tensor_data import TensorData, TensorFormat
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import ZIP_MAGIC, WeightFormat, zip_members
 
 if TYPE_CHECKING:
-    from rnncalc.convert.plan import Plan
-    from rnncalc.convert.write import Pairs
+    from rnncalc.frameworks.writing import Pairs, Plan
 
 #: What ``torch.load`` needs, in the words of a missing-package error.
 TORCH_HINT = "pip install 'rnncalc[torch]' (or pip install torch)"
@@ -173,7 +172,7 @@ def _apply_recorded(fields: dict[str, Any], recorded: Mapping[str, Any]) -> tupl
 def tensor_formats() -> tuple[TensorFormat, ...]:
     """``torch.save``d state dicts and safetensors files, read and written (``--to torch``,
     ``--to safetensors``); safetensors is written by the standard-library writer of
-    :mod:`rnncalc.convert.write`, so it needs neither torch nor the safetensors package."""
+    :mod:`rnncalc.frameworks.writing`, so it needs neither torch nor the safetensors package."""
     from rnncalc.io.tensor_data import open_safetensors
 
     return (
@@ -231,15 +230,14 @@ def open_state_dict(path: str) -> TensorData:
 def write_state_dict(plan: Plan, pairs: Pairs, path: str) -> None:
     """The file ``torch.save`` writes for the state dict ``load_state_dict(strict=True)``
     accepts, written one tensor at a time (:mod:`rnncalc.frameworks.torch_zip`)."""
-    from rnncalc.convert.stream import target_rows
-    from rnncalc.convert.write import checked
     from rnncalc.frameworks.torch_zip import write_torch_zip
+    from rnncalc.frameworks.writing import checked, target_rows
 
     write_torch_zip(target_rows(plan), checked(plan, pairs), path)
 
 
 def _write_safetensors(plan: Plan, pairs: Pairs, path: str) -> None:
-    from rnncalc.convert.write import write_safetensors
+    from rnncalc.frameworks.writing import write_safetensors
 
     write_safetensors(plan, pairs, path)
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from rnncalc.core.spec import Nonlinearity
+from rnncalc.frameworks.inspection import Inspection, LiveObject, RecurrentLayer, label, layer_for, type_name
 from rnncalc.frameworks.torch_files import find_layers
-from rnncalc.inspect.common import layer_for
-from rnncalc.inspect.live import LiveObject, label, type_name
-from rnncalc.inspect.model import Inspection, RecurrentLayer
 from rnncalc.io.tensor_data import TensorData
 from rnncalc.io.tensors import FileContents, Tensor
 

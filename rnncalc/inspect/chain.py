@@ -26,11 +26,34 @@ from rnncalc.core.errors import SpecError
 from rnncalc.core.model import Dense, Dropout, Embedding, LayerNorm, Model, Part, model_config
 from rnncalc.core.parts import DenseActivation
 from rnncalc.core.spec import MergeMode, Spec
-from rnncalc.inspect.model import Inspection, RecurrentLayer
+from rnncalc.frameworks.inspection import Inspection, RecurrentLayer
 from rnncalc.io.tensors import Tensor
 
 if TYPE_CHECKING:
     from rnncalc.frameworks.contract import FrameworkConvention
+
+
+def document(inspection: Inspection) -> dict[str, Any]:
+    """What ``rnncalc inspect --format json`` prints for one file: its tensors and recurrent
+    layers (:meth:`~rnncalc.frameworks.inspection.Inspection.to_dict`) and the whole model."""
+    return {**inspection.to_dict(), **whole_dict(inspection)}
+
+
+def whole_dict(inspection: Inspection) -> dict[str, Any]:
+    """The whole model: ``chains`` (parts in order, every convention's counts), the tensors no
+    chain takes (``unplaced``, named in ``unplaced_notes``), and ``models``, the chains as a
+    config file holds them (each with its ``source``), so the document is a config file too
+    (``rnncalc summary`` reads it)."""
+    chains, unplaced = find_chains(inspection)
+    taken = {tensor.name for chain in chains for tensor in chain.tensors}
+    return {
+        "chains": [chain.to_dict() for chain in chains],
+        "unplaced": [tensor.name for tensor in inspection.tensors if tensor.name not in taken],
+        "unplaced_notes": list(unplaced),
+        "models": [
+            {**chain.to_dict()["model"], "source": source_block(inspection, chain)} for chain in chains
+        ],
+    }
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rnncalc.inspect.model import Inspection
+from rnncalc.frameworks.inspection import Inspection
 from rnncalc.io.tensors import FileContents
 
 if TYPE_CHECKING:

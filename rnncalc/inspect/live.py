@@ -19,35 +19,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from rnncalc.inspect.model import Inspection
-from rnncalc.io.tensor_data import TensorData
-from rnncalc.io.tensors import FileContents
+from rnncalc.frameworks.inspection import Inspection, LiveObject, type_name
 
 if TYPE_CHECKING:
     from rnncalc.frameworks.contract import FrameworkConvention
     from rnncalc.io.tensor_data import TensorFormat
-
-
-@dataclass(frozen=True)
-class LiveObject:
-    """A model in memory, read: its inspection, its tensors by name (views, read when looked up)
-    and the name of the tensor format of the file it would be saved as, whose conversion rules
-    (tensor order, refusals) it follows."""
-
-    inspection: Inspection
-    data: TensorData
-    saved_as: str
-    #: What the file it would be saved as records (a Keras config), for convert's refusals.
-    contents: FileContents
-
-
-def label(obj: Any) -> str:
-    """How a document's ``file`` names a live object: ``<Tagger>``."""
-    return f"<{type(obj).__name__}>"
 
 
 def convention_of(obj: Any) -> FrameworkConvention:
@@ -107,9 +87,3 @@ def live_format(live: LiveObject) -> TensorFormat:
         target="",
         write=None,
     )
-
-
-def type_name(obj: Any) -> str:
-    """How an error names the type of ``obj``: ``int``, ``torch.Tensor``."""
-    cls = type(obj)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"

@@ -1,4 +1,4 @@
-"""Turn :class:`~rnncalc.inspect.model.Inspection` results into text: table, markdown or JSON."""
+"""Turn :class:`~rnncalc.frameworks.inspection.Inspection` results into text: table, markdown or JSON."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import replace
 from rnncalc.core.errors import SpecError
 from rnncalc.core.model import Dense, LayerNorm, Part
 from rnncalc.core.spec import Cell, Nonlinearity, Spec, describe_spec
-from rnncalc.inspect.chain import Chain
+from rnncalc.frameworks.inspection import Inspection
+from rnncalc.inspect.chain import Chain, document, whole_dict
 from rnncalc.inspect.formats import format_title
-from rnncalc.inspect.model import Inspection
 from rnncalc.io.tensors import WeightFileError
 from rnncalc.summary.render import Format, describe_model, describe_part, table, to_json
 
@@ -23,7 +23,7 @@ def render_config(inspections: Sequence[Inspection], kind: str) -> str:
     a file without a chain is an error naming it."""
     models = []
     for inspection in inspections:
-        found = inspection.whole_dict()["models"]
+        found = whole_dict(inspection)["models"]
         if not found:
             raise WeightFileError(
                 inspection.file, "holds no recurrent layer: there is no model to write as a config file"
@@ -44,7 +44,7 @@ def render_config(inspections: Sequence[Inspection], kind: str) -> str:
 def render_inspections(inspections: Sequence[Inspection], fmt: Format) -> str:
     """One document for all files: a JSON object (a list for several files) or text sections."""
     if fmt is Format.JSON:
-        documents = [inspection.to_dict() for inspection in inspections]
+        documents = [document(inspection) for inspection in inspections]
         return to_json(documents[0] if len(documents) == 1 else documents)
     return "\n\n".join(render_inspection(inspection, fmt is Format.MARKDOWN) for inspection in inspections)
 

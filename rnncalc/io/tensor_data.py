@@ -79,7 +79,7 @@ class TensorFormat:
     read is recognised by ``suffixes`` alone and matched against the convention's report by
     names and shapes. ``target`` is the ``--to`` value (empty: convert does not write it),
     ``suffixes`` the destination extensions that pick it, ``write(plan, pairs, path)`` writes a
-    :class:`~rnncalc.convert.plan.Plan`'s ``(name, array)`` pairs in report order. ``order`` sorts
+    :class:`~rnncalc.frameworks.writing.Plan`'s ``(name, array)`` pairs in report order. ``order`` sorts
     one layer's tensor names into report order when the file's order differs; ``refuse(layer)``
     says why a recognised layer cannot be moved (None: it can), ``refuse_file(contents)`` why
     the file's model is more than what convert moves (a layer it would drop; None: it is not).
