@@ -257,3 +257,55 @@ def test_an_embedding_with_a_mask_is_refused_saying_why(tmp_path: Path) -> None:
     result = run(str(tmp_path / "m.keras"), "-o", str(tmp_path / "m.onnx"))
     assert result.exit_code == 2 and "mask_zero=True" in result.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_state_dict_loads_strictly_into_the_module_rnncalc_code_prints(
+    tagger: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """The names convert writes are those of the module ``rnncalc code`` prints for the model
+    convert reports: the script's ``model`` loads the file with ``strict=True`` and computes
+    what the source module computes."""
+    import json
+
+    import rnncalc
+
+    source, module = tagger
+    done = rnncalc.convert(source, tmp_path / "copy.safetensors")
+    (tmp_path / "model.json").write_text(json.dumps(done["model"]))
+    script = CliRunner().invoke(cli, ["code", str(tmp_path / "model.json"), "-F", "torch"])
+    assert script.exit_code == 0, script.output
+    namespace: dict[str, Any] = {}
+    exec(compile(script.stdout, "code.py", "exec"), namespace)  # the user's script, run as is
+    from safetensors.torch import load_file
+
+    built = namespace["model"].eval()
+    built.load_state_dict(load_file(tmp_path / "copy.safetensors"), strict=True)
+    with torch.no_grad():
+        got = built(torch.from_numpy(ids())).numpy()
+    np.testing.assert_allclose(got, expected(module), atol=1e-5)
+
+
+def test_the_flax_state_restores_into_the_module_rnncalc_code_prints(
+    tagger: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """As above for Flax: the ``.msgpack`` restores into the printed NNX module as Flax's
+    checkpointing guide restores a state, and the module computes what the source did."""
+    import json
+
+    import rnncalc
+
+    pytest.importorskip("flax")
+    from flax import nnx, serialization
+
+    source, module = tagger
+    done = rnncalc.convert(source, tmp_path / "copy.msgpack")
+    (tmp_path / "model.json").write_text(json.dumps(done["model"]))
+    script = CliRunner().invoke(cli, ["code", str(tmp_path / "model.json"), "-F", "flax"])
+    assert script.exit_code == 0, script.output
+    namespace: dict[str, Any] = {}
+    exec(compile(script.stdout, "code.py", "exec"), namespace)
+    built = namespace["model"]
+    state = nnx.state(built, nnx.Param)
+    nnx.replace_by_pure_dict(state, serialization.msgpack_restore((tmp_path / "copy.msgpack").read_bytes()))
+    nnx.update(built, state)
+    np.testing.assert_allclose(np.asarray(built(ids())), expected(module), atol=1e-5)
