@@ -151,7 +151,7 @@ def _resolved(
     assumptions: list[str] = []
     for found, part in zip(chosen, parts, strict=True):
         recorded = inspection.recorded.get(found.name, {})
-        if isinstance(part, Dense) and recorded.get("kind") != "dense" and part.activation is None:
+        if isinstance(part, Dense) and part.activation is None:  # not recorded, or not one rnncalc knows
             notes.append(
                 f"{found.name}: the file does not record an activation: none is assumed "
                 "(activation: in --model)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnncalc.frameworks.onnx_files import find_layers
+from rnncalc.frameworks.onnx_files import find_layers, recorded_parts
 from rnncalc.inspect.live import LiveObject, label, type_name
 from rnncalc.inspect.model import Inspection
 from rnncalc.io.onnx_file import model_contents
@@ -36,6 +36,7 @@ def read_object(obj: Any) -> LiveObject:
         notes=tuple(notes),
         layer_of=owners,
         order=contents.order,
+        recorded=recorded_parts(contents),
     )
     initializers = {init.name: init for init in obj.graph.initializer}
 
