@@ -73,6 +73,21 @@ def export(module: Any, path: Path, dynamo: bool) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``exported(dynamo, per_step, softmax)``: the tagger's graph, exported once per module."""
+    made: dict[tuple[bool, bool, bool], Path] = {}
+
+    def get(dynamo: bool, per_step: bool, softmax: bool) -> Path:
+        key = (dynamo, per_step, softmax)
+        if key not in made:
+            folder = tmp_path_factory.mktemp("exported")
+            made[key] = export(Tagger(per_step, softmax), folder / "tagger.onnx", dynamo)
+        return made[key]
+
+    return get
+
+
 def onnxruntime_output(path: Path) -> Any:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (graph_input,) = session.get_inputs()
@@ -105,10 +120,9 @@ CASES = [
 
 @pytest.mark.parametrize(("dynamo", "per_step", "softmax"), CASES)
 def test_inspect_reads_where_an_exported_head_acts_its_activation_and_the_norms_epsilon(
-    tmp_path: Path, dynamo: bool, per_step: bool, softmax: bool
+    exported: Any, dynamo: bool, per_step: bool, softmax: bool
 ) -> None:
-    path = export(Tagger(per_step, softmax), tmp_path / "tagger.onnx", dynamo)
-    found = chain(path)
+    found = chain(exported(dynamo, per_step, softmax))
     dense, norm = head_and_norm(found)
     assert [part["name"] for part in found["parts"]][-2:] == ["norm", "head"]
     assert dense["per_step"] is per_step
@@ -118,15 +132,21 @@ def test_inspect_reads_where_an_exported_head_acts_its_activation_and_the_norms_
 
 
 @pytest.mark.parametrize(
-    ("dynamo", "softmax"),
-    [pytest.param(False, True, id="torchscript"), pytest.param(True, False, id="dynamo")],
+    ("dynamo", "per_step", "softmax"),
+    [
+        pytest.param(False, True, True, id="torchscript-per-step-softmax"),
+        pytest.param(False, False, False, id="torchscript-last-step-linear"),
+        pytest.param(True, True, False, id="dynamo-per-step-linear"),
+        pytest.param(True, False, True, id="dynamo-last-step-softmax"),
+    ],
 )
-def test_an_exported_per_step_tagger_converts_to_keras_assuming_nothing_and_computes_as_onnxruntime(
-    tmp_path: Path, dynamo: bool, softmax: bool
+def test_an_exported_tagger_converts_to_keras_assuming_nothing_and_computes_as_onnxruntime(
+    exported: Any, tmp_path: Path, dynamo: bool, per_step: bool, softmax: bool
 ) -> None:
+    """A last-step head is a ``Gemm`` with ``transB=1``: its weight is read transposed."""
     import keras
 
-    source = export(Tagger(True, softmax), tmp_path / "tagger.onnx", dynamo)
+    source = exported(dynamo, per_step, softmax)
     result = CliRunner().invoke(cli, ["convert", str(source), "-o", str(tmp_path / "tagger.keras")])
     assert result.exit_code == 0, result.output
     assert "assum" not in result.output and "not record" not in result.output, result.output
@@ -185,3 +205,35 @@ def test_what_the_graph_leaves_uncertain_is_said_to_be_assumed(tmp_path: Path) -
     assert "per_step" not in dense and dense.get("activation") is None
     assert norm["epsilon"] == 1e-3
     assert any("head: the file does not record whether" in note for note in found["notes"])
+
+
+@pytest.mark.parametrize("dynamo", [pytest.param(False, id="torchscript"), pytest.param(True, id="dynamo")])
+def test_a_step_other_than_the_last_is_not_taken_for_the_last(
+    exported: Any, tmp_path: Path, dynamo: bool
+) -> None:
+    """The ``Gather``'s index is read from the graph (a ``Constant`` node for TorchScript, an
+    initializer in the model file for dynamo): made 0, the head takes the first step, which
+    no model description holds, so where it acts is said to be assumed."""
+    import onnx
+
+    model = onnx.load(str(exported(dynamo, False, True)))
+    steps = {  # the index of the Gather on the time axis (axis 1 of the batch-first output)
+        node.input[1]
+        for node in model.graph.node
+        if node.op_type == "Gather" and any(a.name == "axis" and a.i == 1 for a in node.attribute)
+    }
+    zero = np.array(0, dtype=np.int64)
+    found = 0
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output[0] in steps:
+            node.attribute[0].t.CopyFrom(onnx.numpy_helper.from_array(zero))
+            found += 1
+    for init in model.graph.initializer:
+        if init.name in steps:
+            init.CopyFrom(onnx.numpy_helper.from_array(zero, init.name))
+            found += 1
+    assert found == 1
+    path = tmp_path / "first_step.onnx"
+    onnx.save(model, str(path))
+    dense, _ = head_and_norm(chain(path))
+    assert "per_step" not in dense and dense["activation"] == "softmax"

@@ -196,8 +196,9 @@ def recorded_parts(contents: FileContents) -> dict[str, dict[str, Any]]:
     ``epsilon``; a dense layer's (``MatMul`` [+ ``Add``], or ``Gemm``, by a weight initializer)
     ``per_step`` where the steps it takes are traced from a recurrent operator
     (:func:`_step_axes`), and its ``activation`` where the one node after it is an activation
-    with Keras's defaults, or its output reaches the end or the next part unchanged ("linear").
-    What the graph leaves uncertain is None, so that it is said to be assumed."""
+    with Keras's defaults, or its output reaches the end or the next part unchanged ("linear"),
+    and the weight a ``Gemm`` takes transposed (``transB``: ``transposed``). What the graph
+    leaves uncertain is None, so that it is said to be assumed."""
     from rnncalc.inspect.chain import module_of
 
     weights = {tensor.name: tensor for tensor in parameters(contents)[0] if "float" in tensor.dtype}
@@ -228,7 +229,10 @@ def recorded_parts(contents: FileContents) -> dict[str, dict[str, Any]]:
             per_step = None if steps is None or {"D", "d"} & set(steps) else bool({"T", "t"} & set(steps))
             rank = len(steps) if steps is not None else None
             activation = _activation(out, consumers, weights, rank)
-            found[group[held]] = {"kind": "dense", "per_step": per_step, "activation": activation}
+            record: dict[str, Any] = {"kind": "dense", "per_step": per_step, "activation": activation}
+            if node.op_type == "Gemm" and node.attributes.get("transB"):  # nn.Linear's (out, in)
+                record["transposed"] = (held,)
+            found[group[held]] = record
     return found
 
 
