@@ -237,3 +237,31 @@ def test_a_step_other_than_the_last_is_not_taken_for_the_last(
     onnx.save(model, str(path))
     dense, _ = head_and_norm(chain(path))
     assert "per_step" not in dense and dense["activation"] == "softmax"
+
+
+class ReluRnn(torch.nn.Module):  # type: ignore[misc,name-defined]
+    """Token ids → embedding → ``nn.RNN(nonlinearity="relu")`` → a relu head on ``h_n[-1]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.embed = torch.nn.Embedding(20, 6)
+        self.rnn = torch.nn.RNN(6, 5, batch_first=True, nonlinearity="relu")
+        self.head = torch.nn.Linear(5, 3)
+
+    def forward(self, ids: Any) -> Any:
+        _, h_n = self.rnn(self.embed(ids))
+        return torch.relu(self.head(h_n[-1]))
+
+
+def test_an_rnns_activation_and_a_head_on_its_final_state_are_read_from_the_graph(tmp_path: Path) -> None:
+    import keras
+
+    source = export(ReluRnn(), tmp_path / "rnn.onnx", dynamo=False)
+    (dense,) = [layer for layer in chain(source)["model"]["layers"] if layer.get("kind") == "dense"]
+    assert (dense["per_step"], dense["activation"]) == (False, "relu")
+    result = CliRunner().invoke(cli, ["convert", str(source), "-o", str(tmp_path / "rnn.keras")])
+    assert result.exit_code == 0, result.output
+    assert "assum" not in result.output and "not record" not in result.output, result.output
+    model = keras.saving.load_model(tmp_path / "rnn.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(model(ids())), onnxruntime_output(source), atol=1e-5)

@@ -311,7 +311,10 @@ def _moved(
         return tuple(axis for p, axis in enumerate(axes) if p not in positions)
     if op == "Gather":
         axis = attributes.get("axis", 0)
-        if given == -1 and isinstance(axis, int) and -len(axes) <= axis < len(axes) and axes[axis] == "T":
+        if not isinstance(axis, int) or not -len(axes) <= axis < len(axes):
+            return None
+        # Step -1 of a forward operator's time axis; the one direction of Y_h (h_n[-1])
+        if (given == -1 and axes[axis] == "T") or (given in (0, -1) and axes[axis] == "d"):
             return tuple(a for p, a in enumerate(axes) if p != axis % len(axes))
         return None
     # Reshape: the leading entries copy (0) or restate (a size) the leading axes, the last joins
