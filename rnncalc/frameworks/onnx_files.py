@@ -230,8 +230,9 @@ def recorded_parts(contents: FileContents) -> dict[str, dict[str, Any]]:
             rank = len(steps) if steps is not None else None
             activation = _activation(out, consumers, weights, rank)
             record: dict[str, Any] = {"kind": "dense", "per_step": per_step, "activation": activation}
-            if node.op_type == "Gemm" and node.attributes.get("transB"):  # nn.Linear's (out, in)
-                record["transposed"] = (held,)
+            scaled = node.attributes.get("alpha", 1.0) != 1.0 or node.attributes.get("beta", 1.0) != 1.0
+            if node.op_type == "Gemm" and node.attributes.get("transB") and not scaled:
+                record["transposed"] = (held,)  # nn.Linear's (out, in), as torch.onnx.export writes
             found[group[held]] = record
     return found
 
