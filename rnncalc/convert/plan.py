@@ -183,7 +183,7 @@ def inspected_source(
         if refusal:
             raise ConversionError(f"{path}: tensor {name!r} {refusal}")
     rows = convention.model_report(whole.model).weights
-    check_rows(path, rows, inspection, whole.names, "this model", convention)
+    check_rows(path, rows, inspection, whole.names, "this model", convention, whole.transposed)
     return Source(
         path,
         found,
@@ -193,6 +193,7 @@ def inspected_source(
         whole.notes,
         whole.model,
         whole.assumptions,
+        frozenset(whole.transposed),
     )
 
 
@@ -298,9 +299,12 @@ def check_rows(
     names: Sequence[str],
     described: str,
     convention: FrameworkConvention,
+    transposed: Sequence[str] = (),
 ) -> None:
-    """The report's ``rows`` must have the file's shapes, one for one."""
+    """The report's ``rows`` must have the file's shapes (of the ``transposed`` ones, their
+    transpose), one for one."""
     shapes = {tensor.name: tensor.shape for tensor in inspection.tensors}
+    shapes.update({name: shapes[name][::-1] for name in transposed if name in shapes})
     if len(rows) != len(names) or any(
         shapes[name] != row.shape for name, row in zip(names, rows, strict=False)
     ):
@@ -337,18 +341,25 @@ def source_weights(source: Source, data: Mapping[str, Any]) -> Renamed:
     if missing is not None:  # listed when the file was read, not found when it is opened
         raise WeightFileError(source.path, f"tensor {missing!r} cannot be read from the file")
     rows = source.rows(source.convention)
-    return Renamed({row.path: name for row, name in zip(rows, source.names, strict=True)}, data)
+    names = {row.path: name for row, name in zip(rows, source.names, strict=True)}
+    return Renamed(names, data, source.transposed)
 
 
 class Renamed(Mapping[str, Any]):
-    """A lazy view of ``data`` under other names: ``view[new]`` reads ``data[old]``."""
+    """A lazy view of ``data`` under other names: ``view[new]`` reads ``data[old]`` (its
+    transpose, a view, where ``old`` is one of ``transposed``)."""
 
-    def __init__(self, names: dict[str, str], data: Mapping[str, Any]) -> None:
+    def __init__(
+        self, names: dict[str, str], data: Mapping[str, Any], transposed: frozenset[str] = frozenset()
+    ) -> None:
         self._names = names
         self._data = data
+        self._transposed = transposed
 
     def __getitem__(self, name: str) -> Any:
-        return self._data[self._names[name]]
+        old = self._names[name]
+        value = self._data[old]
+        return value.T if old in self._transposed else value
 
     def release(self, name: str) -> None:
         """Done with ``name``: a memory-mapped source lets its pages go."""

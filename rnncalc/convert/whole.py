@@ -36,6 +36,8 @@ class Whole:
     names: tuple[str, ...]
     notes: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ()
+    #: Names the file's graph uses transposed (:attr:`~rnncalc.convert.plan.Source.transposed`).
+    transposed: tuple[str, ...] = ()
 
 
 def whole_model(
@@ -64,15 +66,24 @@ def whole_model(
     rows = [part_rows for held, _, part_rows in convention.model_rows(model) if not _weightless(held)]
     weighted = [chain_part for chain_part in chosen if not _weightless(chain_part.part)]
     names: list[str] = []
+    transposed: list[str] = []
     for part_rows, chain_part in zip(rows, weighted, strict=True):
         layers = _layers(inspection, chain_part)
         if layers:
             names += _block_names(inspection.file, layers, found, part_rows)
         else:
-            names += _part_names(inspection.file, chain_part, part_rows)
+            turned = tuple(inspection.recorded.get(chain_part.name, {}).get("transposed", ()))
+            names += _part_names(inspection.file, chain_part, part_rows, turned)
+            transposed += [name for name in turned if name in names]
     if stated is None:
         notes += tuple(note for p in chosen for layer in _layers(inspection, p) for note in layer.notes)
-    return Whole(model, tuple(names), tuple(dict.fromkeys(notes)), tuple(dict.fromkeys(assumptions)))
+    return Whole(
+        model,
+        tuple(names),
+        tuple(dict.fromkeys(notes)),
+        tuple(dict.fromkeys(assumptions)),
+        tuple(transposed),
+    )
 
 
 def _not_one_chain(chains: Sequence[Chain], unplaced: Sequence[str]) -> str:
@@ -151,7 +162,7 @@ def _resolved(
     assumptions: list[str] = []
     for found, part in zip(chosen, parts, strict=True):
         recorded = inspection.recorded.get(found.name, {})
-        if isinstance(part, Dense) and recorded.get("kind") != "dense" and part.activation is None:
+        if isinstance(part, Dense) and part.activation is None:  # not recorded, or not one rnncalc knows
             notes.append(
                 f"{found.name}: the file does not record an activation: none is assumed "
                 "(activation: in --model)"
@@ -267,10 +278,13 @@ def _block_names(
     return names
 
 
-def _part_names(file: str, found: ChainPart, rows: Sequence[WeightRow]) -> list[str]:
+def _part_names(
+    file: str, found: ChainPart, rows: Sequence[WeightRow], transposed: Sequence[str] = ()
+) -> list[str]:
     """A part's tensor names in the order of its rows: by name where the file uses the
     framework's (``weight``, ``gamma``), else in the file's order (numbered variables sorted by
-    number, an exporter's names as the graph uses them)."""
+    number, an exporter's names as the graph uses them); the ``transposed`` ones (a graph's
+    ``Gemm`` with ``transB``) hold their row transposed."""
     tensors = list(found.tensors)
     by_leaf = {_leaf(t.name): t for t in tensors}
     if all(row.name in by_leaf for row in rows) and len(by_leaf) == len(rows):
@@ -279,7 +293,8 @@ def _part_names(file: str, found: ChainPart, rows: Sequence[WeightRow]) -> list[
         if all(_leaf(t.name).isdigit() for t in tensors):
             tensors.sort(key=lambda t: int(_leaf(t.name)))
         ordered = tensors
-    if [t.shape for t in ordered] != [tuple(row.shape) for row in rows]:
+    held = [t.shape[::-1] if t.name in transposed else t.shape for t in ordered]
+    if held != [tuple(row.shape) for row in rows]:
         shapes = ", ".join(f"{t.name} {t.shape}" for t in ordered)
         raise ConversionError(f"{file}: {found.name} ({shapes}) is not the part the model needs there")
     return [tensor.name for tensor in ordered]

@@ -366,8 +366,9 @@ class FrameworkConvention(Convention):
     def recorded_parts(self, contents: FileContents) -> Mapping[str, Mapping[str, Any]]:
         """What the file's own config records of its parts beyond their weights, by layer name
         in the config's order (a dropout's ``rate``, a dense layer's ``per_step`` and
-        ``activation``, a norm's ``epsilon``, each with its ``kind``); empty for a file that
-        records no config. ``rnncalc inspect`` puts these in the chain it finds."""
+        ``activation``, a norm's ``epsilon``, each with its ``kind``; ``transposed``: the
+        part's tensors the file's graph uses transposed); empty for a file that records no
+        config. ``rnncalc inspect`` puts these in the chain it finds."""
         files = self._files()
         if files and hasattr(files, "recorded_parts"):
             found: Mapping[str, Mapping[str, Any]] = files.recorded_parts(contents)

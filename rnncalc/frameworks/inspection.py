@@ -17,7 +17,7 @@ initializers); ``other_params`` is what the recurrent layers leave of it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,3 +198,16 @@ def _analyze(spec: Spec) -> dict[str, Any]:
     from rnncalc.frameworks import CONVENTIONS
 
     return analyze(spec, CONVENTIONS).to_dict()
+
+
+def module_of(tensors: Sequence[Tensor], index: int, used: Mapping[str, int]) -> str:
+    """The module holding ``tensors[index]``: its name up to the last dot. A graph's tensor
+    named by no module (an exporter's ``onnx::MatMul_7``, ``val_12``) belongs with the next
+    floating tensor the graph uses (the ``head.bias`` its ``Add`` takes after the ``MatMul``)."""
+    name = tensors[index].name
+    if "." in name or name not in used:
+        return name.rpartition(".")[0]
+    if "float" not in tensors[index].dtype:  # a shape or an index (Reshape's), not a weight
+        return name
+    following = tensors[index + 1].name if index + 1 < len(tensors) else ""
+    return following.rpartition(".")[0] if "." in following and following in used else name

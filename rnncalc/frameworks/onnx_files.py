@@ -8,7 +8,7 @@ importing the registry stays cheap.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnncalc.core.errors import ConversionError
@@ -167,6 +167,224 @@ def _onnx_spec(node: Node, weights: Mapping[str, Tensor]) -> tuple[Spec | None, 
         fields["nonlinearity"] = ONNX_ACTIVATIONS[activations[0]]
     spec = spec_or_none(fields)
     return spec, "" if spec else "its sizes are not a valid spec"
+
+
+# --- rnncalc inspect: what the graph records of the other parts ----------------------------------
+
+
+#: Operators that pass their input's values on unchanged (or only moved), after which no
+#: activation has been applied: a dense head whose output reaches the graph's end, or the next
+#: part, only through them has none.
+PASSING_OPS = frozenset({"Identity", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Dropout"})
+#: Operators that act on each feature vector alone (the last axis), so keep which axes are time
+#: steps; a dense layer's ``MatMul``/``Gemm``/``Add`` are checked apart.
+PER_POSITION_OPS = frozenset({"Identity", "Dropout", "Cast", "LayerNormalization"})
+#: ONNX's defaults of the activation attributes rnncalc compares (onnx.ai/onnx/operators/);
+#: ``Softmax``'s axis defaulted to 1 before opset 13, so an absent axis is not taken as -1.
+ACTIVATION_DEFAULTS: dict[str, dict[str, float]] = {
+    "Elu": {"alpha": 1.0}, "Celu": {"alpha": 1.0}, "LeakyRelu": {"alpha": 0.01},
+    "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
+    "Selu": {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
+}  # fmt: skip
+
+
+def recorded_parts(contents: FileContents) -> dict[str, dict[str, Any]]:
+    """What the graph records of its dense layers and layer norms beyond their weights (see
+    :meth:`~rnncalc.frameworks.contract.FrameworkConvention.recorded_parts`), keyed as the chain
+    names their groups (:func:`~rnncalc.frameworks.inspection.module_of`): a ``LayerNormalization``'s
+    ``epsilon``; a dense layer's (``MatMul`` [+ ``Add``], or ``Gemm``, by a weight initializer)
+    ``per_step`` where the steps it takes are traced from a recurrent operator
+    (:func:`_step_axes`), and its ``activation`` where the one node after it is an activation
+    with Keras's defaults, or its output reaches the end or the next part unchanged ("linear"),
+    and the weight a ``Gemm`` takes transposed (``transB``: ``transposed``). What the graph
+    leaves uncertain is None, so that it is said to be assumed."""
+    from rnncalc.frameworks.inspection import module_of
+
+    weights = {tensor.name: tensor for tensor in parameters(contents)[0] if "float" in tensor.dtype}
+    used = {name: index for index, name in enumerate(contents.order)}
+    ordered = sorted(weights.values(), key=lambda tensor: used.get(tensor.name, len(used)))
+    group = {tensor.name: module_of(ordered, index, used) for index, tensor in enumerate(ordered)}
+    consumers: dict[str, list[Node]] = {}
+    for node in contents.nodes:
+        for name in dict.fromkeys(node.inputs):
+            consumers.setdefault(name, []).append(node)
+    axes = _step_axes(contents, weights)
+    found: dict[str, dict[str, Any]] = {}
+    for node in contents.nodes:
+        held = node.inputs[1] if len(node.inputs) > 1 else ""
+        if node.op_type == "LayerNormalization" and held in weights:
+            epsilon = node.attributes.get("epsilon", 1e-5)  # the operator's default
+            if isinstance(epsilon, float):
+                found[group[held]] = {"kind": "layer_norm", "epsilon": _shortest_float32(epsilon)}
+        elif node.op_type in ("MatMul", "Gemm") and len(weights.get(held, Tensor("", (), "")).shape) == 2:
+            x = node.inputs[0]
+            out = node.outputs[0] if node.outputs else ""
+            after = consumers.get(out, [])
+            if node.op_type == "MatMul" and len(after) == 1 and after[0].op_type == "Add":
+                bias = [name for name in after[0].inputs if name != out]
+                if len(bias) == 1 and bias[0] in weights and after[0].outputs:
+                    out = after[0].outputs[0]
+            steps = axes.get(x) if not node.attributes.get("transA") else None
+            per_step = None if steps is None or {"D", "d"} & set(steps) else bool({"T", "t"} & set(steps))
+            rank = len(steps) if steps is not None else None
+            activation = _activation(out, consumers, weights, rank)
+            record: dict[str, Any] = {"kind": "dense", "per_step": per_step, "activation": activation}
+            scaled = node.attributes.get("alpha", 1.0) != 1.0 or node.attributes.get("beta", 1.0) != 1.0
+            if node.op_type == "Gemm" and node.attributes.get("transB") and not scaled:
+                record["transposed"] = (held,)  # nn.Linear's (out, in), as torch.onnx.export writes
+            found[group[held]] = record
+    return found
+
+
+def _shortest_float32(value: float) -> float:
+    """``value`` (a float32 attribute, ``0.0010000000474974513``) as the shortest decimal that
+    is the same float32 (``0.001``)."""
+    import struct
+
+    single = struct.pack("<f", value)
+    for digits in range(1, 10):
+        shorter = float(f"{value:.{digits}g}")
+        if struct.pack("<f", shorter) == single:
+            return shorter
+    return value
+
+
+def _step_axes(contents: FileContents, weights: Container[str]) -> dict[str, tuple[str, ...]]:
+    """The axes of each tensor computed from a recurrent operator's outputs by operators that
+    keep track of them (onnx.ai/onnx/operators/): ``T`` time (``t`` where the last step is not
+    the final state: a reverse or bidirectional operator), ``N`` batch, ``D`` directions (``d``
+    when one), ``H`` features. ``Y`` is ``[T, D, N, H]`` (``layout=1``: ``[N, T, D, H]``),
+    ``Y_h``/``Y_c`` ``[D, N, H]``; a ``Gather`` of index -1 on ``T`` takes the last step, a
+    ``Squeeze`` drops ``d``, a ``Reshape`` that keeps the leading axes joins ``D``/``d`` and
+    ``H`` (both directions concatenated); a tensor without ``T`` holds the last step only."""
+    axes: dict[str, tuple[str, ...]] = {}
+    for node in contents.nodes:
+        if node.op_type in ONNX_CELLS:
+            two = node.attributes.get("direction") == "bidirectional"
+            forward = node.attributes.get("direction", "forward") == "forward"
+            d, t = ("D" if two else "d"), ("T" if forward else "t")
+            batch_first = node.attributes.get("layout", 0) == 1
+            sequence = ("N", t, d, "H") if batch_first else (t, d, "N", "H")
+            state = ("N", d, "H") if batch_first else (d, "N", "H")
+            shapes: list[tuple[str, ...]] = [sequence, state, state]
+            axes.update({name: shape for name, shape in zip(node.outputs, shapes, strict=False) if name})
+            continue
+        known = [name for name in dict.fromkeys(node.inputs) if name in axes]
+        if len(known) == 1 and node.outputs:
+            moved = _moved(node, known[0], axes[known[0]], contents.constants, weights)
+            if moved is not None:
+                axes[node.outputs[0]] = moved
+    return axes
+
+
+def _moved(
+    node: Node,
+    traced: str,
+    axes: tuple[str, ...],
+    constants: Mapping[str, int | tuple[int, ...]],
+    weights: Container[str],
+) -> tuple[str, ...] | None:
+    """The axes of ``node``'s output, given those of its input ``traced``; None when unknown."""
+    op, attributes = node.op_type, node.attributes
+    first = node.inputs[0] == traced
+    given = constants.get(node.inputs[1]) if first and len(node.inputs) > 1 else None
+    if op in PER_POSITION_OPS or op in _ACTIVATIONS:
+        axis = attributes.get("axis", None if op in ("Softmax", "LogSoftmax") else -1)
+        return axes if first and axes[-1] == "H" and axis in (-1, len(axes) - 1) else None
+    if op in ("MatMul", "Gemm") and first and axes[-1] == "H" and node.inputs[1] in weights:
+        return axes if op == "MatMul" or (len(axes) == 2 and not attributes.get("transA")) else None
+    if op == "Add" and axes[-1] == "H" and all(name in weights for name in node.inputs if name != traced):
+        return axes
+    if not first:
+        return None
+    if op == "Transpose":
+        perm = attributes.get("perm", list(range(len(axes)))[::-1])
+        return tuple(axes[p] for p in perm) if sorted(perm) == list(range(len(axes))) else None
+    if op == "Squeeze":
+        dropped = given if len(node.inputs) > 1 else attributes.get("axes")
+        dropped = (dropped,) if isinstance(dropped, int) else dropped
+        if not isinstance(dropped, tuple | list) or not dropped:
+            return None
+        positions = {p % len(axes) for p in dropped if -len(axes) <= p < len(axes)}
+        if len(positions) != len(dropped) or any(axes[p] != "d" for p in positions):
+            return None
+        return tuple(axis for p, axis in enumerate(axes) if p not in positions)
+    if op == "Gather":
+        axis = attributes.get("axis", 0)
+        if not isinstance(axis, int) or not -len(axes) <= axis < len(axes):
+            return None
+        # Step -1 of a forward operator's time axis; the one direction of Y_h (h_n[-1])
+        if (given == -1 and axes[axis] == "T") or (given in (0, -1) and axes[axis] == "d"):
+            return tuple(a for p, a in enumerate(axes) if p != axis % len(axes))
+        return None
+    # Reshape: the leading entries copy (0) or restate (a size) the leading axes, the last joins
+    # the directions and features: an exporter's [T, N, D*H]. It could only re-split T*N into
+    # other sizes of the same count, which no exporter writes.
+    if op == "Reshape" and isinstance(given, tuple) and len(given) == len(axes) - 1:
+        joins = axes[-2:] in (("D", "H"), ("d", "H")) and given[-1] != 0
+        if joins and all(size >= 0 for size in given[:-1]):
+            return (*axes[:-2], "H")
+    return None
+
+
+def _activation(
+    out: str, consumers: Mapping[str, list[Node]], weights: Container[str], rank: int | None
+) -> str | None:
+    """The activation a dense layer's output ``out`` goes through: the one node taking it, an
+    operator of :data:`~rnncalc.frameworks.onnx.ACTIVATION_OPS` with Keras's defaults, or
+    ``x * Sigmoid(x)`` (silu); "linear" when every path from ``out`` reaches the graph's end
+    or the next part (a weight's ``MatMul``/``Gemm``, a norm, a recurrent operator) through
+    operators that pass values on; None when uncertain."""
+    after = consumers.get(out, [])
+    if len(after) == 1 and after[0].op_type in _ACTIVATIONS:
+        node = after[0]
+        activation, wanted = _ACTIVATIONS[node.op_type]
+        given = {**ACTIVATION_DEFAULTS.get(node.op_type, {}), **node.attributes}
+        if node.attributes.get("approximate", "none") != "none":  # Gelu's tanh form
+            return None
+        for name, value in wanted.items():
+            if name == "axis":
+                axis = node.attributes.get("axis")
+                if axis != -1 and (rank is None or axis != rank - 1):
+                    return None
+            elif not isinstance(given.get(name), int | float) or not math.isclose(
+                given[name], value, rel_tol=1e-6
+            ):
+                return None
+        return activation
+    if len(after) == 2 and {node.op_type for node in after} == {"Sigmoid", "Mul"}:
+        sigmoid = next(node for node in after if node.op_type == "Sigmoid")
+        multiply = next(node for node in after if node.op_type == "Mul")
+        if sigmoid.outputs and sorted(multiply.inputs) == sorted([out, sigmoid.outputs[0]]):
+            return "silu"
+        return None
+    pending, seen = [out], {out}
+    while pending:
+        name = pending.pop()
+        for node in consumers.get(name, []):
+            if node.op_type in PASSING_OPS and node.inputs[0] == name:
+                pending += [found for found in node.outputs[:1] if found not in seen]
+                seen.update(node.outputs[:1])
+            elif not (
+                (node.op_type in ("MatMul", "Gemm", "LayerNormalization") and node.inputs[0] == name
+                 and len(node.inputs) > 1 and node.inputs[1] in weights)
+                or (node.op_type in ONNX_CELLS and node.inputs[0] == name)
+            ):  # fmt: skip
+                return None
+    return "linear"
+
+
+def _activation_ops() -> dict[str, tuple[str, dict[str, Any]]]:
+    """The writer's :data:`~rnncalc.frameworks.onnx.ACTIVATION_OPS` by operator, and ``Gelu``
+    (opset 20, exact by default)."""
+    from rnncalc.frameworks.onnx import ACTIVATION_OPS
+
+    found = {op: (activation.value, attributes) for activation, (op, attributes) in ACTIVATION_OPS.items()}
+    found["Gelu"] = ("gelu", {})
+    return found
+
+
+_ACTIVATIONS = _activation_ops()
 
 
 # --- rnncalc convert: tensor values in and out ---------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rnncalc.frameworks.inspection import Inspection, LiveObject, label, type_name
-from rnncalc.frameworks.onnx_files import find_layers
+from rnncalc.frameworks.onnx_files import find_layers, recorded_parts
 from rnncalc.io.onnx_file import model_contents
 from rnncalc.io.tensor_data import TensorData
 from rnncalc.io.tensors import WeightFileError
@@ -35,6 +35,7 @@ def read_object(obj: Any) -> LiveObject:
         notes=tuple(notes),
         layer_of=owners,
         order=contents.order,
+        recorded=recorded_parts(contents),
     )
     initializers = {init.name: init for init in obj.graph.initializer}
 

@@ -53,6 +53,9 @@ class Source:
     model: Model | None = None
     #: The assumptions of ``notes`` in a few words each, for the verdict line (``tanh``).
     assumptions: tuple[str, ...] = ()
+    #: The file's tensors its graph uses transposed (a ``Gemm``'s ``transB``): read as their
+    #: transpose, which is what the convention's rows hold.
+    transposed: frozenset[str] = frozenset()
 
     def rows(self, convention: FrameworkConvention) -> list[WeightRow]:
         """``convention``'s tensors for what this source holds, in report order."""

@@ -26,7 +26,7 @@ from rnncalc.core.errors import SpecError
 from rnncalc.core.model import Dense, Dropout, Embedding, LayerNorm, Model, Part, model_config
 from rnncalc.core.parts import DenseActivation
 from rnncalc.core.spec import MergeMode, Spec
-from rnncalc.frameworks.inspection import Inspection, RecurrentLayer
+from rnncalc.frameworks.inspection import Inspection, RecurrentLayer, module_of
 from rnncalc.io.tensors import Tensor
 
 if TYPE_CHECKING:
@@ -148,7 +148,9 @@ def find_chains(inspection: Inspection) -> tuple[tuple[Chain, ...], tuple[str, .
             taken = {id(group) for group, _ in parts}
             left = [group for group in left if id(group) not in taken]
             try:
-                chains.append(_chain(prefix, parts, assumed, len(pools) > 1, inspection.convention))
+                chains.append(
+                    _chain(prefix, parts, assumed, len(pools) > 1, inspection.convention, inspection.recorded)
+                )
             except SpecError as error:  # parts no model description holds together
                 names = ", ".join(group.name for group, _ in parts)
                 notes.append(f"{names}: not described as one model: {error}")
@@ -173,7 +175,7 @@ def _groups(inspection: Inspection) -> tuple[list[_Group], bool]:
         elif tensor.name in inspection.layer_of:
             key = inspection.layer_of[tensor.name].rsplit(" (", 1)[0]
         else:
-            key = _module(tensors, index, used)
+            key = module_of(tensors, index, used)
         keyed.setdefault(key, []).append(tensor)
     rank = {name: index for index, name in enumerate(dict.fromkeys(inspection.layer_of.values()))}
     names = [tensor.name for tensor in inspection.tensors]
@@ -186,19 +188,6 @@ def _groups(inspection: Inspection) -> tuple[list[_Group], bool]:
     if by_config:
         groups.sort(key=lambda group: rank[inspection.layer_of[group.tensors[0].name]])
     return groups, ordered
-
-
-def _module(tensors: list[Tensor], index: int, used: dict[str, int]) -> str:
-    """The module holding ``tensors[index]``: its name up to the last dot. A graph's tensor
-    named by no module (an exporter's ``onnx::MatMul_7``, ``val_12``) belongs with the next
-    floating tensor the graph uses (the ``head.bias`` its ``Add`` takes after the ``MatMul``)."""
-    name = tensors[index].name
-    if "." in name or name not in used:
-        return name.rpartition(".")[0]
-    if "float" not in tensors[index].dtype:  # a shape or an index (Reshape's), not a weight
-        return name
-    following = tensors[index + 1].name if index + 1 < len(tensors) else ""
-    return following.rpartition(".")[0] if "." in following and following in used else name
 
 
 def _pools(groups: list[_Group]) -> list[tuple[str, list[_Group]]]:
@@ -396,17 +385,28 @@ def _leaf(name: str) -> str:
 
 
 def _chain(
-    prefix: str, found: list[tuple[_Group, Part]], assumed: list[str], named: bool, convention: str
+    prefix: str,
+    found: list[tuple[_Group, Part]],
+    assumed: list[str],
+    named: bool,
+    convention: str,
+    recorded: Mapping[str, Mapping[str, Any]],
 ) -> Chain:
     """The :class:`Chain` of the parts found, with every convention's counts, and why each
-    other convention's total differs from that of the file's ``convention``."""
+    other convention's total differs from that of the file's ``convention`` (a layer norm's
+    epsilon is said to be assumed unless the file ``recorded`` it)."""
     from rnncalc import frameworks
     from rnncalc.core.calc import analyze_model
 
     parts = tuple(part for _, part in found)
     name = prefix.rstrip(".") or None
     model = Model(parts=parts, name=name if named else None)
-    if any(isinstance(part, LayerNorm) and part.epsilon == LayerNorm().epsilon for part in parts):
+    if any(
+        isinstance(part, LayerNorm)
+        and part.epsilon == LayerNorm().epsilon
+        and recorded.get(group.name, {}).get("kind") != "layer_norm"
+        for group, part in found
+    ):
         assumed = [
             *assumed,
             "a layer norm's epsilon is not in the weights: 1e-5 (PyTorch's default) is assumed",

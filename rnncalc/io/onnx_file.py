@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import errno
 import itertools
+import math
 import mmap
 import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import PureWindowsPath
 from typing import Any, NamedTuple
 
@@ -29,6 +31,15 @@ from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError
 
 #: ONNX operators holding a recurrent layer (https://onnx.ai/onnx/operators/).
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+#: Operators whose attributes are read besides the recurrent ones': what says where a dense
+#: head acts (the axes a step is taken or a shape moved on), its activation, a norm's epsilon.
+ATTRIBUTE_OPS = frozenset({
+    *RECURRENT_OPS, "LayerNormalization", "Gemm", "Gather", "Transpose", "Squeeze", "Softmax",
+    "LogSoftmax", "LeakyRelu", "Elu", "Celu", "Selu", "HardSigmoid", "Gelu",
+})  # fmt: skip
+#: The most elements a graph's integer constant may have to be kept
+#: (:attr:`~rnncalc.io.tensors.FileContents.constants`): an index or a shape, never data.
+CONSTANT_ELEMENTS = 8
 #: Field numbers (onnx/onnx.proto): ModelProto.graph, GraphProto.initializer and
 #: TensorProto.raw_data.
 MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
@@ -299,12 +310,20 @@ def read_onnx(path: str, onnx: Any) -> FileContents:
     the imported package (its convention imports it and says how to install it). External data
     that is not there is a note (the dims are in the graph); any other fault of it refuses."""
     missing: list[str] = []
-    return model_contents(path, scanned(path, onnx, missing).model, onnx, missing)
+    found = scanned(path, onnx, missing)
+    return model_contents(path, found.model, onnx, missing, found.raw_data)
 
 
-def model_contents(path: str, model: Any, onnx: Any, missing: Sequence[str] = ()) -> FileContents:
+def model_contents(
+    path: str,
+    model: Any,
+    onnx: Any,
+    missing: Sequence[str] = (),
+    raw_data: Sequence[tuple[int, int] | None] = (),
+) -> FileContents:
     """The initializers and nodes of ``model``, a parsed ``onnx.ModelProto`` (read from ``path``,
-    or a live model so named); ``missing`` names the external data files not beside it."""
+    or a live model so named); ``missing`` names the external data files not beside it,
+    ``raw_data`` where in ``path`` the initializers' bytes lie (:class:`ScannedOnnx`)."""
     graph = model.graph
     if not graph.node and not graph.initializer:
         raise WeightFileError(path, "not an ONNX model: the graph has no nodes and no initializers")
@@ -330,7 +349,66 @@ def model_contents(path: str, model: Any, onnx: Any, missing: Sequence[str] = ()
     )
     names = {tensor.name for tensor in tensors}
     order = tuple(dict.fromkeys(name for node in nodes for name in node.inputs if name in names))
-    return FileContents(tensors=tensors, nodes=nodes, notes=notes, order=order)
+    constants = _constants(path, model, onnx, raw_data)
+    return FileContents(tensors=tensors, nodes=nodes, notes=notes, order=order, constants=constants)
+
+
+def _constants(
+    path: str, model: Any, onnx: Any, raw_data: Sequence[tuple[int, int] | None]
+) -> dict[str, int | tuple[int, ...]]:
+    """The graph's integer constants of at most :data:`CONSTANT_ELEMENTS` elements, by name (a
+    scalar as an int, else its values flattened): ``Constant`` nodes' outputs and INT32/INT64
+    initializers whose bytes are in the model file (a few bytes read where the scan found them;
+    external data is not opened for them)."""
+    found: dict[str, int | tuple[int, ...]] = {}
+    sizes = {onnx.TensorProto.INT64: 8, onnx.TensorProto.INT32: 4}
+    spans = list(raw_data) or [None] * len(model.graph.initializer)
+    with open(path, "rb") if any(spans) else nullcontext() as handle:
+        for init, span in zip(model.graph.initializer, spans, strict=False):
+            size = sizes.get(init.data_type)
+            count = math.prod(init.dims)
+            if not size or count > CONSTANT_ELEMENTS or init.data_location != onnx.TensorProto.DEFAULT:
+                continue
+            data = bytes(init.raw_data)
+            if span is not None and handle is not None and span[1] - span[0] == size * count:
+                handle.seek(span[0])
+                data = handle.read(size * count)
+            values = list(init.int64_data if size == 8 else init.int32_data)
+            if len(data) == size * count:
+                values = [
+                    int.from_bytes(data[i : i + size], "little", signed=True)
+                    for i in range(0, len(data), size)
+                ]
+            if len(values) == count:
+                found[init.name] = values[0] if not init.dims else tuple(values)
+    for node in model.graph.node:
+        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx") or len(node.output) != 1:
+            continue
+        for attribute in node.attribute:
+            value = _constant_value(attribute, onnx, sizes)
+            if value is not None:
+                found[_text(node.output[0])] = value
+    return found
+
+
+def _constant_value(attribute: Any, onnx: Any, sizes: dict[int, int]) -> int | tuple[int, ...] | None:
+    """A ``Constant`` node's ``value_int``, ``value_ints`` or small integer ``value``."""
+    if attribute.name == "value_int":
+        return int(attribute.i)
+    if attribute.name == "value_ints" and len(attribute.ints) <= CONSTANT_ELEMENTS:
+        return tuple(int(value) for value in attribute.ints)
+    tensor = attribute.t
+    if (
+        attribute.name != "value"
+        or tensor.data_type not in sizes
+        or math.prod(tensor.dims) > CONSTANT_ELEMENTS
+    ):
+        return None
+    try:
+        values = tuple(int(value) for value in onnx.numpy_helper.to_array(tensor).reshape(-1))
+        return values[0] if not tensor.dims and len(values) == 1 else values
+    except Exception:  # data not of its dims; onnx's errors share no base class
+        return None
 
 
 def _node(path: str, node: Any, onnx: Any) -> Node:
@@ -343,18 +421,22 @@ def _node(path: str, node: Any, onnx: Any) -> Node:
         name=_text(node.name),
         op_type=_text(node.op_type) if standard else f"{_text(node.domain)}.{_text(node.op_type)}",
         inputs=tuple(_text(name) for name in node.input),
-        attributes=_attributes(path, node, onnx) if standard and node.op_type in RECURRENT_OPS else {},
+        attributes=_attributes(path, node, onnx) if standard and node.op_type in ATTRIBUTE_OPS else {},
+        outputs=tuple(_text(name) for name in node.output),
     )
 
 
 def _attributes(path: str, node: Any, onnx: Any) -> dict[str, object]:
     """A node's attributes by name, as ``onnx.helper`` reads them; one it cannot read (a type
-    onnx.proto does not define) refuses the file."""
+    onnx.proto does not define) refuses the file if the node is a recurrent layer, and is left
+    out of another node's."""
     found = {}
     for attribute in node.attribute:
         try:
             found[_text(attribute.name)] = _attribute(onnx.helper.get_attribute_value(attribute))
         except Exception as error:  # onnx raises ValueError or its own errors
+            if node.op_type not in RECURRENT_OPS:
+                continue
             where = f"node {_text(node.name)!r}: attribute {_text(attribute.name)!r}"
             raise WeightFileError(path, f"{where}: {one_line(error)}") from None
     return found

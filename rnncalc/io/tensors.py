@@ -39,12 +39,14 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Node:
-    """An ONNX node: its inputs by position and (``LSTM``/``GRU``/``RNN``) its attributes."""
+    """An ONNX node: its inputs and outputs by position and (recurrent operators and those that
+    say what a part does: :data:`~rnncalc.io.onnx_file.ATTRIBUTE_OPS`) its attributes."""
 
     name: str
     op_type: str
     inputs: tuple[str, ...]
     attributes: Mapping[str, Any]
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class FileContents:
     ``modules`` is what an archive carrying code records of its modules, by module path
     (``{"rnn": {"type": "torch.nn.modules.rnn.RNN", "nonlinearity": "relu", ...}}``).
     ``order`` names the tensors in the order the model uses them, where the file records it
-    (an ONNX graph's nodes), for finding the chain of parts.
+    (an ONNX graph's nodes), for finding the chain of parts. ``constants`` holds a graph's small
+    integer constants (a ``Constant`` node's output, an initializer of a few elements in the
+    model file) by name, a scalar as an int: a ``Gather``'s index, a ``Reshape``'s shape.
     """
 
     tensors: tuple[Tensor, ...]
@@ -71,6 +75,7 @@ class FileContents:
     from_config: bool = False
     modules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     order: tuple[str, ...] = ()
+    constants: Mapping[str, int | tuple[int, ...]] = field(default_factory=dict)
 
 
 def require_module(module: str, hint: str, file: str) -> Any:
