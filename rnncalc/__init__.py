@@ -55,7 +55,9 @@ def convert(
     memory as :func:`inspect` takes) written to ``destination``, the file converting the saved
     object writes. Options as the command's flags; returns what was written (``tensors``,
     ``params``, the stack's ``spec``, the source's ``notes``) and, with ``verify``, the
-    ``largest_difference`` of source and destination on one random input (else None)."""
+    ``largest_difference`` of source and destination on one random input (else None) and how
+    each ``verified`` (``{"source": "file run by Keras", "target": "rebuilt in PyTorch (read as
+    weights only)"}``: the file itself where it holds a graph, else the model rnncalc rebuilt)."""
     from rnncalc.convert import write_plan
     from rnncalc.convert.plan import make_plan, object_source
     from rnncalc.core.model import LAYER_FIELDS
@@ -65,11 +67,12 @@ def convert(
     chosen = Nonlinearity(nonlinearity) if nonlinearity else None
     plan = make_plan(read, os.fspath(destination), to, force=force, nonlinearity=chosen)
     done = write_plan(plan, force=force)
-    difference = None
+    difference, verified = None, None
     if verify:
-        from rnncalc.convert.verify import largest_difference
+        from rnncalc.convert.verify import compare
 
-        difference = largest_difference(plan)
+        result = compare(plan)
+        difference, verified = result.difference, {"source": result.source, "target": result.target}
     spec = plan.spec.to_dict()
     return {
         "destination": plan.destination,
@@ -80,6 +83,7 @@ def convert(
         "params": done.params,
         "notes": list(plan.source.notes),
         "largest_difference": difference,
+        "verified": verified,
     }
 
 

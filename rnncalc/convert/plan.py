@@ -50,6 +50,8 @@ class Source:
     model: Model | None = None
     #: The assumptions of ``notes`` in a few words each, for the verdict line (``tanh``).
     assumptions: tuple[str, ...] = ()
+    #: The parts ``--part`` picked (empty: the file's whole chain or stack).
+    part: tuple[str, ...] = ()
 
     def rows(self, convention: FrameworkConvention) -> list[WeightRow]:
         """``convention``'s tensors for what this source holds, in report order."""
@@ -220,7 +222,8 @@ def inspected_source(
         check_rows(
             path, convention.report(spec).weights, inspection, whole.names, describe_spec(spec), convention
         )
-        return Source(path, found, convention, spec, whole.names, whole.notes, assumptions=whole.assumptions)
+        names, notes, assumptions = whole.names, whole.notes, whole.assumptions
+        return Source(path, found, convention, spec, names, notes, assumptions=assumptions, part=tuple(part))
     dtypes = {tensor.name: tensor.dtype for tensor in inspection.tensors}
     for name in whole.names:
         refusal = dtype_refusal(dtypes[name])
@@ -237,6 +240,7 @@ def inspected_source(
         whole.notes,
         whole.model,
         whole.assumptions,
+        tuple(part),
     )
 
 

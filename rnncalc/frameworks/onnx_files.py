@@ -16,7 +16,7 @@ from rnncalc.core.spec import Cell, Spec
 from rnncalc.inspect.common import Found, layer_for, spec_or_none
 from rnncalc.io.onnx_file import GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA
 from rnncalc.io.protobuf_wire import length_prefix
-from rnncalc.io.tensor_data import TensorData, TensorFormat
+from rnncalc.io.tensor_data import CannotRun, TensorData, TensorFormat, first_line
 from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import WeightFormat
 
@@ -177,8 +177,76 @@ def tensor_formats() -> tuple[TensorFormat, ...]:
     """ONNX models, read and written (``--to onnx``)."""
     return (
         TensorFormat("onnx", "ONNX model", (".onnx",), open_onnx, target="onnx", write=write_onnx,
-                     refuse=_peepholes),
+                     refuse=_peepholes, run_file=run_onnx_file),
     )  # fmt: skip
+
+
+#: What running an ONNX model needs (the ONNX convention's install hint).
+RUN_HINT = "pip install 'rnncalc[onnx]'"
+#: onnxruntime's names of the input types a recurrent model takes → numpy's.
+ORT_INPUT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int32)": "int32"}
+
+
+def run_onnx_file(path: str, x: Any) -> tuple[str, list[Any]]:
+    """The model in ``path`` run as a user runs it (an onnxruntime session on the file) on
+    ``x``, fed in the layout its first recurrent operator reads it in (:func:`batch_major`):
+    who ran it and its outputs in order."""
+    import numpy as np
+
+    onnx = require_module("onnx", RUN_HINT, path)
+    onnxruntime = require_module("onnxruntime", RUN_HINT, path)
+
+    try:
+        graph = onnx.load(path, load_external_data=False).graph
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise CannotRun(f"onnxruntime cannot load it: {first_line(error)}") from error
+    first, *others = session.get_inputs()
+    if others:
+        raise CannotRun(f"its graph takes {len(others) + 1} inputs, not one")
+    layout = batch_major(graph, first.name)
+    if layout is None:
+        raise CannotRun(f"no recurrent operator reads its input {first.name!r}")
+    if first.type not in ORT_INPUT_TYPES:
+        raise CannotRun(f"its input {first.name!r} is a {first.type}")
+    feed = np.ascontiguousarray(x if layout else np.swapaxes(x, 0, 1), dtype=ORT_INPUT_TYPES[first.type])
+    if len(first.shape) != feed.ndim or any(
+        isinstance(dim, int) and dim != size for dim, size in zip(first.shape, feed.shape, strict=False)
+    ):
+        raise CannotRun(f"its input {first.name!r} has the shape {first.shape}, not {list(feed.shape)}")
+    try:
+        return "onnxruntime", [np.asarray(out) for out in session.run(None, {first.name: feed})]
+    except Exception as error:
+        raise CannotRun(f"onnxruntime cannot run it: {first_line(error)}") from error
+
+
+def batch_major(graph: Any, name: str) -> bool | None:
+    """Whether the graph input ``name`` is batch-major, read from the graph: the first
+    ``LSTM``/``GRU``/``RNN`` node its values reach takes time-major ``X`` unless ``layout=1``,
+    and each ``Transpose`` on the way that swaps the first two axes swaps the layout (an
+    embedding's ``Gather`` keeps it). None when no recurrent node reads it."""
+    from onnx import helper
+
+    from rnncalc.frameworks.onnx import OP_TYPES
+
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for value in node.input:
+            readers.setdefault(value, []).append(node)
+    queue, seen = [(name, False)], {name}
+    while queue:
+        value, swapped = queue.pop(0)
+        for node in readers.get(value, []):
+            attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type in OP_TYPES.values() and node.input[0] == value:
+                return bool(swapped != (attributes.get("layout", 0) == 1))
+            perm = list(attributes.get("perm", ()))
+            turned = swapped ^ (node.op_type == "Transpose" and perm[:2] == [1, 0])
+            for output in node.output:
+                if output not in seen:
+                    seen.add(output)
+                    queue.append((output, turned))
+    return None
 
 
 def _peepholes(layer: RecurrentLayer) -> str | None:
