@@ -234,3 +234,34 @@ def test_part_of_a_file_runs_rebuilt_saying_why(tmp_path: Path) -> None:
     assert verify_line(result)[0] == (
         "source rebuilt in Keras 3 (--part picked a part of the file), target file run by onnxruntime"
     )
+
+
+def test_a_keras_2_h5_that_keras_3_cannot_load_runs_in_tf_keras(tmp_path: Path) -> None:
+    """Keras 3 refuses a Keras 2 LSTM's config (``time_major``); ``tf_keras`` loads the file and
+    runs it. Its last GRU returns the last step, compared with the target's."""
+    import importlib.util
+
+    import keras
+
+    if importlib.util.find_spec("tf_keras") is None:
+        pytest.skip("tf_keras is not installed: pip install --no-deps tf-keras==2.21.0")
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    layers = tf_keras.layers
+    model = tf_keras.Sequential(
+        [
+            layers.InputLayer((None, 4)),
+            layers.Bidirectional(layers.LSTM(3, return_sequences=True)),
+            layers.Dropout(0.1),
+            layers.GRU(2),
+        ]
+    )
+    model.save(tmp_path / "keras2.h5")
+    with pytest.raises(ValueError, match="time_major"):
+        keras.saving.load_model(tmp_path / "keras2.h5", safe_mode=True, compile=False)
+    result = run(str(tmp_path / "keras2.h5"), "-o", str(tmp_path / "keras2.onnx"))
+    assert result.exit_code == 0, result.output
+    ran, shown, verdict = verify_line(result)
+    assert ran == "source file run by tf_keras, target file run by onnxruntime"
+    assert shown is not None and shown <= 1e-5 and verdict == "ok"

@@ -64,7 +64,8 @@ def target_choices() -> list[str]:
 @click.option(
     "--verify/--no-verify",
     default=None,
-    help="Run source and target on the same random input and report the largest difference.  "
+    help="Run source and target on the same random input and report the largest difference: a "
+    "file holding its graph (.keras, .h5, .onnx) run by its framework, else the model rnncalc rebuilt.  "
     "[default: on when both frameworks are installed]",
 )
 @click.option(

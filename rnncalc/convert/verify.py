@@ -22,6 +22,7 @@ from rnncalc.core.errors import ConversionError
 
 if TYPE_CHECKING:
     from rnncalc.convert.plan import Plan
+    from rnncalc.core.spec import Spec
     from rnncalc.frameworks.contract import FrameworkConvention
 
 #: Batch and length of the random input: small, and different so a transposed axis shows.
@@ -160,29 +161,51 @@ def _batch_major(out: Any) -> Any:
 
 def _matched(out: Any, target: Any, plan: Plan) -> tuple[Any, Any] | str:
     """The source file's output and the target's, as two arrays of one shape; or why they
-    cannot be compared. A stack whose file returns its last step only (Keras's
-    ``return_sequences=False``) is compared with the target's last step: each direction's
-    final state, the backward one at the first step."""
+    cannot be compared. A file whose last recurrent layer, with nothing after it but dropout,
+    returns its last step only (Keras's ``return_sequences=False``) is compared with the
+    target's last step: each direction's final state, the backward one at the first step."""
     import numpy as np
-
-    from rnncalc.core.spec import MergeMode
 
     got = _batch_major(out) if out is not None else None
     if got is None:
         return f"its output {None if out is None else tuple(np.shape(out))} is in no layout rnncalc reads"
     if got.shape == target.shape:
         return got, target
-    spec = plan.spec
-    if got.ndim == 2 and target.ndim == 3 and plan.source.model is None:
-        last = None
-        if not spec.bidirectional:
-            last = target[:, -1]
-        elif spec.merge_mode is MergeMode.CONCAT:
-            half = target.shape[-1] // 2
-            last = np.concatenate([target[:, -1, :half], target[:, 0, half:]], axis=-1)
-        if last is not None and last.shape == got.shape:
-            return got, last
+    last = _last_step(target, _tail(plan)) if got.ndim == 2 and target.ndim == 3 else None
+    if last is not None and last.shape == got.shape:
+        return got, last
     return f"its output {tuple(got.shape)} does not match the target's {tuple(target.shape)}"
+
+
+def _tail(plan: Plan) -> Spec | None:
+    """The recurrent block whose output is the model's (nothing after it but dropout), or None."""
+    from rnncalc.core.model import Dropout
+    from rnncalc.core.spec import Spec
+
+    model = plan.source.model
+    if model is None:
+        return plan.spec
+    after = model.parts[model.last_block + 1 :]
+    tail = model.parts[model.last_block]
+    return tail if isinstance(tail, Spec) and all(isinstance(part, Dropout) for part in after) else None
+
+
+def _last_step(sequence: Any, spec: Spec | None) -> Any:
+    """Each direction's final state in ``spec``'s output ``sequence`` (batch-major), as a layer
+    returning its last step gives it; None where the directions are merged otherwise than by
+    concatenation."""
+    import numpy as np
+
+    from rnncalc.core.spec import MergeMode
+
+    if spec is None:
+        return None
+    if not spec.bidirectional:
+        return sequence[:, -1]
+    if spec.merge_mode is not MergeMode.CONCAT:
+        return None
+    half = sequence.shape[-1] // 2
+    return np.concatenate([sequence[:, -1, :half], sequence[:, 0, half:]], axis=-1)
 
 
 def _arrays(weights: Mapping[str, Any]) -> dict[str, Any]:
