@@ -93,7 +93,7 @@ def test_a_keras_file_that_computes_in_float16_is_what_verify_runs(tmp_path: Pat
     np.testing.assert_allclose(np.asarray(in_float32(ids())), written, atol=1e-5)
 
 
-def onnx_with(tmp_path: Path, op_type: str) -> tuple[Path, Path]:
+def onnx_with(tmp_path: Path, op_type: str, **attributes: Any) -> tuple[Path, Path]:
     """An ONNX whole model (rnncalc's graph of the Keras tagger) and a copy whose recurrent
     block's output passes through ``op_type`` (a weightless operator, no initializer) on its way
     to the dense head: rnncalc reads both as the same model with the same weights."""
@@ -103,10 +103,17 @@ def onnx_with(tmp_path: Path, op_type: str) -> tuple[Path, Path]:
     model = onnx.load(str(plain))
     nodes = list(model.graph.node)
     (head,) = [node for node in nodes if node.op_type == "MatMul"]
-    inserted = onnx.helper.make_node(op_type, [head.input[0]], ["inserted"], name="inserted")
+    before = nodes[: nodes.index(head)]
+    inputs = [head.input[0]]
+    if op_type == "Loop":  # its condition, true at the start
+        before.append(
+            onnx.helper.make_node("Constant", [], ["start"], value=onnx.helper.make_tensor("", 9, [], [1]))
+        )
+        inputs = ["", "start", head.input[0]]
+    inserted = onnx.helper.make_node(op_type, inputs, ["inserted"], name="inserted", **attributes)
     head.input[0] = "inserted"
     model.graph.ClearField("node")
-    model.graph.node.extend([*nodes[: nodes.index(head)], inserted, *nodes[nodes.index(head) :]])
+    model.graph.node.extend([*before, inserted, *nodes[nodes.index(head) :]])
     onnx.checker.check_model(model, full_check=True)
     changed = tmp_path / f"tagger_{op_type.lower()}.onnx"
     onnx.save(model, str(changed))
@@ -149,6 +156,38 @@ def test_a_nan_in_the_source_files_output_fails_verify_whatever_atol(tmp_path: P
     ran, shown, verdict = verify_line(result)
     assert ran.startswith("source file run by onnxruntime, ")
     assert shown is None and verdict.startswith("FAILED")
+
+
+def test_control_flow_in_an_onnx_source_is_not_run(tmp_path: Path) -> None:
+    """A ``Loop`` (here one step, its body passing the value through and ending the loop) in
+    the source graph: verify does not run the file, and says why (a file's loop may not end)."""
+    value = onnx.helper.make_tensor_value_info("v", onnx.TensorProto.FLOAT, None)
+    body = onnx.helper.make_graph(
+        [
+            onnx.helper.make_node(
+                "Constant", [], ["cond_out"], value=onnx.helper.make_tensor("", 9, [], [0])
+            ),
+            onnx.helper.make_node("Identity", ["v"], ["v_out"]),
+        ],
+        "body",
+        [
+            onnx.helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
+            onnx.helper.make_tensor_value_info("cond", onnx.TensorProto.BOOL, []),
+            value,
+        ],
+        [
+            onnx.helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
+            onnx.helper.make_tensor_value_info("v_out", onnx.TensorProto.FLOAT, None),
+        ],
+    )
+    plain, changed = onnx_with(tmp_path, "Loop", body=body)
+    np.testing.assert_array_equal(session_output(changed, ids()), session_output(plain, ids()))  # it runs
+    result = run(str(changed), "-o", str(tmp_path / "changed.pt"))
+    assert result.exit_code == 0, result.output
+    assert verify_line(result)[0] == (
+        "source rebuilt in ONNX (its graph holds control flow (Loop 'inserted'), which verify does "
+        "not run), target rebuilt in PyTorch (read as weights only)"
+    )
 
 
 def test_a_state_dict_source_runs_rebuilt_and_names_the_assumptions(tmp_path: Path) -> None:
@@ -264,4 +303,26 @@ def test_a_keras_2_h5_that_keras_3_cannot_load_runs_in_tf_keras(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     ran, shown, verdict = verify_line(result)
     assert ran == "source file run by tf_keras, target file run by onnxruntime"
+    assert shown is not None and shown <= 1e-5 and verdict == "ok"
+
+
+def test_an_onnx_source_with_external_data_runs_from_its_directory(tmp_path: Path) -> None:
+    """The weights beside the model (``onnx.save(save_as_external_data=True)``): checked as
+    convert reads them, then read by onnxruntime's session on the file."""
+    torch.manual_seed(0)
+    torch.save(torch.nn.GRU(4, 3, num_layers=2).state_dict(), tmp_path / "gru.pt")
+    assert run(str(tmp_path / "gru.pt"), "-o", str(tmp_path / "gru.onnx"), "--no-verify").exit_code == 0
+    model = onnx.load(str(tmp_path / "gru.onnx"))
+    onnx.save(
+        model,
+        str(tmp_path / "external.onnx"),
+        save_as_external_data=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    assert (tmp_path / "weights.bin").exists()
+    result = run(str(tmp_path / "external.onnx"), "-o", str(tmp_path / "back.safetensors"))
+    assert result.exit_code == 0, result.output
+    ran, shown, verdict = verify_line(result)
+    assert ran == "source file run by onnxruntime, target rebuilt in PyTorch (read as weights only)"
     assert shown is not None and shown <= 1e-5 and verdict == "ok"

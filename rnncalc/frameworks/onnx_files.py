@@ -197,14 +197,20 @@ def run_onnx_file(path: str, x: Any) -> tuple[str, list[Any]]:
     onnxruntime = require_module("onnxruntime", RUN_HINT, path)
 
     try:
-        graph = onnx.load(path, load_external_data=False).graph
+        model = onnx.load(path, load_external_data=False)
+    except Exception as error:
+        raise CannotRun(f"onnx cannot load it: {first_line(error)}") from error
+    refused = unrunnable(model, path)
+    if refused:
+        raise CannotRun(refused)
+    try:
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     except Exception as error:
         raise CannotRun(f"onnxruntime cannot load it: {first_line(error)}") from error
     first, *others = session.get_inputs()
     if others:
         raise CannotRun(f"its graph takes {len(others) + 1} inputs, not one")
-    layout = batch_major(graph, first.name)
+    layout = batch_major(model.graph, first.name)
     if layout is None:
         raise CannotRun(f"no recurrent operator reads its input {first.name!r}")
     if first.type not in ORT_INPUT_TYPES:
@@ -218,6 +224,38 @@ def run_onnx_file(path: str, x: Any) -> tuple[str, list[Any]]:
         return "onnxruntime", [np.asarray(out) for out in session.run(None, {first.name: feed})]
     except Exception as error:
         raise CannotRun(f"onnxruntime cannot run it: {first_line(error)}") from error
+
+
+#: Operators verify does not run from a file: control flow, whose trip counts and branches the
+#: file chooses (a ``Loop`` of 2^63 steps would not end), and every operator they hold.
+CONTROL_FLOW = frozenset({"Loop", "Scan", "If", "SequenceMap"})
+#: The standard operator set's domain names; any other domain is a custom operator.
+STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
+
+
+def unrunnable(model: Any, path: str) -> str | None:
+    """Why verify does not run ``model``'s graph from its file ``path`` (control flow,
+    model-local functions, operators outside the standard set, external data that rnncalc
+    would not read: :func:`~rnncalc.io.onnx_file.open_external`), or None."""
+    import os
+
+    from rnncalc.io.onnx_file import open_external
+
+    for tensor in model.graph.initializer:
+        if tensor.data_location == 1:  # TensorProto.EXTERNAL
+            location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+            try:
+                os.close(open_external(path, tensor.name, location))
+            except WeightFileError as error:
+                return error.message
+    if len(model.functions):
+        return f"its graph defines {len(model.functions)} functions, which verify does not run from a file"
+    for node in model.graph.node:
+        if node.domain not in STANDARD_DOMAINS:
+            return f"its graph holds the custom operator {node.domain}.{node.op_type}"
+        if node.op_type in CONTROL_FLOW:
+            return f"its graph holds control flow ({node.op_type} {node.name!r}), which verify does not run"
+    return None
 
 
 def batch_major(graph: Any, name: str) -> bool | None:
