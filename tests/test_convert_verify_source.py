@@ -326,3 +326,18 @@ def test_an_onnx_source_with_external_data_runs_from_its_directory(tmp_path: Pat
     ran, shown, verdict = verify_line(result)
     assert ran == "source file run by onnxruntime, target rebuilt in PyTorch (read as weights only)"
     assert shown is not None and shown <= 1e-5 and verdict == "ok"
+
+
+def test_a_keras_model_in_memory_runs_rebuilt_from_its_weights(tmp_path: Path) -> None:
+    """A model in memory has no file for its framework to load: its weights are read in place,
+    so the rebuilt model runs, and the written file is run as a user runs it."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None, 4)), keras.layers.GRU(3, return_sequences=True)])
+    result = rnncalc.convert(model, tmp_path / "gru.onnx", verify=True)
+    assert result["verified"] == {
+        "source": "rebuilt in Keras 3 (read as weights only)",
+        "target": "file run by onnxruntime",
+    }
+    assert result["largest_difference"] <= 1e-5
