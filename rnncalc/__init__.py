@@ -60,7 +60,9 @@ def convert(
     or comma-separated; ``model``: a config file's path); returns what was written
     (``tensors``, ``params``, the stack's ``spec`` or the whole ``model`` as a config file holds
     it, the source's ``notes`` and short ``assumptions``) and, with ``verify``, the
-    ``largest_difference`` of source and destination on one random input (else None)."""
+    ``largest_difference`` of source and destination on one random input (else None) and how
+    each ``verified`` (``{"source": "file run by Keras", "target": "rebuilt in PyTorch (read as
+    weights only)"}``: the file itself where it holds a graph, else the model rnncalc rebuilt)."""
     from rnncalc.convert import write_plan
     from rnncalc.convert.plan import make_plan, object_source
     from rnncalc.core.model import LAYER_FIELDS, model_config
@@ -77,11 +79,12 @@ def convert(
         read, os.fspath(destination), to, force=force, nonlinearity=chosen, part=parts, model=stated
     )
     done = write_plan(plan, force=force)
-    difference = None
+    difference, verified = None, None
     if verify:
-        from rnncalc.convert.verify import largest_difference
+        from rnncalc.convert.verify import compare
 
-        difference = largest_difference(plan)
+        result = compare(plan)
+        difference, verified = result.difference, {"source": result.source, "target": result.target}
     spec = plan.spec.to_dict()
     whole = plan.source.model
     return {
@@ -95,6 +98,7 @@ def convert(
         "params": done.params,
         "notes": list(plan.source.notes),
         "largest_difference": difference,
+        "verified": verified,
     }
 
 

@@ -129,5 +129,5 @@ def test_convert_under_a_terminal_says_what_it_reads_writes_and_runs(tmp_path: P
     for line in (f"reading {source}...", f"writing {target}...", "running source and target"):
         assert line in stderr
     assert stderr.endswith(ERASE_LINE)
-    assert "verify: largest |difference|" in stdout and "\r" not in stdout
+    assert "verify: source " in stdout and "largest |difference|" in stdout and "\r" not in stdout
     assert run_through_pipes("convert", str(source), "-o", str(target), "--force").stderr == ""

@@ -176,7 +176,8 @@ def inspected_source(
         check_rows(
             path, convention.report(spec).weights, inspection, whole.names, describe_spec(spec), convention
         )
-        return Source(path, found, convention, spec, whole.names, whole.notes, assumptions=whole.assumptions)
+        names, notes, assumptions = whole.names, whole.notes, whole.assumptions
+        return Source(path, found, convention, spec, names, notes, assumptions=assumptions, part=tuple(part))
     dtypes = {tensor.name: tensor.dtype for tensor in inspection.tensors}
     for name in whole.names:
         refusal = dtype_refusal(dtypes[name])
@@ -194,6 +195,7 @@ def inspected_source(
         whole.model,
         whole.assumptions,
         frozenset(whole.transposed),
+        tuple(part),
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from rnncalc.core.errors import ConversionError, SpecError
+from rnncalc.core.errors import ConversionError, FrameworkMissingError, SpecError
 from rnncalc.core.model import FieldPathError
 from rnncalc.core.parts import DenseActivation
 from rnncalc.core.spec import Spec
@@ -27,7 +27,7 @@ from rnncalc.io.keras_json import (
     keras_layers,
     recurrent_fields,
 )
-from rnncalc.io.tensor_data import TensorData, TensorFormat
+from rnncalc.io.tensor_data import CannotRun, TensorData, TensorFormat, first_line
 from rnncalc.io.tensors import FileContents, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import ZIP_MAGIC, WeightFormat, zip_members
 
@@ -329,11 +329,52 @@ def tensor_formats() -> tuple[TensorFormat, ...]:
     return (
         TensorFormat("keras", "Keras 3 model (.keras)", (".keras",), open_keras_archive,
                      target="keras", write=write_keras_archive, order=keras_variable_order,
-                     refuse_file=dropped_layers,
+                     refuse_file=dropped_layers, run_file=run_keras_file,
                      exact_suffix=True),  # keras.saving.load_model tests endswith(".keras")
         TensorFormat("keras h5", "legacy Keras model (.h5)", (".h5", ".hdf5"), open_keras_h5,
-                     order=legacy_variable_order, refuse_file=dropped_layers),
+                     order=legacy_variable_order, refuse_file=dropped_layers, run_file=run_keras_file),
     )  # fmt: skip
+
+
+def run_keras_file(path: str, x: Any) -> tuple[str, list[Any]]:
+    """The model in ``path`` loaded as a user loads it (``keras.saving.load_model`` with
+    ``safe_mode=True``; a Keras 2 ``.h5`` that Keras 3 cannot load, with ``tf_keras`` when it is
+    installed, in its safe mode) and called on ``x`` for inference: who ran it and its outputs."""
+    import numpy as np
+
+    from rnncalc.frameworks.keras import CONVENTION, _keras
+
+    try:
+        keras = _keras()  # imported with TensorFlow silenced
+    except ImportError:
+        raise FrameworkMissingError(f"{path}: running it needs keras: {CONVENTION.install_hint}") from None
+    try:
+        model, by = keras.saving.load_model(path, compile=False, safe_mode=True), "Keras"
+    except Exception as error:
+        model, by = _keras2_model(path, error), "tf_keras"
+    try:
+        outputs = model(x, training=False)
+    except Exception as error:
+        raise CannotRun(f"{by} cannot run it: {first_line(error)}") from error
+    listed = list(outputs.values()) if isinstance(outputs, Mapping) else outputs
+    return by, [np.asarray(out) for out in (listed if isinstance(listed, (list, tuple)) else [listed])]
+
+
+def _keras2_model(path: str, refused: Exception) -> Any:
+    """The Keras 2 model in the ``.h5`` file ``path`` that Keras 3 ``refused``, loaded by
+    ``tf_keras`` (Keras 2's own loader, in its safe mode); :class:`CannotRun` without it."""
+    import importlib.util
+
+    if not path.lower().endswith((".h5", ".hdf5")) or importlib.util.find_spec("tf_keras") is None:
+        raise CannotRun(f"Keras cannot load it: {first_line(refused)}")
+    import tf_keras
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    try:
+        with SafeModeScope(True):
+            return tf_keras.models.load_model(path, compile=False)
+    except Exception as error:
+        raise CannotRun(f"neither Keras nor tf_keras can load it: {first_line(error)}") from error
 
 
 #: Layers that compute the identity when a model runs for inference (keras/src/layers/

@@ -16,7 +16,7 @@ from rnncalc.core.spec import Cell, Spec
 from rnncalc.frameworks.inspection import Found, layer_for, spec_or_none
 from rnncalc.io.onnx_file import GRAPH_INITIALIZER, MODEL_GRAPH, TENSOR_RAW_DATA
 from rnncalc.io.protobuf_wire import length_prefix
-from rnncalc.io.tensor_data import TensorData, TensorFormat
+from rnncalc.io.tensor_data import CannotRun, TensorData, TensorFormat, first_line
 from rnncalc.io.tensors import FileContents, Node, Tensor, WeightFileError, require_module
 from rnncalc.io.weight_format import WeightFormat
 
@@ -394,8 +394,179 @@ def tensor_formats() -> tuple[TensorFormat, ...]:
     """ONNX models, read and written (``--to onnx``)."""
     return (
         TensorFormat("onnx", "ONNX model", (".onnx",), open_onnx, target="onnx", write=write_onnx,
-                     refuse=_peepholes),
+                     refuse=_peepholes, run_file=run_onnx_file),
     )  # fmt: skip
+
+
+#: What running an ONNX model needs (the ONNX convention's install hint).
+RUN_HINT = "pip install 'rnncalc[onnx]'"
+#: onnxruntime's names of the input types a recurrent model takes → numpy's.
+ORT_INPUT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int32)": "int32"}
+
+
+def run_onnx_file(path: str, x: Any) -> tuple[str, list[Any]]:
+    """The model in ``path`` run as a user runs it (an onnxruntime session on the file) on
+    ``x``, fed in the layout its first recurrent operator reads it in (:func:`batch_major`):
+    who ran it and its outputs in order."""
+    import numpy as np
+
+    onnx = require_module("onnx", RUN_HINT, path)
+    onnxruntime = require_module("onnxruntime", RUN_HINT, path)
+
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as error:
+        raise CannotRun(f"onnx cannot load it: {first_line(error)}") from error
+    refused = unrunnable(model, path)
+    if refused:
+        raise CannotRun(refused)
+    try:
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise CannotRun(f"onnxruntime cannot load it: {first_line(error)}") from error
+    first, *others = session.get_inputs()
+    if others:
+        raise CannotRun(f"its graph takes {len(others) + 1} inputs, not one")
+    layout = batch_major(model.graph, first.name)
+    if layout is None:
+        raise CannotRun(f"no recurrent operator reads its input {first.name!r}")
+    if first.type not in ORT_INPUT_TYPES:
+        raise CannotRun(f"its input {first.name!r} is a {first.type}")
+    feed = np.ascontiguousarray(x if layout else np.swapaxes(x, 0, 1), dtype=ORT_INPUT_TYPES[first.type])
+    if len(first.shape) != feed.ndim or any(
+        isinstance(dim, int) and dim != size for dim, size in zip(first.shape, feed.shape, strict=False)
+    ):
+        raise CannotRun(f"its input {first.name!r} has the shape {first.shape}, not {list(feed.shape)}")
+    unbounded = unbounded_sizes(model, first.name, feed.shape)
+    if unbounded:
+        raise CannotRun(unbounded)
+    try:
+        return "onnxruntime", [np.asarray(out) for out in session.run(None, {first.name: feed})]
+    except Exception as error:
+        raise CannotRun(f"onnxruntime cannot run it: {first_line(error)}") from error
+
+
+#: Operators verify does not run from a file: control flow, whose trip counts and branches the
+#: file chooses (a ``Loop`` of 2^63 steps would not end), and every operator they hold.
+CONTROL_FLOW = frozenset({"Loop", "Scan", "If", "SequenceMap"})
+#: The standard operator set's domain names; any other domain is a custom operator.
+STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
+
+
+def unrunnable(model: Any, path: str) -> str | None:
+    """Why verify does not run ``model``'s graph from its file ``path`` (control flow,
+    model-local functions, operators outside the standard set, external data that rnncalc
+    would not read: :func:`~rnncalc.io.onnx_file.open_external`), or None."""
+    import os
+
+    from rnncalc.io.onnx_file import open_external
+
+    for tensor in model.graph.initializer:
+        if tensor.data_location == 1:  # TensorProto.EXTERNAL
+            location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+            try:
+                os.close(open_external(path, tensor.name, location))
+            except WeightFileError as error:
+                return error.message
+    if len(model.functions):
+        return f"its graph defines {len(model.functions)} functions, which verify does not run from a file"
+    for node in model.graph.node:
+        if node.domain not in STANDARD_DOMAINS:
+            return f"its graph holds the custom operator {node.domain}.{node.op_type}"
+        if node.op_type in CONTROL_FLOW:
+            return f"its graph holds control flow ({node.op_type} {node.name!r}), which verify does not run"
+    return None
+
+
+#: Most bytes verify lets the tensors an ONNX file's graph makes take, beyond a multiple of its
+#: weights (:func:`unbounded_sizes`): a graph may grow tensors from constants it holds
+#: (``ConstantOfShape``, ``Expand``, ``Tile`` to any size), which no file size bounds.
+RUN_MEMORY = 256 * 2**20
+#: Initializers kept with their values when the graph's sizes are inferred: shapes and indices.
+SHAPE_CONSTANT = 64
+
+
+def unbounded_sizes(model: Any, name: str, shape: tuple[int, ...]) -> str | None:
+    """Why the graph's tensors are not known to stay small for the input ``name`` of ``shape``,
+    or None: ONNX's shape inference with data propagation (every tensor's shape, from the
+    input's and the small integer constants' values) must give every tensor a known size, and
+    all of them together at most four times the weights plus :data:`RUN_MEMORY` bytes."""
+    import math
+
+    from onnx import TensorProto, helper, shape_inference
+
+    weights = 0
+    inputs = [helper.make_tensor_value_info(name, _input_type(model, name), list(shape))]
+    kept = []
+    for tensor in model.graph.initializer:
+        size = math.prod(tensor.dims)
+        weights += size * _itemsize(tensor.data_type)
+        if tensor.data_type in (TensorProto.INT64, TensorProto.INT32) and size <= SHAPE_CONSTANT:
+            kept.append(tensor)
+        else:
+            inputs.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+    graph = helper.make_graph(list(model.graph.node), "sizes", inputs, list(model.graph.output), kept)
+    probe = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    try:
+        inferred = shape_inference.infer_shapes(probe, data_prop=True)
+    except Exception as error:
+        return f"ONNX shape inference fails on its graph: {first_line(error)}"
+    total = 0
+    for value in (*inferred.graph.value_info, *inferred.graph.output):
+        kind = value.type.tensor_type
+        dims = [dim.dim_value if dim.HasField("dim_value") else None for dim in kind.shape.dim]
+        if not kind.HasField("shape") or None in dims:
+            return f"the size of its tensor {value.name!r} is not known before running it"
+        item = _itemsize(kind.elem_type)
+        total += math.prod(dims) * item  # type: ignore[arg-type]
+    allowed = 4 * weights + RUN_MEMORY
+    if total > allowed:
+        return f"its graph would make {total:,} bytes of tensors, over the {allowed:,} verify allows"
+    return None
+
+
+def _itemsize(data_type: int) -> int:
+    """Bytes of one element of an ONNX data type (8 for a type numpy has no equal of)."""
+    from onnx import helper
+
+    try:
+        return int(helper.tensor_dtype_to_np_dtype(data_type).itemsize)
+    except (KeyError, ValueError, TypeError):
+        return 8
+
+
+def _input_type(model: Any, name: str) -> int:
+    """The element type of the graph input ``name``."""
+    return next(value.type.tensor_type.elem_type for value in model.graph.input if value.name == name)
+
+
+def batch_major(graph: Any, name: str) -> bool | None:
+    """Whether the graph input ``name`` is batch-major, read from the graph: the first
+    ``LSTM``/``GRU``/``RNN`` node its values reach takes time-major ``X`` unless ``layout=1``,
+    and each ``Transpose`` on the way that swaps the first two axes swaps the layout (an
+    embedding's ``Gather`` keeps it). None when no recurrent node reads it."""
+    from onnx import helper
+
+    from rnncalc.frameworks.onnx import OP_TYPES
+
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for value in node.input:
+            readers.setdefault(value, []).append(node)
+    queue, seen = [(name, False)], {name}
+    while queue:
+        value, swapped = queue.pop(0)
+        for node in readers.get(value, []):
+            attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type in OP_TYPES.values() and node.input[0] == value:
+                return bool(swapped != (attributes.get("layout", 0) == 1))
+            perm = list(attributes.get("perm", ()))
+            turned = swapped ^ (node.op_type == "Transpose" and perm[:2] == [1, 0])
+            for output in node.output:
+                if output not in seen:
+                    seen.add(output)
+                    queue.append((output, turned))
+    return None
 
 
 def _peepholes(layer: RecurrentLayer) -> str | None:

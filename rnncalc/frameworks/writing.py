@@ -56,6 +56,8 @@ class Source:
     #: The file's tensors its graph uses transposed (a ``Gemm``'s ``transB``): read as their
     #: transpose, which is what the convention's rows hold.
     transposed: frozenset[str] = frozenset()
+    #: The parts ``--part`` picked (empty: the file's whole chain or stack).
+    part: tuple[str, ...] = ()
 
     def rows(self, convention: FrameworkConvention) -> list[WeightRow]:
         """``convention``'s tensors for what this source holds, in report order."""

@@ -86,4 +86,5 @@ def live_format(live: LiveObject) -> TensorFormat:
         open=lambda _: live.data,
         target="",
         write=None,
+        run_file=None,  # no file: verify runs the model rnncalc rebuilds
     )

@@ -85,7 +85,10 @@ class TensorFormat:
     the file's model is more than what convert moves (a layer it would drop; None: it is not).
     rnncalc recognises ``suffixes`` in any case; ``exact_suffix`` says that the framework's own
     loader does not (Keras's ``load_model`` reads ``.keras`` only), so convert notes a
-    destination named otherwise."""
+    destination named otherwise. ``run_file(path, x)``, for a format that holds its own graph,
+    has its framework load the file itself and run it on ``x`` (batch-major features, or token
+    ids after an embedding): who ran it (``Keras``) and the file's outputs in order; it raises
+    :class:`CannotRun` when the framework cannot load or run the file."""
 
     name: str
     description: str
@@ -97,6 +100,18 @@ class TensorFormat:
     refuse: Callable[[Any], str | None] | None = None
     exact_suffix: bool = False
     refuse_file: Callable[[Any], str | None] | None = None
+    run_file: Callable[[str, Any], tuple[str, list[Any]]] | None = None
+
+
+class CannotRun(Exception):
+    """A file's framework could not load or run it (``TensorFormat.run_file``): why, in a few
+    words, for the verify line."""
+
+
+def first_line(error: BaseException, limit: int = 120) -> str:
+    """A framework's error message as one short line (its first line, cut at ``limit``)."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class TensorData(Mapping[str, Any]):
