@@ -537,7 +537,7 @@ def _itemsize(data_type: int) -> int:
 
 def _input_type(model: Any, name: str) -> int:
     """The element type of the graph input ``name``."""
-    return next(value.type.tensor_type.elem_type for value in model.graph.input if value.name == name)
+    return int(next(value.type.tensor_type.elem_type for value in model.graph.input if value.name == name))
 
 
 def batch_major(graph: Any, name: str) -> bool | None:
