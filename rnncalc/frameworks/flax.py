@@ -972,61 +972,27 @@ ACTIVATIONS: dict[DenseActivation, str] = {
 
 
 def _activation(name: str) -> Any:
-    """The function ``ACTIVATIONS`` names."""
+    """The function ``ACTIVATIONS`` names: :data:`ACTIVATION_SOURCES`' where it has one, else
+    ``jax.nn``'s."""
     import jax
     import jax.numpy as jnp
 
-    special = {
-        "identity": lambda x: x,
-        "exp": jnp.exp,
-        "gelu": partial(jax.nn.gelu, approximate=False),
-        "leaky_relu": partial(jax.nn.leaky_relu, negative_slope=0.2),
-    }
-    return special.get(name) or getattr(jax.nn, name)
+    source = ACTIVATION_SOURCES.get(name)
+    return eval(source, {"jax": jax, "jnp": jnp}) if source else getattr(jax.nn, name)
 
 
 @cache
 def _model_class() -> type:
-    """The ``nnx.Module`` running a heterogeneous model's modules in order, defined at first use."""
+    """The :data:`MODEL_CLASS` ``nnx.Module`` of :data:`MODEL_SOURCE`, defined from that source
+    at first use, so the class the adapter runs is the one scripts print."""
     import jax.numpy as jnp
     from flax import nnx
 
-    class SequenceModel(nnx.Module):  # type: ignore[misc]
-        """Modules run in order (``nnx.Sequential`` would too; a named class says what it is).
-
-        ``activations`` maps a module's index to the activation applied to its output
-        (:data:`ACTIVATIONS`); ``last_step`` is the index of a recurrent layer after which only
-        the last step goes on (with two ``directions``: the forward half at the last step, the
-        backward half at the first, where ``nnx.Bidirectional`` keeps the backward's last).
-        """
-
-        def __init__(
-            self,
-            layers: list[Any],
-            activations: dict[int, str] | None = None,
-            last_step: int | None = None,
-            directions: int = 1,
-        ) -> None:
-            self.layers = nnx.List(layers)
-            self.activations = dict(activations or {})
-            self.last_step = last_step
-            self.directions = directions
-
-        def __call__(self, x: Any) -> Any:
-            for index, layer in enumerate(self.layers):
-                x = layer(x)
-                if index == self.last_step:
-                    last = x[..., -1, :]
-                    if self.directions == 2:
-                        half = x.shape[-1] // 2
-                        last = jnp.concatenate([last[..., :half], x[..., 0, half:]], axis=-1)
-                    x = last
-                if index in self.activations:
-                    x = _activation(self.activations[index])(x)
-            return x
-
-    SequenceModel.__name__ = SequenceModel.__qualname__ = MODEL_CLASS
-    return SequenceModel
+    activations = {name: _activation(name) for name in ACTIVATIONS.values()}
+    namespace: dict[str, Any] = {"__name__": __name__, "jnp": jnp, "nnx": nnx, "ACTIVATIONS": activations}
+    exec(MODEL_SOURCE, namespace)
+    model_class: type = namespace[MODEL_CLASS]
+    return model_class
 
 
 def _load(model: Any, weights: Mapping[str, Any]) -> None:

@@ -948,72 +948,31 @@ ACTIVATIONS: dict[DenseActivation, str] = {
 
 
 def _activation(name: str) -> Any:
-    """The function ``ACTIVATIONS`` names."""
+    """The function ``ACTIVATIONS`` names: :data:`ACTIVATION_SOURCES`' where it has one, else
+    ``torch.nn.functional``'s."""
     import torch
     from torch.nn import functional
 
-    special = {
-        "identity": lambda x: x,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "exp": torch.exp,
-        "softmax": lambda x: functional.softmax(x, dim=-1),
-        "log_softmax": lambda x: functional.log_softmax(x, dim=-1),
-        "leaky_relu": lambda x: functional.leaky_relu(x, 0.2),
-    }
-    return special.get(name) or getattr(functional, name)
+    source = ACTIVATION_SOURCES.get(name)
+    return eval(source, {"torch": torch, "F": functional}) if source else getattr(functional, name)
 
 
 @cache
 def _sequence_model_class() -> type[nn.Module]:
+    """The ``SequenceModel`` of :data:`MODEL_SOURCE`, defined from that source, so the class
+    the adapter runs is the one scripts print: modules run in order, like ``nn.Sequential`` but
+    passing on only a recurrent module's ``output``; parameters named by module index
+    (``1.weight_ih_l0``); ``activations`` by module index, ``last_step`` as the source says."""
     import torch
     from torch import nn
+    from torch.nn import functional
 
-    class SequenceModel(nn.Module):  # type: ignore[misc]
-        """Modules run in order, like ``nn.Sequential`` but passing only a recurrent module's
-        ``output`` (``nn.Sequential`` would hand on the ``(output, h_n)`` tuple).
-
-        ``nn.Linear`` heads act on the last dimension, i.e. on every time step; the model
-        returns the last module's output. Parameters are named by module index
-        (``1.weight_ih_l0``). ``activations`` maps a module's index to the name of the
-        activation applied to its output (:data:`ACTIVATIONS`); ``last_step``, the index of a
-        recurrent module after which only the last step goes on (both directions' last: the
-        forward half at the last step, the backward half at the first), with ``directions``.
-        """
-
-        def __init__(
-            self,
-            modules: list[nn.Module],
-            activations: dict[int, str] | None = None,
-            last_step: int | None = None,
-            directions: int = 1,
-            batch_first: bool = False,
-        ) -> None:
-            super().__init__()
-            for index, module in enumerate(modules):
-                self.add_module(str(index), module)
-            self.activations = {index: _activation(name) for index, name in (activations or {}).items()}
-            self.last_step = last_step
-            self.directions = directions
-            self.time_axis = 1 if batch_first else 0
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            for index, module in enumerate(self.children()):
-                x = module(x)
-                if isinstance(x, tuple):
-                    x = x[0]
-                if index == self.last_step:
-                    last = x.select(self.time_axis, -1)
-                    if self.directions == 2:
-                        half = x.shape[-1] // 2
-                        first = x.select(self.time_axis, 0)
-                        last = torch.cat([last[..., :half], first[..., half:]], dim=-1)
-                    x = last
-                if index in self.activations:
-                    x = self.activations[index](x)
-            return x
-
-    return SequenceModel
+    activations = {name: _activation(name) for name in ACTIVATIONS.values()}
+    namespace: dict[str, Any] = {"__name__": __name__, "torch": torch, "nn": nn, "F": functional}
+    namespace["ACTIVATIONS"] = activations
+    exec(MODEL_SOURCE, namespace)
+    model_class: type[nn.Module] = namespace["SequenceModel"]
+    return model_class
 
 
 def __getattr__(name: str) -> Any:
