@@ -4,7 +4,7 @@ model against the same conversion done by hand in the frameworks: time and peak 
     python bench/convert.py                   # 1 GiB LSTM state dict, 3 runs each
     python bench/convert.py --hidden 1024 --layers 4 --reps 1
     python bench/convert.py --source .safetensors --targets .keras,.onnx
-    python bench/convert.py --whole           # 1 GiB language model, rnncalc against by hand
+    python bench/convert.py --whole --reps 1  # 1 GiB language model, rnncalc against by hand
     python bench/convert.py --whole --sizes 1000,16,32,2,8 --directions .pt:.keras
 
 Writes, in a temporary directory, a PyTorch state dict of an ``nn.LSTM`` (``--hidden`` input
@@ -22,12 +22,12 @@ readers alone.
 and a dense head: 1.00 GiB of float32 at the default ``--sizes``, the embedding and the head
 250 MiB each) written with ``torch.save`` (and, for ``.keras`` sources, saved by the by-hand
 ``.pt`` → ``.keras`` conversion). For each of ``--directions``, in fresh processes one at a
-time: the ``rnncalc convert --no-verify`` command line (``--verify``: also with verify on, its
-default), and the by-hand script of :data:`by_hand.BY_HAND`,
-each timed start to exit with its peak RSS (``wait4(2)``'s ``ru_maxrss``); and each one's
-baseline: a process that only imports what it imports (for rnncalc: its CLI and the frameworks a
-small conversion in the same direction left in ``sys.modules``). Memory is the peak above the
-baseline's peak, in units of the model's largest tensor.
+time: the ``rnncalc convert --no-verify`` command line (``--verify``: also with verify on, the
+CLI's default) and the by-hand script of :data:`by_hand.BY_HAND`, each timed from start to exit,
+with its CPU time and peak RSS (``wait4(2)``'s ``ru_maxrss``); and each one's baseline, a process
+that only imports what it imports (for rnncalc: its CLI and the frameworks a small conversion in
+the same direction leaves in ``sys.modules``). Memory is the peak above the baseline's peak, in
+units of the model's largest tensor.
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from by_hand import BY_HAND, MAKE_PT, Sizes
-from measure import make_checkpoint, measure, run_process, summary
+from measure import ENV, ROOT, make_checkpoint, measure, run_process, summary
 
 CONVERT_IMPORTS = "import numpy, torch\nimport rnncalc.convert, rnncalc.convert.write, rnncalc.inspect.infer"
 #: What writing each target imports beside: its framework, part of the baseline ("plus the
@@ -91,11 +92,8 @@ def make_sources(directory: Path, sizes: Sizes, suffixes: set[str]) -> dict[str,
 def rnncalc_imports(source: Path, destination: Path) -> str:
     """What ``rnncalc convert`` from ``source``'s format to ``destination``'s imports: its CLI
     and the frameworks left in ``sys.modules`` by converting ``source`` in a child process."""
-    import subprocess
-
-    done = subprocess.run(python(IMPORTED, str(source), str(destination)), capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-                          check=True)  # fmt: skip
+    argv = python(IMPORTED, str(source), str(destination))
+    done = subprocess.run(argv, capture_output=True, text=True, env={**ENV, "PYTHONPATH": ROOT}, check=True)
     destination.unlink()
     frameworks = json.loads(done.stdout.strip().splitlines()[-1])
     return "\n".join(["import rnncalc.cli, rnncalc.convert", *(f"import {name}" for name in frameworks)])
