@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
@@ -50,6 +52,29 @@ def measure(setup: str, body: str, output: Path | None = None) -> dict[str, floa
     if done.returncode:
         sys.exit(f"a measured step failed (exit {done.returncode}): {done.stderr.strip()}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run_process(argv: list[str], output: Path | None = None) -> dict[str, float]:
+    """Run ``argv`` (with ``ROOT`` first on ``PYTHONPATH``): its wall time, start to exit, and
+    its CPU time (user and system) and peak RSS (``ru_maxrss``) of that one process, from
+    ``wait4(2)``. ``output`` and the
+    disk's pending writes as in :func:`measure`."""
+    if output is not None:
+        output.unlink(missing_ok=True)
+    os.sync()
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, (ROOT, ENV.get("PYTHONPATH"))))}
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            errors.seek(0)
+            text = errors.read().decode(errors="replace").strip()
+            sys.exit(f"{argv[:4]} failed (exit {process.returncode}): {text[-2000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"seconds": elapsed, "cpu_seconds": cpu, "peak_bytes": usage.ru_maxrss * 1024}
 
 
 def summary(runs: list[dict[str, float]]) -> tuple[float, float, float]:

@@ -170,11 +170,22 @@ def stacked_transposed(blocks: Blocks, convention: Convention, cell: Cell) -> Ar
     return out
 
 
+def copied(block: Array) -> Array:
+    """``block`` copied contiguous by :func:`copy_rows`, walking the rows of whichever of
+    ``block`` and ``block.T`` is contiguous: a transposed view of a mapped tensor (a Keras
+    kernel read as PyTorch's weight) is then copied in its file's order, and its pages go as
+    they are copied."""
+    out = np.empty(block.shape, dtype=DTYPE)
+    if block.ndim == 2 and not block.flags.c_contiguous and block.T.flags.c_contiguous:
+        copy_rows(block.T, out.T)
+    else:
+        copy_rows(block, out)
+    return out
+
+
 def transposed(block: Array) -> Array:
     """One block ``(H, in)`` copied as ``(in, H)``, contiguous."""
-    out = np.empty(block.shape[::-1], dtype=DTYPE)
-    copy_rows(block, out.T)
-    return out
+    return copied(block.T)
 
 
 def joined(blocks: Blocks) -> Array:

@@ -67,6 +67,7 @@ def _converted_model(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[s
             spec = part.replace(input_size=size)
             own = Renamed(source.block_paths(spec, source_rows), weights)
             inside = target.block_paths(spec, target_rows_)
+            source_layers = source.report(spec).layers
             for index, layer in enumerate(target.report(spec).layers):
                 getter = source.canonical_parts(spec, own, index)
                 refusal = target.canonical_refusal(spec, index, getter)
@@ -76,6 +77,9 @@ def _converted_model(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[s
                     array = target.tensor_from_canonical(spec, index, row, getter)
                     yield inside[row.path], array
                     del array  # not held while the next tensor is made
+                if release is not None:  # layer by layer, as a bare stack's
+                    for source_row in source_layers[index].weights:
+                        own.release(source_row.path)
         else:
             held = dict(source.part_canonical(part, row.name, weights[row.path]) for row in source_rows)
             for row in target_rows_:
@@ -83,6 +87,6 @@ def _converted_model(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[s
                 yield row.path, array
                 del array
             del held
-        if release is not None:
-            for row in source_rows:
-                release(row.path)
+            if release is not None:
+                for row in source_rows:
+                    release(row.path)

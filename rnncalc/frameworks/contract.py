@@ -247,7 +247,7 @@ class FrameworkConvention(Convention):
                 f"{self.title} {name} of a {part.kind.value} needs its canonical {target.name}"
             )
         source = np.asanyarray(canonical[target.name], dtype=reference.DTYPE)
-        value = reference.transposed(source) if target.transposed else np.array(source, dtype=reference.DTYPE)
+        value = reference.transposed(source) if target.transposed else reference.copied(source)
         shape = next(slot.shape for slot in layout.slots(part, size) if slot.name == name)
         if value.shape != shape:
             raise ConversionError(
