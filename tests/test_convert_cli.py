@@ -338,3 +338,14 @@ def test_a_weight_that_is_not_finite_fails_the_verify_step_with_exit_1(
     assert result.stdout.splitlines()[-1].endswith(
         ": largest |difference| not finite (a NaN or infinity in an output) (atol 1e+30): FAILED"
     )
+
+
+def test_the_written_file_gets_the_mode_a_new_file_gets(lstm_pt: Path) -> None:
+    """``0o666`` less the umask, as ``open`` would make it, not the temporary file's ``0o600``."""
+    previous = os.umask(0o022)
+    try:
+        result = run(str(lstm_pt), "-o", str(lstm_pt.with_suffix(".safetensors")), "--no-verify")
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert lstm_pt.with_suffix(".safetensors").stat().st_mode & 0o777 == 0o644

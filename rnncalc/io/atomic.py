@@ -2,7 +2,9 @@
 
 A writer writes to a temporary file in the destination's directory, moved into place only when
 complete (``os.link`` without ``--force``, which fails rather than replace a file that appeared
-meanwhile; ``os.replace`` with it): an interrupted run leaves no half file.
+meanwhile; ``os.replace`` with it): an interrupted run leaves no half file. The file gets the
+mode ``open`` would give a new file (``0o666`` less the umask), not ``mkstemp``'s private
+``0o600``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def atomic_path(destination: str, force: bool) -> Iterator[str]:
     os.close(handle)
     try:
         yield temporary
+        os.chmod(temporary, 0o666 & ~_umask())
         if force:
             os.replace(temporary, destination)
         else:
@@ -39,3 +42,10 @@ def atomic_path(destination: str, force: bool) -> Iterator[str]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, then setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
