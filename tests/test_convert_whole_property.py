@@ -8,19 +8,22 @@ then loaded as users load the target, computes what the source computes within 1
 The sources are independent of rnncalc's builders where the framework allows: PyTorch is a module
 this test defines (its own ``forward``, the last step taken from ``h_n`` as users do), saved with
 ``torch.save(module.state_dict())`` or safetensors' ``save_file``; ONNX is that module exported by
-``torch.onnx.export(..., dynamo=False)``; Keras is a ``keras.Sequential`` of Keras's own layers
-saved with ``model.save``. Flax has no file format recording an architecture: its source is the
-NNX module ``FlaxConvention.build_model`` makes (the module rnncalc's msgpack names follow) with
-random values set, saved as Flax's docs save a state (``msgpack_serialize(nnx.to_pure_dict(...))``).
-State dicts and msgpack do not record the architecture, so ``--model`` states it.
+``torch.onnx.export(..., dynamo=False)``, except where a head takes the last step (the exporter's
+``Gemm(transB=1)`` is not read: its own test below), where it is rnncalc's ``model_graph`` with
+random initializers; Keras is a ``keras.Sequential`` of Keras's own layers saved with
+``model.save``. Flax has no file format recording an architecture: its source is the NNX module
+``FlaxConvention.build_model`` makes (the module rnncalc's msgpack names follow) with random
+values set, saved as Flax's docs save a state (``msgpack_serialize(nnx.to_pure_dict(...))``).
+State dicts and msgpack do not record the architecture, so ``--model`` states it; so it does for
+ONNX, whose activations, epsilons and dropouts are graph nodes convert does not read.
 
 Models a target cannot express (``model_report(model).reason``) are discarded with ``assume``;
 a GRU's ``b_hn``, which Flax's ``nnx.GRUCell`` cannot hold, makes every conversion of a non-Flax
-GRU to Flax a refusal, which is asserted. A safetensors file's names are sorted, so it does
-not keep the chain's order: there a one-line refusal is accepted in place
-of the conversion (:func:`unplaceable`); a conversion that goes ahead must still compute the
-source's outputs. The default suite runs each direction on a few
-derandomized models plus one fixed nontrivial model; ``pytest -m slow`` draws many fresh ones.
+GRU to Flax a refusal, which is asserted. A safetensors file's names are sorted, so it does not
+keep the chain's order: there a one-line refusal is accepted in place of the conversion
+(:func:`unplaceable`); a conversion that goes ahead must still compute the source's outputs.
+The default suite runs every direction once on a fixed nontrivial model (embedding, two blocks
+that differ, norms, dropout, two heads); ``pytest -m slow`` draws 150 fresh models per direction.
 """
 
 from __future__ import annotations
