@@ -225,7 +225,24 @@ def _contents(entries: Entries) -> FileContents:
     kept = tuple(tensor for tensor in tensors if not RNG_STATE.search(tensor.name))
     skipped = len(tensors) - len(kept)
     notes = (f"{skipped} RNG-state entries (rngs.count, rngs.key) are not parameters: not counted",)
-    return FileContents(tensors=kept, notes=notes if skipped else ())
+    return FileContents(tensors=kept, notes=notes if skipped else (), order=_list_order(kept))
+
+
+def _list_order(tensors: tuple[Tensor, ...]) -> tuple[str, ...]:
+    """The names in the order of the ``nnx.List`` holding every module (``layers.0.``,
+    ``layers.1.``, ..., ``layers.10.``: its index is the order the model runs them in; a state
+    keeps the keys sorted as text), or none when the modules are named otherwise."""
+    paths = [tensor.name.split(".") for tensor in tensors]
+    if len(paths) < 2 or any(len(path) < 3 or not path[1].isdigit() for path in paths):
+        return ()
+    if len({path[0] for path in paths}) != 1:
+        return ()
+    return tuple(tensor.name for _, tensor in sorted(zip(paths, tensors, strict=True), key=_by_index))
+
+
+def _by_index(entry: tuple[list[str], Tensor]) -> tuple[int, str]:
+    path, tensor = entry
+    return int(path[1]), tensor.name
 
 
 # --- Orbax checkpoints ------------------------------------------------------------------------------
