@@ -309,3 +309,38 @@ def test_the_flax_state_restores_into_the_module_rnncalc_code_prints(
     nnx.replace_by_pure_dict(state, serialization.msgpack_restore((tmp_path / "copy.msgpack").read_bytes()))
     nnx.update(built, state)
     np.testing.assert_allclose(np.asarray(built(ids())), expected(module), atol=1e-5)
+
+
+def test_a_stated_model_keeps_two_alike_keras_layers_two_blocks(tmp_path: Path) -> None:
+    """Two alike Keras LSTM layers read as one block of two layers (nn.LSTM(num_layers=2));
+    a --model stating two blocks keeps them apart, and the ONNX graph computes as Keras does."""
+    import json
+
+    import keras
+
+    ort = pytest.importorskip("onnxruntime")
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(20, 4),
+            keras.layers.LSTM(5, return_sequences=True),
+            keras.layers.LSTM(5, return_sequences=True),
+        ]
+    )
+    model.save(tmp_path / "m.keras")
+    config = {
+        "embedding": {"vocab_size": 20, "dim": 4},
+        "layers": [{"cell": "lstm", "hidden_size": 5}, {"cell": "lstm", "hidden_size": 5}],
+        "batch_first": True,
+        "return_sequences": True,
+    }
+    (tmp_path / "m.json").write_text(json.dumps(config))
+    result = run(
+        str(tmp_path / "m.keras"), "-o", str(tmp_path / "m.onnx"), "--model", str(tmp_path / "m.json")
+    )
+    assert result.exit_code == 0, result.output
+    assert "lstm 5 → lstm 5" in result.stdout
+    tokens = np.random.default_rng(0).integers(0, 20, size=(2, 6))
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: tokens})
+    np.testing.assert_allclose(got, np.asarray(model(tokens)), atol=1e-5)

@@ -58,7 +58,10 @@ def whole_model(
         if len(chains) != 1 or unplaced:
             raise ConversionError(f"{inspection.file}: {_not_one_chain(chains, unplaced)}")
         chosen = list(chains[0].parts)
-    chosen = _stacked(inspection, chosen)
+    joined = _stacked(inspection, chosen)
+    blocks = sum(isinstance(p.part, Spec) for p in chosen)
+    if stated is None or len(stated.layers) != blocks:  # --model may keep alike blocks apart
+        chosen = joined
     parts = _linked(inspection.file, chosen)
     model, notes, assumptions = _resolved(inspection, chosen, parts)
     if stated is not None:
