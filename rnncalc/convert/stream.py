@@ -19,6 +19,8 @@ from rnncalc.core.errors import ConversionError
 if TYPE_CHECKING:
     import numpy as np
 
+    from rnncalc.core.spec import Spec
+    from rnncalc.frameworks.contract import FrameworkConvention
     from rnncalc.frameworks.writing import Plan
 
     Array = np.ndarray[Any, Any]
@@ -32,14 +34,28 @@ def converted(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[str, Arr
     if plan.source.model is not None:
         yield from _converted_model(plan, weights)
         return
-    source, target, spec = plan.source.convention, plan.target_convention, plan.spec
+    yield from _stack_pairs(plan.source.convention, plan.target_convention, plan.spec, weights)
+
+
+def _stack_pairs(
+    source: FrameworkConvention,
+    target: FrameworkConvention,
+    spec: Spec,
+    weights: Mapping[str, Any],
+    label: str = "",
+) -> Iterator[tuple[str, Array]]:
+    """A stack's target tensors, named as the target's :meth:`report` names them, layer by
+    layer, from ``weights`` named as the source's report names them; after each tensor the
+    layer's source pages are let go (``weights.release``, where the mapping has it). A layer
+    whose values the target cannot hold is refused (its reason after ``label``) before any of
+    its tensors is made."""
     release = getattr(weights, "release", None)
     source_layers = source.report(spec).layers
     for index, layer in enumerate(target.report(spec).layers):
         part = source.canonical_parts(spec, weights, index)
         refusal = target.canonical_refusal(spec, index, part)
         if refusal:
-            raise ConversionError(refusal)
+            raise ConversionError(label + refusal)
         for row in layer.weights:
             array = target.tensor_from_canonical(spec, index, row, part)
             yield row.path, array
@@ -67,19 +83,9 @@ def _converted_model(plan: Plan, weights: Mapping[str, Any]) -> Iterator[tuple[s
             spec = part.replace(input_size=size)
             own = Renamed(source.block_paths(spec, source_rows), weights)
             inside = target.block_paths(spec, target_rows_)
-            source_layers = source.report(spec).layers
-            for index, layer in enumerate(target.report(spec).layers):
-                getter = source.canonical_parts(spec, own, index)
-                refusal = target.canonical_refusal(spec, index, getter)
-                if refusal:
-                    raise ConversionError(f"{describe_spec(spec)}: {refusal}")
-                for row in layer.weights:
-                    array = target.tensor_from_canonical(spec, index, row, getter)
-                    yield inside[row.path], array
-                    del array  # not held while the next tensor is made
-                if release is not None:  # layer by layer, as a bare stack's
-                    for source_row in source_layers[index].weights:
-                        own.release(source_row.path)
+            for path, array in _stack_pairs(source, target, spec, own, f"{describe_spec(spec)}: "):
+                yield inside[path], array
+                del array  # not held while the next tensor is made
         else:
             held = dict(source.part_canonical(part, row.name, weights[row.path]) for row in source_rows)
             for row in target_rows_:

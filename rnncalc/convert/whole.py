@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from rnncalc.core.errors import ConversionError, SpecError
 from rnncalc.core.model import Dense, Embedding, LayerNorm, Model, Part
+from rnncalc.core.parts import PartKind
 from rnncalc.core.spec import Cell, Spec
+from rnncalc.inspect.chain import find_chains, handed_on, leaf
 
 if TYPE_CHECKING:
     from rnncalc.core.report import WeightRow
@@ -49,8 +51,6 @@ def whole_model(
 ) -> Whole:
     """The model in ``inspection`` to convert: the parts ``part`` names, in order (``--part``),
     else the file's one chain; its architecture from ``stated`` (``--model``) where given."""
-    from rnncalc.inspect.chain import find_chains
-
     chains, unplaced = find_chains(inspection)
     if part:
         chosen = _named(inspection.file, chains, part)
@@ -129,8 +129,6 @@ def _named(file: str, chains: Sequence[Chain], names: Sequence[str]) -> list[Cha
 def _linked(file: str, chosen: Sequence[ChainPart]) -> list[Part]:
     """The parts chosen as one chain: it starts with an embedding or a recurrent block (which
     keeps its input size), and each next part takes the features the previous one hands on."""
-    from rnncalc.inspect.chain import handed_on
-
     parts: list[Part] = []
     size: int | None = None
     for index, found in enumerate(chosen):
@@ -233,7 +231,7 @@ def _stated(file: str, found: Model, stated: Model) -> tuple[Model, tuple[str, .
 
 
 def _weightless(part: Part) -> bool:
-    return not isinstance(part, Spec) and part.kind.value == "dropout"
+    return not isinstance(part, Spec) and part.kind is PartKind.DROPOUT
 
 
 def _layers(inspection: Inspection, found: ChainPart) -> tuple[RecurrentLayer, ...]:
@@ -289,19 +287,15 @@ def _part_names(
     number, an exporter's names as the graph uses them); the ``transposed`` ones (a graph's
     ``Gemm`` with ``transB``) hold their row transposed."""
     tensors = list(found.tensors)
-    by_leaf = {_leaf(t.name): t for t in tensors}
+    by_leaf = {leaf(t.name): t for t in tensors}
     if all(row.name in by_leaf for row in rows) and len(by_leaf) == len(rows):
         ordered = [by_leaf[row.name] for row in rows]
     else:
-        if all(_leaf(t.name).isdigit() for t in tensors):
-            tensors.sort(key=lambda t: int(_leaf(t.name)))
+        if all(leaf(t.name).isdigit() for t in tensors):
+            tensors.sort(key=lambda t: int(leaf(t.name)))
         ordered = tensors
     held = [t.shape[::-1] if t.name in transposed else t.shape for t in ordered]
     if held != [tuple(row.shape) for row in rows]:
         shapes = ", ".join(f"{t.name} {t.shape}" for t in ordered)
         raise ConversionError(f"{file}: {found.name} ({shapes}) is not the part the model needs there")
     return [tensor.name for tensor in ordered]
-
-
-def _leaf(name: str) -> str:
-    return name.replace("/", ".").rpartition(".")[2]

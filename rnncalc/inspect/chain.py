@@ -359,12 +359,12 @@ def _holds(
     if layout is None:
         return False
     slots = [(slot.name, tuple(slot.shape)) for slot in layout.slots(part, size or 0)]
-    leaves = [(_leaf(tensor.name), tensor.shape) for tensor in tensors]
+    leaves = [(leaf(tensor.name), tensor.shape) for tensor in tensors]
     if sorted(leaves) == sorted(slots):
         return True
     if not any(
         name in slots_names
-        for name in (_leaf(t.name) for t in tensors)
+        for name in (leaf(t.name) for t in tensors)
         for slots_names in [{n for n, _ in slots}]
     ):
         # an exporter's own names (onnx::MatMul_7): the shapes in the order the graph uses them
@@ -379,7 +379,7 @@ def _numel(shape: tuple[Any, ...]) -> int:
     return math.prod(int(dim) for dim in shape)
 
 
-def _leaf(name: str) -> str:
+def leaf(name: str) -> str:
     """A tensor's own name inside its module: after the last ``.`` or ``/``."""
     return name.replace("/", ".").rpartition(".")[2]
 
