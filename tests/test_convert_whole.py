@@ -259,26 +259,33 @@ def test_an_embedding_with_a_mask_is_refused_saying_why(tmp_path: Path) -> None:
     assert not (tmp_path / "m.onnx").exists()
 
 
+def converted_and_printed(source: Path, destination: Path, framework: str) -> Any:
+    """Convert ``source`` to ``destination`` and run, as it stands, the script ``rnncalc code``
+    prints for the model convert reports; returns the script's ``model``."""
+    import json
+
+    import rnncalc
+
+    done = rnncalc.convert(source, destination)
+    config = destination.with_name("model.json")
+    config.write_text(json.dumps(done["model"]))
+    script = CliRunner().invoke(cli, ["code", str(config), "-F", framework])
+    assert script.exit_code == 0, script.output
+    namespace: dict[str, Any] = {}
+    exec(compile(script.stdout, "code.py", "exec"), namespace)  # the user's script, run as is
+    return namespace["model"]
+
+
 def test_the_state_dict_loads_strictly_into_the_module_rnncalc_code_prints(
     tagger: tuple[Path, Any], tmp_path: Path
 ) -> None:
     """The names convert writes are those of the module ``rnncalc code`` prints for the model
     convert reports: the script's ``model`` loads the file with ``strict=True`` and computes
     what the source module computes."""
-    import json
-
-    import rnncalc
-
-    source, module = tagger
-    done = rnncalc.convert(source, tmp_path / "copy.safetensors")
-    (tmp_path / "model.json").write_text(json.dumps(done["model"]))
-    script = CliRunner().invoke(cli, ["code", str(tmp_path / "model.json"), "-F", "torch"])
-    assert script.exit_code == 0, script.output
-    namespace: dict[str, Any] = {}
-    exec(compile(script.stdout, "code.py", "exec"), namespace)  # the user's script, run as is
     from safetensors.torch import load_file
 
-    built = namespace["model"].eval()
+    source, module = tagger
+    built = converted_and_printed(source, tmp_path / "copy.safetensors", "torch").eval()
     built.load_state_dict(load_file(tmp_path / "copy.safetensors"), strict=True)
     with torch.no_grad():
         got = built(torch.from_numpy(ids())).numpy()
@@ -290,21 +297,11 @@ def test_the_flax_state_restores_into_the_module_rnncalc_code_prints(
 ) -> None:
     """As above for Flax: the ``.msgpack`` restores into the printed NNX module as Flax's
     checkpointing guide restores a state, and the module computes what the source did."""
-    import json
-
-    import rnncalc
-
     pytest.importorskip("flax")
     from flax import nnx, serialization
 
     source, module = tagger
-    done = rnncalc.convert(source, tmp_path / "copy.msgpack")
-    (tmp_path / "model.json").write_text(json.dumps(done["model"]))
-    script = CliRunner().invoke(cli, ["code", str(tmp_path / "model.json"), "-F", "flax"])
-    assert script.exit_code == 0, script.output
-    namespace: dict[str, Any] = {}
-    exec(compile(script.stdout, "code.py", "exec"), namespace)
-    built = namespace["model"]
+    built = converted_and_printed(source, tmp_path / "copy.msgpack", "flax")
     state = nnx.state(built, nnx.Param)
     nnx.replace_by_pure_dict(state, serialization.msgpack_restore((tmp_path / "copy.msgpack").read_bytes()))
     nnx.update(built, state)
