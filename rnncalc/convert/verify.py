@@ -49,16 +49,12 @@ def written_weights(plan: Plan) -> Mapping[str, Any]:
 
     if plan.source.model is not None:
         written = read_source(plan.destination, model=plan.source.model)
-        data = written.format.open(plan.destination)
-        try:
-            return _arrays(source_weights(written, data))
-        finally:
-            data.close()
-    written = read_source(plan.destination)
-    # A state dict does not record an RNN's nonlinearity, nor a Flax state how directions merge.
-    unrecorded = {"nonlinearity": plan.spec.nonlinearity, "merge_mode": plan.spec.merge_mode}
-    if weights_spec(written.spec, **unrecorded) != plan.spec:
-        raise ConversionError(f"verify: {plan.destination} reads back as another stack")
+    else:
+        written = read_source(plan.destination)
+        # A state dict does not record an RNN's nonlinearity, nor a Flax state how directions merge.
+        unrecorded = {"nonlinearity": plan.spec.nonlinearity, "merge_mode": plan.spec.merge_mode}
+        if weights_spec(written.spec, **unrecorded) != plan.spec:
+            raise ConversionError(f"verify: {plan.destination} reads back as another stack")
     data = written.format.open(plan.destination)
     try:
         return _arrays(source_weights(written, data))
