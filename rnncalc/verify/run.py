@@ -15,9 +15,10 @@ import numpy as np
 
 from rnncalc import frameworks as registry
 from rnncalc.core.errors import ConversionError, SpecError
-from rnncalc.core.model import Model, model_from_spec, override
+from rnncalc.core.model import Model, model_from_spec
 from rnncalc.core.spec import Spec
-from rnncalc.frameworks.adapter import PROBE_BATCH, PROBE_SEQ_LEN, probe_spec, quiet
+from rnncalc.frameworks import adapter
+from rnncalc.frameworks.adapter import probe_spec, quiet
 from rnncalc.reference import largest_difference
 from rnncalc.reference_parts import (
     ModelWeights,
@@ -133,8 +134,7 @@ def probe_model(model: Model) -> Model:
     """``model`` with unknown batch and sequence length set to the small probe sizes."""
     if model.is_flat:
         return model_from_spec(probe_spec(model.layers[0]), model.name)
-    sizes = {"batch_size": model.batch_size or PROBE_BATCH, "seq_len": model.seq_len or PROBE_SEQ_LEN}
-    return override(model, sizes)
+    return adapter.probe_model(model)
 
 
 def held_weights(
